@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Everything else is set up here.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+PYTEST := $(PY) -m pytest
+
+.PHONY: setup sysdeps demo test test-slow bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q -e ".[test,viz]"
+	touch $(STAMP)
+
+# graphviz's `dot` draws the computation graphs (Debian package; root on this project's machines).
+sysdeps:
+	@command -v dot >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq graphviz >/dev/null; }
+
+setup: sysdeps $(STAMP)
+
+demo: setup
+	$(PY) examples/digits_mlp.py
+
+test: setup
+	$(PYTEST) -q -n 2 -m "not slow" tests neurona
+
+test-slow: setup
+	$(PYTEST) -q -m slow tests
+
+bench: setup
+	$(PY) -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) build *.egg-info out

@@ -1,0 +1,30 @@
+"""neurona: a deep-learning framework you can read down to the last gradient.
+
+>>> import neurona as nr
+>>> x, y, z = nr.tensor(-2.0, requires_grad=True), nr.tensor(5.0, requires_grad=True), nr.tensor(-4.0, requires_grad=True)
+>>> f = (x + y) * z
+>>> f.backward()
+>>> f.item(), x.grad.item(), y.grad.item(), z.grad.item()
+(-12.0, -4.0, -4.0, 3.0)
+"""
+from . import backend
+from .autograd import Function, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
+from .autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .backend import bool_, float16, float32, float64, int8, int16, int32, int64, manual_seed, uint8
+from .creation import (arange, eye, full, full_like, ones, ones_like, rand, rand_like, randint, randn,
+                       randn_like, tensor, zeros, zeros_like)
+from .ops import *  # noqa: F401,F403 - every op is also nr.<op>
+from .ops import ShapeError
+from .tensor import Tensor
+from . import functional
+from . import functional as F
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name):
+    if name == "viz":  # graphviz is imported only when pictures are asked for
+        import importlib
+
+        return importlib.import_module(".viz", __name__)
+    raise AttributeError(f"module 'neurona' has no attribute {name!r}")

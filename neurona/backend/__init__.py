@@ -1,0 +1,88 @@
+"""Array backends: the only place that imports NumPy/CuPy for the core.
+
+Ops never import an array library; they ask for the module of the arrays they hold
+(`array_module(a)`), so the same op code runs on NumPy (CPU) and CuPy (GPU). Random numbers
+come from one seeded generator per backend (`manual_seed`).
+May import: numpy, cupy (lazily). Nothing else in neurona.
+"""
+from __future__ import annotations
+
+import numpy
+
+_cupy = None
+
+
+def _load_cupy():
+    global _cupy
+    if _cupy is None:
+        try:
+            import cupy  # noqa: PLC0415 - optional, heavy
+        except ImportError as e:  # pragma: no cover - depends on the machine
+            raise RuntimeError("device 'cuda' needs CuPy: pip install 'neurona[gpu]'") from e
+        _cupy = cupy
+    return _cupy
+
+
+def array_module(a):
+    """The array module (numpy or cupy) that owns array `a`."""
+    if type(a) is numpy.ndarray or _cupy is None:
+        return numpy
+    return _cupy.get_array_module(a)
+
+
+def module_for(device: str):
+    """The array module for a device name: 'cpu' or 'cuda' (also 'cuda:0')."""
+    if device == "cpu":
+        return numpy
+    if device.startswith("cuda"):
+        return _load_cupy()
+    raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")
+
+
+def device_of(a) -> str:
+    return "cpu" if array_module(a) is numpy else "cuda"
+
+
+def to_device(a, device: str):
+    """Copy array `a` to `device`; no copy when it is already there."""
+    if device_of(a) == ("cpu" if device == "cpu" else "cuda"):
+        return a
+    if device == "cpu":
+        return a.get()
+    return module_for(device).asarray(a)
+
+
+# -- dtypes -------------------------------------------------------------------------------
+float16, float32, float64 = numpy.float16, numpy.float32, numpy.float64
+int8, int16, int32, int64 = numpy.int8, numpy.int16, numpy.int32, numpy.int64
+uint8, bool_ = numpy.uint8, numpy.bool_
+default_float = numpy.dtype(numpy.float32)
+
+
+def as_dtype(dtype):
+    return None if dtype is None else numpy.dtype(dtype)
+
+
+def is_floating(dtype) -> bool:
+    return numpy.dtype(dtype).kind == "f"
+
+
+# -- random numbers -------------------------------------------------------------------------
+_generators: dict = {}
+_seed = None
+
+
+def manual_seed(seed: int) -> None:
+    """Seed every backend's generator so that runs are reproducible."""
+    global _seed
+    _seed = int(seed)
+    _generators.clear()
+
+
+def generator(xp=numpy):
+    """The seeded random generator of array module `xp`."""
+    g = _generators.get(xp.__name__)
+    if g is None:
+        g = xp.random.default_rng(_seed)
+        _generators[xp.__name__] = g
+    return g

@@ -1,0 +1,311 @@
+"""Elementwise ops with NumPy broadcasting: arithmetic, exp/log family, min/max, clip, where,
+comparisons (no gradient), casts.
+May import: neurona.backend, neurona.autograd, neurona.ops._base.
+"""
+from __future__ import annotations
+
+from .. import backend as B
+from ..autograd.function import Function
+from ._base import as_tensor, broadcast_error, const, pair, unbroadcast
+
+
+class Add(Function):
+    def forward(self, a, b):
+        try:
+            return a + b
+        except ValueError:
+            raise broadcast_error("add", a, b) from None
+
+    def backward(self, g):
+        a, b = self.inputs
+        return (unbroadcast(g, a.shape) if a.requires_grad else None,
+                unbroadcast(g, b.shape) if b.requires_grad else None)
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        try:
+            return a - b
+        except ValueError:
+            raise broadcast_error("sub", a, b) from None
+
+    def backward(self, g):
+        a, b = self.inputs
+        return (unbroadcast(g, a.shape) if a.requires_grad else None,
+                unbroadcast(-g, b.shape) if b.requires_grad else None)
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        try:
+            return a * b
+        except ValueError:
+            raise broadcast_error("mul", a, b) from None
+
+    def backward(self, g):
+        a, b = self.inputs
+        return (unbroadcast(g * b, a.shape) if a.requires_grad else None,
+                unbroadcast(g * a, b.shape) if b.requires_grad else None)
+
+
+class Div(Function):
+    def forward(self, a, b):
+        try:
+            return a / b
+        except ValueError:
+            raise broadcast_error("div", a, b) from None
+
+    def backward(self, g):
+        a, b = self.inputs
+        return (unbroadcast(g / b, a.shape) if a.requires_grad else None,
+                unbroadcast(-g * self.output() / b, b.shape) if b.requires_grad else None)
+
+
+class Pow(Function):
+    def forward(self, a, b):
+        try:
+            return a**b
+        except ValueError:
+            raise broadcast_error("pow", a, b) from None
+
+    def backward(self, g):
+        a, b = self.inputs
+        ga = unbroadcast(g * b * a ** (b - 1), a.shape) if a.requires_grad else None
+        gb = unbroadcast(g * self.output() * log(a), b.shape) if b.requires_grad else None
+        return ga, gb
+
+
+class PowScalar(Function):
+    def forward(self, a, p):
+        self.p = p
+        return a**p
+
+    def backward(self, g):
+        (a,) = self.inputs
+        p = self.p
+        return g * p if p == 1 else g * p * a ** (p - 1)
+
+
+class Neg(Function):
+    def forward(self, a):
+        return -a
+
+    def backward(self, g):
+        return -g
+
+
+class Exp(Function):
+    def forward(self, a):
+        return B.array_module(a).exp(a)
+
+    def backward(self, g):
+        return g * self.output()
+
+
+class Log(Function):
+    def forward(self, a):
+        return B.array_module(a).log(a)
+
+    def backward(self, g):
+        return g / self.inputs[0]
+
+
+class Log1p(Function):
+    def forward(self, a):
+        return B.array_module(a).log1p(a)
+
+    def backward(self, g):
+        return g / (self.inputs[0] + 1)
+
+
+class Sqrt(Function):
+    def forward(self, a):
+        return B.array_module(a).sqrt(a)
+
+    def backward(self, g):
+        return g / (2 * self.output())
+
+
+class Abs(Function):
+    def forward(self, a):
+        xp = B.array_module(a)
+        self.sign = xp.sign(a)
+        return xp.abs(a)
+
+    def backward(self, g):
+        return g * const(self.sign)
+
+
+class Maximum(Function):
+    """Ties split the gradient in half between the two inputs, as PyTorch does."""
+
+    def forward(self, a, b, take_max=True):
+        xp = B.array_module(a)
+        try:
+            out = xp.maximum(a, b) if take_max else xp.minimum(a, b)
+        except ValueError:
+            raise broadcast_error("maximum" if take_max else "minimum", a, b) from None
+        first = (a > b) if take_max else (a < b)
+        self.share = xp.where(a == b, 0.5, first).astype(out.dtype)
+        return out
+
+    def backward(self, g):
+        a, b = self.inputs
+        share = const(self.share)
+        return (unbroadcast(g * share, a.shape) if a.requires_grad else None,
+                unbroadcast(g * (1 - share), b.shape) if b.requires_grad else None)
+
+
+class Clip(Function):
+    def forward(self, a, lo, hi):
+        xp = B.array_module(a)
+        self.mask = xp.ones(a.shape, dtype=a.dtype)
+        if lo is not None:
+            self.mask *= a >= lo
+        if hi is not None:
+            self.mask *= a <= hi
+        return xp.clip(a, lo, hi)
+
+    def backward(self, g):
+        return g * const(self.mask)
+
+
+class Where(Function):
+    def forward(self, a, b, cond):
+        self.cond = cond
+        try:
+            return B.array_module(a).where(cond, a, b)
+        except ValueError:
+            raise broadcast_error("where", cond, a, b) from None
+
+    def backward(self, g):
+        a, b = self.inputs
+        zero = const(B.array_module(g.data).zeros((), g.dtype))
+        c = self.cond
+        return (unbroadcast(where(c, g, zero), a.shape) if a.requires_grad else None,
+                unbroadcast(where(c, zero, g), b.shape) if b.requires_grad else None)
+
+
+class Cast(Function):
+    def forward(self, a, dtype):
+        self.src = a.dtype
+        return a.astype(dtype)
+
+    def backward(self, g):
+        return cast(g, self.src)
+
+
+class ToDevice(Function):
+    def forward(self, a, device):
+        self.src = B.device_of(a)
+        return B.to_device(a, device)
+
+    def backward(self, g):
+        return to_device(g, self.src)
+
+
+def add(a, b):
+    """`a + b` with broadcasting."""
+    return Add.apply(*pair(a, b))
+
+
+def sub(a, b):
+    """`a - b` with broadcasting."""
+    return Sub.apply(*pair(a, b))
+
+
+def mul(a, b):
+    """`a * b` with broadcasting."""
+    return Mul.apply(*pair(a, b))
+
+
+def div(a, b):
+    """`a / b` with broadcasting."""
+    return Div.apply(*pair(a, b))
+
+
+def pow(a, b):  # noqa: A001 - NumPy's name
+    """`a ** b`; a Python-number exponent is the fast, common case."""
+    if isinstance(b, (int, float)) and not isinstance(b, bool):
+        return PowScalar.apply(as_tensor(a), p=b)
+    return Pow.apply(*pair(a, b))
+
+
+def neg(a):
+    return Neg.apply(as_tensor(a))
+
+
+def exp(a):
+    return Exp.apply(as_tensor(a))
+
+
+def log(a):
+    """Natural logarithm."""
+    return Log.apply(as_tensor(a))
+
+
+def log1p(a):
+    """log(1 + a), accurate for small a."""
+    return Log1p.apply(as_tensor(a))
+
+
+def sqrt(a):
+    return Sqrt.apply(as_tensor(a))
+
+
+def abs(a):  # noqa: A001 - NumPy's name
+    """|a|; the gradient at 0 is 0 (sign(0))."""
+    return Abs.apply(as_tensor(a))
+
+
+def maximum(a, b):
+    """Elementwise maximum; on ties each input gets half the gradient."""
+    return Maximum.apply(*pair(a, b), take_max=True)
+
+
+def minimum(a, b):
+    """Elementwise minimum; on ties each input gets half the gradient."""
+    return Maximum.apply(*pair(a, b), take_max=False)
+
+
+def clip(a, a_min=None, a_max=None):
+    """Clamp into [a_min, a_max]; the gradient passes where a_min <= a <= a_max."""
+    return Clip.apply(as_tensor(a), lo=a_min, hi=a_max)
+
+
+def where(cond, a, b):
+    """`a` where `cond` holds, else `b` (cond takes no gradient)."""
+    cond = cond.data if hasattr(cond, "_ctx") else cond
+    a, b = pair(a, b)
+    return Where.apply(a, b, cond=cond)
+
+
+def cast(a, dtype):
+    """`a` as `dtype`; the gradient is cast back."""
+    a = as_tensor(a)
+    if a.dtype == B.as_dtype(dtype):
+        return a
+    return Cast.apply(a, dtype=B.as_dtype(dtype))
+
+
+def to_device(a, device):
+    """`a` on `device` ('cpu' or 'cuda'); the gradient comes back."""
+    return ToDevice.apply(as_tensor(a), device=device)
+
+
+def _compare(name):
+    def compare(a, b):
+        a, b = pair(a, b)
+        try:
+            return const(getattr(B.array_module(a.data), name)(a.data, b.data))
+        except ValueError:
+            raise broadcast_error(name, a.data, b.data) from None
+
+    compare.__name__ = name
+    compare.__doc__ = f"Elementwise `{name}` as a bool tensor (no gradient)."
+    return compare
+
+
+less, less_equal = _compare("less"), _compare("less_equal")
+greater, greater_equal = _compare("greater"), _compare("greater_equal")
+equal, not_equal = _compare("equal"), _compare("not_equal")

@@ -1,0 +1,143 @@
+"""Losses (with reduction='mean'|'sum'|'none'), dropout and embedding lookup.
+May import: neurona.backend, neurona.ops.
+"""
+from __future__ import annotations
+
+from .. import backend as B
+from ._base import ShapeError, as_tensor, const
+from .activation import log_softmax
+from .elementwise import abs as absolute, clip, log, log1p, exp, maximum, where
+from .movement import gather, index
+from .reduce import mean, sum as reduce_sum
+
+
+def _reduce(loss, reduction, op):
+    if reduction == "mean":
+        return mean(loss)
+    if reduction == "sum":
+        return reduce_sum(loss)
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', not {reduction!r}")
+
+
+def _same_shape(op, pred, target):
+    if pred.shape != target.shape:
+        raise ShapeError(f"{op}: input shape {pred.shape} must equal target shape {target.shape}")
+
+
+def mse_loss(input, target, reduction="mean"):  # noqa: A002 - PyTorch's name
+    """Mean squared error (y − ŷ)², averaged over every element with reduction='mean'."""
+    input, target = as_tensor(input), as_tensor(target, input)
+    _same_shape("mse_loss", input, target)
+    d = input - target
+    return _reduce(d * d, reduction, "mse_loss")
+
+
+def quadratic_cost(output, target):
+    """The course's quadratic cost C = 1/(2n) Σₓ ‖y(x) − a(x)‖², n = number of samples (axis 0)."""
+    output, target = as_tensor(output), as_tensor(target, output)
+    _same_shape("quadratic_cost", output, target)
+    d = output - target
+    return reduce_sum(d * d) * (0.5 / output.shape[0])
+
+
+def binary_cross_entropy(input, target, reduction="mean"):  # noqa: A002
+    """−[y·log p + (1 − y)·log(1 − p)] for probabilities p; logs are clamped at −100 as in
+    PyTorch so that p = 0 or 1 gives a finite loss."""
+    input, target = as_tensor(input), as_tensor(target, input)
+    _same_shape("binary_cross_entropy", input, target)
+    log_p = clip(log(input), -100.0, None)
+    log_q = clip(log(1 - input), -100.0, None)
+    return _reduce(-(target * log_p + (1 - target) * log_q), reduction, "binary_cross_entropy")
+
+
+def binary_cross_entropy_with_logits(input, target, reduction="mean", pos_weight=None):  # noqa: A002
+    """Binary cross-entropy on logits z, computed stably: max(z,0) − z·y + log(1 + e^−|z|)."""
+    input, target = as_tensor(input), as_tensor(target, input)
+    _same_shape("binary_cross_entropy_with_logits", input, target)
+    softplus_neg = maximum(-input, 0.0) + log1p(exp(-absolute(input)))  # log(1 + e^−z)
+    if pos_weight is None:
+        loss = (1 - target) * input + softplus_neg
+    else:
+        w = 1 + (as_tensor(pos_weight, input) - 1) * target
+        loss = (1 - target) * input + w * softplus_neg
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+
+
+def nll_loss(input, target, reduction="mean"):  # noqa: A002
+    """Negative log-likelihood of integer class labels `target` (N,) given log-probabilities
+    `input` (N, C) — or (N, C, d1, ...) with target (N, d1, ...)."""
+    input = as_tensor(input)
+    labels = target.data if hasattr(target, "_ctx") else B.array_module(input.data).asarray(target)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"nll_loss: target must hold integer class labels, not {labels.dtype}")
+    expected = input.shape[:1] + input.shape[2:]
+    if labels.shape != expected:
+        raise ShapeError(f"nll_loss: target shape {labels.shape} must be {expected} for input shape {input.shape}")
+    n_classes = input.shape[1]
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(f"nll_loss: labels must lie in [0, {n_classes}), got {labels.min()}..{labels.max()}")
+    picked = gather(input, B.array_module(labels).expand_dims(labels, 1), axis=1)
+    return _reduce(-picked.reshape(labels.shape), reduction, "nll_loss")
+
+
+def cross_entropy(input, target, reduction="mean", label_smoothing=0.0):  # noqa: A002
+    """Softmax cross-entropy of logits `input` (N, C, ...): integer labels (N, ...) or
+    probabilities/one-hot rows of the same shape as `input`. Uses log_softmax, so large logits
+    do not overflow."""
+    input = as_tensor(input)
+    logp = log_softmax(input, axis=1)
+    labels = target.data if hasattr(target, "_ctx") else B.array_module(input.data).asarray(target)
+    if labels.dtype.kind in "iu" and label_smoothing == 0:
+        return nll_loss(logp, labels, reduction)
+    if labels.dtype.kind in "iu":
+        expected = input.shape[:1] + input.shape[2:]
+        if labels.shape != expected:
+            raise ShapeError(f"cross_entropy: target shape {labels.shape} must be {expected} for input shape {input.shape}")
+        xp = B.array_module(input.data)
+        onehot = xp.moveaxis(xp.eye(input.shape[1], dtype=input.dtype)[labels], -1, 1)
+        probs = const(onehot)
+    else:
+        probs = as_tensor(target, input)
+        _same_shape("cross_entropy", input, probs)
+    if label_smoothing:
+        probs = probs * (1 - label_smoothing) + label_smoothing / input.shape[1]
+    return _reduce(-reduce_sum(probs * logp, axis=1), reduction, "cross_entropy")
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):  # noqa: A002
+    """½d² where |d| ≤ delta, delta·(|d| − ½delta) elsewhere (d = input − target)."""
+    input, target = as_tensor(input), as_tensor(target, input)
+    _same_shape("huber_loss", input, target)
+    d = input - target
+    small = absolute(d).data <= delta
+    loss = where(small, 0.5 * d * d, delta * (absolute(d) - 0.5 * delta))
+    return _reduce(loss, reduction, "huber_loss")
+
+
+def dropout(x, p=0.5, training=True):
+    """Inverted dropout: zero each element with probability p and scale the rest by 1/(1−p),
+    so nothing changes at inference (training=False returns x)."""
+    x = as_tensor(x)
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    xp = B.array_module(x.data)
+    if p == 1:
+        return x * 0.0
+    keep = B.generator(xp).random(x.shape, dtype=B.float32) >= p
+    return x * const(keep.astype(x.dtype) * x.dtype.type(1 / (1 - p)))
+
+
+def embedding(indices, weight):
+    """Rows of `weight` (V, D) picked by integer `indices` (any shape): shape indices.shape + (D,).
+    The gradient adds up for repeated indices."""
+    weight = as_tensor(weight)
+    idx = indices.data if hasattr(indices, "_ctx") else B.array_module(weight.data).asarray(indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers, not {idx.dtype}")
+    if idx.size and (idx.min() < 0 or idx.max() >= weight.shape[0]):
+        raise IndexError(f"embedding: indices must lie in [0, {weight.shape[0]}), got {idx.min()}..{idx.max()}")
+    return index(weight, idx)
