@@ -1,0 +1,193 @@
+"""`Layer`: the Keras layer contract, and the registry that rebuilds layers from configs.
+
+`__init__` takes hyperparameters only; `build(input_shape)` creates weights with `add_weight`;
+`call(x, training=None)` does the math with neurona ops; `get_config()` returns
+`{**super().get_config(), ...}` and `from_config(config)` rebuilds the layer. Shapes given to
+`build` include the batch axis (None when unknown). A layer builds itself on its first call.
+May import: neurona (Tensor, ops, no_grad), neurona.nn.initializers/regularizers/constraints.
+"""
+from __future__ import annotations
+
+import re
+
+from ..autograd.grad_mode import no_grad
+from ..tensor import Tensor
+
+_REGISTRY: dict[str, type] = {}
+_NAME_COUNTS: dict[str, int] = {}
+
+
+def register(cls):
+    """Class decorator: make a layer (or any configurable object) loadable by class name."""
+    _REGISTRY[cls.__name__] = cls
+    return cls
+
+
+def get_registered(class_name: str):
+    try:
+        return _REGISTRY[class_name]
+    except KeyError:
+        raise ValueError(f"unknown layer class {class_name!r}; known: {sorted(_REGISTRY)}") from None
+
+
+def _auto_name(cls_name: str) -> str:
+    base = re.sub(r"(?<!^)(?=[A-Z])", "_", cls_name).lower()
+    n = _NAME_COUNTS.get(base, 0)
+    _NAME_COUNTS[base] = n + 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+class Weight:
+    """A layer weight: the Tensor plus how it is trained, regularised and constrained."""
+
+    __slots__ = ("name", "tensor", "trainable", "regularizer", "constraint")
+
+    def __init__(self, name, tensor, trainable, regularizer, constraint):
+        self.name, self.tensor, self.trainable = name, tensor, trainable
+        self.regularizer, self.constraint = regularizer, constraint
+
+
+@register
+class Layer:
+    """Base class of every layer.
+
+    >>> import neurona as nr
+    >>> from neurona.nn.layer import Layer
+    >>> class Scale(Layer):
+    ...     def build(self, input_shape):
+    ...         self.s = self.add_weight("s", (input_shape[-1],), initializer="ones")
+    ...     def call(self, x, training=None):
+    ...         return x * self.s
+    >>> layer = Scale()
+    >>> layer(nr.ones((2, 3))).shape, len(layer.trainable_weights)
+    ((2, 3), 1)
+    """
+
+    def __init__(self, name=None, trainable=True, dtype="float32", input_shape=None, input_dim=None,
+                 batch_input_shape=None):
+        self.name = name or _auto_name(type(self).__name__)
+        self._trainable = trainable
+        self.dtype = dtype
+        self.built = False
+        self._weight_list: list[Weight] = []
+        if input_dim is not None and input_shape is None:
+            input_shape = (input_dim,)
+        if batch_input_shape is None and input_shape is not None:
+            batch_input_shape = (None, *tuple(input_shape))
+        self.batch_input_shape = None if batch_input_shape is None else tuple(batch_input_shape)
+
+    # -- the contract -----------------------------------------------------------------------
+    def build(self, input_shape):
+        """Create the weights for inputs of `input_shape` (batch axis included)."""
+
+    def call(self, x, training=None):
+        raise NotImplementedError(f"{type(self).__name__}.call")
+
+    def __call__(self, x, *args, training=None, **kwargs):
+        if not self.built:
+            shapes = [t.shape for t in x] if isinstance(x, (list, tuple)) else x.shape
+            self.build(shapes)
+            self.built = True
+        return self.call(x, *args, training=training, **kwargs)
+
+    def compute_output_shape(self, input_shape):
+        """Output shape for `input_shape` (batch axis may be None): by default, found by running
+        the layer on zeros with a batch of 1."""
+        from ..creation import zeros
+
+        multi = isinstance(input_shape, list)
+        shapes = input_shape if multi else [input_shape]
+        probes = [zeros(*[1 if n is None else n for n in s], dtype=self.dtype) for s in shapes]
+        with no_grad():
+            out = self(probes if multi else probes[0], training=False)
+        outs = out if isinstance(out, (list, tuple)) else [out]
+        result = [(shapes[0][0], *o.shape[1:]) for o in outs]
+        return result if isinstance(out, (list, tuple)) else result[0]
+
+    def get_config(self) -> dict:
+        config = {"name": self.name, "trainable": self._trainable, "dtype": self.dtype}
+        if self.batch_input_shape is not None:
+            config["batch_input_shape"] = list(self.batch_input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    # -- weights ------------------------------------------------------------------------------
+    def add_weight(self, name, shape, initializer="glorot_uniform", regularizer=None, constraint=None,
+                   trainable=True, dtype=None) -> Tensor:
+        """Create, initialise and track a weight; returns its Tensor."""
+        from . import constraints, initializers, regularizers
+
+        init = initializers.get(initializer)
+        data = init(tuple(shape), dtype or self.dtype)
+        t = Tensor(data, requires_grad=trainable, name=f"{self.name}/{name}")
+        self._weight_list.append(Weight(name, t, trainable, regularizers.get(regularizer),
+                                        constraints.get(constraint)))
+        return t
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool):
+        self._trainable = bool(value)
+        for w in self._all_weights():
+            w.tensor.requires_grad_(self._trainable and w.trainable)
+
+    def _sublayers(self):
+        return []
+
+    def _all_weights(self):
+        out = list(self._weight_list)
+        for layer in self._sublayers():
+            out.extend(layer._all_weights())
+        return out
+
+    @property
+    def trainable_weights(self) -> list[Tensor]:
+        if not self._trainable:
+            return []
+        return [w.tensor for w in self._all_weights() if w.trainable and w.tensor.requires_grad]
+
+    @property
+    def non_trainable_weights(self) -> list[Tensor]:
+        train = {id(t) for t in self.trainable_weights}
+        return [w.tensor for w in self._all_weights() if id(w.tensor) not in train]
+
+    @property
+    def weights(self) -> list[Tensor]:
+        return [w.tensor for w in self._all_weights()]
+
+    @property
+    def losses(self) -> list[Tensor]:
+        """Regularisation penalties of this layer's weights (add them to the loss)."""
+        return [w.regularizer(w.tensor) for w in self._all_weights() if w.regularizer is not None]
+
+    def apply_constraints(self):
+        """Project weights onto their constraints (called by the trainer after each update)."""
+        with no_grad():
+            for w in self._all_weights():
+                if w.constraint is not None:
+                    w.tensor.data[...] = w.constraint(w.tensor).data
+
+    def get_weights(self):
+        """Weights as NumPy arrays, in creation order."""
+        return [t.numpy().copy() for t in self.weights]
+
+    def set_weights(self, arrays):
+        weights = self.weights
+        if len(arrays) != len(weights):
+            raise ValueError(f"{self.name}.set_weights: expected {len(weights)} arrays, got {len(arrays)}")
+        for t, a in zip(weights, arrays):
+            if tuple(a.shape) != t.shape:
+                raise ValueError(f"{self.name}.set_weights: {t.name} has shape {t.shape}, got {tuple(a.shape)}")
+            t.data[...] = a
+
+    def count_params(self) -> int:
+        return sum(t.size for t in self.weights)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
