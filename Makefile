@@ -23,7 +23,7 @@ demo: setup
 	$(PY) examples/digits_mlp.py
 
 test: setup
-	$(PYTEST) -q -n 2 -m "not slow" tests neurona
+	$(PYTEST) -q -n 2 -m "not slow" tests neurona README.md docs
 
 test-slow: setup
 	$(PYTEST) -q -m slow tests
