@@ -34,19 +34,23 @@ def _float(dtype):
 
 
 def zeros(*shape, dtype=None, requires_grad=False, device="cpu"):
+    """A tensor of zeros; `zeros(2, 3)` and `zeros((2, 3))` both work (float32 by default)."""
     return _made(B.module_for(device).zeros(_shape(shape), _float(dtype)), requires_grad)
 
 
 def ones(*shape, dtype=None, requires_grad=False, device="cpu"):
+    """A tensor of ones; `ones(2, 3)` and `ones((2, 3))` both work (float32 by default)."""
     return _made(B.module_for(device).ones(_shape(shape), _float(dtype)), requires_grad)
 
 
 def full(shape, fill_value, dtype=None, requires_grad=False, device="cpu"):
+    """A tensor of `shape` filled with `fill_value` (float32 by default)."""
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     return _made(B.module_for(device).full(shape, fill_value, _float(dtype)), requires_grad)
 
 
 def eye(n, m=None, dtype=None, requires_grad=False, device="cpu"):
+    """The n×m identity matrix (m defaults to n)."""
     return _made(B.module_for(device).eye(n, m, dtype=_float(dtype)), requires_grad)
 
 
@@ -92,4 +96,5 @@ zeros_like, ones_like, rand_like, randn_like = _like(zeros), _like(ones), _like(
 
 
 def full_like(t, fill_value, dtype=None, requires_grad=False):
+    """`full` with the shape, dtype and device of `t`."""
     return full(t.shape, fill_value, dtype=dtype or t.dtype, requires_grad=requires_grad, device=t.device)

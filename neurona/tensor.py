@@ -124,21 +124,20 @@ class Tensor:
         `grad` defaults to 1 for a scalar. `retain_graph` keeps the graph for another
         backward; `create_graph` records the backward itself, for higher-order gradients.
         """
-        from .autograd.engine import run_backward
-
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad and has no graph")
         if grad is None:
-            if self.size != 1:
+            if self.data.size != 1:
                 raise RuntimeError(
                     f"backward: grad can be omitted only for a scalar output, not shape {self.shape}"
                 )
             grad = Tensor._make(B.array_module(self.data).ones_like(self.data), False, None)
-        elif not isinstance(grad, Tensor):
-            grad = Tensor(grad, dtype=self.dtype)
-        if grad.shape != self.shape:
-            raise ValueError(f"backward: grad shape {grad.shape} must equal output shape {self.shape}")
-        run_backward([self], [grad], None, retain_graph or create_graph, create_graph)
+        else:
+            if not isinstance(grad, Tensor):
+                grad = Tensor(grad, dtype=self.dtype)
+            if grad.shape != self.shape:
+                raise ValueError(f"backward: grad shape {grad.shape} must equal output shape {self.shape}")
+        _run_backward([self], [grad], None, retain_graph or create_graph, create_graph)
 
     # -- conversion -------------------------------------------------------------------------
     def to(self, device=None, dtype=None):
@@ -347,3 +346,4 @@ class Tensor:
 
 
 from . import ops as _ops  # noqa: E402  (ops build on Tensor)
+from .autograd.engine import run_backward as _run_backward  # noqa: E402  (once here, not per backward call)

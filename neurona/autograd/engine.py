@@ -21,8 +21,11 @@ def _check_grad(fn, i, inp, g):
 
 
 def _graph_dependencies(roots):
-    """For each Function reachable from `roots`, how many graph edges consume its output."""
+    """For each Function reachable from `roots`, how many graph edges consume its output, and
+    a strong reference to that output: a node's backward may need its own output (`output()`)
+    after every consumer has run and dropped its inputs, so the walk keeps it alive until then."""
     deps = {}
+    outputs = {}
     stack = list(roots)
     seen = set(map(id, roots))
     while stack:
@@ -39,8 +42,9 @@ def _graph_dependencies(roots):
                 deps[parent] = deps.get(parent, 0) + 1
                 if id(parent) not in seen:
                     seen.add(id(parent))
+                    outputs[parent] = inp
                     stack.append(parent)
-    return deps
+    return deps, outputs
 
 
 def run_backward(outputs, grad_outputs, inputs=None, retain_graph=False, create_graph=False):
@@ -77,7 +81,7 @@ def run_backward(outputs, grad_outputs, inputs=None, retain_graph=False, create_
             else:
                 grads[fn] = g
                 roots.append(fn)
-        deps = _graph_dependencies(roots)
+        deps, alive = _graph_dependencies(roots)
         ready = [fn for fn in roots if fn not in deps]
         while ready:
             fn = ready.pop()
@@ -96,7 +100,8 @@ def run_backward(outputs, grad_outputs, inputs=None, retain_graph=False, create_
                     continue
                 parent = inp._ctx
                 if ig is not None:
-                    _check_grad(fn, i, inp, ig)
+                    if ig.shape != inp.shape:  # tested inline: this loop is W7's hot path
+                        _check_grad(fn, i, inp, ig)
                     if parent is None:
                         deliver(inp, ig)
                     elif parent in grads:
@@ -107,6 +112,7 @@ def run_backward(outputs, grad_outputs, inputs=None, retain_graph=False, create_
                     deps[parent] -= 1
                     if deps[parent] == 0:
                         ready.append(parent)
+            alive.pop(fn, None)
             if not retain_graph:
                 fn.__dict__.clear()
                 fn.freed = True

@@ -14,6 +14,10 @@ from numpy import asarray as _asarray, generic as _numpy_scalar
 
 from .grad_mode import state as _grad_state
 
+# Set by neurona.graph while it traces: a callable (cls, inputs, params) that records the op and
+# returns its output, or None to let this thread's call run eagerly. One global check per op.
+_trace_hook = None
+
 
 class Function:
     """Base class of every differentiable op.
@@ -36,6 +40,10 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **params):
+        if _trace_hook is not None:
+            out = _trace_hook(cls, inputs, params)
+            if out is not None:
+                return out
         fn = cls.__new__(cls)
         data = fn.forward(*[t.data for t in inputs], **params)
         if isinstance(data, _numpy_scalar):  # NumPy turns 0-d results into scalars

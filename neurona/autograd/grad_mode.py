@@ -18,6 +18,7 @@ state = _State()
 
 
 def is_grad_enabled() -> bool:
+    """Whether operations in this thread record the graph now."""
     return state.enabled
 
 

@@ -22,10 +22,20 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
     return Tensor(x)
 
 
+def _float_if_int(t: Tensor, scalar) -> Tensor:
+    # An integer tensor with a Python float gives float32, as in PyTorch (NumPy would give
+    # float64: `images_uint8 / 255.0` would then slow every float32 model it feeds).
+    if isinstance(scalar, float) and t.dtype.kind in "iub":
+        return Tensor._make(t.data.astype(B.default_float), False, None)
+    return t
+
+
 def pair(a, b):
     if isinstance(a, Tensor):
+        if not isinstance(b, Tensor):
+            a = _float_if_int(a, b)
         return a, as_tensor(b, a)
-    b = as_tensor(b)
+    b = _float_if_int(as_tensor(b), a)
     return as_tensor(a, b), b
 
 

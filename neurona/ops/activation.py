@@ -7,7 +7,7 @@ from __future__ import annotations
 from .. import backend as B
 from ..autograd.function import Function
 from ._base import ShapeError, as_tensor, const, normalize_axes
-from .elementwise import exp, minimum, where
+from .elementwise import exp, where
 from .reduce import max as reduce_max, sum as reduce_sum
 
 
@@ -85,6 +85,7 @@ def sigmoid(x):
 
 
 def tanh(x):
+    """Hyperbolic tangent; its derivative is 1 − tanh²."""
     return Tanh.apply(as_tensor(x))
 
 
@@ -107,7 +108,10 @@ def prelu(x, alpha):
 def elu(x, alpha=1.0):
     """x for x > 0, alpha·(e^x − 1) otherwise."""
     x = as_tensor(x)
-    return where(x.data > 0, x, alpha * (exp(minimum(x, 0.0)) - 1))
+    positive = x.data > 0
+    # exp sees only the non-positive part (no overflow); `where`, not `minimum`, so that the
+    # slope at 0 is alpha as in PyTorch (minimum would split a tie's gradient in half).
+    return where(positive, x, alpha * (exp(where(positive, 0.0, x)) - 1))
 
 
 def softplus(x):

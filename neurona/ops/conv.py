@@ -6,7 +6,8 @@ three ops here are its three partial derivatives:
   conv_transpose2d(g, w)  = ∂T/∂x   (the gradient with respect to the input)
   conv2d_weight(x, g)     = ∂T/∂w   (the gradient with respect to the filters)
 so the backward of each is written with the other two, and gradients of every order follow.
-The kernels are im2col + one GEMM (the BLAS does the work); col2im adds back kh·kw shifted slices.
+Each is one GEMM (the BLAS does the work) around the backend's window kernels: im2col builds a
+(C·kh·kw, N·OH·OW) matrix of the input's windows, col2im adds such a matrix back into an input.
 May import: neurona.backend, neurona.autograd, neurona.ops._base.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import backend as B
+from ..backend import kernels
 from ..autograd.function import Function
 from ._base import ShapeError, as_tensor
 
@@ -46,7 +48,7 @@ def output_size(op, axis_name, size, kernel, stride, padding, dilation=1, roundi
             f"{span / stride + 1:.2f} is not an integer; change padding or stride, or pass "
             f"rounding='floor' (or 'ceil')"
         )
-    if r and rounding == "ceil" and q * stride < size + padding:
+    if r and rounding == "ceil" and (q + 1) * stride < size + padding:
         q += 1
     elif rounding not in ("exact", "floor", "ceil"):
         raise ValueError(f"{op}: rounding must be 'exact', 'floor' or 'ceil', not {rounding!r}")
@@ -72,11 +74,9 @@ class Geometry:
     groups: int = 1
 
     @property
-    def padded(self):
-        # ceil mode may need room past the right/bottom padding
-        hp = max(self.H + 2 * self.ph, (self.oh - 1) * self.sh + self.dh * (self.kh - 1) + 1)
-        wp = max(self.W + 2 * self.pw, (self.ow - 1) * self.sw + self.dw * (self.kw - 1) + 1)
-        return hp, wp
+    def ints(self):
+        """The layout as the backend's window kernels take it."""
+        return (self.kh, self.kw, self.sh, self.sw, self.ph, self.pw, self.dh, self.dw, self.oh, self.ow)
 
 
 def make_geometry(op, x_shape, kernel, stride, padding, dilation, rounding, groups=1):
@@ -92,80 +92,47 @@ def make_geometry(op, x_shape, kernel, stride, padding, dilation, rounding, grou
     return Geometry(kh, kw, sh, sw, ph, pw, dh, dw, H, W, oh, ow, groups)
 
 
-def pad_input(x, geo: Geometry, value=0.0):
-    hp, wp = geo.padded
-    if hp == geo.H and wp == geo.W:
-        return x
-    xp = B.array_module(x)
-    out = xp.full(x.shape[:2] + (hp, wp), value, dtype=x.dtype)
-    out[:, :, geo.ph:geo.ph + geo.H, geo.pw:geo.pw + geo.W] = x
-    return out
-
-
-def crop(xpad, geo: Geometry):
-    return xpad[:, :, geo.ph:geo.ph + geo.H, geo.pw:geo.pw + geo.W]
-
-
-def windows(xpad, geo: Geometry):
-    """A strided view (N, OH, OW, C, kh, kw) of every window of the padded input."""
-    n, c = xpad.shape[:2]
-    sn, sc, sy, sx = xpad.strides
-    shape = (n, geo.oh, geo.ow, c, geo.kh, geo.kw)
-    strides = (sn, sy * geo.sh, sx * geo.sw, sc, sy * geo.dh, sx * geo.dw)
-    return B.array_module(xpad).lib.stride_tricks.as_strided(xpad, shape, strides, writeable=False)
-
-
-def add_windows(dxpad, cols, geo: Geometry):
-    """col2im: add cols (N, OH, OW, C, kh, kw) back into the padded input it came from."""
-    ys, xs = geo.sh * (geo.oh - 1) + 1, geo.sw * (geo.ow - 1) + 1
-    for i in range(geo.kh):
-        for j in range(geo.kw):
-            y0, x0 = i * geo.dh, j * geo.dw
-            dxpad[:, :, y0:y0 + ys:geo.sh, x0:x0 + xs:geo.sw] += cols[:, :, :, :, i, j].transpose(0, 3, 1, 2)
-
-
-def _im2col(x, geo):
-    cols = windows(pad_input(x, geo), geo)
-    n = x.shape[0]
-    return cols.reshape(n * geo.oh * geo.ow, geo.groups, -1)
-
+# The three kernels below share one layout: cols (C·kh·kw, N·OH·OW) from the backend's im2col,
+# filters as (G, K/G, C/G·kh·kw) and gradients of the output as (G, K/G, N·OH·OW), so each is one
+# (batched over groups) GEMM. Rows of cols are channel-major, so a group is a block of rows.
 
 def _grouped_matmul(a, b):
-    """(M, G, p) × (G, p, q) → (M, G, q), one GEMM when G == 1."""
-    if a.shape[1] == 1:
-        return (a[:, 0, :] @ b[0])[:, None, :]
-    return (a.transpose(1, 0, 2) @ b).transpose(1, 0, 2)
+    """(G, p, q) × (G, q, r) → (G, p, r), one plain GEMM when G == 1."""
+    if a.shape[0] == 1:
+        return (a[0] @ b[0])[None]
+    return a @ b
+
+
+def _gy_rows(gy, g):
+    """gy (N, K, OH, OW) → (G, K/G, N·OH·OW), one row per output channel."""
+    k = gy.shape[1]
+    return gy.transpose(1, 0, 2, 3).reshape(g, k // g, -1)
 
 
 def conv_forward(x, w, geo, cols=None):
-    k = w.shape[0]
-    g = geo.groups
+    n, k, g = x.shape[0], w.shape[0], geo.groups
     if cols is None:
-        cols = _im2col(x, geo)
-    w3 = w.reshape(g, k // g, -1).transpose(0, 2, 1)
-    out = _grouped_matmul(cols, w3).reshape(x.shape[0], geo.oh, geo.ow, k)
-    return out.transpose(0, 3, 1, 2), cols
+        cols = kernels.im2col(x, geo.ints)
+    out = _grouped_matmul(w.reshape(g, k // g, -1), cols.reshape(g, -1, cols.shape[1]))
+    # (K, N, OH, OW) → contiguous NCHW, so the ops that follow run on dense memory
+    y = out.reshape(k, n, geo.oh, geo.ow).transpose(1, 0, 2, 3)
+    return B.array_module(y).ascontiguousarray(y), cols
 
 
 def conv_input_grad(gy, w, geo, n):
     k, cg = w.shape[:2]
     g = geo.groups
-    gy3 = gy.transpose(0, 2, 3, 1).reshape(-1, g, k // g)
-    dcols = _grouped_matmul(gy3, w.reshape(g, k // g, -1))
-    dcols = dcols.reshape(n, geo.oh, geo.ow, cg * g, geo.kh, geo.kw)
-    hp, wp = geo.padded
-    dxpad = B.array_module(gy).zeros((n, cg * g, hp, wp), dtype=gy.dtype)
-    add_windows(dxpad, dcols, geo)
-    return crop(dxpad, geo)
+    w3 = w.reshape(g, k // g, -1)
+    dcols = _grouped_matmul(w3.transpose(0, 2, 1), _gy_rows(gy, g))
+    return kernels.col2im(dcols.reshape(-1, dcols.shape[-1]), (n, cg * g, geo.H, geo.W), geo.ints)
 
 
 def conv_weight_grad(x, gy, geo, cols=None):
-    k = gy.shape[1]
-    g = geo.groups
+    k, g = gy.shape[1], geo.groups
     if cols is None:
-        cols = _im2col(x, geo)
-    gy3 = gy.transpose(0, 2, 3, 1).reshape(-1, g, k // g)
-    dw = gy3.transpose(1, 2, 0) @ cols.transpose(1, 0, 2)  # (G, K/G, C/G·kh·kw)
+        cols = kernels.im2col(x, geo.ints)
+    cols3 = cols.reshape(g, -1, cols.shape[1])
+    dw = _grouped_matmul(_gy_rows(gy, g), cols3.transpose(0, 2, 1))  # (G, K/G, C/G·kh·kw)
     return dw.reshape(k, x.shape[1] // g, geo.kh, geo.kw)
 
 

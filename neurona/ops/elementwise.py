@@ -83,7 +83,8 @@ class PowScalar(Function):
     def backward(self, g):
         (a,) = self.inputs
         p = self.p
-        return g * p if p == 1 else g * p * a ** (p - 1)
+        # p = 0 and p = 1 skip a ** (p − 1): at a = 0 it is 0 ** −1 = inf, and 0 · inf = nan.
+        return g * p if p in (0, 1) else g * p * a ** (p - 1)
 
 
 class Neg(Function):
@@ -220,8 +221,11 @@ def mul(a, b):
 
 
 def div(a, b):
-    """`a / b` with broadcasting."""
-    return Div.apply(*pair(a, b))
+    """`a / b` with broadcasting; integer operands give float32 (true division, as PyTorch)."""
+    a, b = pair(a, b)
+    if a.dtype.kind in "iub" and b.dtype.kind in "iub":
+        a, b = cast(a, B.default_float), cast(b, B.default_float)
+    return Div.apply(a, b)
 
 
 def pow(a, b):  # noqa: A001 - NumPy's name
@@ -232,10 +236,12 @@ def pow(a, b):  # noqa: A001 - NumPy's name
 
 
 def neg(a):
+    """−a."""
     return Neg.apply(as_tensor(a))
 
 
 def exp(a):
+    """e^a; its derivative is itself."""
     return Exp.apply(as_tensor(a))
 
 
@@ -250,6 +256,7 @@ def log1p(a):
 
 
 def sqrt(a):
+    """√a; the derivative 1/(2√a) is infinite at 0."""
     return Sqrt.apply(as_tensor(a))
 
 

@@ -165,6 +165,7 @@ def transpose(a, axes=None):
 
 
 def swapaxes(a, axis1, axis2):
+    """`a` with two axes exchanged."""
     a = as_tensor(a)
     axes = list(range(a.ndim))
     axes[axis1], axes[axis2] = axes[axis2], axes[axis1]

@@ -1,53 +1,33 @@
 """Pooling, NCHW: max_pool2d (the gradient goes to the window's maximum, the first one on
 ties, as in PyTorch) and avg_pool2d (padding counts in the average, PyTorch's default).
 Each op's backward is a linear map whose own backward is the op again, so gradients of any
-order work.
+order work. The window work (argmax routing included) is done by the backend's kernels.
 May import: neurona.backend, neurona.autograd, neurona.ops.
 """
 from __future__ import annotations
 
-from .. import backend as B
 from ..autograd.function import Function
+from ..backend import kernels
 from ._base import ShapeError, as_tensor
-from .conv import add_windows, crop, make_geometry, pad_input, windows
-
-
-def _flat_windows(x, geo, fill):
-    n, c = x.shape[:2]
-    # (N, OH, OW, C, kh, kw) -> (N, C, OH, OW, kh·kw)
-    w = windows(pad_input(x, geo, fill), geo).transpose(0, 3, 1, 2, 4, 5)
-    return w.reshape(n, c, geo.oh, geo.ow, geo.kh * geo.kw)
-
-
-def _spread(g, geo, n_c, weights):
-    """Adjoint of window extraction: add g·weights[..., p] into window position p."""
-    xp = B.array_module(g)
-    hp, wp = geo.padded
-    dxpad = xp.zeros(n_c + (hp, wp), dtype=g.dtype)
-    cols = (g[..., None] * weights).reshape(g.shape + (geo.kh, geo.kw)).transpose(0, 2, 3, 1, 4, 5)
-    add_windows(dxpad, cols, geo)
-    return crop(dxpad, geo)
+from .conv import make_geometry
 
 
 class MaxPool2d(Function):
     def forward(self, x, geo):
         self.geo = geo
-        flat = _flat_windows(x, geo, float("-inf"))
-        self.argmax = flat.argmax(axis=-1)[..., None]
-        return B.array_module(x).take_along_axis(flat, self.argmax, axis=-1)[..., 0]
+        y, self.argmax = kernels.max_pool(x, geo.ints)
+        return y
 
     def backward(self, g):
-        return MaxPool2dGrad.apply(g, geo=self.geo, argmax=self.argmax, n_c=self.inputs[0].shape[:2])
+        return MaxPool2dGrad.apply(g, geo=self.geo, argmax=self.argmax, x_shape=self.inputs[0].shape)
 
 
 class MaxPool2dGrad(Function):
     """Routes each pooled gradient to the position of its window's maximum."""
 
-    def forward(self, g, geo, argmax, n_c):
+    def forward(self, g, geo, argmax, x_shape):
         self.geo, self.argmax = geo, argmax
-        xp = B.array_module(g)
-        onehot = (argmax == xp.arange(geo.kh * geo.kw)).astype(g.dtype)
-        return _spread(g, geo, n_c, onehot)
+        return kernels.max_pool_scatter(g, argmax, x_shape, geo.ints)
 
     def backward(self, gg):
         return MaxPoolSelect.apply(gg, geo=self.geo, argmax=self.argmax)
@@ -58,27 +38,25 @@ class MaxPoolSelect(Function):
 
     def forward(self, gg, geo, argmax):
         self.geo, self.argmax = geo, argmax
-        flat = _flat_windows(gg, geo, 0.0)
-        return B.array_module(gg).take_along_axis(flat, argmax, axis=-1)[..., 0]
+        return kernels.max_pool_select(gg, argmax, geo.ints)
 
     def backward(self, g):
-        return MaxPool2dGrad.apply(g, geo=self.geo, argmax=self.argmax, n_c=self.inputs[0].shape[:2])
+        return MaxPool2dGrad.apply(g, geo=self.geo, argmax=self.argmax, x_shape=self.inputs[0].shape)
 
 
 class AvgPool2d(Function):
     def forward(self, x, geo):
         self.geo = geo
-        return _flat_windows(x, geo, 0.0).mean(axis=-1)
+        return kernels.avg_pool(x, geo.ints)
 
     def backward(self, g):
-        return AvgPool2dGrad.apply(g, geo=self.geo, n_c=self.inputs[0].shape[:2])
+        return AvgPool2dGrad.apply(g, geo=self.geo, x_shape=self.inputs[0].shape)
 
 
 class AvgPool2dGrad(Function):
-    def forward(self, g, geo, n_c):
+    def forward(self, g, geo, x_shape):
         self.geo = geo
-        kk = geo.kh * geo.kw
-        return _spread(g, geo, n_c, B.array_module(g).full(kk, 1.0 / kk, dtype=g.dtype))
+        return kernels.avg_pool_scatter(g, x_shape, geo.ints)
 
     def backward(self, gg):
         return AvgPool2d.apply(gg, geo=self.geo)
