@@ -11,11 +11,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[test,viz]"
 	touch $(STAMP)
 
-# graphviz's `dot` draws the computation graphs (Debian package; root on this project's machines).
+# Debian packages: graphviz's `dot` draws computation graphs; dataset-fashion-mnist is the
+# primary image dataset. Root on this project's machines.
 sysdeps:
-	@command -v dot >/dev/null 2>&1 || { \
+	@missing=""; \
+	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
+	[ -d /usr/share/datasets/fashion-mnist ] || missing="$$missing dataset-fashion-mnist"; \
+	if [ -n "$$missing" ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq graphviz >/dev/null; }
+	  echo "installing Debian packages:$$missing"; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 setup: sysdeps $(STAMP)
 
