@@ -1,3 +1,6 @@
-"""Neural-network building blocks: the Layer contract, layers, initialisers, regularisers,
-constraints. Builds on the public Tensor/ops API only."""
+"""Neural-network building blocks: the Layer contract, layers, activations, initialisers,
+regularisers, constraints, losses and metrics. Builds on the public Tensor/ops API only.
+"""
+from . import activations, constraints, initializers, losses, metrics, regularizers
 from .layer import Layer, Weight, get_registered, register
+from .layers import *  # noqa: F401,F403

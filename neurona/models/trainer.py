@@ -1,0 +1,326 @@
+"""`Trainer`: the Keras training loop shared by every model — compile, fit, evaluate, predict,
+train_on_batch, summary, save and ONNX export. A model supplies `__call__`/`call`, `layers`,
+`trainable_weights`, `losses` and `apply_constraints` (the Layer contract).
+May import: numpy (host data), neurona (Tensor, no_grad, backend), neurona.nn (losses, metrics),
+neurona.optim, neurona.data, neurona.callbacks, neurona.saving (lazily).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..autograd.grad_mode import no_grad
+from ..data import DataLoader
+from ..tensor import Tensor
+
+
+def _as_list(x):
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _host(a):
+    """A NumPy array; float64 data becomes float32, the layers' dtype."""
+    a = a.numpy() if isinstance(a, Tensor) else np.asarray(a)
+    return a.astype(np.float32) if a.dtype == np.float64 else a
+
+
+class _Metric:
+    """A named metric accumulated over batches: stateful objects (update_state/result/reset_state)
+    are used as they are; plain functions `fn(y_true, y_pred)` are averaged, weighted by batch size."""
+
+    def __init__(self, name, fn):
+        self.name, self.fn = name, fn
+        self.reset()
+
+    def reset(self):
+        if hasattr(self.fn, "reset_state"):
+            self.fn.reset_state()
+        self.total, self.count = 0.0, 0
+
+    def update(self, y_true, y_pred):
+        if hasattr(self.fn, "update_state"):
+            self.fn.update_state(y_true, y_pred)
+            return
+        value = self.fn(y_true, y_pred)  # a scalar, or one value per sample
+        value = np.asarray(value.numpy() if isinstance(value, Tensor) else value, dtype=np.float64)
+        n = len(y_true)
+        self.total += float(value.mean()) * n
+        self.count += n
+
+    def result(self):
+        if hasattr(self.fn, "result"):
+            r = self.fn.result()
+            return float(r.item() if isinstance(r, Tensor) else r)
+        return self.total / max(self.count, 1)
+
+
+class Trainer:
+    """The compile/fit/evaluate/predict mixin of `Model` (see the module docstring)."""
+
+    def _init_trainer(self):
+        self.optimizer = None
+        self.loss_functions, self.loss_weights, self.compiled_metrics = None, None, []
+        self.stop_training = False
+        self.history = None
+        self._compile_config = None
+        self._last_inputs = None
+
+    # -- compile ------------------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
+        """Choose the loss (a name or an object; a list gives one per output, `loss_weights` weighs
+        them), the optimiser (a name or an object, bound to the weights here) and the metrics to
+        report (each computed on every output)."""
+        from ..nn import losses as losses_mod, metrics as metrics_mod
+        from .. import optim
+
+        if loss is None:
+            raise ValueError(f"{self.name}.compile: give a loss, e.g. loss='categorical_crossentropy'")
+        n_out = len(self.outputs) if getattr(self, "_graph", False) else 1
+        given = loss if isinstance(loss, (list, tuple)) else [loss] * n_out
+        if len(given) != n_out:
+            raise ValueError(f"{self.name}.compile: {len(given)} losses for {n_out} outputs")
+        self.loss_functions = [losses_mod.get(item) for item in given]
+        self.loss_weights = [1.0] * n_out if loss_weights is None else [float(w) for w in _as_list(loss_weights)]
+        if len(self.loss_weights) != n_out:
+            raise ValueError(f"{self.name}.compile: {len(self.loss_weights)} loss_weights for {n_out} outputs")
+        self.optimizer = optim.get(optimizer)
+        self.compiled_metrics = []
+        for i in range(n_out):
+            for m in metrics or []:
+                fn = metrics_mod.get(m)
+                if i > 0 and hasattr(fn, "get_config"):  # a metric object keeps state: one per output
+                    fn = type(fn).from_config(fn.get_config())
+                name = m if isinstance(m, str) else (getattr(fn, "name", None)
+                                                     or getattr(fn, "__name__", type(fn).__name__))
+                if name in ("acc", "accuracy") and isinstance(m, str):
+                    name = "accuracy"
+                if n_out > 1:
+                    name = f"output_{i}_{name}"
+                self.compiled_metrics.append((i, _Metric(name, fn)))
+        self._compile_config = self._describe_compile(metrics)
+        if self.built:
+            self._bind_optimizer()
+
+    def _describe_compile(self, metrics):
+        """The compile settings as JSON-ready configs (for `save`), or None when an object (a
+        lambda loss, say) cannot be described."""
+        from .. import optim
+        from ..nn._config import serialize
+
+        try:
+            return {"optimizer": optim.serialize(self.optimizer),
+                    "loss": [serialize(f) for f in self.loss_functions],
+                    "metrics": [m if isinstance(m, str) else serialize(m) for m in metrics or []],
+                    "loss_weights": self.loss_weights}
+        except (ValueError, AttributeError):
+            return None
+
+    def _bind_optimizer(self):
+        params = self.trainable_weights
+        if not self.optimizer.bound or [id(p) for p in self.optimizer.params] != [id(p) for p in params]:
+            self.optimizer.bind(params)
+
+    def _check_compiled(self, what):
+        if self.loss_functions is None:
+            raise RuntimeError(f"{self.name}.{what}: call compile(optimizer, loss, metrics) first")
+
+    # -- one step ------------------------------------------------------------------------------
+    def _ensure_built(self, xs):
+        if not self.built:
+            self._build_from_data(xs)
+        if self.optimizer is not None:
+            self._bind_optimizer()
+
+    def _build_from_data(self, xs):
+        with no_grad():
+            self([Tensor(x[:1]) for x in xs] if len(xs) > 1 else Tensor(xs[0][:1]), training=False)
+
+    def _forward(self, xs, training):
+        inputs = [Tensor(x) for x in xs]
+        return _as_list(self(inputs if len(inputs) > 1 else inputs[0], training=training))
+
+    def _loss(self, ys, preds):
+        total = None
+        for f, w, y, p in zip(self.loss_functions, self.loss_weights, ys, preds):
+            term = f(Tensor(y), p) * w
+            total = term if total is None else total + term
+        return total
+
+    def _train_step(self, xs, ys):
+        self._last_inputs = xs  # for monitors that look at activations (DeadUnitMonitor)
+        preds = self._forward(xs, training=True)
+        loss = self._loss(ys, preds)
+        for penalty in self.losses:  # L1/L2 penalties of the layers' weights
+            loss = loss + penalty
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        self.apply_constraints()
+        self._update_metrics(ys, preds)
+        return float(loss.item())
+
+    def _update_metrics(self, ys, preds):
+        for i, metric in self.compiled_metrics:
+            metric.update(Tensor(ys[i]), preds[i].detach())
+
+    def _metric_logs(self, prefix=""):
+        return {prefix + m.name: m.result() for _, m in self.compiled_metrics}
+
+    def _reset_metrics(self):
+        for _, m in self.compiled_metrics:
+            m.reset()
+
+    def train_on_batch(self, x, y):
+        """One gradient step on one batch; returns the loss, or [loss, *metrics] when compiled with metrics."""
+        self._check_compiled("train_on_batch")
+        xs, ys = [_host(a) for a in _as_list(x)], [_host(a) for a in _as_list(y)]
+        self._ensure_built(xs)
+        self._reset_metrics()
+        loss = self._train_step(xs, ys)
+        return loss if not self.compiled_metrics else [loss, *self._metric_logs().values()]
+
+    # -- fit -----------------------------------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose=1, callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, initial_epoch=0, seed=None):
+        """Train for `epochs` passes over (x, y) in mini-batches; returns a `History`.
+
+        validation_split takes the last fraction of the samples (before shuffling) for validation,
+        as Keras does; validation_data=(x_val, y_val) gives them explicitly. verbose: 0 silent,
+        1 a progress bar, 2 one line per epoch. `seed` fixes the shuffling (default: the
+        generator seeded by `nr.manual_seed`).
+        """
+        from ..callbacks import CallbackList, History, ProgbarLogger
+
+        self._check_compiled("fit")
+        xs, ys = [_host(a) for a in _as_list(x)], [_host(a) for a in _as_list(y)]
+        n = len(xs[0])
+        if any(len(a) != n for a in xs + ys):
+            raise ValueError(f"{self.name}.fit: x and y must have the same number of samples; got "
+                             f"{[len(a) for a in xs]} and {[len(a) for a in ys]}")
+        if validation_data is None and validation_split:
+            if not 0.0 < validation_split < 1.0:
+                raise ValueError(f"{self.name}.fit: validation_split must lie in (0, 1), got {validation_split}")
+            cut = n - int(math.ceil(n * validation_split)) if n * validation_split >= 1 else n
+            validation_data = ([a[cut:] for a in xs], [a[cut:] for a in ys])
+            xs, ys = [a[:cut] for a in xs], [a[:cut] for a in ys]
+        if validation_data is not None:
+            vx, vy = validation_data[0], validation_data[1]
+            validation_data = ([_host(a) for a in _as_list(vx)], [_host(a) for a in _as_list(vy)])
+        self._ensure_built(xs)
+        loader = DataLoader(tuple(xs + ys), batch_size=batch_size, shuffle=shuffle, seed=seed)
+        n_in = len(xs)
+        cbs = list(callbacks or [])
+        if verbose:
+            cbs.insert(0, ProgbarLogger(verbose=verbose))
+        self.history = History()
+        cbs.append(self.history)
+        callback_list = CallbackList(cbs, model=self, params={
+            "epochs": epochs, "steps": len(loader), "batch_size": batch_size, "samples": len(xs[0]),
+            "verbose": verbose, "metrics": ["loss", *self._metric_logs()]})
+        self.stop_training = False
+        callback_list.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            self._reset_metrics()
+            callback_list.on_epoch_begin(epoch)
+            total, seen = 0.0, 0
+            for step, batch in enumerate(loader):
+                callback_list.on_train_batch_begin(step)
+                bx, by = list(batch[:n_in]), list(batch[n_in:])
+                loss = self._train_step(bx, by)
+                total, seen = total + loss * len(bx[0]), seen + len(bx[0])
+                callback_list.on_train_batch_end(step, {"loss": total / seen, **self._metric_logs()})
+                if self.stop_training:
+                    break
+            logs = {"loss": total / max(seen, 1), **self._metric_logs()}
+            if validation_data is not None:
+                val = self.evaluate(*validation_data, batch_size=batch_size, verbose=0, return_dict=True)
+                logs.update({"val_" + k: v for k, v in val.items()})
+            callback_list.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        callback_list.on_train_end()
+        return self.history
+
+    # -- evaluate / predict ------------------------------------------------------------------------
+    def evaluate(self, x=None, y=None, batch_size=32, verbose=0, return_dict=False):
+        """Loss (plus regularisation penalties, as in training) and metrics on (x, y), in inference
+        mode. Returns the loss, or [loss, *metrics] when compiled with metrics, or a dict."""
+        self._check_compiled("evaluate")
+        xs, ys = [_host(a) for a in _as_list(x)], [_host(a) for a in _as_list(y)]
+        self._ensure_built(xs)
+        self._reset_metrics()
+        total, seen = 0.0, 0
+        with no_grad():
+            for batch in DataLoader(tuple(xs + ys), batch_size=batch_size, prefetch=0, seed=0):
+                bx, by = list(batch[:len(xs)]), list(batch[len(xs):])
+                preds = self._forward(bx, training=False)
+                total += float(self._loss(by, preds).item()) * len(bx[0])
+                seen += len(bx[0])
+                self._update_metrics(by, preds)
+            penalty = sum(float(p.item()) for p in self.losses)
+        logs = {"loss": total / max(seen, 1) + penalty, **self._metric_logs()}
+        if verbose:
+            print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+        if return_dict:
+            return logs
+        return logs["loss"] if len(logs) == 1 else list(logs.values())
+
+    def predict(self, x, batch_size=32, verbose=0):
+        """The model's outputs on `x` as NumPy arrays (a list for several outputs), in inference mode."""
+        xs = [_host(a) for a in _as_list(x)]
+        self._ensure_built(xs)
+        chunks = None
+        with no_grad():
+            for batch in DataLoader(tuple(xs), batch_size=batch_size, prefetch=0, seed=0):
+                outs = [o.numpy() for o in self._forward(list(batch), training=False)]
+                chunks = [[o] for o in outs] if chunks is None else [c + [o] for c, o in zip(chunks, outs)]
+        result = [np.concatenate(c) for c in chunks]
+        return result if len(result) > 1 else result[0]
+
+    # -- description ------------------------------------------------------------------------------
+    def count_params(self) -> int:
+        """Number of weights (trainable or not), each shared weight counted once."""
+        seen = {}
+        for t in self.weights:
+            seen[id(t)] = t.size
+        return sum(seen.values())
+
+    def summary(self, print_fn=print):
+        """Print (and return) the layer table: name (type), output shape, parameter count."""
+        rows = self._summary_rows()
+        header = ("Layer (type)", "Output Shape", "Param #")
+        widths = [max(len(header[i]), *(len(r[i]) for r in rows)) + 2 for i in range(3)] if rows else [20, 20, 10]
+        line = "=" * sum(widths)
+        text = [f'Model: "{self.name}"', "_" * sum(widths),
+                "".join(h.ljust(w) for h, w in zip(header, widths)), line]
+        for i, r in enumerate(rows):
+            text.append("".join(c.ljust(w) for c, w in zip(r, widths)))
+            text.append(line if i == len(rows) - 1 else "_" * sum(widths))
+        trainable = sum({id(t): t.size for t in self.trainable_weights}.values())
+        total = self.count_params()
+        text += [f"Total params: {total:,}", f"Trainable params: {trainable:,}",
+                 f"Non-trainable params: {total - trainable:,}", "_" * sum(widths)]
+        out = "\n".join(text)
+        if print_fn is not None:
+            print_fn(out)
+        return out
+
+    def _summary_rows(self):
+        rows = []
+        for layer, shape in self._layer_shapes():
+            rows.append((f"{layer.name} ({type(layer).__name__})", str(shape), f"{layer.count_params():,}"))
+        return rows
+
+    # -- saving --------------------------------------------------------------------------------------
+    def save(self, path):
+        """Save to folder `path`: config.json (architecture, compile settings) + model.safetensors."""
+        from ..saving import save_model
+
+        save_model(self, path)
+
+    def export_onnx(self, path, opset=17):
+        """Write an ONNX file computing `predict` (Dense/activation/dropout/batch-norm models)."""
+        from ..saving import export_onnx
+
+        return export_onnx(self, path, opset=opset)

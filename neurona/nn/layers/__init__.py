@@ -1,0 +1,15 @@
+"""The layers, grouped by kind; `neurona.layers` re-exports them. Convolutional, pooling and
+recurrent layers join as modules here (conv.py, pooling.py, recurrent.py) on the same contract.
+May import: neurona, neurona.nn.
+"""
+from .activation import ELU, LeakyReLU, Maxout, PReLU, Softmax
+from .core import Activation, Dense, Embedding, Flatten, Reshape
+from .conv import Conv2D
+from .normalization import BatchNormalization
+from .normalization_lrn import LocalResponseNormalization
+from .pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
+from .regularization import Dropout
+
+__all__ = ["Activation", "AveragePooling2D", "BatchNormalization", "Conv2D", "Dense", "Dropout", "ELU",
+           "Embedding", "Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "LeakyReLU",
+           "LocalResponseNormalization", "MaxPooling2D", "Maxout", "PReLU", "Reshape", "Softmax"]

@@ -1,0 +1,155 @@
+"""The optimisers of course topic 4: SGD (momentum, Nesterov), Adagrad, RMSprop, Adam.
+
+Each `update` works in place on raw arrays: p (the parameter), g (its gradient) and the state
+arrays named in `slots`. The formulas are the course's (CS231n notation: x the parameter,
+dx its gradient, lr the learning rate).
+May import: neurona.backend, neurona.optim.optimizer.
+"""
+from __future__ import annotations
+
+from .. import backend as B
+from .optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum.
+
+    Plain:     x −= lr·dx
+    Momentum:  v = μ·v − lr·dx;   x += v
+    Nesterov:  v = μ·v − lr·dx;   x += μ·v − lr·dx   (the look-ahead form used by Keras)
+
+    With a constant learning rate these are exactly PyTorch's updates (its buffer is −v/lr).
+    `decay` gives lr_t = lr / (1 + decay·iterations), as in the course's Keras example
+    `SGD(lr=0.01, decay=1e-6, momentum=0.9, nesterov=True)`.
+
+    >>> import neurona as nr
+    >>> w = nr.tensor([1.0, 2.0], requires_grad=True)
+    >>> opt = SGD([w], lr=0.1)
+    >>> (w * w).sum().backward(); opt.step(); w.tolist()
+    [0.800000011920929, 1.600000023841858]
+    """
+
+    def __init__(self, params=None, learning_rate=0.01, momentum=0.0, nesterov=False, decay=0.0, **kwargs):
+        if not 0 <= momentum < 1:
+            raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum}")
+        if nesterov and momentum == 0:
+            raise ValueError("SGD: nesterov=True needs a momentum > 0")
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+        self.slots = ("velocity",) if self.momentum else ()
+        super().__init__(params, learning_rate=learning_rate, decay=decay, **kwargs)
+
+    def update(self, p, g, state, lr):
+        if not self.momentum:
+            p -= p.dtype.type(lr) * g
+            return
+        v = state["velocity"]
+        v *= self.momentum
+        v -= p.dtype.type(lr) * g
+        if self.nesterov:
+            p += self.momentum * v - p.dtype.type(lr) * g
+        else:
+            p += v
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class Adagrad(Optimizer):
+    """Per-parameter rates that shrink with the squared gradients seen so far:
+
+    cache += dx²;   x −= lr·dx / (√cache + ε)
+
+    >>> import neurona as nr
+    >>> w = nr.tensor([1.0, -1.0], requires_grad=True)
+    >>> opt = Adagrad([w], learning_rate=0.1)
+    >>> (w * w).sum().backward(); opt.step(); [round(v, 4) for v in w.tolist()]
+    [0.9, -0.9]
+    """
+
+    slots = ("accumulator",)
+
+    def __init__(self, params=None, learning_rate=0.01, initial_accumulator_value=0.0, epsilon=1e-10, **kwargs):
+        self.initial_accumulator_value, self.epsilon = float(initial_accumulator_value), float(epsilon)
+        super().__init__(params, learning_rate=learning_rate, **kwargs)
+
+    def _initial_slot(self, name, xp, data):
+        return xp.full_like(data, self.initial_accumulator_value)
+
+    def update(self, p, g, state, lr):
+        xp = B.array_module(p)
+        cache = state["accumulator"]
+        cache += g * g
+        p -= p.dtype.type(lr) * g / (xp.sqrt(cache) + p.dtype.type(self.epsilon))
+
+    def get_config(self):
+        return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
+                "epsilon": self.epsilon}
+
+
+class RMSprop(Optimizer):
+    """Adagrad with a leaky cache, so the rates stop shrinking (Hinton):
+
+    cache = ρ·cache + (1 − ρ)·dx²;   x −= lr·dx / (√cache + ε)
+
+    With momentum μ > 0: buf = μ·buf + dx / (√cache + ε);  x −= lr·buf (PyTorch's form).
+    """
+
+    def __init__(self, params=None, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, **kwargs):
+        if not 0 <= rho < 1:
+            raise ValueError(f"RMSprop: rho must be in [0, 1), got {rho}")
+        self.rho, self.momentum, self.epsilon = float(rho), float(momentum), float(epsilon)
+        self.slots = ("cache", "momentum") if self.momentum else ("cache",)
+        super().__init__(params, learning_rate=learning_rate, **kwargs)
+
+    def update(self, p, g, state, lr):
+        xp = B.array_module(p)
+        cache = state["cache"]
+        cache *= self.rho
+        cache += (1 - self.rho) * g * g
+        step = g / (xp.sqrt(cache) + p.dtype.type(self.epsilon))
+        if self.momentum:
+            buf = state["momentum"]
+            buf *= self.momentum
+            buf += step
+            step = buf
+        p -= p.dtype.type(lr) * step
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon}
+
+
+class Adam(Optimizer):
+    """Momentum plus RMSprop, with bias correction for the zero-initialised moments (Kingma & Ba):
+
+    m = β₁·m + (1 − β₁)·dx;   v = β₂·v + (1 − β₂)·dx²
+    m̂ = m / (1 − β₁ᵗ);   v̂ = v / (1 − β₂ᵗ);   x −= lr·m̂ / (√v̂ + ε)
+
+    t counts this optimiser's steps from 1.
+
+    >>> import neurona as nr
+    >>> w = nr.tensor([1.0, -3.0], requires_grad=True)
+    >>> opt = Adam([w], learning_rate=0.1)
+    >>> (w * w).sum().backward(); opt.step(); [round(v, 4) for v in w.tolist()]
+    [0.9, -2.9]
+    """
+
+    slots = ("m", "v")
+
+    def __init__(self, params=None, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, **kwargs):
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        super().__init__(params, learning_rate=learning_rate, **kwargs)
+
+    def update(self, p, g, state, lr):
+        xp = B.array_module(p)
+        t = self.iterations + 1
+        m, v = state["m"], state["v"]
+        m *= self.beta_1
+        m += (1 - self.beta_1) * g
+        v *= self.beta_2
+        v += (1 - self.beta_2) * g * g
+        m_hat = m / (1 - self.beta_1 ** t)
+        v_hat = v / (1 - self.beta_2 ** t)
+        p -= (lr * m_hat / (xp.sqrt(v_hat) + self.epsilon)).astype(p.dtype, copy=False)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}

@@ -1,0 +1,141 @@
+"""`export_onnx(model, path)`: the inference graph of a model as ONNX, for Dense, Activation,
+Dropout (dropped: identity at inference), BatchNormalization (folded into one scale and shift from
+the running statistics), Flatten, Reshape, Softmax, LeakyReLU, ELU and PReLU layers, in a
+Sequential or a functional model. Needs the `onnx` package (`pip install neurona[onnx]`).
+May import: numpy, onnx (lazily), neurona.saving.format.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .format import _atomic_write
+
+# name -> (ONNX op, attributes)
+_ACTIVATIONS = {"relu": ("Relu", {}), "sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}),
+                "softmax": ("Softmax", {"axis": -1}), "log_softmax": ("LogSoftmax", {"axis": -1}),
+                "softplus": ("Softplus", {}), "elu": ("Elu", {"alpha": 1.0}),
+                "leaky_relu": ("LeakyRelu", {"alpha": 0.01}), "linear": None}
+
+
+class _Graph:
+    def __init__(self, helper, numpy_helper):
+        self.helper, self.numpy_helper = helper, numpy_helper
+        self.nodes, self.initializers, self._count = [], [], 0
+        self._const_names = set()
+
+    def fresh(self, hint):
+        self._count += 1
+        return f"{hint}__{self._count}"
+
+    def const(self, name, array):
+        if name not in self._const_names:  # a shared layer's weights are stored once
+            self._const_names.add(name)
+            self.initializers.append(self.numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def op(self, op_type, inputs, hint, **attrs):
+        out = self.fresh(hint)
+        self.nodes.append(self.helper.make_node(op_type, inputs, [out], name=out, **attrs))
+        return out
+
+
+def _activation(g, x, fn, hint, who):
+    name = getattr(fn, "__name__", None)
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"export_onnx: {who} uses activation {name or fn!r}, which has no ONNX mapping; "
+                         f"supported: {sorted(_ACTIVATIONS)}")
+    spec = _ACTIVATIONS[name]
+    return x if spec is None else g.op(spec[0], [x], hint, **spec[1])
+
+
+def _emit(g, layer, x):
+    kind, n = type(layer).__name__, layer.name
+    w = {wt.name: wt.tensor.numpy() for wt in layer._weight_list}
+    if kind == "Dense":
+        y = g.op("MatMul", [x, g.const(f"{n}/kernel", w["kernel"])], n)
+        if "bias" in w:
+            y = g.op("Add", [y, g.const(f"{n}/bias", w["bias"])], n)
+        return _activation(g, y, layer.activation, n, n)
+    if kind == "Activation":
+        return _activation(g, x, layer.activation, n, n)
+    if kind in ("Dropout", "InputLayer"):
+        return x
+    if kind == "BatchNormalization":
+        var, mean = w["moving_variance"].astype(np.float64), w["moving_mean"].astype(np.float64)
+        scale = w.get("gamma", np.ones_like(var)) / np.sqrt(var + layer.epsilon)
+        shift = w.get("beta", np.zeros_like(var)) - mean * scale
+        shape = layer._bshape[1:]  # broadcast over the batch axis and every non-feature axis
+        y = g.op("Mul", [x, g.const(f"{n}/scale", scale.reshape(shape).astype(np.float32))], n)
+        return g.op("Add", [y, g.const(f"{n}/shift", shift.reshape(shape).astype(np.float32))], n)
+    if kind == "Flatten":
+        return g.op("Flatten", [x], n, axis=1)
+    if kind == "Reshape":
+        return g.op("Reshape", [x, g.const(f"{n}/shape", np.array([0, *layer.target_shape], np.int64))], n)
+    if kind == "Softmax":
+        return g.op("Softmax", [x], n, axis=layer.axis)
+    if kind == "LeakyReLU":
+        return g.op("LeakyRelu", [x], n, alpha=layer.alpha)
+    if kind == "ELU":
+        return g.op("Elu", [x], n, alpha=layer.alpha)
+    if kind == "PReLU":
+        return g.op("PRelu", [x, g.const(f"{n}/alpha", w["alpha"])], n)
+    raise ValueError(f"export_onnx: layer {n} ({kind}) has no ONNX export; supported: Dense, Activation, "
+                     "Dropout, BatchNormalization, Flatten, Reshape, Softmax, LeakyReLU, ELU, PReLU")
+
+
+def _value_info(helper, tensor_proto, name, shape):
+    dims = ["batch" if d is None else int(d) for d in shape]
+    return helper.make_tensor_value_info(name, tensor_proto.FLOAT, dims)
+
+
+def export_onnx(model, path, opset=17):
+    """Write `model`'s inference graph to the ONNX file `path`; returns the path.
+
+    Inputs are named `input` (or `input_0`, `input_1`, ... for several), outputs `output` (or
+    `output_0`, ...); the batch axis is dynamic.
+    """
+    try:
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError:
+        raise ImportError("export_onnx needs the onnx package: pip install 'neurona[onnx]'") from None
+    from ..models.functional import InputLayer
+    from ..models.sequential import Sequential
+
+    if not model.built:
+        raise ValueError(f"export_onnx: {model.name} is not built")
+    g = _Graph(helper, numpy_helper)
+    if isinstance(model, Sequential):
+        in_shapes, out_shapes = [model.input_shape], [model.output_shape]
+        in_names = ["input"]
+        x = in_names[0]
+        for layer in model.layers:
+            x = _emit(g, layer, x)
+        results = [x]
+    else:
+        in_shapes = [t.shape for t in model.inputs]
+        out_shapes = [t.shape for t in model.outputs]
+        in_names = ["input"] if len(in_shapes) == 1 else [f"input_{i}" for i in range(len(in_shapes))]
+        names = {id(t): nm for t, nm in zip(model.inputs, in_names)}
+        for node in model._nodes:
+            if isinstance(node.layer, InputLayer):
+                continue
+            if len(node.inputs) != 1 or len(node.outputs) != 1 or node.args or node.kwargs:
+                raise ValueError(f"export_onnx: layer {node.layer.name} takes several inputs or outputs; "
+                                 "only single-input layers are exported")
+            names[id(node.outputs[0])] = _emit(g, node.layer, names[id(node.inputs[0])])
+        results = [names[id(t)] for t in model.outputs]
+    out_names = ["output"] if len(results) == 1 else [f"output_{i}" for i in range(len(results))]
+    for r, o in zip(results, out_names):
+        g.nodes.append(helper.make_node("Identity", [r], [o], name=o))
+    graph = helper.make_graph(g.nodes, model.name,
+                              [_value_info(helper, TensorProto, nm, s) for nm, s in zip(in_names, in_shapes)],
+                              [_value_info(helper, TensorProto, nm, s) for nm, s in zip(out_names, out_shapes)],
+                              initializer=g.initializers)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="neurona")
+    onnx.checker.check_model(proto)
+    path = Path(path)
+    _atomic_write(path, lambda tmp: Path(tmp).write_bytes(proto.SerializeToString()))
+    return path
