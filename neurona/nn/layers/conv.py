@@ -1,0 +1,175 @@
+"""Convolution layer: `Conv2D`, K filters of size F×F, stride S, zero-padding P (course topic 5).
+
+Images are NCHW (N, C, H, W) like the `conv2d` op; `data_format='channels_last'` accepts Keras'
+NHWC by transposing around the op. The kernel is stored as the op takes it, (K, C/groups, F, F),
+in both formats. Output sizes follow the course's (W − F + 2P)/S + 1, computed from the layer's
+settings alone (no forward pass), so `summary()` of a huge model is free; a size that does not
+divide raises a `ShapeError` (from the op, or here when the shape is known in advance).
+May import: neurona (ops), neurona.nn (Layer, initializers, regularizers, constraints, activations).
+"""
+from __future__ import annotations
+
+from ... import ops
+from ...ops import ShapeError, output_size
+from .. import activations, constraints, initializers, regularizers
+from ..layer import Layer, _auto_name, register
+
+_FORMATS = ("channels_first", "channels_last")
+
+
+def keras_name(kwargs, cls_name):
+    """kwargs with Keras' default layer name ('conv2d', 'max_pooling2d', ...) when none is given."""
+    if kwargs.get("name") is None:
+        kwargs["name"] = _auto_name(cls_name.replace("2D", "2d"))
+    return kwargs
+
+
+def pair(v, what, layer):
+    """An int or a pair of ints as a pair (the height and width settings of a 2-D layer)."""
+    v = (v, v) if isinstance(v, int) else tuple(v)
+    if len(v) != 2 or not all(isinstance(u, int) and u >= 0 for u in v):
+        raise ValueError(f"{layer}: {what} must be a non-negative int or a pair of them, got {v}")
+    return tuple(int(u) for u in v)
+
+
+def check_format(data_format, layer):
+    if data_format not in _FORMATS:
+        raise ValueError(f"{layer}: data_format must be one of {_FORMATS}, got {data_format!r}")
+    return data_format
+
+
+def to_nchw(x, data_format):
+    return x.transpose((0, 3, 1, 2)) if data_format == "channels_last" else x
+
+
+def from_nchw(y, data_format):
+    return y.transpose((0, 2, 3, 1)) if data_format == "channels_last" else y
+
+
+def split_shape(input_shape, data_format, layer):
+    """(N, C, H, W) of a 4-D input shape in either format."""
+    shape = tuple(input_shape)
+    if len(shape) != 4:
+        raise ShapeError(f"{layer}: expects 4-D inputs ({'N, C, H, W' if data_format == 'channels_first' else 'N, H, W, C'}),"
+                         f" got shape {shape}")
+    return shape if data_format == "channels_first" else (shape[0], shape[3], shape[1], shape[2])
+
+
+def join_shape(n, c, h, w, data_format):
+    return (n, c, h, w) if data_format == "channels_first" else (n, h, w, c)
+
+
+@register
+class Conv2D(Layer):
+    """2-D convolution: `activation(conv2d(x, kernel) + bias)` with `filters` output channels.
+
+    padding: 'valid' (0), 'same' (output as large as the input; stride 1 and an odd dilated
+    kernel), an int P or a pair (Ph, Pw). rounding: 'exact' (default) refuses sizes where
+    (W − F + 2P)/S is not whole, 'floor' drops the last partial window (Keras/PyTorch behaviour).
+
+    >>> import neurona as nr
+    >>> layer = Conv2D(6, 5)                     # the course's 6 filters of 5×5×3
+    >>> layer(nr.zeros((1, 3, 32, 32))).shape, layer.count_params()
+    ((1, 6, 28, 28), 456)
+    >>> Conv2D(10, 3, strides=2).compute_output_shape((None, 1, 7, 7))
+    (None, 10, 3, 3)
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", activation=None, use_bias=True,
+                 dilation_rate=1, groups=1, data_format="channels_first", rounding="exact",
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+                 bias_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(**keras_name(kwargs, "Conv2D"))
+        name = f"Conv2D {self.name}"
+        if int(filters) <= 0 or int(groups) <= 0 or int(filters) % int(groups):
+            raise ValueError(f"{name}: filters ({filters}) and groups ({groups}) must be positive, "
+                             f"filters divisible by groups")
+        self.filters, self.groups = int(filters), int(groups)
+        self.kernel_size = pair(kernel_size, "kernel_size", name)
+        self.strides = pair(strides, "strides", name)
+        self.dilation_rate = pair(dilation_rate, "dilation_rate", name)
+        if min(*self.kernel_size, *self.strides, *self.dilation_rate) < 1:
+            raise ValueError(f"{name}: kernel_size, strides and dilation_rate must be ≥ 1")
+        if isinstance(padding, str):
+            if padding not in ("valid", "same"):
+                raise ValueError(f"{name}: padding must be 'valid', 'same', an int or a pair, got {padding!r}")
+            self.padding = padding
+        else:
+            self.padding = pair(padding, "padding", name)
+        self._pads = self._explicit_padding(name)
+        if rounding not in ("exact", "floor"):
+            raise ValueError(f"{name}: rounding must be 'exact' or 'floor', got {rounding!r}")
+        self.rounding = rounding
+        self.data_format = check_format(data_format, name)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+
+    def _explicit_padding(self, name):
+        if self.padding == "valid":
+            return (0, 0)
+        if self.padding != "same":
+            return self.padding
+        pads = []
+        for k, s, d in zip(self.kernel_size, self.strides, self.dilation_rate):
+            span = d * (k - 1)
+            if s != 1 or span % 2:
+                raise ValueError(f"{name}: padding='same' needs strides 1 and an odd (dilated) kernel, got "
+                                 f"kernel_size {self.kernel_size}, strides {self.strides}, "
+                                 f"dilation_rate {self.dilation_rate}; give the padding P as an int instead")
+            pads.append(span // 2)
+        return tuple(pads)
+
+    def _in_channels(self, input_shape):
+        c = split_shape(input_shape, self.data_format, self.name)[1]
+        if c is None:
+            raise ShapeError(f"{self.name}: the channel axis of the input must be known, got shape {tuple(input_shape)}")
+        if c % self.groups:
+            raise ShapeError(f"{self.name}: input channels ({c}) must divide by groups ({self.groups})")
+        return c
+
+    def kernel_shape(self, input_shape):
+        """Shape of the kernel for inputs of `input_shape`: (K, C/groups, Fh, Fw)."""
+        return (self.filters, self._in_channels(input_shape) // self.groups, *self.kernel_size)
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight("kernel", self.kernel_shape(input_shape), self.kernel_initializer,
+                                      self.kernel_regularizer, self.kernel_constraint)
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer,
+                                        self.bias_constraint)
+        self.compute_output_shape(input_shape)  # a size that does not fit fails at build time
+
+    def call(self, x, training=None):
+        if x.ndim != 4 or split_shape(x.shape, self.data_format, self.name)[1] != self.kernel.shape[1] * self.groups:
+            raise ShapeError(f"{self.name}: input shape {x.shape} ({self.data_format}) must have "
+                             f"{self.kernel.shape[1] * self.groups} channels (kernel shape {self.kernel.shape})")
+        y = ops.conv2d(to_nchw(x, self.data_format), self.kernel, self.bias, stride=self.strides, padding=self._pads,
+                       dilation=self.dilation_rate, groups=self.groups, rounding=self.rounding)
+        return self.activation(from_nchw(y, self.data_format))
+
+    def compute_output_shape(self, input_shape):
+        n, c, h, w = split_shape(input_shape, self.data_format, self.name)
+        size = [None if s is None else output_size(self.name, axis, s, k, st, p, d, self.rounding)
+                for axis, s, k, st, p, d in zip(("height", "width"), (h, w), self.kernel_size, self.strides,
+                                                self._pads, self.dilation_rate)]
+        return join_shape(n, self.filters, *size, self.data_format)
+
+    def get_config(self):
+        padding = self.padding if isinstance(self.padding, str) else list(self.padding)
+        return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),
+                "strides": list(self.strides), "padding": padding, "dilation_rate": list(self.dilation_rate),
+                "groups": self.groups, "data_format": self.data_format, "rounding": self.rounding,
+                "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "kernel_constraint": constraints.serialize(self.kernel_constraint),
+                "bias_constraint": constraints.serialize(self.bias_constraint)}
