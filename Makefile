@@ -27,6 +27,7 @@ setup: sysdeps $(STAMP)
 
 demo: setup
 	$(PY) examples/digits_mlp.py
+	$(PY) examples/fashion_mnist_mlp.py
 
 test: setup
 	$(PYTEST) -q -n 2 -m "not slow" tests neurona README.md docs

@@ -22,9 +22,19 @@ from . import functional as F
 __version__ = "0.1.0"
 
 
+_LAZY_MODULES = ("viz", "nn", "layers", "models", "optim", "optimizers", "losses", "metrics", "initializers",
+                 "regularizers", "constraints", "activations", "callbacks", "data", "datasets", "saving",
+                 "utils", "vision")
+
+
 def __getattr__(name):
-    if name == "viz":  # graphviz is imported only when pictures are asked for
+    if name in _LAZY_MODULES:  # heavier parts load on first use: `import neurona` stays light
         import importlib
 
-        return importlib.import_module(".viz", __name__)
+        return importlib.import_module("." + name, __name__)
+    if name in ("graph", "jit", "function"):  # graph mode loads on first use
+        import importlib
+
+        graph = importlib.import_module(".graph", __name__)
+        return graph if name == "graph" else getattr(graph, name)
     raise AttributeError(f"module 'neurona' has no attribute {name!r}")
