@@ -111,7 +111,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0):  # noqa: A002
     input, target = as_tensor(input), as_tensor(target, input)
     _same_shape("huber_loss", input, target)
     d = input - target
-    small = absolute(d).data <= delta
+    small = absolute(d) <= delta  # an op, not raw NumPy: graph mode traces the mask
     loss = where(small, 0.5 * d * d, delta * (absolute(d) - 0.5 * delta))
     return _reduce(loss, reduction, "huber_loss")
 

@@ -1,0 +1,187 @@
+"""The executor: turns an optimised `Graph` into straight-line Python and runs it.
+
+Each node becomes one line `v7 = K[3](v2, v5)` of a generated function; a value is deleted
+right after its last reader (that is what frees memory early), and nodes that can write into a
+given buffer (fused kernels, matmul, the arithmetic ufuncs) write into the arena the memory
+planner assigned. When a kernel fails, the error gets a note naming the op and the user's
+source line that recorded it (not the executor's).
+May import: numpy, neurona.graph.ir, neurona.graph.passes.memory.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from .ir import Graph, Slot
+
+_program_ids = itertools.count()
+
+# single ops that can write into a planned buffer: op name -> ufunc (fused nodes can too)
+UFUNCS = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.true_divide,
+          "Neg": np.negative, "Exp": np.exp, "Log": np.log, "Sqrt": np.sqrt}
+
+
+def fill(obj, arrays):
+    """Params with each Slot(i) replaced by `arrays[i]`."""
+    if type(obj) is Slot:
+        return arrays[obj.i]
+    if type(obj) in (tuple, list):
+        return type(obj)(fill(o, arrays) for o in obj)
+    if type(obj) is dict:
+        return {k: fill(o, arrays) for k, o in obj.items()}
+    return obj
+
+
+def _has_slot(obj) -> bool:
+    if type(obj) is Slot:
+        return True
+    if type(obj) in (tuple, list):
+        return any(_has_slot(o) for o in obj)
+    if type(obj) is dict:
+        return any(_has_slot(o) for o in obj.values())
+    return False
+
+
+def can_write_into(node) -> bool:
+    """Whether the node's kernel can take an `out=` buffer (the planner may give it one)."""
+    if node.kernel is not None:
+        return node.expr is not None
+    if node.cls is None or len(node.outputs) != 1:
+        return False
+    return node.op == "MatMul" or (node.op in UFUNCS and len(node.inputs) == node.n_args)
+
+
+def elementwise_out(node) -> bool:
+    """Whether the node may write its output over one of its inputs (elementwise kernels)."""
+    return can_write_into(node) and node.op != "MatMul"
+
+
+def make_kernel(node, out=None):
+    """A callable taking the node's input arrays and returning its output(s).
+
+    `out` is a buffer to write into, or an int: write over that input (an in-place update).
+    """
+    if type(out) is int:
+        k = node.kernel if node.kernel is not None else UFUNCS[node.op]
+        i = out
+        return lambda *a: k(*a, out=a[i])
+    if node.kernel is not None:
+        k = node.kernel
+        if out is None:
+            return k
+        return lambda *a: k(*a, out=out)
+    if out is not None:
+        f = np.matmul if node.op == "MatMul" else UFUNCS[node.op]
+        return lambda *a: f(*a, out=out)
+    cls, n, params, aux, scalar = node.cls, node.n_args, node.params, tuple(node.aux), node.scalar_out
+    new, fwd = cls.__new__, cls.forward
+    slots = _has_slot(params)
+    if not slots and not aux and not scalar:
+        return lambda *a: fwd(new(cls), *a, **params)
+
+    def kernel(*a):
+        f = new(cls)
+        out = fwd(f, *a[:n], **(fill(params, a) if slots else params))
+        if scalar:
+            out = np.asarray(out)
+        if aux:
+            d = f.__dict__
+            return (out,) + tuple(d[k] for k in aux)
+        return out
+
+    return kernel
+
+
+def run_node(node, arrays):
+    """Execute one node now (constant folding uses this): a list of its output arrays."""
+    r = make_kernel(node)(*arrays)
+    return list(r) if len(node.outputs) > 1 else [r]
+
+
+class Program:
+    """A compiled graph: `run(args, feeds)` returns (outputs, update values)."""
+
+    def __init__(self, graph: Graph, plan=None):
+        self.graph = graph
+        self.plan = plan
+        self.name = f"<neurona graph {graph.name} #{next(_program_ids)}>"
+        self.n_nodes = len(graph.nodes)
+        self.launches = 0
+        self._build()
+
+    def _build(self):
+        g = self.graph
+        names: dict = {}
+        lines = ["def program(A, P, S, K, C):"]
+        consts: list = []
+        kernels: list = []
+        self.line_node: dict = {}
+
+        def name(v):
+            n = names.get(v.id)
+            if n is None:
+                if v.kind != "const":
+                    raise RuntimeError(f"graph {g.name}: value {v!r} ({v.label}) is used before it is computed")
+                n = names[v.id] = f"c{len(consts)}"
+                consts.append(v.const)
+                lines.append(f"    {n} = C[{len(consts) - 1}]")
+            return n
+
+        for i, v in enumerate(g.args):
+            names.setdefault(v.id, f"a{i}")
+        lines.append(f"    {''.join(f'a{i}, ' for i in range(len(g.args)))}= A" if g.args else "    pass")
+        for i, v in enumerate(g.placeholders):
+            names[v.id] = f"p{i}"
+            lines.append(f"    p{i} = P[{i}]")
+        for i, v in enumerate(g.states):
+            names[v.id] = f"s{i}"
+            lines.append(f"    s{i} = S[{i}]")
+        plan = self.plan
+        frees = plan.frees if plan is not None else {}
+        for idx, node in enumerate(g.nodes):
+            buf = plan.buffer_for(node) if plan is not None else None
+            kernels.append(make_kernel(node, buf))
+            ins = ", ".join(name(v) for v in node.inputs)
+            outs = []
+            for v in node.outputs:
+                names[v.id] = f"v{v.id}"
+                outs.append(f"v{v.id}")
+            target = outs[0] if len(outs) == 1 else ", ".join(outs)
+            lines.append(f"    {target} = K[{idx}]({ins})")
+            self.line_node[len(lines)] = node
+            dead = [names[v.id] for v in frees.get(idx, ()) if v.id in names and names[v.id][0] == "v"]
+            if dead:
+                lines.append(f"    del {', '.join(dead)}")
+        def fresh(v):  # a constant or an input handed out must not be aliased by its taker
+            return f"{name(v)}.copy()" if v.kind != "node" else name(v)
+
+        outs = ", ".join(fresh(v) for v in g.outputs)
+        ups = ", ".join(fresh(v) for _, _, v in g.updates if v is not None)
+        lines.append(f"    return ({outs}{',' if g.outputs else ''}), ({ups}{',' if ups else ''})")
+        self.source = "\n".join(lines)
+        code = compile(self.source, self.name, "exec")
+        ns: dict = {}
+        exec(code, ns)  # noqa: S102 - our own generated straight-line code
+        self._fn = ns["program"]
+        self._kernels, self._consts = kernels, consts
+
+    def run(self, args=(), placeholders=(), states=()):
+        """Execute the graph on input arrays; returns (outputs, update values) as tuples."""
+        self.launches += self.n_nodes
+        try:
+            return self._fn(args, placeholders, states, self._kernels, self._consts)
+        except Exception as e:
+            self._annotate(e)
+            raise
+
+    def _annotate(self, e):
+        tb = e.__traceback__
+        node = None
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == self.name:
+                node = self.line_node.get(tb.tb_lineno)
+            tb = tb.tb_next
+        if node is not None:
+            where = node.source or "an unknown line"
+            e.add_note(f"in graph op {node.name} ({node.op}), recorded while tracing at {where}")

@@ -1,0 +1,206 @@
+"""`nr.jit` (alias `nr.function`): trace a Python function once per signature, replay the graph.
+
+The rules, as in JAX's `jit` and TensorFlow's `tf.function`:
+* The function runs as Python only while it is traced. Python side effects (printing,
+  appending to a list, `self.t += 1`) happen at tracing time only; a replay runs the graph.
+* Tensor arguments are the graph's inputs. Any other argument is static: part of the signature,
+  so a new value traces again. The signature is the shapes and dtypes of the tensor arguments,
+  the static arguments and the grad mode; each new one is a retrace, counted in `trace_count`
+  and logged with `NEURONA_DEBUG=1`.
+* Tensors the function reads from outside (parameters, optimiser state, data in a closure) are
+  read live at each call; in-place updates of them (`p -= lr * p.grad`, `v *= mu`) and the
+  `.grad` that `backward()` leaves on them are written back after each call, so a whole
+  training step (forward, backward, update) is one graph.
+* Branching on a traced value (`if loss > 0`, `float(x)`, `x.item()`) raises
+  `ConcretizationError`: use `nr.where`, or do it outside.
+* Random numbers drawn inside the function (`nr.randn`, dropout masks) are drawn once, at
+  tracing time, and replayed as constants: pass them in as arguments. The same holds for any
+  NumPy computation on a tensor's `.data` that is not a neurona op.
+* The outputs carry no autograd graph: put `backward()` inside the traced function.
+May import: neurona.tensor, neurona.autograd, neurona.graph.*.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+
+from ..autograd.grad_mode import is_grad_enabled
+from ..tensor import Tensor
+from .executor import Program
+from .ir import Graph
+from .passes import MemoryPlan, debug_level, optimize
+from .tracer import active, trace
+
+_RETRACE = object()
+
+
+def _flatten(obj, leaves):
+    """Structure of `obj` with Tensor leaves moved to `leaves` (replaced by their index)."""
+    if isinstance(obj, Tensor):
+        leaves.append(obj)
+        return ("T", len(leaves) - 1)
+    if isinstance(obj, (tuple, list)):
+        return (type(obj), tuple(_flatten(o, leaves) for o in obj))
+    if isinstance(obj, dict):
+        return (dict, tuple((k, _flatten(v, leaves)) for k, v in obj.items()))
+    return ("S", obj)
+
+
+def _unflatten(spec, leaves):
+    tag, body = spec
+    if tag == "T":
+        return leaves[body]
+    if tag == "S":
+        return body
+    if tag is dict:
+        return {k: _unflatten(v, leaves) for k, v in body}
+    return tag(_unflatten(o, leaves) for o in body)
+
+
+def _signature(spec):
+    """The hashable part of an argument structure: tensor shapes/dtypes and static values."""
+    tag, body = spec
+    if tag == "T":
+        return "T"
+    if tag == "S":
+        try:
+            hash(body)
+        except TypeError:
+            raise TypeError(f"jit: argument {body!r} is neither a Tensor nor hashable; pass arrays "
+                            "as nr.Tensor (static arguments must be hashable)") from None
+        return ("S", type(body).__name__, body)
+    if tag is dict:
+        return ("dict", tuple((k, _signature(v)) for k, v in body))
+    return (tag.__name__, tuple(_signature(o) for o in body))
+
+
+class _Compiled:
+    """One traced signature: the program and how to feed it and write its results back."""
+
+    def __init__(self, traced: Graph, optimized: Graph, program: Program, grad_sig, out_spec, plan):
+        self.traced, self.optimized, self.program, self.plan = traced, optimized, program, plan
+        self.states = [(v.ref[0], v.ref[1], v.shape, v.dtype) for v in optimized.states]
+        self.grad_sig = grad_sig
+        self.writes = [(t, a, v is not None) for t, a, v in optimized.updates]
+        self.out_spec = out_spec
+
+    def replay(self, tensors):
+        states = []
+        for t, attr, shape, dtype in self.states:
+            if attr == "data":
+                a = t.data
+            else:
+                g = t.grad
+                if g is None:
+                    return _RETRACE
+                a = g.data
+            if a.shape != shape or a.dtype != dtype:
+                return _RETRACE
+            states.append(a)
+        for t, had_grad in self.grad_sig:
+            if (t.grad is not None) != had_grad:
+                return _RETRACE
+        outs, ups = self.program.run([t.data for t in tensors], (), states)
+        ups = iter(ups)
+        for t, attr, has in self.writes:
+            if attr == "data":
+                t.data = next(ups)
+            else:
+                t.grad = Tensor._make(next(ups), False, None) if has else None
+        return _unflatten(self.out_spec, [Tensor._make(a, False, None) for a in outs])
+
+
+def trace_graph(fn, *args, **kwargs) -> Graph:
+    """The raw (unoptimised) graph of `fn(*args, **kwargs)`.
+
+    >>> import neurona as nr
+    >>> g = trace_graph(lambda x: (x * 2).sum(), nr.ones(3))
+    >>> g.op_types()
+    ['Mul', 'Sum']
+    """
+    leaves: list = []
+    _flatten((args, kwargs), leaves)
+    graph = Graph(getattr(fn, "__name__", "graph"))
+    tr, result = trace(fn, leaves, lambda: fn(*args, **kwargs), graph)
+    out: list = []
+    _flatten(result, out)
+    graph.outputs = [tr.value_of(t) for t in out]
+    return graph
+
+
+class TracedFunction:
+    """What `nr.jit(fn)` returns: call it like `fn`; `trace_count`, `graphs()`, `memory_stats()`."""
+
+    def __init__(self, fn, fuse=True, plan_memory=True):
+        functools.update_wrapper(self, fn)
+        self.fn, self.fuse, self.plan_memory = fn, fuse, plan_memory
+        self.cache: dict = {}
+        self.trace_count = 0
+        self._last = None
+
+    def __call__(self, *args, **kwargs):
+        if active() is not None:  # called while another trace records: inline it
+            return self.fn(*args, **kwargs)
+        leaves: list = []
+        spec = _flatten((args, kwargs), leaves)
+        key = (_signature(spec), tuple((t.shape, t.dtype.str) for t in leaves), is_grad_enabled())
+        entry = self.cache.get(key)
+        if entry is not None:
+            out = entry.replay(leaves)
+            if out is not _RETRACE:
+                self._last = entry
+                return out
+        return self._trace(key, args, kwargs, leaves)
+
+    def _trace(self, key, args, kwargs, leaves):
+        self.trace_count += 1
+        name = getattr(self.fn, "__qualname__", "function")
+        if debug_level() >= 1:
+            shapes = ", ".join(f"{t.dtype}{list(t.shape)}" for t in leaves)
+            print(f"[neurona.jit] tracing {name} (trace #{self.trace_count}) for ({shapes})",
+                  file=sys.stderr)
+        graph = Graph(name)
+        tr, result = trace(self.fn, leaves, lambda: self.fn(*args, **kwargs), graph)
+        out: list = []
+        out_spec = _flatten(result, out)
+        graph.outputs = [tr.value_of(t) for t in out]
+        opt = optimize(graph, fuse=self.fuse)
+        plan = MemoryPlan(opt) if self.plan_memory else None
+        program = Program(opt, plan)
+        if debug_level() >= 1:
+            print(f"[neurona.jit] {name}: {len(graph.nodes)} ops traced, {len(opt.nodes)} after "
+                  f"the passes", file=sys.stderr)
+        entry = _Compiled(graph, opt, program, tr.grad_signature(), out_spec, plan)
+        self.cache[key] = entry
+        self._last = entry
+        return _unflatten(out_spec, [Tensor._make(t.data, False, None) for t in out])
+
+    def graphs(self):
+        """(traced graph, optimised graph) of the most recent call's signature."""
+        if self._last is None:
+            raise RuntimeError("jit: call the function once before asking for its graph")
+        return self._last.traced, self._last.optimized
+
+    def memory_stats(self) -> dict:
+        """The memory planner's accounting for the most recent call's signature (bytes)."""
+        if self._last is None or self._last.plan is None:
+            raise RuntimeError("jit: no memory plan yet (call the function; plan_memory=True)")
+        return dict(self._last.plan.stats)
+
+
+def jit(fn=None, *, fuse=True, plan_memory=True):
+    """Compile `fn` by tracing: `@nr.jit` or `nr.jit(fn, fuse=False)`.
+
+    >>> import neurona as nr
+    >>> @nr.jit
+    ... def f(x):
+    ...     return (x * 2 + 1).sum()
+    >>> f(nr.ones(3)).item(), f(nr.zeros(3)).item(), f.trace_count
+    (9.0, 3.0, 1)
+    """
+    if fn is None:
+        return lambda f: TracedFunction(f, fuse=fuse, plan_memory=plan_memory)
+    return TracedFunction(fn, fuse=fuse, plan_memory=plan_memory)
+
+
+function = jit

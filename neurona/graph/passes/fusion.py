@@ -1,0 +1,236 @@
+"""Elementwise fusion: a chain of elementwise ops becomes one kernel that reads each input once
+and writes one output, instead of one pass over memory (and one temporary array) per op.
+
+Each elementwise op has a scalar expression per output (`EXPRESSIONS`); an op that saves an
+array for its backward (relu's 0/1 scale, abs's sign) has one for that array too, so the
+gradient's `g * scale` fuses into `g * (1 if x > 0 else 0)` and the scale is never stored.
+A group is grown backwards from a node: a producer joins when it is elementwise, has the same
+output shape, and every reader of its output is already in the group. The group's expression
+lines compile to a NumPy ufunc with `numba.vectorize` (broadcasting and `out=` come free).
+The kernel builder is chosen by array backend; only NumPy/numba exists today: a CuPy builder
+would turn the same expression lines into a `cupy.ElementwiseKernel`.
+May import: math, numpy, numba (lazily), neurona.graph.ir, neurona.graph.debug.
+"""
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+
+from ..debug import debug_level
+from ..ir import Graph, Node
+
+_CMP = {"less": "<", "less_equal": "<=", "greater": ">", "greater_equal": ">=", "equal": "==",
+        "not_equal": "!="}
+_BIN = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/"}
+_UNARY = {"Exp": "math.exp({0})", "Log": "math.log({0})", "Log1p": "math.log1p({0})",
+          "Sqrt": "math.sqrt({0})", "Tanh": "math.tanh({0})", "Neg": "(-{0})"}
+_kernels: dict = {}
+
+
+def literal(x, dtype) -> str:
+    """A Python number as a typed scalar in kernel source."""
+    x = float(x)
+    text = repr(x) if math.isfinite(x) else ("math.nan" if x != x else ("math.inf" if x > 0 else "-math.inf"))
+    return f"np.{np.dtype(dtype).name}({text})"
+
+
+def expressions(node):
+    """Scalar expression templates (`{0}` is input 0) for each output of `node`, or None."""
+    op, p, dt = node.op, node.params or {}, node.outputs[0].dtype
+    if op in _BIN:
+        return [f"({{0}} {_BIN[op]} {{1}})"]
+    if op in _UNARY:
+        return [_UNARY[op]]
+    if op == "Compare" and p.get("name") in _CMP:
+        return [f"({{0}} {_CMP[p['name']]} {{1}})"]
+    if op == "Pow":
+        return ["({0} ** {1})"]
+    if op == "Cast":
+        return ["{0}"]
+    if op == "Where":
+        return ["({0} if {2} else {1})"]
+    if op == "PowScalar":
+        e = p["p"]
+        simple = {1: "{0}", 2: "({0} * {0})", 3: "({0} * {0} * {0})", 0.5: "math.sqrt({0})",
+                  -1: f"({literal(1, dt)} / {{0}})"}
+        return [simple.get(e, f"({{0}} ** {literal(e, dt)})")]
+    if op == "Sigmoid":
+        return ["(1.0 / (1.0 + math.exp(-{0})) if {0} >= 0 else math.exp({0}) / (1.0 + math.exp({0})))"]
+    if op == "LeakyReLU":
+        s = literal(p["slope"], dt)
+        return [f"({{0}} if {{0}} > 0 else {{0}} * {s})", f"({literal(1, dt)} if {{0}} > 0 else {s})"]
+    if op == "Abs":
+        return ["abs({0})", "(1.0 if {0} > 0 else (-1.0 if {0} < 0 else 0.0))"]
+    if op == "Maximum":
+        gt = ">" if p.get("take_max", True) else "<"
+        fn = "max" if gt == ">" else "min"
+        return [f"{fn}({{0}}, {{1}})", f"(0.5 if {{0}} == {{1}} else (1.0 if {{0}} {gt} {{1}} else 0.0))"]
+    if op == "Clip":
+        lo, hi = p.get("lo"), p.get("hi")
+        v, cond = "{0}", []
+        if lo is not None:
+            v, cond = f"max({v}, {literal(lo, dt)})", cond + [f"{{0}} >= {literal(lo, dt)}"]
+        if hi is not None:
+            v, cond = f"min({v}, {literal(hi, dt)})", cond + [f"{{0}} <= {literal(hi, dt)}"]
+        return [v, f"(1.0 if {' and '.join(cond) or 'True'} else 0.0)"]
+    return None
+
+
+def _elementwise(node, exprs) -> bool:
+    if exprs is None or node.cls is None or len(exprs) < len(node.outputs):
+        return False
+    shape = node.outputs[0].shape
+    if any(o.shape != shape or o.dtype.kind not in "biuf" for o in node.outputs):
+        return False
+    if any(v.dtype.kind not in "biuf" for v in node.inputs):
+        return False
+    try:
+        return np.broadcast_shapes(*[v.shape for v in node.inputs], shape) == shape
+    except ValueError:
+        return False
+
+
+def _split(graph: Graph):
+    """Elementwise nodes split into one unit per used output: [(node, template or None)]."""
+    used = {v.id for n in graph.nodes for v in n.inputs} | {v.id for v in graph.roots()}
+    units = []
+    for node in graph.nodes:
+        exprs = expressions(node) if node.cls is not None else None
+        if not _elementwise(node, exprs):
+            units.append((node, None))
+            continue
+        for k, v in enumerate(node.outputs):
+            if v.id in used or k == 0 and len(node.outputs) == 1:
+                unit = node.clone()
+                unit.outputs = [v]
+                unit.op = node.op if k == 0 else f"{node.op}.{node.aux[k - 1]}"
+                units.append((unit, exprs[k]))
+    return units
+
+
+def _compile(lines, in_dtypes, out_dtype):
+    key = (tuple(lines), tuple(d.str for d in in_dtypes), out_dtype.str)
+    k = _kernels.get(key)
+    if k is None:
+        import numba  # noqa: PLC0415 - only when a graph has something to fuse
+
+        args = ", ".join(f"x{i}" for i in range(len(in_dtypes)))
+        src = f"def fused({args}):\n" + "".join(f"    {ln}\n" for ln in lines)
+        ns = {"math": math, "np": np}
+        exec(src, ns)  # noqa: S102 - generated from the expression table above
+        sig = numba.from_dtype(out_dtype)(*[numba.from_dtype(d) for d in in_dtypes])
+        k = _kernels[key] = numba.vectorize([sig], nopython=True)(ns["fused"])
+    return k
+
+
+def _cast(expr, dtype) -> str:
+    return expr if dtype.kind == "b" else f"np.{dtype.name}({expr})"
+
+
+def elementwise_fusion(graph: Graph, min_ops: int = 2) -> Graph:
+    """A copy of `graph` where chains of at least `min_ops` elementwise ops are `Fused` nodes.
+
+    >>> import neurona as nr
+    >>> from neurona.graph import trace_graph
+    >>> g = trace_graph(lambda x, b: nr.relu(x * 2.0 + b), nr.ones((2, 3)), nr.ones(3))
+    >>> g.op_types(), elementwise_fusion(g).op_types()
+    (['Mul', 'Add', 'LeakyReLU'], ['Fused'])
+    """
+    g = graph.copy()
+    units = _split(g)
+    producer = {}
+    for i, (node, _) in enumerate(units):
+        for v in node.outputs:
+            producer[v.id] = i
+    readers: dict = {}
+    for i, (node, _) in enumerate(units):
+        for v in node.inputs:
+            readers.setdefault(v.id, set()).add(i)
+    roots = {v.id for v in g.roots()}
+    group_of: dict = {}
+    groups = []
+    for i in range(len(units) - 1, -1, -1):
+        node, expr = units[i]
+        if expr is None or i in group_of:
+            continue
+        members = {i}
+        group_of[i] = members
+        stack = [i]
+        while stack:
+            for v in units[stack.pop()][0].inputs:
+                j = producer.get(v.id)
+                if (j is None or j in group_of or units[j][1] is None or v.id in roots
+                        or units[j][0].outputs[0].shape != node.outputs[0].shape
+                        or not readers[v.id] <= members):
+                    continue
+                members.add(j)
+                group_of[j] = members
+                stack.append(j)
+        groups.append((i, members))
+    fused_at = {i: members for i, members in groups if len(members) >= min_ops}
+    absorbed = set().union(*fused_at.values()) if fused_at else set()
+    siblings: dict = {}  # original node -> how many units were split from it
+    for node, expr in units:
+        if expr is not None:
+            siblings[id(node.outputs[0].node)] = siblings.get(id(node.outputs[0].node), 0) + 1
+    out_nodes = []
+    for i, (node, expr) in enumerate(units):
+        if i in fused_at:
+            try:
+                out_nodes.append(_fuse(g, [units[j] for j in sorted(fused_at[i])]))
+            except Exception as e:  # noqa: BLE001 - a kernel numba cannot build: keep the graph unfused
+                if debug_level() >= 1:
+                    print(f"[neurona.graph] fusion skipped: {type(e).__name__}: {e}", file=sys.stderr)
+                return graph.copy()
+        elif i in absorbed:
+            continue
+        elif expr is None or len(node.aux) == 0:
+            out_nodes.append(node)
+        elif node.outputs[0].index == 0 and siblings[id(node.outputs[0].node)] == 1:
+            full = node.clone()  # the only output used is the main one: run the op as it is
+            full.op, full.outputs = node.outputs[0].node.op, list(node.outputs[0].node.outputs)
+            out_nodes.append(full)
+        else:  # one output of a multi-output op, computed on its own
+            try:
+                out_nodes.append(_fuse(g, [units[i]]))
+            except Exception:  # noqa: BLE001 - as above
+                return graph.copy()
+    g.nodes = out_nodes
+    return g
+
+
+def _fuse(graph, members):
+    names: dict = {}
+    ext, lines = [], []
+
+    def name(v):
+        n = names.get(v.id)
+        if n is None:
+            if v.kind == "const" and v.const.ndim == 0 and v.dtype.kind in "biuf":
+                n = literal(v.const, v.dtype) if v.dtype.kind != "b" else repr(bool(v.const))
+            else:
+                n = f"x{len(ext)}"
+                ext.append(v)
+            names[v.id] = n
+        return n
+
+    for k, (node, expr) in enumerate(members):
+        text = expr.format(*[name(v) for v in node.inputs])
+        out = node.outputs[0]
+        lines.append(f"t{k} = {_cast(text, out.dtype)}")
+        names[out.id] = f"t{k}"
+    root = members[-1][0].outputs[0]
+    lines.append(f"return t{len(members) - 1}")
+    fused = Node("Fused", None, {}, ext, len(ext), members[-1][0].source)
+    fused.name = graph.unique_name("Fused")
+    fused.outputs = [root]
+    fused.expr = lines
+    fused.inner = tuple(n.op for n, _ in members)
+    kernel = _compile(lines, [v.dtype for v in ext], root.dtype)
+    if root.shape == ():  # a ufunc returns a NumPy scalar for 0-d inputs; the graph wants arrays
+        fused.kernel = lambda *a, **kw: np.asarray(kernel(*a, **kw))
+    else:
+        fused.kernel = kernel
+    return fused

@@ -1,0 +1,111 @@
+"""Each graph pass: the graph before and after, and the same results end to end."""
+import numpy as np
+
+import neurona as nr
+from neurona.graph import Program, jit, trace_graph
+from neurona.graph.passes import (MemoryPlan, common_subexpression_elimination, constant_folding,
+                                  dead_code_elimination, elementwise_fusion, optimize)
+
+rng = np.random.default_rng(0)
+
+
+def _run(graph, *args, plan=False):
+    prog = Program(graph, MemoryPlan(graph) if plan else None)
+    outs, _ = prog.run([a.data for a in args])
+    return outs
+
+
+def test_dce_before_after_and_equivalence():
+    def f(x):
+        unused = nr.exp(x) * 3  # noqa: F841 - the dead branch
+        return (x * 2).sum()
+
+    x = nr.tensor(rng.standard_normal(4).astype(np.float32))
+    g = trace_graph(f, x)
+    after = dead_code_elimination(g)
+    assert g.op_types() == ["Exp", "Mul", "Mul", "Sum"]
+    assert after.op_types() == ["Mul", "Sum"]
+    np.testing.assert_allclose(_run(after, x)[0], _run(g, x)[0])
+    np.testing.assert_allclose(_run(after, x)[0], f(x).numpy())
+
+
+def test_constant_folding_before_after_and_equivalence():
+    def f(x):
+        k = nr.exp(nr.tensor(1.0)) * 2.0 + 1.0  # known before any input arrives
+        return x * k
+
+    x = nr.tensor(rng.standard_normal(3).astype(np.float32))
+    g = trace_graph(f, x)
+    after = constant_folding(g)
+    assert g.op_types() == ["Exp", "Mul", "Add", "Mul"]
+    assert after.op_types() == ["Mul"]
+    np.testing.assert_allclose(_run(after, x)[0], f(x).numpy(), rtol=1e-6)
+
+
+def test_cse_before_after_and_equivalence():
+    def f(x, y):
+        return nr.exp(x @ y) + nr.exp(x @ y) * 2
+
+    x, y = nr.tensor(rng.standard_normal((2, 3)).astype(np.float32)), nr.tensor(rng.standard_normal((3, 2)).astype(np.float32))
+    g = trace_graph(f, x, y)
+    after = common_subexpression_elimination(g)
+    assert g.op_types() == ["MatMul", "Exp", "MatMul", "Exp", "Mul", "Add"]
+    assert after.op_types() == ["MatMul", "Exp", "Mul", "Add"]
+    np.testing.assert_allclose(_run(after, x, y)[0], f(x, y).numpy(), rtol=1e-6)
+
+
+def test_fusion_before_after_and_equivalence():
+    def f(x, b):
+        h = nr.relu(x * 0.5 + b)
+        return nr.sigmoid(h) * nr.tanh(h) - nr.sqrt(h * h + 1.0)
+
+    x = nr.tensor(rng.standard_normal((64, 32)).astype(np.float32) * 3)
+    b = nr.tensor(rng.standard_normal(32).astype(np.float32))
+    g = dead_code_elimination(trace_graph(f, x, b))
+    after = elementwise_fusion(g)
+    assert g.op_types() == ["Mul", "Add", "LeakyReLU", "Sigmoid", "Tanh", "Mul", "Mul", "Add", "Sqrt", "Sub"]
+    assert after.op_types() == ["Fused"]
+    assert after.nodes[0].inner == ("Mul", "Add", "LeakyReLU", "Sigmoid", "Tanh", "Mul", "Mul", "Add", "Sqrt", "Sub")
+    np.testing.assert_allclose(_run(after, x, b)[0], f(x, b).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_fusion_splits_relu_scale_into_the_gradient_kernel():
+    """relu's saved 0/1 scale is recomputed from x inside the backward's fused kernel."""
+    def f(x, b):
+        y = nr.relu(x + b)
+        return nr.grad((y * y).sum(), [x])[0]
+
+    x = nr.tensor(rng.standard_normal((8, 4)).astype(np.float32), requires_grad=True)
+    b = nr.tensor(rng.standard_normal(4).astype(np.float32))
+    g = optimize(trace_graph(f, x, b))
+    assert "LeakyReLU" not in g.op_types()
+    assert any("LeakyReLU.scale" in n.inner for n in g.nodes if n.op == "Fused")
+    np.testing.assert_allclose(_run(g, x, b)[0], f(x, b).numpy(), rtol=1e-6)
+
+
+def test_memory_plan_reuses_buffers_and_keeps_results():
+    def f(x, w1, w2, w3):
+        h = nr.relu(x @ w1)
+        h = nr.relu(h @ w2)
+        return (h @ w3).sum()
+
+    args = [nr.tensor(rng.standard_normal(s).astype(np.float32)) for s in [(32, 64), (64, 64), (64, 64), (64, 8)]]
+    g = optimize(trace_graph(f, *args))
+    plan = MemoryPlan(g)
+    s = plan.stats
+    # the second relu output reuses the first matmul's buffer, and so on
+    assert s["buffers"] < s["planned_nodes"]
+    assert s["peak_bytes"] <= s["peak_bytes_no_reuse"] < s["all_intermediates_bytes"]
+    first = _run(g, *args, plan=True)[0]
+    np.testing.assert_allclose(first, _run(g, *args)[0], rtol=1e-6)
+    np.testing.assert_allclose(_run(g, *args, plan=True)[0], first)  # the arena is reused safely
+    np.testing.assert_allclose(first, f(*args).numpy(), rtol=1e-5)
+
+
+def test_jit_without_fusion_gives_the_same_numbers():
+    def f(x):
+        return (nr.exp(-x * x) * 3 + x).sum()
+
+    x = nr.tensor(rng.standard_normal(10).astype(np.float32))
+    a, b = jit(f)(x), jit(f, fuse=False)(x)
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6)
