@@ -131,7 +131,9 @@ class Tensor:
                 raise RuntimeError(
                     f"backward: grad can be omitted only for a scalar output, not shape {self.shape}"
                 )
-            grad = Tensor._make(B.array_module(self.data).ones_like(self.data), False, None)
+            # asarray(1) + reshape: a fifth of ones_like's cost, which W7 pays on every iteration
+            one = B.array_module(self.data).asarray(1, dtype=self.data.dtype)
+            grad = Tensor._make(one.reshape(self.data.shape) if self.data.ndim else one, False, None)
         else:
             if not isinstance(grad, Tensor):
                 grad = Tensor(grad, dtype=self.dtype)

@@ -252,3 +252,13 @@ def test_constants_do_not_join_the_graph():
     assert y.requires_grad and not (c * c).requires_grad
     y.sum().backward()
     assert c.grad is None and x.grad.tolist() == [3.0, 4.0]
+
+
+def test_backward_that_reads_its_own_output_after_the_consumer_was_freed():
+    """Regression: Div's backward uses its output; the Mul node that consumed it runs (and is
+    freed) first, and the engine must keep that output alive until Div has run."""
+    x = nr.tensor([1.0, 2.0], requires_grad=True)
+    b = nr.tensor([3.0, 4.0], requires_grad=True)
+    ((x / b) * 2).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2 / 3, 0.5], rtol=1e-6)
+    np.testing.assert_allclose(b.grad.numpy(), [-2 / 9, -0.25], rtol=1e-6)

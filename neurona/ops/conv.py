@@ -8,6 +8,8 @@ three ops here are its three partial derivatives:
 so the backward of each is written with the other two, and gradients of every order follow.
 Each is one GEMM (the BLAS does the work) around the backend's window kernels: im2col builds a
 (C·kh·kw, N·OH·OW) matrix of the input's windows, col2im adds such a matrix back into an input.
+Layers with very few channels (LeNet's 1→6) skip im2col: the backend's direct kernels compute the
+forward pass and the filter gradient without it.
 May import: neurona.backend, neurona.autograd, neurona.ops._base.
 """
 from __future__ import annotations
@@ -111,6 +113,8 @@ def _gy_rows(gy, g):
 
 def conv_forward(x, w, geo, cols=None):
     n, k, g = x.shape[0], w.shape[0], geo.groups
+    if cols is None and kernels.direct_conv_suits(x, k, geo.ints, g):
+        return kernels.conv_direct(x, w, geo.ints), None
     if cols is None:
         cols = kernels.im2col(x, geo.ints)
     out = _grouped_matmul(w.reshape(g, k // g, -1), cols.reshape(g, -1, cols.shape[1]))
@@ -129,10 +133,14 @@ def conv_input_grad(gy, w, geo, n):
 
 def conv_weight_grad(x, gy, geo, cols=None):
     k, g = gy.shape[1], geo.groups
+    if cols is None and kernels.direct_conv_suits(x, k, geo.ints, g):
+        return kernels.conv_weight_direct(x, gy, geo.ints)
     if cols is None:
         cols = kernels.im2col(x, geo.ints)
     cols3 = cols.reshape(g, -1, cols.shape[1])
-    dw = _grouped_matmul(_gy_rows(gy, g), cols3.transpose(0, 2, 1))  # (G, K/G, C/G·kh·kw)
+    # (cols @ gyᵀ)ᵀ rather than gy @ colsᵀ: the same product, measured 1.2-2× faster in OpenBLAS
+    # for this shape (a long reduction axis N·OH·OW and a small output)
+    dw = _grouped_matmul(cols3, _gy_rows(gy, g).transpose(0, 2, 1)).transpose(0, 2, 1)
     return dw.reshape(k, x.shape[1] // g, geo.kh, geo.kw)
 
 

@@ -21,7 +21,7 @@ class Sum(Function):
 
     def backward(self, g):
         shape = self.inputs[0].shape
-        if not self.keepdims:
+        if not self.keepdims and g.ndim:  # a 0-d gradient broadcasts as it is
             g = g.reshape(_kept_shape(shape, self.axes))
         return g.broadcast_to(shape)
 

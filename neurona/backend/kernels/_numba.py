@@ -1,6 +1,7 @@
 """numba versions of the window kernels where NumPy does badly (contract in `__init__.py`):
-col2im's overlapping adds and max-pooling's argmax routing. im2col itself stays in NumPy, whose
-strided copy measured 3-4× faster than a numba loop here. Compiled per dtype on first use and
+col2im's overlapping adds, max-pooling's argmax routing, and a direct (im2col-free) stride-1
+convolution for layers with very few channels. im2col itself stays in NumPy, whose
+strided copy measured 3.5-5× faster than a numba loop here. Compiled per dtype on first use and
 cached on disk (`cache=True`). Loops are serial: the GEMM that follows im2col is
 where threads pay, and serial kernels stay safe to call from several Python threads at once.
 Padding is never materialised: out-of-range reads are the pad value, out-of-range writes are
@@ -33,20 +34,92 @@ def _valid(o_count, start, stride, size):
 @njit(cache=True)
 def col2im(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
     dx = np.zeros((n, c, h, w), dtype=cols.dtype)
+    m = n * oh * ow
+    cf = cols.ravel()
+    df = dx.ravel()
     for ni in range(n):
         for ci in range(c):
+            plane = (ni * c + ci) * h
             for i in range(kh):
                 ylo, yhi = _valid(oh, i * dh - ph, sh, h)
                 for j in range(kw):
                     r = (ci * kh + i) * kw + j
                     xlo, xhi = _valid(ow, j * dw - pw, sw, w)
-                    x0 = j * dw - pw
+                    cnt = xhi - xlo
                     for oy in range(ylo, yhi):
-                        y = oy * sh + i * dh - ph
-                        base = (ni * oh + oy) * ow
-                        for ox in range(xlo, xhi):
-                            dx[ni, ci, y, ox * sw + x0] += cols[r, base + ox]
+                        dst = (plane + oy * sh + i * dh - ph) * w + j * dw - pw + xlo * sw
+                        src = r * m + (ni * oh + oy) * ow + xlo
+                        if sw == 1:
+                            # a zero-based loop over two row views is what LLVM vectorises
+                            # (measured 2.7× faster on LeNet's second layer than 4-D indexing)
+                            d = df[dst:dst + cnt]
+                            s = cf[src:src + cnt]
+                            for q in range(cnt):
+                                d[q] += s[q]
+                        else:
+                            for q in range(cnt):
+                                df[dst + q * sw] += cf[src + q]
     return dx
+
+
+@njit(cache=True)
+def conv_direct(xpad, w, oh, ow):
+    """Stride-1 convolution of a padded input without im2col, for few channels (LeNet's 1→6).
+
+    Each output plane is computed on a "wide" grid as long as the padded rows: output (y, x)
+    sits at y·Wp + x, so every filter tap is one long axpy over contiguous memory, which LLVM
+    vectorises; the wp − ow extra columns are dropped at the end.
+    """
+    n, c, hp, wp = xpad.shape
+    k, kh, kw = w.shape[0], w.shape[2], w.shape[3]
+    span = (oh - 1) * wp + ow
+    out = np.empty((n, k, oh, ow), dtype=xpad.dtype)
+    wide = np.empty(span, dtype=xpad.dtype)
+    xf = xpad.ravel()
+    for ni in range(n):
+        for ki in range(k):
+            for q in range(span):
+                wide[q] = 0
+            for ci in range(c):
+                base = (ni * c + ci) * hp * wp
+                for i in range(kh):
+                    for j in range(kw):
+                        wv = w[ki, ci, i, j]
+                        s = xf[base + i * wp + j:base + i * wp + j + span]
+                        for q in range(span):
+                            wide[q] += wv * s[q]
+            for y in range(oh):
+                for x in range(ow):
+                    out[ni, ki, y, x] = wide[y * wp + x]
+    return out
+
+
+@njit(cache=True, fastmath=True)
+def conv_weight_direct(xpad, gy, kh, kw):
+    """The filter gradient of conv_direct: per tap, one long dot product of the output gradient
+    (spread on the wide grid, zeros in the extra columns) with the shifted padded input.
+    fastmath lets LLVM reorder the sum to vectorise it."""
+    n, c, hp, wp = xpad.shape
+    k, oh, ow = gy.shape[1], gy.shape[2], gy.shape[3]
+    span = (oh - 1) * wp + ow
+    dw = np.zeros((k, c, kh, kw), dtype=xpad.dtype)
+    wide = np.zeros(span, dtype=xpad.dtype)
+    xf = xpad.ravel()
+    for ni in range(n):
+        for ki in range(k):
+            for y in range(oh):
+                for x in range(ow):
+                    wide[y * wp + x] = gy[ni, ki, y, x]
+            for ci in range(c):
+                base = (ni * c + ci) * hp * wp
+                for i in range(kh):
+                    for j in range(kw):
+                        s = xf[base + i * wp + j:base + i * wp + j + span]
+                        acc = 0.0
+                        for q in range(span):
+                            acc += wide[q] * s[q]
+                        dw[ki, ci, i, j] += acc
+    return dw
 
 
 @njit(cache=True)
@@ -109,16 +182,62 @@ def max_pool_dense(x, kh, kw, sh, sw, dh, dw, oh, ow):
 
 
 @njit(cache=True)
+def max_pool_2x2(x, sh, sw, oh, ow):
+    """max_pool_dense unrolled for 2×2 windows (LeNet's and VGG's pooling): 4-8× faster than
+    the loop over window positions, measured on those networks' shapes."""
+    n, c = x.shape[0], x.shape[1]
+    out = np.empty((n, c, oh, ow), dtype=x.dtype)
+    arg = np.empty((n, c, oh, ow), dtype=np.int32)
+    for ni in range(n):
+        for ci in range(c):
+            for oy in range(oh):
+                y = oy * sh
+                for ox in range(ow):
+                    x0 = ox * sw
+                    best = x[ni, ci, y, x0]
+                    at = 0
+                    v = x[ni, ci, y, x0 + 1]
+                    if v > best:
+                        best = v
+                        at = 1
+                    v = x[ni, ci, y + 1, x0]
+                    if v > best:
+                        best = v
+                        at = 2
+                    v = x[ni, ci, y + 1, x0 + 1]
+                    if v > best:
+                        best = v
+                        at = 3
+                    out[ni, ci, oy, ox] = best
+                    arg[ni, ci, oy, ox] = at
+    return out, arg
+
+
+@njit(cache=True, inline="always")
+def _tap_offsets(kh, kw, dh, dw):
+    """Row and column offset of each window position a = i·kw + j: a table lookup in the hot
+    loops instead of two integer divisions by kw per element."""
+    ty = np.empty(kh * kw, dtype=np.int64)
+    tx = np.empty(kh * kw, dtype=np.int64)
+    for i in range(kh):
+        for j in range(kw):
+            ty[i * kw + j] = i * dh
+            tx[i * kw + j] = j * dw
+    return ty, tx
+
+
+@njit(cache=True)
 def max_pool_scatter(g, arg, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
     n, c = g.shape[0], g.shape[1]
     dx = np.zeros((n, c, h, w), dtype=g.dtype)
+    ty, tx = _tap_offsets(kh, kw, dh, dw)
     for ni in range(n):
         for ci in range(c):
             for oy in range(oh):
                 for ox in range(ow):
                     a = arg[ni, ci, oy, ox]
-                    y = oy * sh + (a // kw) * dh - ph
-                    xx = ox * sw + (a % kw) * dw - pw
+                    y = oy * sh + ty[a] - ph
+                    xx = ox * sw + tx[a] - pw
                     if 0 <= y < h and 0 <= xx < w:
                         dx[ni, ci, y, xx] += g[ni, ci, oy, ox]
     return dx
@@ -128,13 +247,14 @@ def max_pool_scatter(g, arg, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
 def max_pool_select(x, arg, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
     n, c, h, w = x.shape
     out = np.zeros((n, c, oh, ow), dtype=x.dtype)
+    ty, tx = _tap_offsets(kh, kw, dh, dw)
     for ni in range(n):
         for ci in range(c):
             for oy in range(oh):
                 for ox in range(ow):
                     a = arg[ni, ci, oy, ox]
-                    y = oy * sh + (a // kw) * dh - ph
-                    xx = ox * sw + (a % kw) * dw - pw
+                    y = oy * sh + ty[a] - ph
+                    xx = ox * sw + tx[a] - pw
                     if 0 <= y < h and 0 <= xx < w:
                         out[ni, ci, oy, ox] = x[ni, ci, y, xx]
     return out

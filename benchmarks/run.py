@@ -1,0 +1,60 @@
+"""Run the benchmarks: `python -m benchmarks.run [--only W1,W2] [--threads 1|all|1,all] [--reps N]`.
+
+Prints one JSON line describing the machine, then one JSON line per workload and thread count.
+Some machines set OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) to pin old OpenBLAS builds to a safe
+kernel; that also pins a current NumPy to AVX2 kernels at half the GEMM speed. Unless
+--keep-blas-env is given, this script re-runs itself once with both unset (for the benchmark
+process only) and the machine line says which kernel the BLAS then picked.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+
+_BLAS_PINS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+if "--keep-blas-env" not in sys.argv and any(v in os.environ for v in _BLAS_PINS):
+    env = {k: v for k, v in os.environ.items() if k not in _BLAS_PINS}
+    os.execve(sys.executable, [sys.executable, "-m", "benchmarks.run", *sys.argv[1:]], env)
+
+import numba  # noqa: E402  (after the re-run above: the BLAS reads its variables on load)
+import numpy  # noqa: E402
+import torch  # noqa: E402
+
+from neurona.backend import kernels  # noqa: E402
+from neurona.backend.kernels import malloc  # noqa: E402
+
+from .harness import blas_info, cpu_model, set_threads  # noqa: E402
+from .workloads import WORKLOADS  # noqa: E402
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default=",".join(WORKLOADS), help="comma-separated workload ids")
+    ap.add_argument("--threads", default="1,all", help="'1', 'all' or both, comma-separated")
+    ap.add_argument("--reps", type=int, default=5, help="timed repetitions (scaled per workload)")
+    ap.add_argument("--keep-blas-env", action="store_true", help="keep OPENBLAS_CORETYPE/L2_SIZE as set")
+    args = ap.parse_args(argv)
+    wanted = [w.strip().upper() for w in args.only.split(",") if w.strip()]
+    unknown = [w for w in wanted if w not in WORKLOADS]
+    if unknown:
+        ap.error(f"unknown workload(s) {unknown}; choose from {list(WORKLOADS)}")
+    counts = [os.cpu_count() if t.strip() == "all" else int(t) for t in args.threads.split(",")]
+
+    print(json.dumps({
+        "machine": cpu_model(), "cores": os.cpu_count(), "blas": blas_info(),
+        "numpy": numpy.__version__, "numba": numba.__version__, "torch": torch.__version__,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+        "numba_kernels": kernels.numba_active(), "malloc_tuned": malloc.applied,
+    }), flush=True)
+    for n in counts:
+        set_threads(n)
+        for w in wanted:
+            WORKLOADS[w](n, args.reps)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""The workloads of WORKLOADS.md, each as a pair of step functions (neurona, peer).
+
+neurona's side is written with the raw core (tensors, `F` ops, a hand-written optimiser update
+under `nr.no_grad()`); PyTorch's side is ordinary eager code (`torch.nn` modules and
+`torch.optim`). Both start from the same initial weights, copied from the torch modules.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+import neurona as nr
+from neurona import functional as F
+
+from .harness import compare, report
+
+TORCH = f"torch {torch.__version__.split('+')[0]} eager"
+
+
+def _nr(t: torch.Tensor, transpose=False) -> nr.Tensor:
+    a = t.detach().numpy()
+    return nr.tensor(np.ascontiguousarray(a.T if transpose else a), requires_grad=True)
+
+
+# -- optimisers, by hand ----------------------------------------------------------------------
+class SGDMomentum:
+    """PyTorch's SGD with momentum: v ← μ·v + g;  p ← p − lr·v."""
+
+    def __init__(self, params, lr=0.01, momentum=0.9):
+        self.params, self.lr, self.mu = params, lr, momentum
+        self.vel = [nr.zeros_like(p) for p in params]
+
+    def step(self):
+        with nr.no_grad():
+            for p, v in zip(self.params, self.vel):
+                v *= self.mu
+                v += p.grad
+                p -= self.lr * v
+                p.grad = None
+
+
+class Adam:
+    """Adam with bias correction, as torch.optim.Adam (no weight decay)."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+        self.params, self.lr, self.eps = params, lr, eps
+        self.b1, self.b2 = betas
+        self.m = [nr.zeros_like(p) for p in params]
+        self.v = [nr.zeros_like(p) for p in params]
+        self.t = 0
+
+    def step(self):
+        self.t += 1
+        c1, c2 = 1 - self.b1**self.t, 1 - self.b2**self.t
+        with nr.no_grad():
+            for p, m, v in zip(self.params, self.m, self.v):
+                g = p.grad
+                m *= self.b1
+                m += (1 - self.b1) * g
+                v *= self.b2
+                v += (1 - self.b2) * (g * g)
+                p -= (self.lr / c1) * m / ((v / c2).sqrt() + self.eps)
+                p.grad = None
+
+
+# -- W0: GEMM -----------------------------------------------------------------------------------
+def w0(threads, reps):
+    n = 1024
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    ta, tb = nr.tensor(a), nr.tensor(b)
+    times = compare(lambda: ta @ tb, lambda: a @ b, reps=reps * 4)
+    gflop = 2 * n**3 / 1e9
+    return report("W0", times, "s/GEMM", f"numpy {np.__version__}", threads,
+                  neurona_gflops=round(gflop / times["neurona_s"], 1), peer_gflops=round(gflop / times["peer_s"], 1))
+
+
+# -- W1: MLP ------------------------------------------------------------------------------------
+def w1(threads, reps):
+    torch.manual_seed(0)
+    layers = [torch.nn.Linear(784, 512), torch.nn.Linear(512, 512), torch.nn.Linear(512, 10)]
+    model = torch.nn.Sequential(layers[0], torch.nn.ReLU(), layers[1], torch.nn.ReLU(), layers[2])
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(128, 784)
+    y = torch.randint(0, 10, (128,))
+
+    def peer():
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    params = []
+    for lin in layers:
+        params += [_nr(lin.weight, transpose=True), _nr(lin.bias)]
+    W1, b1, W2, b2, W3, b3 = params
+    sgd = SGDMomentum(params, lr=0.01, momentum=0.9)
+    nx, ny = nr.tensor(x.numpy()), nr.tensor(y.numpy())
+
+    def ours():
+        h = F.relu(nx @ W1 + b1)
+        h = F.relu(h @ W2 + b2)
+        F.cross_entropy(h @ W3 + b3, ny).backward()
+        sgd.step()
+
+    return report("W1", compare(ours, peer, reps=reps * 4), "s/step", TORCH, threads)
+
+
+# -- W2: LeNet-5-like -----------------------------------------------------------------------------
+def w2(threads, reps):
+    torch.manual_seed(0)
+    c1, c2 = torch.nn.Conv2d(1, 6, 5, padding=2), torch.nn.Conv2d(6, 16, 5)
+    f1, f2, f3 = torch.nn.Linear(400, 120), torch.nn.Linear(120, 84), torch.nn.Linear(84, 10)
+    relu, pool = torch.nn.ReLU(), torch.nn.MaxPool2d(2)
+    model = torch.nn.Sequential(c1, relu, pool, c2, relu, pool, torch.nn.Flatten(), f1, relu, f2, relu, f3)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = torch.randn(128, 1, 28, 28)
+    y = torch.randint(0, 10, (128,))
+
+    def peer():
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    cw1, cb1, cw2, cb2 = _nr(c1.weight), _nr(c1.bias), _nr(c2.weight), _nr(c2.bias)
+    fc = [(_nr(f.weight, transpose=True), _nr(f.bias)) for f in (f1, f2, f3)]
+    params = [cw1, cb1, cw2, cb2] + [p for pair in fc for p in pair]
+    adam = Adam(params, lr=1e-3)
+    nx, ny = nr.tensor(x.numpy()), nr.tensor(y.numpy())
+
+    def ours():
+        h = F.max_pool2d(F.relu(F.conv2d(nx, cw1, cb1, padding=2)), 2)
+        h = F.max_pool2d(F.relu(F.conv2d(h, cw2, cb2)), 2)
+        h = h.reshape(h.shape[0], -1)
+        h = F.relu(h @ fc[0][0] + fc[0][1])
+        h = F.relu(h @ fc[1][0] + fc[1][1])
+        F.cross_entropy(h @ fc[2][0] + fc[2][1], ny).backward()
+        adam.step()
+
+    return report("W2", compare(ours, peer, reps=reps * 2), "s/step", TORCH, threads)
+
+
+# -- W3: small VGG with BatchNorm ------------------------------------------------------------------
+class _BatchNorm:
+    """Training-mode batch norm over (N, H, W) written with core ops, running stats included.
+
+    y = (x − μ)/√(σ² + ε)·γ + β is computed as x·a + b with a = γ/√(σ² + ε) and b = β − μ·a:
+    the same function (and gradient), but only two full-size ops in the forward pass and the
+    per-channel work on (1, C, 1, 1) tensors.
+    """
+
+    def __init__(self, c):
+        self.gamma = nr.ones((1, c, 1, 1), requires_grad=True)
+        self.beta = nr.zeros((1, c, 1, 1), requires_grad=True)
+        self.mean = nr.zeros((1, c, 1, 1))
+        self.var = nr.ones((1, c, 1, 1))
+
+    def __call__(self, x, eps=1e-5, momentum=0.1):
+        m = x.mean(axis=(0, 2, 3), keepdims=True)
+        v = x.var(axis=(0, 2, 3), keepdims=True)
+        with nr.no_grad():
+            self.mean *= 1 - momentum
+            self.mean += momentum * m
+            self.var *= 1 - momentum
+            self.var += momentum * v
+        a = self.gamma / (v + eps).sqrt()
+        return x * a + (self.beta - m * a)
+
+
+def w3(threads, reps):
+    torch.manual_seed(0)
+    chans = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256)]
+    mods, convs = [], []
+    for i, (ci, co) in enumerate(chans):
+        conv = torch.nn.Conv2d(ci, co, 3, padding=1, bias=False)
+        convs.append(conv)
+        mods += [conv, torch.nn.BatchNorm2d(co), torch.nn.ReLU()]
+        if i % 2:
+            mods.append(torch.nn.MaxPool2d(2))
+    fa, fb = torch.nn.Linear(256 * 4 * 4, 256), torch.nn.Linear(256, 10)
+    model = torch.nn.Sequential(*mods, torch.nn.Flatten(), fa, torch.nn.ReLU(), fb)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(64, 3, 32, 32)
+    y = torch.randint(0, 10, (64,))
+
+    def peer():
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    ws = [_nr(c.weight) for c in convs]
+    bns = [_BatchNorm(co) for _, co in chans]
+    (wa, ba), (wb, bb) = [(_nr(f.weight, transpose=True), _nr(f.bias)) for f in (fa, fb)]
+    params = ws + [p for bn in bns for p in (bn.gamma, bn.beta)] + [wa, ba, wb, bb]
+    sgd = SGDMomentum(params, lr=0.01, momentum=0.9)
+    nx, ny = nr.tensor(x.numpy()), nr.tensor(y.numpy())
+
+    def ours():
+        h = nx
+        for i, (w, bn) in enumerate(zip(ws, bns)):
+            h = F.relu(bn(F.conv2d(h, w, padding=1)))
+            if i % 2:
+                h = F.max_pool2d(h, 2)
+        h = F.relu(h.reshape(h.shape[0], -1) @ wa + ba)
+        F.cross_entropy(h @ wb + bb, ny).backward()
+        sgd.step()
+
+    return report("W3", compare(ours, peer, reps=reps, warmup=1), "s/step", TORCH, threads)
+
+
+# -- W7: per-op overhead -------------------------------------------------------------------------
+def w7(threads, reps):
+    ta = torch.randn(10, requires_grad=True)
+    tb = torch.randn(10, requires_grad=True)
+    na, nb = _nr(ta), _nr(tb)
+
+    def peer():
+        (ta * tb).sum().backward()
+        ta.grad = tb.grad = None
+
+    def ours():
+        (na * nb).sum().backward()
+        na.grad = nb.grad = None
+
+    times = compare(ours, peer, reps=reps * 4, warmup=200, inner=500, scale=1e6)
+    return report("W7", times, "us/iter", TORCH, threads)
+
+
+WORKLOADS = {"W0": w0, "W1": w1, "W2": w2, "W3": w3, "W7": w7}
