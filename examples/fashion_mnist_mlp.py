@@ -4,6 +4,7 @@ Keras-style API: `Sequential`, `compile`, `fit` with callbacks, `evaluate`, `sav
     python examples/fashion_mnist_mlp.py                     # 2 quick epochs (make demo)
     python examples/fashion_mnist_mlp.py --epochs 30         # the full run: >= 89% test accuracy
     python examples/fashion_mnist_mlp.py --dataset mnist --epochs 20   # >= 98%
+    python examples/fashion_mnist_mlp.py --jit               # each step a traced nr.jit graph
 
 Fashion-MNIST comes from the Debian package `dataset-fashion-mnist`; MNIST from
 `python -m neurona.datasets get mnist`. Writes under --out (default out/): the saved model, the
@@ -23,7 +24,7 @@ import numpy as np  # noqa: E402
 
 import neurona as nr  # noqa: E402
 from neurona import datasets  # noqa: E402
-from neurona.callbacks import CSVLogger, ReduceLROnPlateau, TensorBoard  # noqa: E402
+from neurona.callbacks import Callback, CSVLogger, ReduceLROnPlateau, TensorBoard  # noqa: E402
 from neurona.layers import Activation, BatchNormalization, Dense, Dropout, Flatten  # noqa: E402
 from neurona.models import Sequential  # noqa: E402
 from neurona.optimizers import Adam  # noqa: E402
@@ -41,6 +42,19 @@ def build_model(hidden=(512, 256), dropout=0.3):
         model.add(Dropout(dropout))
     model.add(Dense(10, activation="softmax"))
     return model
+
+
+class EpochTimer(Callback):
+    """Wall-clock seconds of each epoch (training and validation)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self._start)
+
+    def on_train_begin(self, logs=None):
+        self.times = []
 
 
 def plot_curves(history, path, title):
@@ -67,6 +81,8 @@ def main(argv=None):
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="out")
+    parser.add_argument("--jit", action="store_true",
+                        help="trace the training/evaluation steps with nr.jit (compile(jit=True))")
     args = parser.parse_args(argv)
 
     nr.manual_seed(args.seed)
@@ -77,13 +93,14 @@ def main(argv=None):
 
     model = build_model()
     model.compile(optimizer=Adam(learning_rate=args.learning_rate), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+                  metrics=["accuracy"], jit=args.jit)
     model.summary()
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{args.dataset}_mlp"
-    callbacks = [ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2, verbose=1),
+    epoch_times = EpochTimer()
+    callbacks = [epoch_times, ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2, verbose=1),
                  CSVLogger(out / f"{stem}_log.csv"),
                  TensorBoard(out / "tb" / stem, histogram_freq=5)]
     start = time.perf_counter()
@@ -92,7 +109,9 @@ def main(argv=None):
     train_time = time.perf_counter() - start
     test_loss, test_acc = model.evaluate(x_test, y_test, batch_size=512)
     print(f"test accuracy {test_acc:.4f} (loss {test_loss:.4f}) after {len(history.epoch)} epochs, "
-          f"{train_time:.0f}s of training ({train_time / len(history.epoch):.1f}s per epoch)")
+          f"{train_time:.0f}s of training ({train_time / len(history.epoch):.1f}s per epoch"
+          f"{', traced with nr.jit' if args.jit else ''}; each epoch, validation included: "
+          f"{', '.join(f'{t:.1f}s' for t in epoch_times.times)})")
 
     model.save(out / stem)
     plot_curves(history, out / f"{stem}_curves.png",

@@ -327,3 +327,84 @@ def test_raw_numpy_rebinding_while_tracing_is_an_error():
 
     with pytest.raises(RuntimeError, match="replaced by an array computed outside neurona ops"):
         step(nr.ones(2))
+
+
+def test_dropout_draws_a_fresh_mask_at_every_replay():
+    # Dropout is a Function whose forward draws the mask: a replay runs the node again, so the
+    # mask changes from call to call, and the sequence is eager mode's from the same seed.
+    x = nr.ones((64, 32))
+    f = jit(lambda x: F.dropout(x, 0.25))
+    nr.manual_seed(5)
+    traced = [f(x).numpy() for _ in range(3)]
+    nr.manual_seed(5)
+    eager = [F.dropout(x, 0.25).numpy() for _ in range(3)]
+    assert f.trace_count == 1
+    assert not np.array_equal(traced[1], traced[2])
+    for t, e in zip(traced, eager):
+        np.testing.assert_array_equal(t, e)
+        assert set(np.unique(t).tolist()) <= {0.0, np.float32(1 / 0.75)}
+
+
+def test_dropout_gradient_in_a_traced_step_uses_that_calls_mask():
+    w = nr.tensor(np.ones((16, 8), np.float32), requires_grad=True)
+
+    @jit
+    def step(x):
+        w.grad = None
+        F.dropout(x @ w, 0.5).sum().backward()
+        return w.grad
+
+    x = _t(4, 16)
+    for seed in (1, 2):
+        nr.manual_seed(seed)
+        got = step(x).numpy()
+        nr.manual_seed(seed)
+        w.grad = None
+        F.dropout(x @ w, 0.5).sum().backward()
+        np.testing.assert_allclose(got, w.grad.numpy(), rtol=1e-6)
+    assert step.trace_count == 1
+
+
+def test_batchnorm_moving_statistics_update_in_a_traced_step():
+    from neurona.layers import BatchNormalization
+
+    eager, traced = BatchNormalization(momentum=0.9), BatchNormalization(momentum=0.9)
+    for layer in (eager, traced):  # built outside the trace: weights made while tracing are constants
+        layer(_t(2, 5), training=False)
+    f = jit(lambda x: traced(x, training=True))
+    for _ in range(3):
+        x = _t(32, 5) * 3 + 1
+        np.testing.assert_allclose(f(x).numpy(), eager(x, training=True).numpy(), rtol=1e-5, atol=1e-6)
+    assert f.trace_count == 1
+    np.testing.assert_allclose(traced.moving_mean.numpy(), eager.moving_mean.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(traced.moving_variance.numpy(), eager.moving_variance.numpy(), rtol=1e-6)
+    assert not np.allclose(traced.moving_mean.numpy(), 0.0)
+
+
+def test_zero_grad_inside_the_step_does_not_force_retraces():
+    # The incoming .grad of a tensor that the function clears before reading cannot change the
+    # graph, so it is not part of the signature: one trace for a whole training loop.
+    w = nr.tensor(np.ones((4, 3), np.float32), requires_grad=True)
+    opt = nr.optim.SGD([w], learning_rate=0.1, momentum=0.9)
+
+    @jit
+    def step(x):
+        opt.zero_grad()
+        loss = (x @ w).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    for _ in range(4):
+        step(_t(2, 4))
+    assert step.trace_count == 1 and w.grad is not None and opt.iterations == 4
+
+
+def test_comparisons_are_functions_without_gradient():
+    x = _t(3, 4, grad=True)
+    mask = x > 0
+    assert mask.dtype == np.bool_ and not mask.requires_grad
+    np.testing.assert_array_equal(mask.numpy(), x.numpy() > 0)
+    f = jit(lambda a: nr.where(a > 0, a, a * 0.1).sum())
+    assert f(x).item() == pytest.approx(float(np.where(x.numpy() > 0, x.numpy(), x.numpy() * 0.1).sum()), rel=1e-6)
+    assert "Compare" in f.graphs()[0].op_types()

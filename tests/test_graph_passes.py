@@ -109,3 +109,31 @@ def test_jit_without_fusion_gives_the_same_numbers():
     x = nr.tensor(rng.standard_normal(10).astype(np.float32))
     a, b = jit(f)(x), jit(f, fuse=False)(x)
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6)
+
+
+def test_random_ops_are_neither_folded_nor_merged():
+    # Dropout of a constant must still draw at every run, and two dropouts of one input are two
+    # masks: `Function.random` keeps constant folding and CSE away from them.
+    g = trace_graph(lambda x: nr.dropout(nr.ones((50, 50)), 0.5) + nr.dropout(x, 0.5) + nr.dropout(x, 0.5),
+                    nr.ones((50, 50)))
+    assert g.op_types().count("Dropout") == 3
+    assert constant_folding(g).op_types().count("Dropout") == 3
+    assert common_subexpression_elimination(g).op_types().count("Dropout") == 3
+    program = Program(optimize(g))
+    a = program.run([np.ones((50, 50), np.float32)])[0][0]
+    b = program.run([np.ones((50, 50), np.float32)])[0][0]
+    assert not np.array_equal(a, b)
+
+
+def test_fused_loop_kernel_falls_back_to_the_ufunc_for_strided_inputs():
+    # A fused group over arrays of one shape runs as a flat loop on contiguous arrays; a
+    # transposed (strided) input takes the ufunc path, with the same values.
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    b = np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3)
+    f = jit(lambda a, b: nr.sqrt(a.T * 2.0 + 1.0) * b - 0.5)
+    expected = np.sqrt(a.T * 2 + 1) * b - 0.5
+    np.testing.assert_allclose(f(nr.tensor(a), nr.tensor(b)).numpy(), expected, rtol=1e-6)
+    g = jit(lambda x, y: nr.sqrt(x * 2.0 + 1.0) * y - 0.5)
+    np.testing.assert_allclose(g(nr.tensor(a.T.copy()), nr.tensor(b)).numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(g(nr.tensor(a.T), nr.tensor(b)).numpy(), expected, rtol=1e-6)  # a strided argument
+    assert "Fused" in g.graphs()[1].op_types()

@@ -269,3 +269,81 @@ def test_optimizer_clip_options():
     np.testing.assert_allclose(one_step(clipnorm=1.0), [-0.6, -0.8], rtol=1e-5)
     np.testing.assert_allclose(one_step(global_clipnorm=10.0), [-3.0, -4.0], rtol=1e-6)
     np.testing.assert_allclose(one_step(clipvalue=3.5), [-3.0, -3.5], rtol=1e-6)
+
+
+def _run_neurona_jit(make_opt, steps=STEPS, new_lr=None):
+    """`_run_neurona` with the whole step (zero_grad, forward, backward, update) traced by nr.jit;
+    `new_lr` is set through `opt.learning_rate` halfway, between replays."""
+    w0, b0, x, y = _problem()
+    w, b = nr.tensor(w0, requires_grad=True), nr.tensor(b0, requires_grad=True)
+    opt = make_opt([w, b])
+
+    @nr.jit
+    def step(x, y):
+        opt.zero_grad()
+        loss = _loss(w, b, x, y, nr)
+        loss.backward()
+        opt.step()
+        return loss
+
+    for i in range(steps):
+        if new_lr is not None and i == steps // 2:
+            opt.learning_rate = new_lr
+        opt.sync_learning_rate()  # what fit(jit=True) does before each step, for schedules
+        step(nr.tensor(x), nr.tensor(y))
+    return w.numpy(), b.numpy(), step.trace_count, opt
+
+
+JIT_CASES = [(name, ours) for name, ours, _ in CASES] + [
+    ("sgd-decay-clipnorm", lambda p: SGD(p, lr=0.05, momentum=0.9, nesterov=True, decay=0.1, clipnorm=0.5)),
+    ("adam-global-clipnorm", lambda p: Adam(p, learning_rate=0.01, global_clipnorm=1.0)),
+    ("rmsprop-clipvalue", lambda p: RMSprop(p, learning_rate=0.01, clipvalue=0.05)),
+    ("adam-schedule", lambda p: Adam(p, learning_rate=ExponentialDecay(0.05, decay_steps=2, decay_rate=0.5))),
+    ("sgd-step-decay", lambda p: SGD(p, learning_rate=StepDecay(0.1, drop=0.5, step_size=2), momentum=0.5)),
+]
+
+
+@pytest.mark.parametrize("name,ours", JIT_CASES, ids=[c[0] for c in JIT_CASES])
+def test_traced_step_matches_eager(name, ours):
+    # Every optimiser updates Tensor state with tensor ops, so nr.jit traces the step once and
+    # its replays (fused kernels, the step count and learning rate read live) match eager mode.
+    w, b = _run_neurona(ours)
+    jw, jb, traces, opt = _run_neurona_jit(ours)
+    assert traces == 1 and opt.iterations == STEPS
+    np.testing.assert_allclose(jw, w, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(jb, b, rtol=1e-5, atol=1e-6)
+
+
+def test_traced_step_reads_a_new_learning_rate_without_retracing():
+    def eager_with_switch(make):
+        w0, b0, x, y = _problem()
+        w, b = nr.tensor(w0, requires_grad=True), nr.tensor(b0, requires_grad=True)
+        opt = make([w, b])
+        for i in range(STEPS):
+            if i == STEPS // 2:
+                opt.learning_rate = 0.2
+            opt.zero_grad()
+            _loss(w, b, nr.tensor(x), nr.tensor(y), nr).backward()
+            opt.step()
+        return w.numpy()
+
+    def make(p):
+        return SGD(p, lr=0.01, momentum=0.9)
+
+    jw, _, traces, _ = _run_neurona_jit(make, new_lr=0.2)
+    unchanged, _, _, _ = _run_neurona_jit(make)
+    assert traces == 1
+    np.testing.assert_allclose(jw, eager_with_switch(make), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(jw, unchanged, atol=1e-3), "the new rate must reach the replays"
+
+
+def test_optimizer_state_is_tensors_and_checkpoints_into_them():
+    w = nr.tensor([1.0, 2.0], requires_grad=True)
+    opt = Adam([w], learning_rate=0.1)
+    m = opt.state[0]["m"]
+    assert isinstance(m, nr.Tensor) and isinstance(opt._iterations, nr.Tensor)
+    w.grad = nr.tensor([1.0, -1.0])
+    opt.step()
+    state = opt.state_dict()
+    opt.load_state_dict({**state, "0.m": np.array([5.0, 6.0], dtype=np.float32), "iterations": np.array(7)})
+    assert opt.state[0]["m"] is m and m.tolist() == [5.0, 6.0] and opt.iterations == 7

@@ -13,9 +13,10 @@ The rules, as in JAX's `jit` and TensorFlow's `tf.function`:
   training step (forward, backward, update) is one graph.
 * Branching on a traced value (`if loss > 0`, `float(x)`, `x.item()`) raises
   `ConcretizationError`: use `nr.where`, or do it outside.
-* Random numbers drawn inside the function (`nr.randn`, dropout masks) are drawn once, at
-  tracing time, and replayed as constants: pass them in as arguments. The same holds for any
-  NumPy computation on a tensor's `.data` that is not a neurona op.
+* Random ops (`Function.random`, e.g. dropout) draw anew at every replay. Other random numbers
+  drawn inside the function (`nr.randn`) are drawn once, at tracing time, and replayed as
+  constants: pass them in as arguments. The same holds for any NumPy computation on a tensor's
+  `.data` that is not a neurona op.
 * The outputs carry no autograd graph: put `backward()` inside the traced function.
 May import: neurona.tensor, neurona.autograd, neurona.graph.*.
 """

@@ -6,11 +6,14 @@ gradients come out of the same IR as graph nodes. While a trace is active (in th
 only) the tracer also patches a few Tensor methods:
 * in-place updates (`p -= lr * g`, `v *= mu`, `t[i] = x`) become ordinary ops whose result is
   rebound to the tensor and, for a tensor from outside the trace, written back after each replay;
-* comparisons (`a > b`) become `Compare` nodes instead of raw NumPy calls;
 * `bool(t)`, `float(t)`, `t.item()`... on a traced value raise `ConcretizationError`: a branch
-  on a traced value would be frozen into the graph, so it is an error that says so.
-Tensors created before the trace (parameters, optimiser state, data in a closure) are `state`:
-read live at every replay. Tensors created inside it that no op made are constants.
+  on a traced value would be frozen into the graph, so it is an error that says so;
+* `.grad` is watched: a tensor whose gradient the code assigns before reading it
+  (`opt.zero_grad()` first) does not put its incoming gradient into the signature.
+Comparisons (`a > b`) are `Compare` Functions and random ops (dropout) Functions with
+`random = True`, recorded like any op. Tensors created before the trace (parameters, optimiser
+state, data in a closure) are `state`: read live at every replay. Tensors created inside it that
+no op made are constants.
 May import: numpy, neurona.tensor, neurona.autograd, neurona.ops, neurona.graph.ir.
 """
 from __future__ import annotations
@@ -31,21 +34,13 @@ from ..tensor import Tensor
 from .ir import Graph, Node, Slot, Value
 
 _slot = Tensor.__dict__["data"]  # the slot descriptor, bypassing the tracing property
+_grad_slot = Tensor.__dict__["grad"]
 _NEURONA_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _local = threading.local()
 
 
 class ConcretizationError(RuntimeError):
     """A traced value was turned into a Python value (for an `if`, a `float()`...)."""
-
-
-class Compare(Function):
-    """A comparison as a graph node (no gradient): `a > b` and friends while tracing."""
-
-    graph_nograd = True
-
-    def forward(self, a, b, name):
-        return getattr(np, name)(a, b)
 
 
 class SetItem(Function):
@@ -106,6 +101,8 @@ class Tracer:
         self.pinned: dict = {}  # id(tensor) -> Value: a TF1 Variable is its state, whatever its data
         self.unknown = unknown
         self.watched: dict = {}  # id(tensor) -> (tensor, array, checksum) of each `.data` read
+        self.grad_read: set = set()  # ids of tensors whose incoming .grad traced code looked at
+        self.grad_free: set = set()  # ids of tensors whose .grad was assigned before any read
 
     # -- values -----------------------------------------------------------------------------
     def register(self, arr, value: Value) -> Value:
@@ -156,9 +153,10 @@ class Tracer:
         v = Value(arr.shape, arr.dtype, kind="state", ref=(t, attr), name=t.name)
         self.graph.states.append(v)
         if attr == "data" and id(t) not in self.state_tensors:
-            self.state_tensors[id(t)] = (t, t.grad)
-            if t.grad is not None:
-                self.grad_owner[id(t.grad)] = t
+            grad = _grad_slot.__get__(t, Tensor)  # bookkeeping, not a read by the traced code
+            self.state_tensors[id(t)] = (t, grad)
+            if grad is not None:
+                self.grad_owner[id(grad)] = t
         self.keep.append(t)
         return self.register(arr, v)
 
@@ -265,8 +263,11 @@ class Tracer:
                 g.updates.append((t, "grad", None if t.grad is None else self.value_of(t.grad)))
 
     def grad_signature(self):
-        """For each state tensor: whether it had a grad when first read (replays must match)."""
-        return [(t, g0 is not None) for t, g0 in self.state_tensors.values()]
+        """For each state tensor: whether it had a grad when first read (replays must match).
+
+        A tensor whose `.grad` the function assigned before reading it (`opt.zero_grad()` at the
+        top of a training step) is left out: its incoming gradient cannot change the graph."""
+        return [(t, g0 is not None) for i, (t, g0) in self.state_tensors.items() if i not in self.grad_free]
 
     # -- activation -------------------------------------------------------------------------
     def activate(self):
@@ -305,22 +306,9 @@ def _dispatch(cls, inputs, params):
 
 
 # -- patches installed while tracing ----------------------------------------------------------
-_COMPARES = ("less", "less_equal", "greater", "greater_equal", "equal", "not_equal")
 _INPLACE = {"__iadd__": ("+=", _ops.add), "__isub__": ("-=", _ops.sub),
             "__imul__": ("*=", _ops.mul), "__itruediv__": ("/=", _ops.div)}
 _CONCRETE = ("__bool__", "__float__", "__int__", "item", "tolist", "numpy", "__array__")
-
-
-def _traced_compare(name, orig):
-    def compare(a, b):
-        tr = active()
-        if tr is None:
-            return orig(a, b)
-        a, b = _ops._base.pair(a, b)
-        return Compare.apply(a, b, name=name)
-
-    compare.__name__, compare.__doc__ = name, orig.__doc__
-    return compare
 
 
 def _traced_inplace(sym, op, orig):
@@ -385,10 +373,6 @@ def _traced_repr(orig):
 
 
 def _install_patches():
-    import neurona  # noqa: PLC0415 - the package namespace that re-exports the ops
-    from neurona import functional  # noqa: PLC0415
-    from neurona.ops import elementwise  # noqa: PLC0415
-
     saved = []
 
     def patch(owner, name, new):
@@ -396,12 +380,6 @@ def _install_patches():
                       else getattr(owner, name)))
         setattr(owner, name, new)
 
-    for name in _COMPARES:
-        orig = getattr(elementwise, name)
-        new = _traced_compare(name, orig)
-        for mod in (elementwise, _ops, neurona, functional):
-            if getattr(mod, name, None) is orig:
-                patch(mod, name, new)
     for name, (sym, op) in _INPLACE.items():
         patch(Tensor, name, _traced_inplace(sym, op, getattr(Tensor, name)))
     patch(Tensor, "__setitem__", _traced_setitem(Tensor.__setitem__))
@@ -436,6 +414,22 @@ def _install_patches():
         return arr
 
     patch(Tensor, "data", property(get_data, _slot.__set__, doc=_slot.__doc__))
+
+    def get_grad(self):
+        tr = active()
+        if tr is not None and id(self) not in tr.grad_read:
+            tr.grad_read.add(id(self))
+            tr.keep.append(self)  # ids must stay unique while tracing
+        return _grad_slot.__get__(self, Tensor)
+
+    def set_grad(self, value):
+        tr = active()
+        if tr is not None and id(self) not in tr.grad_read:
+            tr.grad_free.add(id(self))
+            tr.keep.append(self)
+        _grad_slot.__set__(self, value)
+
+    patch(Tensor, "grad", property(get_grad, set_grad, doc=_grad_slot.__doc__))
     return saved
 
 

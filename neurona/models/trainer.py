@@ -1,8 +1,14 @@
 """`Trainer`: the Keras training loop shared by every model — compile, fit, evaluate, predict,
 train_on_batch, summary, save and ONNX export. A model supplies `__call__`/`call`, `layers`,
 `trainable_weights`, `losses` and `apply_constraints` (the Layer contract).
+
+With `jit=True` (given to `compile`, or to `fit`/`evaluate`/`predict`) each step is an `nr.jit`
+function: the training step (forward, loss with the regularisation penalties, backward, the
+optimiser's update, the constraints) is traced once per batch shape and then replayed as one
+graph; a last partial batch simply traces a second signature. Metrics stay outside the trace,
+computed from the predictions the step returns.
 May import: numpy (host data), neurona (Tensor, no_grad, backend), neurona.nn (losses, metrics),
-neurona.optim, neurona.data, neurona.callbacks, neurona.saving (lazily).
+neurona.optim, neurona.data, neurona.callbacks, neurona.graph, neurona.saving (lazily).
 """
 from __future__ import annotations
 
@@ -65,12 +71,15 @@ class Trainer:
         self.history = None
         self._compile_config = None
         self._last_inputs = None
+        self.jit = False
+        self._jit_steps = {}
 
     # -- compile ------------------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, jit=False):
         """Choose the loss (a name or an object; a list gives one per output, `loss_weights` weighs
         them), the optimiser (a name or an object, bound to the weights here) and the metrics to
-        report (each computed on every output)."""
+        report (each computed on every output). `jit=True` makes `fit`, `evaluate` and `predict`
+        run their steps as traced `nr.jit` graphs by default (see the module docstring)."""
         from ..nn import losses as losses_mod, metrics as metrics_mod
         from .. import optim
 
@@ -98,6 +107,8 @@ class Trainer:
                 if n_out > 1:
                     name = f"output_{i}_{name}"
                 self.compiled_metrics.append((i, _Metric(name, fn)))
+        self.jit = bool(jit)
+        self._jit_steps = {}  # traced steps refer to the old loss and optimiser
         self._compile_config = self._describe_compile(metrics)
         if self.built:
             self._bind_optimizer()
@@ -112,7 +123,7 @@ class Trainer:
             return {"optimizer": optim.serialize(self.optimizer),
                     "loss": [serialize(f) for f in self.loss_functions],
                     "metrics": [m if isinstance(m, str) else serialize(m) for m in metrics or []],
-                    "loss_weights": self.loss_weights}
+                    "loss_weights": self.loss_weights, "jit": self.jit}
         except (ValueError, AttributeError):
             return None
 
@@ -120,6 +131,7 @@ class Trainer:
         params = self.trainable_weights
         if not self.optimizer.bound or [id(p) for p in self.optimizer.params] != [id(p) for p in params]:
             self.optimizer.bind(params)
+            self._jit_steps = {}  # a traced step would keep updating the old parameter list
 
     def _check_compiled(self, what):
         if self.loss_functions is None:
@@ -136,10 +148,6 @@ class Trainer:
         with no_grad():
             self([Tensor(x[:1]) for x in xs] if len(xs) > 1 else Tensor(xs[0][:1]), training=False)
 
-    def _forward(self, xs, training):
-        inputs = [Tensor(x) for x in xs]
-        return _as_list(self(inputs if len(inputs) > 1 else inputs[0], training=training))
-
     def _loss(self, ys, preds):
         total = None
         for f, w, y, p in zip(self.loss_functions, self.loss_weights, ys, preds):
@@ -147,9 +155,19 @@ class Trainer:
             total = term if total is None else total + term
         return total
 
-    def _train_step(self, xs, ys):
+    def _train_step(self, xs, ys, jit=False):
         self._last_inputs = xs  # for monitors that look at activations (DeadUnitMonitor)
-        preds = self._forward(xs, training=True)
+        if jit:
+            self.optimizer.sync_learning_rate()  # a schedule is Python: its value goes in by tensor
+            loss, preds = self._jitted("train")([Tensor(x) for x in xs], [Tensor(y) for y in ys])
+        else:
+            loss, preds = self._step_graph([Tensor(x) for x in xs], ys)
+        self._update_metrics(ys, preds)
+        return float(loss.item())
+
+    def _step_graph(self, inputs, ys):
+        """Forward, loss (+ penalties), backward, update, constraints: the traced training step."""
+        preds = _as_list(self(inputs if len(inputs) > 1 else inputs[0], training=True))
         loss = self._loss(ys, preds)
         for penalty in self.losses:  # L1/L2 penalties of the layers' weights
             loss = loss + penalty
@@ -157,8 +175,28 @@ class Trainer:
         loss.backward()
         self.optimizer.step()
         self.apply_constraints()
-        self._update_metrics(ys, preds)
-        return float(loss.item())
+        return loss, preds
+
+    def _eval_graph(self, inputs, ys):
+        """Predictions and loss (without penalties) in inference mode: the traced eval step."""
+        preds = _as_list(self(inputs if len(inputs) > 1 else inputs[0], training=False))
+        return self._loss(ys, preds), preds
+
+    def _predict_graph(self, inputs):
+        return _as_list(self(inputs if len(inputs) > 1 else inputs[0], training=False))
+
+    def _jitted(self, kind):
+        """The `nr.jit` function of one kind of step ('train', 'eval', 'predict'), made once."""
+        fn = self._jit_steps.get(kind)
+        if fn is None:
+            from ..graph import jit
+
+            body = {"train": self._step_graph, "eval": self._eval_graph, "predict": self._predict_graph}[kind]
+            fn = self._jit_steps[kind] = jit(body)
+        return fn
+
+    def _use_jit(self, jit):
+        return self.jit if jit is None else bool(jit)
 
     def _update_metrics(self, ys, preds):
         for i, metric in self.compiled_metrics:
@@ -172,24 +210,27 @@ class Trainer:
             m.reset()
 
     def train_on_batch(self, x, y):
-        """One gradient step on one batch; returns the loss, or [loss, *metrics] when compiled with metrics."""
+        """One gradient step on one batch (traced when compiled with jit=True); returns the loss,
+        or [loss, *metrics] when compiled with metrics."""
         self._check_compiled("train_on_batch")
         xs, ys = [_host(a) for a in _as_list(x)], [_host(a) for a in _as_list(y)]
         self._ensure_built(xs)
         self._reset_metrics()
-        loss = self._train_step(xs, ys)
+        loss = self._train_step(xs, ys, self.jit)
         return loss if not self.compiled_metrics else [loss, *self._metric_logs().values()]
 
     # -- fit -----------------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose=1, callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, initial_epoch=0, seed=None):
+            validation_data=None, shuffle=True, initial_epoch=0, seed=None, jit=None):
         """Train for `epochs` passes over (x, y) in mini-batches; returns a `History`.
 
         validation_split takes the last fraction of the samples (before shuffling) for validation,
         as Keras does; validation_data=(x_val, y_val) gives them explicitly. verbose: 0 silent,
         1 a progress bar, 2 one line per epoch. `seed` fixes the shuffling (default: the
-        generator seeded by `nr.manual_seed`).
+        generator seeded by `nr.manual_seed`). `jit`: trace the training and validation steps
+        with `nr.jit` (None: the `compile(jit=...)` setting).
         """
+        jit = self._use_jit(jit)
         from ..callbacks import CallbackList, History, ProgbarLogger
 
         self._check_compiled("fit")
@@ -227,14 +268,14 @@ class Trainer:
             for step, batch in enumerate(loader):
                 callback_list.on_train_batch_begin(step)
                 bx, by = list(batch[:n_in]), list(batch[n_in:])
-                loss = self._train_step(bx, by)
+                loss = self._train_step(bx, by, jit)
                 total, seen = total + loss * len(bx[0]), seen + len(bx[0])
                 callback_list.on_train_batch_end(step, {"loss": total / seen, **self._metric_logs()})
                 if self.stop_training:
                     break
             logs = {"loss": total / max(seen, 1), **self._metric_logs()}
             if validation_data is not None:
-                val = self.evaluate(*validation_data, batch_size=batch_size, verbose=0, return_dict=True)
+                val = self.evaluate(*validation_data, batch_size=batch_size, verbose=0, return_dict=True, jit=jit)
                 logs.update({"val_" + k: v for k, v in val.items()})
             callback_list.on_epoch_end(epoch, logs)
             if self.stop_training:
@@ -243,10 +284,12 @@ class Trainer:
         return self.history
 
     # -- evaluate / predict ------------------------------------------------------------------------
-    def evaluate(self, x=None, y=None, batch_size=32, verbose=0, return_dict=False):
+    def evaluate(self, x=None, y=None, batch_size=32, verbose=0, return_dict=False, jit=None):
         """Loss (plus regularisation penalties, as in training) and metrics on (x, y), in inference
-        mode. Returns the loss, or [loss, *metrics] when compiled with metrics, or a dict."""
+        mode. Returns the loss, or [loss, *metrics] when compiled with metrics, or a dict.
+        `jit`: run the batches as a traced `nr.jit` step (None: the `compile` setting)."""
         self._check_compiled("evaluate")
+        step = self._jitted("eval") if self._use_jit(jit) else self._eval_graph
         xs, ys = [_host(a) for a in _as_list(x)], [_host(a) for a in _as_list(y)]
         self._ensure_built(xs)
         self._reset_metrics()
@@ -254,8 +297,8 @@ class Trainer:
         with no_grad():
             for batch in DataLoader(tuple(xs + ys), batch_size=batch_size, prefetch=0, seed=0):
                 bx, by = list(batch[:len(xs)]), list(batch[len(xs):])
-                preds = self._forward(bx, training=False)
-                total += float(self._loss(by, preds).item()) * len(bx[0])
+                loss, preds = step([Tensor(x) for x in bx], [Tensor(y) for y in by])
+                total += float(loss.item()) * len(bx[0])
                 seen += len(bx[0])
                 self._update_metrics(by, preds)
             penalty = sum(float(p.item()) for p in self.losses)
@@ -266,14 +309,16 @@ class Trainer:
             return logs
         return logs["loss"] if len(logs) == 1 else list(logs.values())
 
-    def predict(self, x, batch_size=32, verbose=0):
-        """The model's outputs on `x` as NumPy arrays (a list for several outputs), in inference mode."""
+    def predict(self, x, batch_size=32, verbose=0, jit=None):
+        """The model's outputs on `x` as NumPy arrays (a list for several outputs), in inference mode.
+        `jit`: run the batches as a traced `nr.jit` step (None: the `compile` setting)."""
         xs = [_host(a) for a in _as_list(x)]
         self._ensure_built(xs)
+        step = self._jitted("predict") if self._use_jit(jit) else self._predict_graph
         chunks = None
         with no_grad():
             for batch in DataLoader(tuple(xs), batch_size=batch_size, prefetch=0, seed=0):
-                outs = [o.numpy() for o in self._forward(list(batch), training=False)]
+                outs = [o.numpy() for o in step([Tensor(x) for x in batch])]
                 chunks = [[o] for o in outs] if chunks is None else [c + [o] for c, o in zip(chunks, outs)]
         result = [np.concatenate(c) for c in chunks]
         return result if len(result) > 1 else result[0]

@@ -181,7 +181,7 @@ class Layer:
         with no_grad():
             for w in self._all_weights():
                 if w.constraint is not None:
-                    w.tensor.data[...] = w.constraint(w.tensor).data
+                    w.tensor[...] = w.constraint(w.tensor)  # a tensor op: nr.jit replays it
 
     def get_weights(self):
         """Weights as NumPy arrays, in creation order."""

@@ -95,8 +95,8 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     if labels.shape != y_pred.shape[:-1]:
         raise ShapeError(f"sparse_categorical_crossentropy: y_true shape {labels.shape} must be {y_pred.shape[:-1]} "
                          f"(or with a trailing 1) for y_pred shape {y_pred.shape}")
-    if labels.dtype.kind == "f":
-        labels = labels.astype(B.int64)
+    if labels.dtype.kind == "f":  # a cast op, not NumPy, so that nr.jit does not freeze the labels
+        labels = ops.cast(Tensor._make(labels, False, None), B.int64).data
     n_classes = y_pred.shape[-1]
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
         raise ValueError(f"sparse_categorical_crossentropy: labels must lie in [0, {n_classes}), "

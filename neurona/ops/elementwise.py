@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from .. import backend as B
 from ..autograd.function import Function
+from ..autograd.grad_mode import no_grad
 from ._base import as_tensor, broadcast_error, const, pair, unbroadcast
 
 
@@ -300,13 +301,28 @@ def to_device(a, device):
     return ToDevice.apply(as_tensor(a), device=device)
 
 
+class Compare(Function):
+    """`a <name> b` as a bool array, `name` a NumPy comparison ('less', 'equal', ...). It has no
+    gradient, so it always runs without recording one (`graph_nograd` tells the graph tracer the
+    same); being a Function, graph mode records it as an ordinary node."""
+
+    graph_nograd = True
+
+    def forward(self, a, b, name):
+        try:
+            return getattr(B.array_module(a), name)(a, b)
+        except ValueError:
+            raise broadcast_error(name, a, b) from None
+
+    def backward(self, g):
+        return None, None
+
+
 def _compare(name):
     def compare(a, b):
         a, b = pair(a, b)
-        try:
-            return const(getattr(B.array_module(a.data), name)(a.data, b.data))
-        except ValueError:
-            raise broadcast_error(name, a.data, b.data) from None
+        with no_grad():  # a bool result never takes part in a gradient
+            return Compare.apply(a, b, name=name)
 
     compare.__name__ = name
     compare.__doc__ = f"Elementwise `{name}` as a bool tensor (no gradient)."

@@ -1,9 +1,10 @@
 """Losses (with reduction='mean'|'sum'|'none'), dropout and embedding lookup.
-May import: neurona.backend, neurona.ops.
+May import: neurona.backend, neurona.autograd, neurona.ops.
 """
 from __future__ import annotations
 
 from .. import backend as B
+from ..autograd.function import Function
 from ._base import ShapeError, as_tensor, const
 from .activation import log_softmax
 from .elementwise import abs as absolute, clip, log, log1p, exp, maximum, where
@@ -116,19 +117,41 @@ def huber_loss(input, target, reduction="mean", delta=1.0):  # noqa: A002
     return _reduce(loss, reduction, "huber_loss")
 
 
+class Dropout(Function):
+    """x · mask, with the mask (0 or 1/(1−p) per element) drawn by `forward` from the seeded
+    generator and saved for backward. Drawing inside the op means that a graph replaying this
+    node draws a fresh mask at every run; `random = True` tells the graph passes never to
+    constant-fold or merge it."""
+
+    random = True
+
+    def forward(self, x, p):
+        xp = B.array_module(x)
+        keep = B.generator(xp).random(x.shape, dtype=B.float32) >= p
+        self.mask = keep.astype(x.dtype) * x.dtype.type(1 / (1 - p))
+        return x * self.mask
+
+    def backward(self, g):
+        return (g * const(self.mask),)
+
+
 def dropout(x, p=0.5, training=True):
     """Inverted dropout: zero each element with probability p and scale the rest by 1/(1−p),
-    so nothing changes at inference (training=False returns x)."""
+    so nothing changes at inference (training=False returns x).
+
+    >>> import neurona as nr
+    >>> y = dropout(nr.ones(1000), p=0.2)
+    >>> sorted(set(y.tolist())), abs(float(y.mean()) - 1.0) < 0.1
+    ([0.0, 1.25], True)
+    """
     x = as_tensor(x)
     if not 0 <= p <= 1:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0:
         return x
-    xp = B.array_module(x.data)
     if p == 1:
         return x * 0.0
-    keep = B.generator(xp).random(x.shape, dtype=B.float32) >= p
-    return x * const(keep.astype(x.dtype) * x.dtype.type(1 / (1 - p)))
+    return Dropout.apply(x, p=float(p))
 
 
 def embedding(indices, weight):

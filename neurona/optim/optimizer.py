@@ -1,21 +1,44 @@
 """`Optimizer`: the base of every optimiser — binding to parameters, learning rate (a number, a
 schedule, Keras' `decay`), gradient clipping, `step`, `zero_grad`, checkpoints.
-May import: neurona.backend, neurona.tensor, neurona.autograd.grad_mode, neurona.optim.
+
+Every update is written with Tensor ops and in-place Tensor ops under `no_grad` on Tensor state
+(the slots, the step count and the learning rate are 0-d or parameter-shaped Tensors), so a
+whole training step, optimiser included, can be traced by `nr.jit` and replayed: a replay
+reads the step count and the learning rate live. A new learning rate (`opt.learning_rate = x`,
+a schedule's next value) is written into the learning-rate tensor in place, so it neither
+freezes into a trace nor forces a retrace.
+May import: neurona.backend, neurona.tensor, neurona.autograd.grad_mode, neurona.ops, neurona.optim,
+neurona.graph.tracer (lazily, to know whether a trace is recording).
 """
 from __future__ import annotations
 
 import numbers
 
 from .. import backend as B
+from .. import ops
 from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor
-from .clip import clip_grad_norm, clip_grad_value
+from .clip import _clip_grad_norm, clip_grad_value
 from .schedules import LearningRateSchedule
 
 
+def _tracing() -> bool:
+    """Whether `nr.jit` is recording in this thread (Python-side bookkeeping must not run then)."""
+    from ..graph.tracer import active  # noqa: PLC0415 - the graph package imports optim users
+
+    return active() is not None
+
+
+def _scalar(value, like=None) -> Tensor:
+    """A 0-d float64 Tensor holding `value`, on the backend of array `like`."""
+    xp = B.array_module(like) if like is not None else B.numpy
+    return Tensor(xp.asarray(value, dtype=B.float64))
+
+
 class Optimizer:
-    """Base class. A subclass names its per-parameter state arrays in `slots` and implements
-    `update(p, g, state, lr)` on raw arrays, changing `p` in place.
+    """Base class. A subclass names its per-parameter state tensors in `slots` and implements
+    `update(p, g, state, c)` with Tensor ops, changing the parameter `p` (and its slots) in place
+    (`p -= c["lr"] * g`); `c` holds this step's constants as 0-d tensors of `p`'s dtype.
 
     `params` may be given now or later with `bind(params)`: Keras-style code creates the
     optimiser before the model has weights (`model.compile(optimizer=SGD(lr=0.01))`), and the
@@ -26,6 +49,10 @@ class Optimizer:
     decay: Keras' time-based decay, lr_t = lr / (1 + decay·iterations).
     clipnorm: clip each gradient to this L2 norm; global_clipnorm: clip all gradients together
     (`clip_grad_norm`); clipvalue: clip each element to [−clipvalue, clipvalue].
+
+    Traced by `nr.jit`, `step()` reads the learning-rate tensor at every replay, but a schedule
+    is a Python function: call `sync_learning_rate()` before each replayed step (the trainer's
+    `fit(jit=True)` does) so the tensor holds the schedule's value at the current step.
     """
 
     slots: tuple = ()
@@ -36,10 +63,11 @@ class Optimizer:
             params, learning_rate = None, params
         if lr is not None:
             learning_rate = lr
+        self._iterations = _scalar(0.0)  # the step count, a tensor so that a traced step counts
+        self._lr_t = _scalar(0.0)  # the base rate now (a schedule's value is synced into it)
         self.learning_rate = learning_rate
         self.decay = float(decay)
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
-        self.iterations = 0
         self.params: list[Tensor] = []
         self.state: list[dict] = []
         if params is not None:
@@ -47,7 +75,10 @@ class Optimizer:
 
     # -- parameters ---------------------------------------------------------------------------
     def bind(self, params):
-        """Attach the parameters this optimiser updates (resets the per-parameter state)."""
+        """Attach the parameters this optimiser updates (resets the per-parameter state).
+
+        The slots are created here, as zero (or initial-value) tensors, rather than at the first
+        step: a traced first step must find them as state, not create them as constants."""
         if isinstance(params, Tensor):
             raise TypeError(f"{type(self).__name__}: pass a list of parameters, not a single Tensor")
         params = list(params)
@@ -57,7 +88,14 @@ class Optimizer:
             if not p.requires_grad:
                 raise ValueError(f"{type(self).__name__}: parameter {i} ({p.name or p.shape}) does not require grad")
         self.params = params
-        self.state = [{} for _ in params]
+        self.state = []
+        for p in params:
+            xp = B.array_module(p.data)
+            self.state.append({name: Tensor(self._initial_slot(name, xp, p.data)) for name in self.slots})
+        if params:  # the scalars live on the parameters' backend
+            like = params[0].data
+            self._iterations = _scalar(self._iterations.data, like)
+            self._lr_t = _scalar(self._lr_t.data, like)
         return self
 
     @property
@@ -69,11 +107,20 @@ class Optimizer:
         for p in self.params:
             p.grad = None
 
-    # -- learning rate --------------------------------------------------------------------------
+    # -- step count and learning rate -------------------------------------------------------------
+    @property
+    def iterations(self) -> int:
+        """Steps taken so far (held in a tensor that a traced step increments)."""
+        return int(self._iterations.data)
+
+    @iterations.setter
+    def iterations(self, value):
+        self._iterations.data[...] = float(value)
+
     @property
     def learning_rate(self):
         """The learning rate now: the schedule's value at `iterations`, then Keras' `decay`."""
-        lr = self._lr(self.iterations) if isinstance(self._lr, LearningRateSchedule) else self._lr
+        lr = self.base_learning_rate
         if self.decay:
             lr = lr / (1.0 + self.decay * self.iterations)
         return float(lr)
@@ -85,6 +132,7 @@ class Optimizer:
             if value < 0:
                 raise ValueError(f"{type(self).__name__}: learning_rate must be >= 0, got {value}")
         self._lr = value
+        self.sync_learning_rate()
 
     lr = learning_rate  # the course's spelling
 
@@ -94,35 +142,49 @@ class Optimizer:
         lr = self._lr
         return float(lr(self.iterations) if isinstance(lr, LearningRateSchedule) else lr)
 
+    def sync_learning_rate(self):
+        """Write the base rate now (a schedule's value at `iterations`) into the learning-rate
+        tensor, in place. `step()` does it itself, except while traced: code that replays a
+        traced step with a schedule calls this before each call."""
+        self._lr_t.data[...] = self.base_learning_rate
+
     # -- the update -----------------------------------------------------------------------------
     def step(self):
         """Apply one update to every parameter that has a gradient."""
         if not self.params:
             raise RuntimeError(f"{type(self).__name__}.step: no parameters; pass them or call bind(params)")
-        lr = self.learning_rate
+        if isinstance(self._lr, LearningRateSchedule) and not _tracing():
+            self.sync_learning_rate()
         with no_grad():
+            lr = self._lr_t
+            if self.decay:
+                lr = lr / (self._iterations * self.decay + 1.0)
             if self.global_clipnorm is not None:
-                clip_grad_norm(self.params, self.global_clipnorm)
+                _clip_grad_norm(self.params, self.global_clipnorm)
             if self.clipnorm is not None:
                 for p in self.params:
                     if p.grad is not None:
-                        clip_grad_norm([p], self.clipnorm)
+                        _clip_grad_norm([p], self.clipnorm)
             if self.clipvalue is not None:
                 clip_grad_value(self.params, self.clipvalue)
+            constants: dict = {}
             for p, state in zip(self.params, self.state):
                 if p.grad is None:
                     continue
-                if not state:
-                    xp = B.array_module(p.data)
-                    for name in self.slots:
-                        state[name] = self._initial_slot(name, xp, p.data)
-                self.update(p.data, p.grad.data, state, lr)
-        self.iterations += 1
+                c = constants.get(p.dtype)
+                if c is None:
+                    c = constants[p.dtype] = {k: ops.cast(v, p.dtype) for k, v in self._constants(lr).items()}
+                self.update(p, p.grad, state, c)
+            self._iterations += 1.0
+
+    def _constants(self, lr) -> dict:
+        """This step's scalars as float64 0-d tensors (cast to each parameter's dtype once)."""
+        return {"lr": lr}
 
     def _initial_slot(self, name, xp, data):
         return xp.zeros_like(data)
 
-    def update(self, p, g, state: dict, lr: float):  # pragma: no cover - abstract
+    def update(self, p, g, state: dict, c: dict):  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__}.update")
 
     # -- configs and checkpoints ----------------------------------------------------------------
@@ -153,12 +215,16 @@ class Optimizer:
         if not isinstance(self._lr, LearningRateSchedule):
             out["learning_rate"] = B.numpy.asarray(self._lr, dtype=B.float64)
         for i, state in enumerate(self.state):
-            for name, arr in state.items():
+            for name, slot in state.items():
+                arr = slot.data
                 out[f"{i}.{name}"] = B.numpy.array(arr.get() if hasattr(arr, "get") else arr, copy=True)
         return out
 
     def load_state_dict(self, state: dict):
-        """Restore what `state_dict` returned (the optimiser must be bound to the same parameters)."""
+        """Restore what `state_dict` returned (the optimiser must be bound to the same parameters).
+
+        Slots missing from `state` start again from their initial value; the slot tensors are
+        written in place, so a traced step keeps reading them."""
         slots = [{} for _ in self.params]
         for key, arr in state.items():
             if key in ("iterations", "learning_rate"):
@@ -171,8 +237,11 @@ class Optimizer:
             if tuple(arr.shape) != p.shape:
                 raise ValueError(f"{type(self).__name__}.load_state_dict: {key} has shape {tuple(arr.shape)}, "
                                  f"parameter {index} has shape {p.shape}")
-            slots[int(index)][name] = B.array_module(p.data).asarray(arr, dtype=p.dtype).copy()
-        self.state = slots
+            slots[int(index)][name] = B.array_module(p.data).asarray(arr, dtype=p.dtype)
+        for p, own, given in zip(self.params, self.state, slots):
+            xp = B.array_module(p.data)
+            for name, slot in own.items():
+                slot.data[...] = given[name] if name in given else self._initial_slot(name, xp, p.data)
         self.iterations = int(state.get("iterations", 0))
         if "learning_rate" in state:
             self.learning_rate = float(state["learning_rate"])

@@ -1,13 +1,15 @@
 """The optimisers of course topic 4: SGD (momentum, Nesterov), Adagrad, RMSprop, Adam.
 
-Each `update` works in place on raw arrays: p (the parameter), g (its gradient) and the state
-arrays named in `slots`. The formulas are the course's (CS231n notation: x the parameter,
-dx its gradient, lr the learning rate).
-May import: neurona.backend, neurona.optim.optimizer.
+Each `update` works in place with Tensor ops (under the `no_grad` of `Optimizer.step`) on p
+(the parameter), g (its gradient) and the state tensors named in `slots`; `c` holds this step's
+scalars (`c["lr"]`, Adam's bias corrections) as 0-d tensors of p's dtype, so that a traced step
+reads them live. The formulas are the course's (CS231n notation: x the parameter, dx its
+gradient, lr the learning rate).
+May import: neurona.ops, neurona.optim.optimizer.
 """
 from __future__ import annotations
 
-from .. import backend as B
+from .. import ops
 from .optimizer import Optimizer
 
 
@@ -38,15 +40,16 @@ class SGD(Optimizer):
         self.slots = ("velocity",) if self.momentum else ()
         super().__init__(params, learning_rate=learning_rate, decay=decay, **kwargs)
 
-    def update(self, p, g, state, lr):
+    def update(self, p, g, state, c):
+        lr = c["lr"]
         if not self.momentum:
-            p -= p.dtype.type(lr) * g
+            p -= lr * g
             return
         v = state["velocity"]
         v *= self.momentum
-        v -= p.dtype.type(lr) * g
+        v -= lr * g
         if self.nesterov:
-            p += self.momentum * v - p.dtype.type(lr) * g
+            p += self.momentum * v - lr * g
         else:
             p += v
 
@@ -75,11 +78,10 @@ class Adagrad(Optimizer):
     def _initial_slot(self, name, xp, data):
         return xp.full_like(data, self.initial_accumulator_value)
 
-    def update(self, p, g, state, lr):
-        xp = B.array_module(p)
+    def update(self, p, g, state, c):
         cache = state["accumulator"]
         cache += g * g
-        p -= p.dtype.type(lr) * g / (xp.sqrt(cache) + p.dtype.type(self.epsilon))
+        p -= c["lr"] * g / (ops.sqrt(cache) + self.epsilon)
 
     def get_config(self):
         return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
@@ -101,18 +103,17 @@ class RMSprop(Optimizer):
         self.slots = ("cache", "momentum") if self.momentum else ("cache",)
         super().__init__(params, learning_rate=learning_rate, **kwargs)
 
-    def update(self, p, g, state, lr):
-        xp = B.array_module(p)
+    def update(self, p, g, state, c):
         cache = state["cache"]
         cache *= self.rho
         cache += (1 - self.rho) * g * g
-        step = g / (xp.sqrt(cache) + p.dtype.type(self.epsilon))
+        step = g / (ops.sqrt(cache) + self.epsilon)
         if self.momentum:
             buf = state["momentum"]
             buf *= self.momentum
             buf += step
             step = buf
-        p -= p.dtype.type(lr) * step
+        p -= c["lr"] * step
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon}
@@ -139,17 +140,19 @@ class Adam(Optimizer):
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
         super().__init__(params, learning_rate=learning_rate, **kwargs)
 
-    def update(self, p, g, state, lr):
-        xp = B.array_module(p)
-        t = self.iterations + 1
+    def _constants(self, lr):
+        t = self._iterations + 1.0  # a tensor: a traced step reads the step count live
+        return {"lr": lr, "bias_1": 1.0 - self.beta_1 ** t, "bias_2": 1.0 - self.beta_2 ** t}
+
+    def update(self, p, g, state, c):
         m, v = state["m"], state["v"]
         m *= self.beta_1
         m += (1 - self.beta_1) * g
         v *= self.beta_2
         v += (1 - self.beta_2) * g * g
-        m_hat = m / (1 - self.beta_1 ** t)
-        v_hat = v / (1 - self.beta_2 ** t)
-        p -= (lr * m_hat / (xp.sqrt(v_hat) + self.epsilon)).astype(p.dtype, copy=False)
+        m_hat = m / c["bias_1"]
+        v_hat = v / c["bias_2"]
+        p -= c["lr"] * m_hat / (ops.sqrt(v_hat) + self.epsilon)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}

@@ -190,5 +190,5 @@ def load_model(path, compile=True):  # noqa: A002 - Keras' name
         c = config["compile"]
         model.compile(optimizer=optim.get(c["optimizer"]), loss=[losses.get(x) for x in c["loss"]],
                       metrics=[metrics.get(m) if isinstance(m, dict) else m for m in c["metrics"]],
-                      loss_weights=c.get("loss_weights"))
+                      loss_weights=c.get("loss_weights"), jit=c.get("jit", False))
     return model

@@ -2,6 +2,7 @@
 
 `pow(mul(2, 3), add(2, 3))` folds to the constant 7776; in a training step, expressions of the
 hyper-parameters (`1 - beta`, `lr / (1 - beta**t)` written with tensors) fold the same way.
+A random op (`Function.random`, e.g. dropout) is never folded: it must draw at every run.
 May import: neurona.graph.ir, neurona.graph.executor.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ def constant_folding(graph: Graph) -> Graph:
     for node in g.nodes:
         node.inputs = [mapping.get(v.id, v) for v in node.inputs]
         if (node.inputs and all(v.kind == "const" for v in node.inputs)
+                and not getattr(node.cls, "random", False)  # dropout draws anew at every run
                 and sum(v.nbytes for v in node.outputs) <= MAX_BYTES):
             for v, arr in zip(node.outputs, run_node(node, [v.const for v in node.inputs])):
                 mapping[v.id] = Value(v.shape, v.dtype, kind="const", const=arr, name=f"{node.name}_folded")

@@ -1,5 +1,6 @@
 """Common-subexpression elimination: the same op on the same inputs with the same parameters
 is computed once. Small equal constants are merged first, so `x * 2` twice is one node.
+Random ops (`Function.random`, e.g. dropout) are never merged: each call draws its own numbers.
 May import: numpy, neurona.graph.ir.
 """
 from __future__ import annotations
@@ -56,7 +57,8 @@ def common_subexpression_elimination(graph: Graph) -> Graph:
         except TypeError:  # params that cannot be compared: keep the node
             keep.append(node)
             continue
-        other = seen.get(key) if not getattr(node.cls, "graph_impure", False) else None
+        impure = getattr(node.cls, "graph_impure", False) or getattr(node.cls, "random", False)
+        other = seen.get(key) if not impure else None  # two dropouts of x draw two masks
         if other is None:
             seen[key] = node
             keep.append(node)

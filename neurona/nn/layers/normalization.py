@@ -79,13 +79,13 @@ class BatchNormalization(Layer):
         return y
 
     def _update_moving(self, mean, var, m):
+        # tensor in-place ops (not NumPy on .data) so that nr.jit replays the update
         with no_grad():
-            unbiased = var.data.reshape(-1) * (m / max(m - 1, 1))
-            mm, mv = self.moving_mean.data, self.moving_variance.data
-            mm *= self.momentum
-            mm += (1 - self.momentum) * mean.data.reshape(-1)
-            mv *= self.momentum
-            mv += (1 - self.momentum) * unbiased
+            unbiased = var.reshape(-1) * (m / max(m - 1, 1))
+            self.moving_mean *= self.momentum
+            self.moving_mean += (1 - self.momentum) * mean.reshape(-1)
+            self.moving_variance *= self.momentum
+            self.moving_variance += (1 - self.momentum) * unbiased
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
