@@ -9,6 +9,8 @@ May import: neurona (ops), neurona.nn (Layer, initializers, regularizers, constr
 """
 from __future__ import annotations
 
+import operator
+
 from ... import ops
 from ...ops import ShapeError, output_size
 from .. import activations, constraints, initializers, regularizers
@@ -26,10 +28,13 @@ def keras_name(kwargs, cls_name):
 
 def pair(v, what, layer):
     """An int or a pair of ints as a pair (the height and width settings of a 2-D layer)."""
-    v = (v, v) if isinstance(v, int) else tuple(v)
-    if len(v) != 2 or not all(isinstance(u, int) and u >= 0 for u in v):
+    try:
+        v = (operator.index(v),) * 2 if not hasattr(v, "__len__") else tuple(operator.index(u) for u in v)
+    except TypeError:
+        raise ValueError(f"{layer}: {what} must be a non-negative int or a pair of them, got {v!r}") from None
+    if len(v) != 2 or min(v) < 0:
         raise ValueError(f"{layer}: {what} must be a non-negative int or a pair of them, got {v}")
-    return tuple(int(u) for u in v)
+    return v
 
 
 def check_format(data_format, layer):
@@ -50,8 +55,8 @@ def split_shape(input_shape, data_format, layer):
     """(N, C, H, W) of a 4-D input shape in either format."""
     shape = tuple(input_shape)
     if len(shape) != 4:
-        raise ShapeError(f"{layer}: expects 4-D inputs ({'N, C, H, W' if data_format == 'channels_first' else 'N, H, W, C'}),"
-                         f" got shape {shape}")
+        axes = "N, C, H, W" if data_format == "channels_first" else "N, H, W, C"
+        raise ShapeError(f"{layer}: expects 4-D inputs ({axes}), got shape {shape}")
     return shape if data_format == "channels_first" else (shape[0], shape[3], shape[1], shape[2])
 
 
@@ -128,7 +133,8 @@ class Conv2D(Layer):
     def _in_channels(self, input_shape):
         c = split_shape(input_shape, self.data_format, self.name)[1]
         if c is None:
-            raise ShapeError(f"{self.name}: the channel axis of the input must be known, got shape {tuple(input_shape)}")
+            raise ShapeError(f"{self.name}: the channel axis of the input must be known, "
+                             f"got shape {tuple(input_shape)}")
         if c % self.groups:
             raise ShapeError(f"{self.name}: input channels ({c}) must divide by groups ({self.groups})")
         return c
