@@ -5,6 +5,22 @@ May import: nothing from neurona.
 from __future__ import annotations
 
 
+class Configurable:
+    """Base of the small configurable objects: `get_config` returns the constructor's keyword
+    arguments, `from_config` calls the constructor with them, `repr` shows them."""
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
 def serialize(obj):
     """`{"class_name": ..., "config": ...}` for an object with `get_config`, None for None, and
     the registered name of a plain function (e.g. an activation)."""

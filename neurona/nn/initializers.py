@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 from .. import backend as B
-from ._config import deserialize, serialize as _serialize
+from ._config import Configurable, deserialize, serialize as _serialize
 
 
 def compute_fans(shape) -> tuple[int, int]:
@@ -34,7 +34,7 @@ def compute_fans(shape) -> tuple[int, int]:
     return shape[1] * receptive, shape[0] * receptive
 
 
-class Initializer:
+class Initializer(Configurable):
     """Base class: `__call__(shape, dtype)` returns an array; `get_config` rebuilds it."""
 
     #: Constant initialisers give every unit of a layer the same weights, so every unit gets the
@@ -43,17 +43,6 @@ class Initializer:
 
     def __call__(self, shape, dtype="float32"):
         raise NotImplementedError(f"{type(self).__name__}.__call__")
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 def _rng():

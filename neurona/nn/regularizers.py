@@ -9,25 +9,14 @@ May import: neurona (Tensor ops), neurona.nn._config.
 """
 from __future__ import annotations
 
-from ._config import deserialize, serialize as _serialize
+from ._config import Configurable, deserialize, serialize as _serialize
 
 
-class Regularizer:
+class Regularizer(Configurable):
     """Base class: `__call__(weight) -> scalar Tensor`."""
 
     def __call__(self, weight):
         raise NotImplementedError(f"{type(self).__name__}.__call__")
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class L1L2(Regularizer):
