@@ -5,7 +5,7 @@ the network's penultimate layer and answer a query with its nearest neighbours i
     python examples/image_retrieval.py --model out/fashion_mnist_cnn
     python examples/image_retrieval.py                               # no model: trains one quickly
 
-The gallery is the 10,000 test images; neighbours by cosine similarity, the query itself left
+The gallery is the 10,000 test images (--gallery N: the first N); neighbours by cosine similarity, the query itself left
 out. Prints precision@5 (the share of the 5 neighbours with the query's class) over every test
 image, for the CNN features and for raw pixels, and saves a picture of 8 queries and their 5
 nearest images (green title: same class, red: another).
@@ -82,13 +82,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="a model saved by fashion_mnist_cnn.py")
     parser.add_argument("--epochs", type=int, default=1, help="epochs of the quick model when --model is absent")
+    parser.add_argument("--limit", type=int, default=None, help="train the quick model on the first N images only")
+    parser.add_argument("--gallery", type=int, default=None, help="search the first N test images only")
     parser.add_argument("--queries", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="out")
     args = parser.parse_args(argv)
 
     nr.manual_seed(args.seed)
-    (x_train, y_train), (x_test, y_test) = load("fashion_mnist")
+    (x_train, y_train), (x_test, y_test) = load("fashion_mnist", args.limit)
+    x_test, y_test = x_test[:args.gallery], y_test[:args.gallery]
     if args.model and Path(args.model).exists():
         model = load_model(args.model)
         print(f"loaded {args.model}")

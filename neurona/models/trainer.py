@@ -221,7 +221,8 @@ class Trainer:
 
     # -- fit -----------------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose=1, callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, initial_epoch=0, seed=None, jit=None):
+            validation_data=None, shuffle=True, initial_epoch=0, seed=None, jit=None, transform=None,
+            num_workers=0):
         """Train for `epochs` passes over (x, y) in mini-batches; returns a `History`.
 
         validation_split takes the last fraction of the samples (before shuffling) for validation,
@@ -229,6 +230,13 @@ class Trainer:
         1 a progress bar, 2 one line per epoch. `seed` fixes the shuffling (default: the
         generator seeded by `nr.manual_seed`). `jit`: trace the training and validation steps
         with `nr.jit` (None: the `compile(jit=...)` setting).
+
+        transform: augmentation of the training batches only (never the validation data), called
+        as `transform(batch, rng)` on the batch tuple `(*inputs, *targets)` and returning it (the
+        `neurona.data.transforms` change the first input and pass the rest through); `rng` is a
+        generator private to each batch, drawn from `seed`. num_workers: threads preparing
+        (and augmenting) batches while the model trains; the batches are the same for any
+        number. Transforms run on the host data before each step, outside any `jit` trace.
         """
         jit = self._use_jit(jit)
         from ..callbacks import CallbackList, History, ProgbarLogger
@@ -249,7 +257,8 @@ class Trainer:
             vx, vy = validation_data[0], validation_data[1]
             validation_data = ([_host(a) for a in _as_list(vx)], [_host(a) for a in _as_list(vy)])
         self._ensure_built(xs)
-        loader = DataLoader(tuple(xs + ys), batch_size=batch_size, shuffle=shuffle, seed=seed)
+        loader = DataLoader(tuple(xs + ys), batch_size=batch_size, shuffle=shuffle, seed=seed,
+                            transform=transform, num_workers=num_workers)
         n_in = len(xs)
         cbs = list(callbacks or [])
         if verbose:
@@ -267,7 +276,7 @@ class Trainer:
             total, seen = 0.0, 0
             for step, batch in enumerate(loader):
                 callback_list.on_train_batch_begin(step)
-                bx, by = list(batch[:n_in]), list(batch[n_in:])
+                bx, by = [_host(a) for a in batch[:n_in]], [_host(a) for a in batch[n_in:]]
                 loss = self._train_step(bx, by, jit)
                 total, seen = total + loss * len(bx[0]), seen + len(bx[0])
                 callback_list.on_train_batch_end(step, {"loss": total / seen, **self._metric_logs()})
@@ -365,7 +374,8 @@ class Trainer:
         save_model(self, path)
 
     def export_onnx(self, path, opset=17):
-        """Write an ONNX file computing `predict` (Dense/activation/dropout/batch-norm models)."""
+        """Write an ONNX file computing `predict` (dense, convolutional, pooling, normalisation and
+        dropout layers; see `neurona.saving.onnx_export`)."""
         from ..saving import export_onnx
 
         return export_onnx(self, path, opset=opset)

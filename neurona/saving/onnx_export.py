@@ -1,7 +1,11 @@
 """`export_onnx(model, path)`: the inference graph of a model as ONNX, for Dense, Activation,
 Dropout (dropped: identity at inference), BatchNormalization (folded into one scale and shift from
-the running statistics), Flatten, Reshape, Softmax, LeakyReLU, ELU and PReLU layers, in a
-Sequential or a functional model. Needs the `onnx` package (`pip install neurona[onnx]`).
+the running statistics), Flatten, Reshape, Softmax, LeakyReLU, ELU and PReLU layers, and the
+convolutional ones: Conv2D (strides, padding, dilation, groups), MaxPooling2D, AveragePooling2D
+(zero padding counted in the mean: count_include_pad=1), GlobalAveragePooling2D,
+GlobalMaxPooling2D and LocalResponseNormalization, in a Sequential or a functional model.
+ONNX's image ops are NCHW: a `channels_last` layer is wrapped in two Transposes, so the graph
+takes and gives the same layouts as `predict`. Needs the `onnx` package (`pip install neurona[onnx]`).
 May import: numpy, onnx (lazily), neurona.saving.format.
 """
 from __future__ import annotations
@@ -81,8 +85,65 @@ def _emit(g, layer, x):
         return g.op("Elu", [x], n, alpha=layer.alpha)
     if kind == "PReLU":
         return g.op("PRelu", [x, g.const(f"{n}/alpha", w["alpha"])], n)
-    raise ValueError(f"export_onnx: layer {n} ({kind}) has no ONNX export; supported: Dense, Activation, "
-                     "Dropout, BatchNormalization, Flatten, Reshape, Softmax, LeakyReLU, ELU, PReLU")
+    if kind in _IMAGE_LAYERS:
+        last = getattr(layer, "data_format", "channels_first") == "channels_last"
+        if last:
+            x = g.op("Transpose", [x], n, perm=[0, 3, 1, 2])
+        y = _IMAGE_LAYERS[kind](g, layer, x, w, n)
+        keep_nchw = kind.startswith("Global") and not layer.keepdims  # (N, C): no image axes left
+        return g.op("Transpose", [y], n, perm=[0, 2, 3, 1]) if last and not keep_nchw else y
+    raise ValueError(f"export_onnx: layer {n} ({kind}) has no ONNX export; supported: "
+                     f"{', '.join(_SUPPORTED)}")
+
+
+def _conv(g, layer, x, w, n):
+    ph, pw = layer._pads
+    inputs = [x, g.const(f"{n}/kernel", w["kernel"])] + ([g.const(f"{n}/bias", w["bias"])] if "bias" in w else [])
+    y = g.op("Conv", inputs, n, kernel_shape=list(layer.kernel_size), strides=list(layer.strides),
+             pads=[ph, pw, ph, pw], dilations=list(layer.dilation_rate), group=layer.groups)
+    return _activation(g, y, layer.activation, n, n)
+
+
+def _pool(op_type, **extra):
+    def emit(g, layer, x, w, n):
+        ph, pw = layer.padding
+        # the layers floor a last partial window ('floor') or refuse it ('exact'): ceil_mode=0 either way
+        return g.op(op_type, [x], n, kernel_shape=list(layer.pool_size), strides=list(layer.strides),
+                    pads=[ph, pw, ph, pw], ceil_mode=0, **extra)
+    return emit
+
+
+def _global_pool(op_type):
+    def emit(g, layer, x, w, n):
+        y = g.op(op_type, [x], n)  # (N, C, 1, 1)
+        return y if layer.keepdims else g.op("Flatten", [y], n, axis=1)
+    return emit
+
+
+def _lrn(g, layer, x, w, n):
+    size, alpha, beta, k = layer.size, layer.alpha, layer.beta, layer.k
+    if size % 2:
+        # ONNX's LRN divides alpha by size like this layer (and torch); its window is centred for odd sizes
+        return g.op("LRN", [x], n, size=size, alpha=alpha, beta=beta, bias=k)
+    # An even window: ONNX puts the extra channel after c, this layer (and torch) before it. Average
+    # the squares over the layer's window instead: a (size, 1, 1) average pool over a new axis whose
+    # zero padding counts, so alpha/size · Σ a² = alpha · mean.
+    axis = g.const(f"{n}/axis", np.array([1], np.int64))
+    sq = g.op("Unsqueeze", [g.op("Mul", [x, x], n), axis], n)  # (N, 1, C, H, W)
+    mean = g.op("AveragePool", [sq], n, kernel_shape=[size, 1, 1], count_include_pad=1,
+                pads=[size // 2, 0, 0, (size - 1) // 2, 0, 0])
+    scaled = g.op("Add", [g.op("Mul", [g.op("Squeeze", [mean, axis], n), g.const(f"{n}/alpha", np.float32(alpha))], n),
+                          g.const(f"{n}/k", np.float32(k))], n)
+    return g.op("Div", [x, g.op("Pow", [scaled, g.const(f"{n}/beta", np.float32(beta))], n)], n)
+
+
+_IMAGE_LAYERS = {"Conv2D": _conv, "MaxPooling2D": _pool("MaxPool"),
+                 "AveragePooling2D": _pool("AveragePool", count_include_pad=1),
+                 "GlobalAveragePooling2D": _global_pool("GlobalAveragePool"),
+                 "GlobalMaxPooling2D": _global_pool("GlobalMaxPool"),
+                 "LocalResponseNormalization": _lrn}
+_SUPPORTED = ("Dense", "Activation", "Dropout", "BatchNormalization", "Flatten", "Reshape", "Softmax",
+              "LeakyReLU", "ELU", "PReLU", *_IMAGE_LAYERS)
 
 
 def _value_info(helper, tensor_proto, name, shape):
@@ -91,7 +152,7 @@ def _value_info(helper, tensor_proto, name, shape):
 
 
 def export_onnx(model, path, opset=17):
-    """Write `model`'s inference graph to the ONNX file `path`; returns the path.
+    """Write `model`'s inference graph to the ONNX file `path` (opset ≥ 13); returns the path.
 
     Inputs are named `input` (or `input_0`, `input_1`, ... for several), outputs `output` (or
     `output_0`, ...); the batch axis is dynamic.
@@ -106,6 +167,8 @@ def export_onnx(model, path, opset=17):
 
     if not model.built:
         raise ValueError(f"export_onnx: {model.name} is not built")
+    if opset < 13:
+        raise ValueError(f"export_onnx: opset must be ≥ 13 (Squeeze/Unsqueeze with axes inputs), got {opset}")
     g = _Graph(helper, numpy_helper)
     if isinstance(model, Sequential):
         in_shapes, out_shapes = [model.input_shape], [model.output_shape]
