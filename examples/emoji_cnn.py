@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import neurona as nr  # noqa: E402
+from neurona.plots import plot_history  # noqa: E402
 from neurona.data.transforms import Compose, RandomBrightness, RandomCrop, RandomHorizontalFlip  # noqa: E402
 from neurona.datasets import emoji9  # noqa: E402
 from neurona.layers import (BatchNormalization, Conv2D, Dense, Dropout, GlobalAveragePooling2D,  # noqa: E402
@@ -47,22 +48,6 @@ def build_cnn(size, width=32, num_classes=9, dropout=0.3):
                    BatchNormalization(axis=1), nr.layers.Activation("relu"), MaxPooling2D(2)]
     layers += [GlobalAveragePooling2D(), Dropout(dropout), Dense(num_classes, activation="softmax")]
     return Sequential(layers, name="emoji_cnn")
-
-
-def plot_curves(history, path, title):
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    epochs = np.arange(1, len(history.epoch) + 1)
-    for key, ax in (("loss", ax_loss), ("accuracy", ax_acc)):
-        ax.plot(epochs, history.history[key], "-", label="train (augmented batches)")
-        ax.plot(epochs, history.history["val_" + key], "-", label="test")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(key)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_samples(images, labels, predictions, class_names, path, title, cols=8, rows=4, seed=0):
@@ -135,7 +120,8 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     stem = f"emoji9_cnn{'' if args.augment else '_noaug'}"
     model.save(out / stem)
-    plot_curves(history, out / f"{stem}_curves.png", f"emoji-9 CNN: test accuracy {test_acc:.1%}")
+    plot_history(history, out / f"{stem}_curves.png", f"emoji-9 CNN: test accuracy {test_acc:.1%}",
+                 train_label="train (augmented batches)", val_label="test", style="-", dpi=110)
     plot_samples(x_test, y_test, pred, class_names, out / f"{stem}_samples.png",
                  f"emoji-9 test images: predicted (true) — test accuracy {test_acc:.1%}")
     for name in (stem, f"{stem}_curves.png", f"{stem}_samples.png"):

@@ -21,13 +21,10 @@ import argparse
 import time
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display needed
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import neurona as nr  # noqa: E402
+from neurona.plots import plot_history  # noqa: E402
 from neurona import datasets  # noqa: E402
 from neurona.data.transforms import Compose, RandomCrop, RandomHorizontalFlip, RandomRotation  # noqa: E402
 from neurona.layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D  # noqa: E402
@@ -59,22 +56,6 @@ def load(dataset, limit=None):
     x_train = x_train[:limit, None].astype(np.float32) / 255.0
     x_test = x_test[:, None].astype(np.float32) / 255.0
     return (x_train, y_train[:limit].astype(np.int64)), (x_test, y_test.astype(np.int64))
-
-
-def plot_curves(history, path, title):
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    epochs = np.arange(1, len(history.epoch) + 1)
-    for key, ax in (("loss", ax_loss), ("accuracy", ax_acc)):
-        ax.plot(epochs, history.history[key], "o-", label="train")
-        ax.plot(epochs, history.history["val_" + key], "o-", label="validation")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(key)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def main(argv=None):
@@ -117,7 +98,7 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{args.dataset}_{args.model}{'_augmented' if args.augment else ''}"
     model.save(out / stem)
-    plot_curves(history, out / f"{stem}_curves.png",
+    plot_history(history, out / f"{stem}_curves.png",
                 f"{args.dataset} {args.model}: test accuracy {test_acc:.2%} after {len(history.epoch)} epochs")
     print(f"saved {out / stem}")
     print(f"saved {out / f'{stem}_curves.png'}")

@@ -16,13 +16,10 @@ import argparse
 import time
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display needed
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import neurona as nr  # noqa: E402
+from neurona.plots import plot_history  # noqa: E402
 from neurona import datasets  # noqa: E402
 from neurona.callbacks import Callback, CSVLogger, ReduceLROnPlateau, TensorBoard  # noqa: E402
 from neurona.layers import Activation, BatchNormalization, Dense, Dropout, Flatten  # noqa: E402
@@ -55,22 +52,6 @@ class EpochTimer(Callback):
 
     def on_train_begin(self, logs=None):
         self.times = []
-
-
-def plot_curves(history, path, title):
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    epochs = np.arange(1, len(history.epoch) + 1)
-    for key, ax in (("loss", ax_loss), ("accuracy", ax_acc)):
-        ax.plot(epochs, history.history[key], "o-", label="train")
-        ax.plot(epochs, history.history["val_" + key], "o-", label="validation")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(key)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def main(argv=None):
@@ -114,7 +95,7 @@ def main(argv=None):
           f"{', '.join(f'{t:.1f}s' for t in epoch_times.times)})")
 
     model.save(out / stem)
-    plot_curves(history, out / f"{stem}_curves.png",
+    plot_history(history, out / f"{stem}_curves.png",
                 f"{args.dataset} MLP: test accuracy {test_acc:.2%} after {len(history.epoch)} epochs")
     print(f"saved the model to {out / stem}/ (load it with neurona.models.load_model)")
     print(f"saved the training curves to {out / f'{stem}_curves.png'}")
