@@ -32,13 +32,9 @@ import neurona as nr
 from neurona import functional as F
 
 from .harness import blas_info, cpu_model, set_threads
+from .workloads import _nr, torch_w1
 
 TORCH = f"torch {torch.__version__.split('+')[0]} eager"
-
-
-def _nr(t, transpose=False):
-    a = t.detach().numpy()
-    return nr.tensor(np.ascontiguousarray(a.T if transpose else a), requires_grad=True)
 
 
 def report(workload, ours_s, peer_s, unit, peer, threads, **extra):
@@ -86,17 +82,7 @@ def _maybe_compile(fn, use_compile):
 
 # -- W1 -------------------------------------------------------------------------------------
 def w1_sides():
-    torch.manual_seed(0)
-    layers = [torch.nn.Linear(784, 512), torch.nn.Linear(512, 512), torch.nn.Linear(512, 10)]
-    model = torch.nn.Sequential(layers[0], torch.nn.ReLU(), layers[1], torch.nn.ReLU(), layers[2])
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    x = torch.randn(128, 784)
-    y = torch.randint(0, 10, (128,))
-
-    def torch_step():
-        opt.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
+    layers, x, y, torch_step = torch_w1()
 
     def make_step():
         params = []

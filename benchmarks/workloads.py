@@ -77,7 +77,8 @@ def w0(threads, reps):
 
 
 # -- W1: MLP ------------------------------------------------------------------------------------
-def w1(threads, reps):
+def torch_w1():
+    """W1's PyTorch side: (linear layers, inputs, labels, one training step). Also used by W8."""
     torch.manual_seed(0)
     layers = [torch.nn.Linear(784, 512), torch.nn.Linear(512, 512), torch.nn.Linear(512, 10)]
     model = torch.nn.Sequential(layers[0], torch.nn.ReLU(), layers[1], torch.nn.ReLU(), layers[2])
@@ -85,11 +86,16 @@ def w1(threads, reps):
     x = torch.randn(128, 784)
     y = torch.randint(0, 10, (128,))
 
-    def peer():
+    def step():
         opt.zero_grad(set_to_none=True)
         torch.nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
 
+    return layers, x, y, step
+
+
+def w1(threads, reps):
+    layers, x, y, peer = torch_w1()
     params = []
     for lin in layers:
         params += [_nr(lin.weight, transpose=True), _nr(lin.bias)]
