@@ -112,9 +112,13 @@ def _gy_rows(gy, g):
 
 
 def conv_forward(x, w, geo, cols=None):
+    """(y, saved): the convolution and what the filter gradient can reuse (im2col's matrix, or
+    Winograd's transformed input V, 3-D), None for the direct kernel."""
     n, k, g = x.shape[0], w.shape[0], geo.groups
     if cols is None and kernels.direct_conv_suits(x, k, geo.ints, g):
         return kernels.conv_direct(x, w, geo.ints), None
+    if cols is None and kernels.winograd_suits(x, x.shape[1], k, geo.ints, g):
+        return kernels.winograd_conv(x, w, geo.ints)
     if cols is None:
         cols = kernels.im2col(x, geo.ints)
     out = _grouped_matmul(w.reshape(g, k // g, -1), cols.reshape(g, -1, cols.shape[1]))
@@ -126,6 +130,8 @@ def conv_forward(x, w, geo, cols=None):
 def conv_input_grad(gy, w, geo, n):
     k, cg = w.shape[:2]
     g = geo.groups
+    if kernels.winograd_suits(gy, cg * g, k, geo.ints, g):
+        return kernels.winograd_input_grad(gy, w, geo.ints, (n, cg * g, geo.H, geo.W))
     w3 = w.reshape(g, k // g, -1)
     dcols = _grouped_matmul(w3.transpose(0, 2, 1), _gy_rows(gy, g))
     return kernels.col2im(dcols.reshape(-1, dcols.shape[-1]), (n, cg * g, geo.H, geo.W), geo.ints)
@@ -135,6 +141,10 @@ def conv_weight_grad(x, gy, geo, cols=None):
     k, g = gy.shape[1], geo.groups
     if cols is None and kernels.direct_conv_suits(x, k, geo.ints, g):
         return kernels.conv_weight_direct(x, gy, geo.ints)
+    if cols is not None and cols.ndim == 3:  # Winograd's V, kept by the forward pass
+        return kernels.winograd_weight_grad(x, gy, geo.ints, cols)
+    if cols is None and kernels.winograd_suits(x, x.shape[1], k, geo.ints, g):
+        return kernels.winograd_weight_grad(x, gy, geo.ints)
     if cols is None:
         cols = kernels.im2col(x, geo.ints)
     cols3 = cols.reshape(g, -1, cols.shape[1])
@@ -152,8 +162,10 @@ class Conv2d(Function):
 
     def backward(self, gy):
         x, w = self.inputs
-        gx = ConvTranspose2d.apply(gy, w, geo=self.geo, n=x.shape[0]) if x.requires_grad else None
-        gw = Conv2dWeight.apply(x, gy, geo=self.geo, cols=self.cols) if w.requires_grad else None
+        # both gradients start from the same transform of gy under Winograd: done once
+        with kernels.winograd_sharing():
+            gx = ConvTranspose2d.apply(gy, w, geo=self.geo, n=x.shape[0]) if x.requires_grad else None
+            gw = Conv2dWeight.apply(x, gy, geo=self.geo, cols=self.cols) if w.requires_grad else None
         return gx, gw
 
 

@@ -21,6 +21,7 @@ import os
 import numpy
 
 from . import _xp
+from . import winograd as _winograd
 from .malloc import tune_malloc
 
 tune_malloc()
@@ -89,6 +90,33 @@ def conv_weight_direct(x, gy, geo):
     """The filter gradient (K, C, kh, kw) of conv_direct for output gradient gy."""
     xpad = _xp._pad(numpy.ascontiguousarray(x), geo, 0)
     return _compiled.conv_weight_direct(numpy.ascontiguousarray(xpad), numpy.ascontiguousarray(gy), geo[0], geo[1])
+
+
+# Winograd F(2×2, 3×3) for 3×3 stride-1 layers with many channels (see winograd.py); the
+# transformed input V (16, C, N·th·tw) stands in for im2col's matrix between forward and the
+# filter gradient.
+def winograd_suits(a, c, k, geo, groups):
+    """Whether a conv2d with c input channels and k filters on arrays like `a` (its input or
+    output gradient) goes through Winograd rather than im2col + GEMM."""
+    return _winograd.suits(c, k, geo, groups, _fast(a) is not None)
+
+
+def winograd_conv(x, w, geo):
+    """(y, V): conv2d(x, w) for a layer where winograd_suits, and its transformed input."""
+    return _winograd.forward(_fast(x), x, numpy.ascontiguousarray(w), geo)
+
+
+def winograd_input_grad(gy, w, geo, x_shape):
+    """conv2d's input gradient (x_shape) for output gradient gy, through Winograd."""
+    return _winograd.input_grad(_fast(gy), gy, numpy.ascontiguousarray(w), geo, x_shape)
+
+
+winograd_sharing = _winograd.sharing_output_adjoint
+
+
+def winograd_weight_grad(x, gy, geo, v=None):
+    """conv2d's filter gradient through Winograd; v is winograd_conv's V when it was kept."""
+    return _winograd.weight_grad(_fast(gy), x, gy, geo, v)
 
 
 def max_pool(x, geo):

@@ -1,0 +1,150 @@
+"""Winograd F(2×2, 3×3) convolution (neurona/backend/kernels/winograd.py): forward, input
+gradient and filter gradient match PyTorch and im2col for every padding and odd/even size,
+higher-order gradients work, the channel rule picks it only where it pays, and graph mode
+replays it."""
+import numpy as np
+import pytest
+import torch
+
+import neurona as nr
+from neurona.backend import kernels
+from neurona.backend.kernels import winograd
+
+pytest.importorskip("neurona.backend.kernels._numba")
+
+
+@pytest.fixture
+def force(monkeypatch):
+    def set_algo(algo):
+        monkeypatch.setenv("NEURONA_CONV_ALGO", algo)
+    set_algo("winograd")
+    return set_algo
+
+
+# (N, C, H, W), K, padding: even and odd outputs, no/one/two/asymmetric padding, a 1×1 output
+CASES = [
+    ((2, 3, 8, 8), 4, 1),
+    ((2, 3, 7, 9), 4, 1),
+    ((1, 5, 6, 7), 3, 0),
+    ((3, 2, 5, 6), 4, 2),
+    ((2, 4, 6, 7), 5, (1, 2)),
+    ((1, 3, 3, 3), 2, 0),
+    ((2, 3, 4, 5), 3, (2, 0)),
+]
+
+
+def _conv_pair(xs, k, padding, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    x, w = rng.standard_normal(xs).astype(dtype), rng.standard_normal((k, xs[1], 3, 3)).astype(dtype)
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    ty = torch.nn.functional.conv2d(tx, tw, padding=padding)
+    gy = rng.standard_normal(tuple(ty.shape)).astype(dtype)
+    ty.backward(torch.tensor(gy))
+    nx, nw = nr.tensor(x, requires_grad=True), nr.tensor(w, requires_grad=True)
+    ny = nr.F.conv2d(nx, nw, padding=padding)
+    ny.backward(nr.tensor(gy))
+    return (ny.numpy(), nx.grad.numpy(), nw.grad.numpy()), (ty.detach().numpy(), tx.grad.numpy(), tw.grad.numpy())
+
+
+@pytest.mark.parametrize("xs,k,padding", CASES)
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-11), (np.float32, 2e-5)])
+def test_matches_torch(force, xs, k, padding, dtype, tol):
+    ours, theirs = _conv_pair(xs, k, padding, dtype)
+    for name, a, b in zip(("output", "input grad", "filter grad"), ours, theirs):
+        assert a.dtype == dtype, name
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * 10, err_msg=name)
+
+
+def test_winograd_path_is_taken(force, monkeypatch):
+    calls = []
+    for name in ("winograd_conv", "winograd_input_grad", "winograd_weight_grad"):
+        real = getattr(kernels, name)
+        monkeypatch.setattr(kernels, name, lambda *a, _r=real, _n=name, **k: calls.append(_n) or _r(*a, **k))
+    _conv_pair((2, 3, 8, 8), 4, 1, np.float64)
+    assert calls == ["winograd_conv", "winograd_input_grad", "winograd_weight_grad"]
+
+
+def test_same_numbers_as_im2col(force):
+    """The two algorithms agree on a W3-sized layer (float32, 64 → 64 channels)."""
+    ours = _conv_pair((4, 64, 16, 16), 64, 1, np.float32)[0]
+    force("im2col")
+    ref = _conv_pair((4, 64, 16, 16), 64, 1, np.float32)[0]
+    for a, b in zip(ours, ref):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * np.abs(b).max())
+
+
+def test_gradcheck_and_gradgradcheck(force):
+    rng = np.random.default_rng(3)
+    x = nr.tensor(rng.standard_normal((2, 3, 5, 6)), requires_grad=True)
+    w = nr.tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    fn = lambda a, b: nr.F.conv2d(a, b, padding=1)  # noqa: E731
+    assert nr.gradcheck(fn, (x, w))
+    assert nr.gradgradcheck(fn, (x, w))
+
+
+def test_shared_output_transform_gives_the_same_gradients(force, monkeypatch):
+    """conv2d's backward transforms gy once for both gradients; without sharing they agree."""
+    shared = _conv_pair((2, 3, 7, 9), 4, 1, np.float64)[0]
+    counts = []
+    real = winograd._output_adjoint
+    monkeypatch.setattr(winograd, "_output_adjoint", lambda *a: counts.append(1) or real(*a))
+    again = _conv_pair((2, 3, 7, 9), 4, 1, np.float64)[0]
+    assert len(counts) == 2  # asked by both gradient ops; the kernel ran once (next test)
+    np.testing.assert_array_equal(shared[1], again[1])
+    np.testing.assert_array_equal(shared[2], again[2])
+
+
+def test_transform_done_once_per_backward(force, monkeypatch):
+    done = []
+    mod = kernels._fast(np.zeros(1))
+    real_kernel = mod.winograd_output_adjoint
+    monkeypatch.setattr(mod, "winograd_output_adjoint", lambda *a: done.append(1) or real_kernel(*a))
+    _conv_pair((2, 3, 8, 8), 4, 1, np.float64)
+    assert len(done) == 1
+
+
+def test_channel_rule(monkeypatch):
+    monkeypatch.delenv("NEURONA_CONV_ALGO", raising=False)
+    geo = nr.ops.conv.make_geometry("t", (1, 64, 8, 8), 3, 1, 1, 1, "exact").ints
+    assert winograd.suits(64, 64, geo, 1, True)
+    assert not winograd.suits(3, 64, geo, 1, True)       # VGG's first layer stays on im2col
+    assert not winograd.suits(64, 64, geo, 1, False)     # no numba (CuPy, NEURONA_NO_NUMBA=1)
+    assert not winograd.suits(64, 64, geo, 2, True)      # groups
+    strided = nr.ops.conv.make_geometry("t", (1, 64, 8, 8), 3, 2, 1, 1, "floor").ints
+    assert not winograd.suits(64, 64, strided, 1, True)
+    five = nr.ops.conv.make_geometry("t", (1, 64, 8, 8), 5, 1, 2, 1, "exact").ints
+    assert not winograd.suits(64, 64, five, 1, True)
+    monkeypatch.setenv("NEURONA_CONV_ALGO", "im2col")
+    assert not winograd.suits(64, 64, geo, 1, True)
+
+
+def test_no_numba_falls_back(force, monkeypatch):
+    monkeypatch.setenv("NEURONA_NO_NUMBA", "1")
+    ours, theirs = _conv_pair((2, 3, 7, 9), 4, 1, np.float64)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_graph_mode_replays_winograd(force):
+    rng = np.random.default_rng(5)
+    w = nr.tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    x1, x2 = (nr.tensor(rng.standard_normal((2, 3, 7, 9))) for _ in range(2))
+
+    def loss(x):
+        return (nr.F.conv2d(x, w, padding=1) ** 2).sum()
+
+    def step(x):
+        w.grad = None
+        out = loss(x)
+        out.backward()
+        return out
+
+    eager = []
+    for x in (x1, x2):
+        out = step(x)
+        eager.append((out.item(), w.grad.numpy().copy()))
+    compiled = nr.jit(step)
+    for x, (v, g) in zip((x1, x2, x1), eager + eager[:1]):
+        out = compiled(x)
+        assert out.item() == pytest.approx(v, rel=1e-12)
+        np.testing.assert_allclose(w.grad.numpy(), g, rtol=1e-12)
