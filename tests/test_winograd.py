@@ -1,7 +1,7 @@
-"""Winograd F(2×2, 3×3) convolution (neurona/backend/kernels/winograd.py): forward, input
-gradient and filter gradient match PyTorch and im2col for every padding and odd/even size,
-higher-order gradients work, the channel rule picks it only where it pays, and graph mode
-replays it."""
+"""Winograd convolution F(m×m, 3×3) (neurona/backend/kernels/winograd.py), for both tile sizes
+(m = 4, the default, and m = 2): forward, input gradient and filter gradient match PyTorch and
+im2col for every padding and odd/even size, higher-order gradients work, the size rule picks it
+only where it pays, and graph mode replays it."""
 import numpy as np
 import pytest
 import torch
@@ -13,8 +13,10 @@ from neurona.backend.kernels import winograd
 pytest.importorskip("neurona.backend.kernels._numba")
 
 
-@pytest.fixture
-def force(monkeypatch):
+@pytest.fixture(params=[4, 2], ids=["F4x4", "F2x2"])
+def force(request, monkeypatch):
+    monkeypatch.setattr(winograd, "TILE", request.param)
+
     def set_algo(algo):
         monkeypatch.setenv("NEURONA_CONV_ALGO", algo)
     set_algo("winograd")
@@ -47,12 +49,13 @@ def _conv_pair(xs, k, padding, dtype, seed=0):
 
 
 @pytest.mark.parametrize("xs,k,padding", CASES)
-@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-11), (np.float32, 2e-5)])
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-11), (np.float32, 1e-4)])
 def test_matches_torch(force, xs, k, padding, dtype, tol):
     ours, theirs = _conv_pair(xs, k, padding, dtype)
     for name, a, b in zip(("output", "input grad", "filter grad"), ours, theirs):
         assert a.dtype == dtype, name
-        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * 10, err_msg=name)
+        # float32: the transforms' rounding is ~1e-5 of the result's scale (module docstring)
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.abs(b).max(), err_msg=name)
 
 
 def test_winograd_path_is_taken(force, monkeypatch):
@@ -70,7 +73,7 @@ def test_same_numbers_as_im2col(force):
     force("im2col")
     ref = _conv_pair((4, 64, 16, 16), 64, 1, np.float32)[0]
     for a, b in zip(ours, ref):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * np.abs(b).max())
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4 * np.abs(b).max())
 
 
 def test_gradcheck_and_gradgradcheck(force):
@@ -106,16 +109,19 @@ def test_transform_done_once_per_backward(force, monkeypatch):
 def test_channel_rule(monkeypatch):
     monkeypatch.delenv("NEURONA_CONV_ALGO", raising=False)
     geo = nr.ops.conv.make_geometry("t", (1, 64, 8, 8), 3, 1, 1, 1, "exact").ints
-    assert winograd.suits(64, 64, geo, 1, True)
-    assert not winograd.suits(3, 64, geo, 1, True)       # VGG's first layer stays on im2col
-    assert not winograd.suits(64, 64, geo, 1, False)     # no numba (CuPy, NEURONA_NO_NUMBA=1)
-    assert not winograd.suits(64, 64, geo, 2, True)      # groups
+    assert winograd.suits(16, 64, 64, geo, 1, True)
+    assert not winograd.suits(16, 3, 64, geo, 1, True)       # VGG's first layer stays on im2col
+    assert not winograd.suits(1, 64, 64, geo, 1, True)       # one image: vectors of length 1
+    assert not winograd.suits(16, 64, 64, geo, 1, False)     # no numba (CuPy, NEURONA_NO_NUMBA=1)
+    assert not winograd.suits(16, 64, 64, geo, 2, True)      # groups
     strided = nr.ops.conv.make_geometry("t", (1, 64, 8, 8), 3, 2, 1, 1, "floor").ints
-    assert not winograd.suits(64, 64, strided, 1, True)
+    assert not winograd.suits(16, 64, 64, strided, 1, True)
     five = nr.ops.conv.make_geometry("t", (1, 64, 8, 8), 5, 1, 2, 1, "exact").ints
-    assert not winograd.suits(64, 64, five, 1, True)
+    assert not winograd.suits(16, 64, 64, five, 1, True)
     monkeypatch.setenv("NEURONA_CONV_ALGO", "im2col")
-    assert not winograd.suits(64, 64, geo, 1, True)
+    assert not winograd.suits(16, 64, 64, geo, 1, True)
+    monkeypatch.setenv("NEURONA_CONV_ALGO", "winograd")
+    assert winograd.suits(1, 3, 2, geo, 1, True)
 
 
 def test_no_numba_falls_back(force, monkeypatch):
@@ -148,3 +154,19 @@ def test_graph_mode_replays_winograd(force):
         out = compiled(x)
         assert out.item() == pytest.approx(v, rel=1e-12)
         np.testing.assert_allclose(w.grad.numpy(), g, rtol=1e-12)
+
+
+def test_filter_gradient_reuses_the_forward_tile_size(monkeypatch):
+    """V kept by a forward pass at one tile size gives the right filter gradient even if the
+    setting changed before backward."""
+    monkeypatch.setenv("NEURONA_CONV_ALGO", "winograd")
+    rng = np.random.default_rng(7)
+    x = nr.tensor(rng.standard_normal((2, 3, 6, 6)), requires_grad=True)
+    w = nr.tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    monkeypatch.setattr(winograd, "TILE", 2)
+    y = nr.F.conv2d(x, w, padding=1)
+    monkeypatch.setattr(winograd, "TILE", 4)
+    y.sum().backward()
+    tw = torch.tensor(w.numpy(), requires_grad=True)
+    torch.nn.functional.conv2d(torch.tensor(x.numpy()), tw, padding=1).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-10, atol=1e-10)

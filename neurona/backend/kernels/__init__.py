@@ -92,13 +92,13 @@ def conv_weight_direct(x, gy, geo):
     return _compiled.conv_weight_direct(numpy.ascontiguousarray(xpad), numpy.ascontiguousarray(gy), geo[0], geo[1])
 
 
-# Winograd F(2×2, 3×3) for 3×3 stride-1 layers with many channels (see winograd.py); the
-# transformed input V (16, C, N·th·tw) stands in for im2col's matrix between forward and the
+# Winograd F(4×4, 3×3) for 3×3 stride-1 layers with many channels (see winograd.py); the
+# transformed input V (36, C, th·tw·N) stands in for im2col's matrix between forward and the
 # filter gradient.
 def winograd_suits(a, c, k, geo, groups):
     """Whether a conv2d with c input channels and k filters on arrays like `a` (its input or
     output gradient) goes through Winograd rather than im2col + GEMM."""
-    return _winograd.suits(c, k, geo, groups, _fast(a) is not None)
+    return _winograd.suits(a.shape[0], c, k, geo, groups, _fast(a) is not None)
 
 
 def winograd_conv(x, w, geo):

@@ -260,186 +260,172 @@ def max_pool_select(x, arg, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
     return out
 
 
-# -- Winograd F(2×2, 3×3) transforms (orchestrated by winograd.py) ---------------------------------
-# The transformed arrays are 16 planes (one per position of a 4×4 tile) of (C, N·th·tw) values,
-# stored s elements apart in one flat buffer so that the planes do not map to the same cache sets;
-# tile p = (n·th + i)·tw + j covers padded input rows 2i..2i+3 and columns 2j..2j+3.
+
+# -- Winograd transforms (orchestrated by winograd.py) -----------------------------------------------
+# F(m×m, 3×3) with α = m + 2: tile (i, j) covers padded input rows m·i .. m·i + α − 1 and columns
+# m·j .. m·j + α − 1 and gives outputs m·i .. m·i + m − 1. Every array here keeps the batch
+# innermost — (C, H, W, N) — so that each step is a short sum of length-N vectors, which LLVM
+# vectorises; the transformed arrays are α² planes (C, P) with tile p = (i·tw + j)·N + n, s
+# elements apart in one flat buffer. `bt` is Bᵀ (α × α), `at` Aᵀ (m × α).
+
+@njit(cache=True, inline="always")
+def _axpy_into(dst, coef, src, first):
+    n = dst.shape[0]
+    if first:
+        for q in range(n):
+            dst[q] = coef * src[q]
+    else:
+        for q in range(n):
+            dst[q] += coef * src[q]
+
 
 @njit(cache=True)
-def winograd_input(x, ph, pw, th, tw, v, s):
-    """V = Bᵀ·d·B of every 4×4 tile d (stride 2) of x padded by (ph, pw), written into flat `v`."""
+def to_batch_last(x, ph, pw, hp, wp):
+    """(C, hp, wp, N) copy of x (N, C, H, W) placed at (ph, pw), zeros around it."""
     n, c, h, w = x.shape
-    hp, wp = 2 * th + 2, 2 * tw + 2
-    p_all = n * th * tw
-    buf = np.zeros(hp * wp, dtype=x.dtype)
-    t = np.empty(4 * wp, dtype=x.dtype)
+    out = np.zeros((c, hp, wp, n), dtype=x.dtype)
     hh = min(h, hp - ph)
     ww = min(w, wp - pw)
-    xf = x.ravel()
-    for ni in range(n):
-        for ci in range(c):
-            xo = (ni * c + ci) * h * w
-            for y in range(hh):
+    for ci in range(c):
+        for y in range(hh):
+            dst = out[ci, y + ph]
+            for ni in range(n):
+                src = x[ni, ci, y]
                 for q in range(ww):
-                    buf[(y + ph) * wp + q + pw] = xf[xo + y * w + q]
-            for i in range(th):
-                r = 2 * i * wp
-                for q in range(wp):
-                    d0 = buf[r + q]
-                    d1 = buf[r + wp + q]
-                    d2 = buf[r + 2 * wp + q]
-                    d3 = buf[r + 3 * wp + q]
-                    t[q] = d0 - d2
-                    t[wp + q] = d1 + d2
-                    t[2 * wp + q] = d2 - d1
-                    t[3 * wp + q] = d1 - d3
-                base = ci * p_all + (ni * th + i) * tw
-                for a in range(4):
-                    ta = a * wp
-                    o = 4 * a * s + base
-                    for j in range(tw):
-                        d0 = t[ta + 2 * j]
-                        d1 = t[ta + 2 * j + 1]
-                        d2 = t[ta + 2 * j + 2]
-                        d3 = t[ta + 2 * j + 3]
-                        v[o + j] = d0 - d2
-                        v[o + s + j] = d1 + d2
-                        v[o + 2 * s + j] = d2 - d1
-                        v[o + 3 * s + j] = d1 - d3
+                    dst[q + pw, ni] = src[q]
+    return out
 
 
 @njit(cache=True)
-def winograd_output(m, s, k, n, th, tw, oh, ow):
-    """y (N, K, oh, ow) = Aᵀ·M·A of every tile of M (16, K, N·th·tw), planes s apart in `m`."""
-    y = np.empty((n, k, oh, ow), dtype=m.dtype)
-    tt = th * tw
-    p_all = n * tt
-    u = np.empty((8, tt), dtype=m.dtype)  # u[2b + di]: column b of the tiles' row combination di
-    full = ow // 2
-    for ni in range(n):
-        for ki in range(k):
-            base = ki * p_all + ni * tt
-            for b in range(4):
-                o = b * s + base
-                m0 = m[o:o + tt]
-                m1 = m[o + 4 * s:o + 4 * s + tt]
-                m2 = m[o + 8 * s:o + 8 * s + tt]
-                m3 = m[o + 12 * s:o + 12 * s + tt]
-                u0 = u[2 * b]
-                u1 = u[2 * b + 1]
-                for q in range(tt):
-                    u0[q] = m0[q] + m1[q] + m2[q]
-                for q in range(tt):
-                    u1[q] = m1[q] - m2[q] - m3[q]
-            plane = y[ni, ki]
-            for i in range(th):
-                for di in range(2):
-                    yy = 2 * i + di
-                    if yy >= oh:
-                        break
-                    row = plane[yy]
-                    a0 = u[di, i * tw:(i + 1) * tw]
-                    a1 = u[2 + di, i * tw:(i + 1) * tw]
-                    a2 = u[4 + di, i * tw:(i + 1) * tw]
-                    a3 = u[6 + di, i * tw:(i + 1) * tw]
-                    for j in range(full):
-                        row[2 * j] = a0[j] + a1[j] + a2[j]
-                        row[2 * j + 1] = a1[j] - a2[j] - a3[j]
-                    if full < tw:
-                        row[2 * full] = a0[full] + a1[full] + a2[full]
-    return y
-
-
-@njit(cache=True)
-def winograd_output_adjoint(gy, th, tw, dm, s):
-    """dM = A·g·Aᵀ of every 2×2 tile g of gy (zero past its edge), written into flat `dm`: the
-    adjoint of winograd_output."""
-    n, k, oh, ow = gy.shape
-    p_all = n * th * tw
-    tt = th * tw
-    gf = gy.ravel()
-    r = np.zeros(4 * 2 * tw, dtype=gy.dtype)
-    w2 = 2 * tw
-    for ni in range(n):
-        for ki in range(k):
-            go = (ni * k + ki) * oh * ow
-            base = ki * p_all + ni * tt
-            for i in range(th):
-                g1ok = 2 * i + 1 < oh
-                for q in range(ow):
-                    g0 = gf[go + 2 * i * ow + q]
-                    g1 = gf[go + (2 * i + 1) * ow + q] if g1ok else 0.0
-                    r[q] = g0
-                    r[w2 + q] = g0 + g1
-                    r[2 * w2 + q] = g0 - g1
-                    r[3 * w2 + q] = -g1
-                o0 = base + i * tw
-                for a in range(4):
-                    ra = a * w2
-                    o = 4 * a * s + o0
-                    for j in range(tw):
-                        e0 = r[ra + 2 * j]
-                        e1 = r[ra + 2 * j + 1]
-                        dm[o + j] = e0
-                        dm[o + s + j] = e0 + e1
-                        dm[o + 2 * s + j] = e0 - e1
-                        dm[o + 3 * s + j] = -e1
-
-
-@njit(cache=True)
-def winograd_input_adjoint(dv, s, c, n, h, w, ph, pw, th, tw):
-    """dx (N, C, h, w) = B·dV·Bᵀ of every tile of dV added back where winograd_input read it
-    (neighbouring tiles overlap by two rows and columns); the padding is dropped."""
-    hp, wp = 2 * th + 2, 2 * tw + 2
-    p_all = n * th * tw
-    tt = th * tw
-    dx = np.empty((n, c, h, w), dtype=dv.dtype)
-    dxf = dx.ravel()
-    e = np.empty(4 * wp, dtype=dv.dtype)
-    buf = np.empty(hp * wp, dtype=dv.dtype)
-    for ni in range(n):
-        for ci in range(c):
-            base = ci * p_all + ni * tt
-            for q in range(2 * wp):
-                buf[q] = 0
-            for i in range(th):
-                for a in range(4):
-                    ea = a * wp
-                    o = 4 * a * s + base + i * tw
-                    v0 = dv[o]
-                    v1 = dv[o + s]
-                    v2 = dv[o + 2 * s]
-                    v3 = dv[o + 3 * s]
-                    e[ea] = v0
-                    e[ea + 1] = v1 - v2 + v3
-                    for j in range(1, tw):
-                        p0 = v0
-                        p1 = v1
-                        p2 = v2
-                        p3 = v3
-                        v0 = dv[o + j]
-                        v1 = dv[o + s + j]
-                        v2 = dv[o + 2 * s + j]
-                        v3 = dv[o + 3 * s + j]
-                        e[ea + 2 * j] = v0 + p1 + p2 - p0
-                        e[ea + 2 * j + 1] = v1 - v2 + v3 - p3
-                    e[ea + 2 * tw] = v1 + v2 - v0
-                    e[ea + 2 * tw + 1] = -v3
-                # rows 2i, 2i+1 were started by tile row i − 1 (zero for i = 0); 2i+2, 2i+3 start here
-                r = 2 * i * wp
-                for q in range(wp):
-                    e0 = e[q]
-                    e1 = e[wp + q]
-                    e2 = e[2 * wp + q]
-                    e3 = e[3 * wp + q]
-                    buf[r + q] += e0
-                    buf[r + wp + q] += e1 - e2 + e3
-                    buf[r + 2 * wp + q] = e1 + e2 - e0
-                    buf[r + 3 * wp + q] = -e3
-            xo = (ni * c + ci) * h * w
-            for y in range(h):
-                yp = y + ph
+def from_batch_last(xt, r0, c0, h, w):
+    """(N, C, h, w) from xt (C, H', W', N): rows r0 .. r0 + h − 1, columns c0 .. c0 + w − 1."""
+    c, _, _, n = xt.shape
+    out = np.empty((n, c, h, w), dtype=xt.dtype)
+    for ci in range(c):
+        for y in range(h):
+            src = xt[ci, y + r0]
+            for ni in range(n):
+                dst = out[ni, ci, y]
                 for q in range(w):
-                    qp = q + pw
-                    dxf[xo + y * w + q] = buf[yp * wp + qp] if (yp < hp and qp < wp) else 0.0
-    return dx
+                    dst[q] = src[q + c0, ni]
+    return out
+
+
+@njit(cache=True)
+def winograd_input(xt, bt, m, th, tw, v, s):
+    """V = Bᵀ·d·B of every α×α tile d of xt (C, Hp, Wp, N), written into flat `v`."""
+    c, _, _, n = xt.shape
+    al = bt.shape[0]
+    p_all = th * tw * n
+    t = np.empty((al, al, n), dtype=xt.dtype)
+    for ci in range(c):
+        for i in range(th):
+            for j in range(tw):
+                for a in range(al):            # rows: t[a, sc] = Σ_r Bᵀ[a, r]·d[r, sc]
+                    for sc in range(al):
+                        first = True
+                        for r in range(al):
+                            if bt[a, r] != 0:
+                                _axpy_into(t[a, sc], bt[a, r], xt[ci, m * i + r, m * j + sc], first)
+                                first = False
+                base = ci * p_all + (i * tw + j) * n
+                for a in range(al):            # columns: V[a, b] = Σ_sc t[a, sc]·Bᵀ[b, sc]
+                    for b in range(al):
+                        o = (a * al + b) * s + base
+                        first = True
+                        for sc in range(al):
+                            if bt[b, sc] != 0:
+                                _axpy_into(v[o:o + n], bt[b, sc], t[a, sc], first)
+                                first = False
+
+
+@njit(cache=True)
+def winograd_output(mf, s, at, k, th, tw, n):
+    """Yt (K, m·th, m·tw, N) = Aᵀ·M·A of every tile of M (α², K, P) in flat `mf`."""
+    mm, al = at.shape
+    p_all = th * tw * n
+    yt = np.empty((k, mm * th, mm * tw, n), dtype=mf.dtype)
+    u = np.empty((al, mm, n), dtype=mf.dtype)
+    for ki in range(k):
+        for i in range(th):
+            for j in range(tw):
+                base = ki * p_all + (i * tw + j) * n
+                for a in range(al):            # u[a, dj] = Σ_b M[a, b]·A[b, dj]
+                    for dj in range(mm):
+                        first = True
+                        for b in range(al):
+                            if at[dj, b] != 0:
+                                o = (a * al + b) * s + base
+                                _axpy_into(u[a, dj], at[dj, b], mf[o:o + n], first)
+                                first = False
+                for di in range(mm):           # Y[di, dj] = Σ_a Aᵀ[di, a]·u[a, dj]
+                    for dj in range(mm):
+                        first = True
+                        for a in range(al):
+                            if at[di, a] != 0:
+                                _axpy_into(yt[ki, mm * i + di, mm * j + dj], at[di, a], u[a, dj], first)
+                                first = False
+    return yt
+
+
+@njit(cache=True)
+def winograd_output_adjoint(gt, at, th, tw, dm, s):
+    """dM = A·g·Aᵀ of every m×m tile g of gt (K, m·th, m·tw, N), written into flat `dm`: the
+    adjoint of winograd_output."""
+    k, _, _, n = gt.shape
+    mm, al = at.shape
+    p_all = th * tw * n
+    r = np.empty((al, mm, n), dtype=gt.dtype)
+    for ki in range(k):
+        for i in range(th):
+            for j in range(tw):
+                for a in range(al):            # r[a, dj] = Σ_di A[a, di]·g[di, dj]
+                    for dj in range(mm):
+                        first = True
+                        for di in range(mm):
+                            if at[di, a] != 0:
+                                _axpy_into(r[a, dj], at[di, a], gt[ki, mm * i + di, mm * j + dj], first)
+                                first = False
+                base = ki * p_all + (i * tw + j) * n
+                for a in range(al):            # dM[a, b] = Σ_dj r[a, dj]·Aᵀ[dj, b]
+                    for b in range(al):
+                        o = (a * al + b) * s + base
+                        first = True
+                        for dj in range(mm):
+                            if at[dj, b] != 0:
+                                _axpy_into(dm[o:o + n], at[dj, b], r[a, dj], first)
+                                first = False
+                        if first:
+                            for q in range(n):
+                                dm[o + q] = 0
+
+
+@njit(cache=True)
+def winograd_input_adjoint(dvf, s, bt, m, c, th, tw, n, hp, wp):
+    """dxt (C, hp, wp, N): B·dV·Bᵀ of every tile of dV (α², C, P) in flat `dvf`, added back where
+    winograd_input read it (neighbouring tiles overlap by two rows and columns)."""
+    al = bt.shape[0]
+    p_all = th * tw * n
+    dxt = np.zeros((c, hp, wp, n), dtype=dvf.dtype)
+    e = np.empty((al, al, n), dtype=dvf.dtype)
+    for ci in range(c):
+        for i in range(th):
+            for j in range(tw):
+                base = ci * p_all + (i * tw + j) * n
+                for a in range(al):            # e[a, sc] = Σ_b dV[a, b]·Bᵀ[b, sc]
+                    for sc in range(al):
+                        first = True
+                        for b in range(al):
+                            if bt[b, sc] != 0:
+                                o = (a * al + b) * s + base
+                                _axpy_into(e[a, sc], bt[b, sc], dvf[o:o + n], first)
+                                first = False
+                        if first:
+                            e[a, sc, :] = 0
+                for r in range(al):            # d[r, sc] += Σ_a Bᵀ[a, r]·e[a, sc]
+                    for sc in range(al):
+                        _acc = dxt[ci, m * i + r, m * j + sc]
+                        for a in range(al):
+                            if bt[a, r] != 0:
+                                _axpy_into(_acc, bt[a, r], e[a, sc], False)
+    return dxt

@@ -1,17 +1,23 @@
-"""Winograd convolution F(2×2, 3×3) for 3×3, stride-1 layers with many channels.
+"""Winograd convolution F(m×m, 3×3) for 3×3, stride-1 layers with many channels.
 
-Each 2×2 block of outputs of a 3×3 convolution is computed from the 4×4 input tile under it as
+Each m×m block of outputs of a 3×3 convolution is computed from the α×α input tile under it
+(α = m + 2) as
     Y = Aᵀ·[(G·g·Gᵀ) ⊙ (Bᵀ·d·B)]·A
-(Lavin & Gray 2015): 16 multiplications per output block instead of 36. Summed over input
-channels, the 16 elementwise products become 16 GEMMs
+(Lavin & Gray 2015). Summed over input channels, the α² elementwise products become α² GEMMs
     M[ξ] = U[ξ] (K, C) @ V[ξ] (C, P),   U = G·g·Gᵀ (filters), V = Bᵀ·d·B (input tiles),
-with P = N·th·tw tiles, so the BLAS does 2.25× fewer multiplications than im2col + GEMM.
+with P = th·tw·N tiles: for m = 4 the BLAS does 36 multiplications per 16 outputs instead of
+im2col's 144 (4× fewer), for m = 2 16 per 4 (2.25× fewer).
 The map is linear in the filters and in the input, so its adjoints are exact:
     input gradient:  dM = A·dY·Aᵀ, dV[ξ] = U[ξ]ᵀ @ dM[ξ], dx = Σ_tiles B·dV·Bᵀ
     filter gradient: dU[ξ] = dM[ξ] @ V[ξ]ᵀ, dg = Gᵀ·dU·G
-and they give the same gradients as im2col's (to rounding; tests compare with PyTorch).
-The tile transforms are numba kernels (`_numba.py`); the filter transforms are one small GEMM
-with the 16×9 matrix G⊗G. NumPy arrays only (float32/float64); other arrays use im2col.
+and they are the gradients of the same function im2col computes.
+Rounding: the transforms' coefficients (up to 8 for m = 4) make float32 results differ from a
+direct convolution by about 1e-5 of the output's scale (about 20× more than im2col's rounding;
+float64 agrees to 1e-14); this is the trade cuDNN and oneDNN make for the same speed.
+The tile transforms are numba kernels (`_numba.py`) working on batch-innermost copies
+(C, H, W, N) of the activations, so every step is a sum of length-N vectors; the filter
+transforms are one small GEMM with the matrix G⊗G. NumPy arrays only (float32/float64); other
+arrays use im2col.
 May import: numpy, neurona.backend.
 """
 from __future__ import annotations
@@ -23,10 +29,31 @@ from contextlib import contextmanager
 import numpy
 from numpy.lib.stride_tricks import as_strided
 
-_G = numpy.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
-_GG = numpy.kron(_G, _G)  # (16, 9): vec(G·g·Gᵀ) = (G⊗G)·vec(g)
-_GG_T = {numpy.dtype(numpy.float32): numpy.ascontiguousarray(_GG.astype(numpy.float32)),
-         numpy.dtype(numpy.float64): numpy.ascontiguousarray(_GG)}
+# (Bᵀ, G, Aᵀ) per output tile size m, in float64 (Lavin & Gray's points 0, ±1, ±2 for m = 4)
+_MATRICES = {
+    2: ([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+        [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]],
+        [[1, 1, 1, 0], [0, 1, -1, -1]]),
+    4: ([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+         [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
+        [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+         [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
+        [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]),
+}
+_cache: dict = {}
+
+# the output tile size used for new convolutions (tests switch it to check both)
+TILE = 4
+
+
+def _mats(m, dtype):
+    """(Bᵀ, G⊗G, Aᵀ) for tile size m as contiguous arrays of `dtype`."""
+    key = (m, numpy.dtype(dtype))
+    if key not in _cache:
+        bt, g, at = (numpy.array(a, dtype=numpy.float64) for a in _MATRICES[m])
+        _cache[key] = tuple(numpy.ascontiguousarray(a.astype(dtype)) for a in (bt, numpy.kron(g, g), at))
+    return _cache[key]
+
 
 # Winograd pays where the GEMM dominates its tile transforms, i.e. with many channels. Measured
 # at batch 64, 1 thread, forward + both gradients (ms, im2col → Winograd): 3→64 on 32×32
@@ -40,10 +67,15 @@ def _algo_setting():
     return os.environ.get("NEURONA_CONV_ALGO", "auto")
 
 
-def suits(c, k, geo, groups, fast) -> bool:
-    """Whether conv2d with c input channels, k filters and window layout geo should use
+# the batch is the vector length of the tile transforms: below this, im2col
+MIN_BATCH = 8
+
+
+def suits(n, c, k, geo, groups, fast) -> bool:
+    """Whether conv2d with batch n, c input channels, k filters and window layout geo should use
     Winograd: 3×3, stride 1, no dilation, one group, float32/float64 NumPy arrays with numba
-    (`fast`), and enough channels (NEURONA_CONV_ALGO=winograd|im2col overrides the channel rule)."""
+    (`fast`), and enough channels and batch (NEURONA_CONV_ALGO=winograd|im2col overrides the
+    size rule)."""
     kh, kw, sh, sw, ph, pw, dh, dw, oh, ow = geo
     if not (kh == kw == 3 and sh == sw == dh == dw == 1 and groups == 1 and fast):
         return False
@@ -52,55 +84,60 @@ def suits(c, k, geo, groups, fast) -> bool:
         return False
     if algo == "winograd":
         return True
-    return c >= MIN_IN_CHANNELS and k >= MIN_OUT_CHANNELS
+    return c >= MIN_IN_CHANNELS and k >= MIN_OUT_CHANNELS and n >= MIN_BATCH
 
 
-def _tiles(geo):
+def _tiles(geo, m):
     oh, ow = geo[8], geo[9]
-    return (oh + 1) // 2, (ow + 1) // 2
+    return -(-oh // m), -(-ow // m)
 
 
-def _planes(c, p, dtype):
-    """A flat buffer holding 16 planes (c, p), a (16, c, p) view of it, and the plane stride.
+def _planes(a2, c, p, dtype):
+    """A flat buffer holding a2 planes (c, p), an (a2, c, p) view of it, and the plane stride.
 
     The planes are 64 bytes more than c·p apart: with c·p a power of two they would otherwise
-    share cache sets, and the kernels read or write all 16 at once."""
+    share cache sets, and the GEMMs' outputs are read plane after plane."""
     item = numpy.dtype(dtype).itemsize
     s = c * p + 64 // item
-    flat = numpy.empty(16 * s, dtype=dtype)
-    return flat, as_strided(flat, (16, c, p), (s * item, p * item, item)), s
+    flat = numpy.empty(a2 * s, dtype=dtype)
+    return flat, as_strided(flat, (a2, c, p), (s * item, p * item, item)), s
 
 
-def filter_transform(w):
-    """U (16, K, C) = G·g·Gᵀ of every 3×3 filter g of w (K, C, 3, 3)."""
+def filter_transform(w, m):
+    """U (α², K, C) = G·g·Gᵀ of every 3×3 filter g of w (K, C, 3, 3)."""
     k, c = w.shape[:2]
-    return (_GG_T[w.dtype] @ w.reshape(k * c, 9).T).reshape(16, k, c)
+    gg = _mats(m, w.dtype)[1]
+    return (gg @ w.reshape(k * c, 9).T).reshape(gg.shape[0], k, c)
 
 
-def filter_adjoint(du):
-    """dg (K, C, 3, 3) = Gᵀ·dU·G for dU (16, K, C): the adjoint of filter_transform."""
-    k, c = du.shape[1:]
-    return numpy.ascontiguousarray((_GG_T[du.dtype].T @ du.reshape(16, k * c)).T).reshape(k, c, 3, 3)
+def filter_adjoint(du, m):
+    """dg (K, C, 3, 3) = Gᵀ·dU·G for dU (α², K, C): the adjoint of filter_transform."""
+    a2, k, c = du.shape
+    gg = _mats(m, du.dtype)[1]
+    return numpy.ascontiguousarray((gg.T @ du.reshape(a2, k * c)).T).reshape(k, c, 3, 3)
 
 
-def input_transform(mod, x, geo):
-    """V (16, C, P) of input x: a strided view over a padded flat buffer."""
-    th, tw = _tiles(geo)
+def input_transform(mod, x, geo, m):
+    """V (α², C, P) of input x: a strided view over a padded flat buffer."""
+    th, tw = _tiles(geo, m)
     n, c = x.shape[:2]
-    flat, v, s = _planes(c, n * th * tw, x.dtype)
-    mod.winograd_input(numpy.ascontiguousarray(x), geo[4], geo[5], th, tw, flat, s)
+    bt = _mats(m, x.dtype)[0]
+    xt = mod.to_batch_last(numpy.ascontiguousarray(x), geo[4], geo[5], m * th + 2, m * tw + 2)
+    flat, v, s = _planes(bt.shape[0] ** 2, c, th * tw * n, x.dtype)
+    mod.winograd_input(xt, bt, m, th, tw, flat, s)
     return v
 
 
 def forward(mod, x, w, geo):
     """(y, V): conv2d(x, w) (N, K, OH, OW) and the transformed input, kept for the filter gradient."""
-    n = x.shape[0]
-    k = w.shape[0]
-    th, tw = _tiles(geo)
-    v = input_transform(mod, x, geo)
-    mflat, m, s = _planes(k, n * th * tw, x.dtype)
-    numpy.matmul(filter_transform(w), v, out=m)
-    return mod.winograd_output(mflat, s, k, n, th, tw, geo[8], geo[9]), v
+    m = TILE
+    n, k = x.shape[0], w.shape[0]
+    th, tw = _tiles(geo, m)
+    v = input_transform(mod, x, geo, m)
+    mflat, mv, s = _planes(v.shape[0], k, th * tw * n, x.dtype)
+    numpy.matmul(filter_transform(w, m), v, out=mv)
+    yt = mod.winograd_output(mflat, s, _mats(m, x.dtype)[2], k, th, tw, n)
+    return mod.from_batch_last(yt, 0, 0, geo[8], geo[9]), v
 
 
 _shared = threading.local()
@@ -120,33 +157,40 @@ def sharing_output_adjoint():
         _shared.slot = None
 
 
-def _output_adjoint(mod, gy, geo):
-    if getattr(_shared, "active", False):
+def _output_adjoint(mod, gy, geo, m):
+    active = getattr(_shared, "active", False)
+    if active:
         slot = _shared.slot
-        if slot is not None and slot[0] is gy and slot[1] == geo:
+        if slot is not None and slot[0] is gy and slot[1] == (geo, m):
             return slot[2]
-    th, tw = _tiles(geo)
+    th, tw = _tiles(geo, m)
     n, k = gy.shape[:2]
-    flat, dm, s = _planes(k, n * th * tw, gy.dtype)
-    mod.winograd_output_adjoint(numpy.ascontiguousarray(gy), th, tw, flat, s)
-    if getattr(_shared, "active", False):
-        _shared.slot = (gy, geo, dm)
+    at = _mats(m, gy.dtype)[2]
+    gt = mod.to_batch_last(numpy.ascontiguousarray(gy), 0, 0, m * th, m * tw)
+    flat, dm, s = _planes(at.shape[1] ** 2, k, th * tw * n, gy.dtype)
+    mod.winograd_output_adjoint(gt, at, th, tw, flat, s)
+    if active:
+        _shared.slot = (gy, (geo, m), dm)
     return dm
 
 
 def input_grad(mod, gy, w, geo, x_shape):
     """dx (N, C, H, W): the gradient of forward() with respect to x for output gradient gy."""
-    th, tw = _tiles(geo)
+    m = TILE
+    th, tw = _tiles(geo, m)
     n, c, h, wd = x_shape
-    dm = _output_adjoint(mod, gy, geo)
-    vflat, dv, s = _planes(c, n * th * tw, gy.dtype)
-    numpy.matmul(filter_transform(w).transpose(0, 2, 1), dm, out=dv)
-    return mod.winograd_input_adjoint(vflat, s, c, n, h, wd, geo[4], geo[5], th, tw)
+    dm = _output_adjoint(mod, gy, geo, m)
+    vflat, dv, s = _planes(dm.shape[0], c, th * tw * n, gy.dtype)
+    numpy.matmul(filter_transform(w, m).transpose(0, 2, 1), dm, out=dv)
+    bt = _mats(m, gy.dtype)[0]
+    dxt = mod.winograd_input_adjoint(vflat, s, bt, m, c, th, tw, n, m * th + 2, m * tw + 2)
+    return mod.from_batch_last(dxt, geo[4], geo[5], h, wd)
 
 
 def weight_grad(mod, x, gy, geo, v=None):
     """dw (K, C, 3, 3): the gradient of forward() with respect to w; v is forward's V if kept."""
+    m = TILE if v is None else int(round(v.shape[0] ** 0.5)) - 2
     if v is None:
-        v = input_transform(mod, x, geo)
-    dm = _output_adjoint(mod, gy, geo)
-    return filter_adjoint(dm @ v.transpose(0, 2, 1))
+        v = input_transform(mod, x, geo, m)
+    dm = _output_adjoint(mod, gy, geo, m)
+    return filter_adjoint(dm @ v.transpose(0, 2, 1), m)
