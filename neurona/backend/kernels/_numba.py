@@ -286,10 +286,12 @@ def to_batch_last(x, ph, pw, hp, wp):
     out = np.zeros((c, hp, wp, n), dtype=x.dtype)
     hh = min(h, hp - ph)
     ww = min(w, wp - pw)
-    for ci in range(c):
-        for y in range(hh):
-            dst = out[ci, y + ph]
-            for ni in range(n):
+    # image by image: x is read in order (reading 64 images' rows side by side, 256 KB apart on
+    # VGG's 64×32×32 layer, measured 16 ms against 4 ms)
+    for ni in range(n):
+        for ci in range(c):
+            for y in range(hh):
+                dst = out[ci, y + ph]
                 src = x[ni, ci, y]
                 for q in range(ww):
                     dst[q + pw, ni] = src[q]

@@ -55,10 +55,11 @@ def _mats(m, dtype):
     return _cache[key]
 
 
-# Winograd pays where the GEMM dominates its tile transforms, i.e. with many channels. Measured
-# at batch 64, 1 thread, forward + both gradients (ms, im2col → Winograd): 3→64 on 32×32
-# 9.6 → 48, 32→64 on 32×32 77 → 85, 64→64 on 32×32 142 → 128, 64→128 on 16×16 54 → 54,
-# 128→128 on 16×16 105 → 85, 256→256 on 8×8 87 → 63, 512→512 on 4×4 79 → 61.
+# Winograd pays where the GEMM dominates the tile transforms, i.e. with many channels. Measured
+# with F(4×4, 3×3) at batch 64, 1 thread, forward + both gradients (ms, im2col → Winograd):
+# 3→64 on 32×32 9.4 → 45, 16→32 33 → 37, 32→32 60 → 51, 32→64 75 → 75, 64→64 144 → 105;
+# 64→128 on 16×16 50 → 32, 128→128 100 → 51; 128→256 on 8×8 43 → 20, 256→256 84 → 36;
+# 256→512 on 4×4 39 → 24, 512→512 81 → 49.
 MIN_IN_CHANNELS = 64
 MIN_OUT_CHANNELS = 64
 
