@@ -223,3 +223,21 @@ def test_frozen_layers_stay_fixed_through_fit_and_unfreeze():
     conv.trainable = True
     model.fit(x, y, epochs=1, batch_size=8, verbose=0)
     assert not np.array_equal(frozen[0], conv.get_weights()[0])
+
+
+def test_max_pooling_layer_ceil_rounding_matches_torch():
+    """AlexNet's 3×3 stride-2 pool on 55×55 keeps the last window with ceil rounding (27×27 either
+    way there), and on 6×6 ceil gives 3×3 where floor gives 2×2."""
+    layer = MaxPooling2D(3, strides=2, rounding="ceil")
+    assert layer.compute_output_shape((None, 96, 55, 55)) == (None, 96, 27, 27)
+    assert layer.compute_output_shape((None, 4, 6, 6)) == (None, 4, 3, 3)
+    x = np.random.default_rng(0).standard_normal((2, 4, 6, 6))
+    ours = layer(nr.tensor(x)).numpy()
+    theirs = torch.nn.functional.max_pool2d(torch.tensor(x), 3, 2, ceil_mode=True).numpy()
+    np.testing.assert_array_equal(ours, theirs)
+    assert MaxPooling2D.from_config(layer.get_config()).rounding == "ceil"
+
+
+def test_average_pooling_layer_refuses_ceil():
+    with pytest.raises(ValueError, match="AveragePooling2D.*rounding must be one of 'exact', 'floor'"):
+        AveragePooling2D(3, strides=2, rounding="ceil")

@@ -3,7 +3,9 @@ S, and their global forms that reduce each channel to one number.
 
 NCHW by default, `data_format='channels_last'` for Keras' NHWC. Output sizes follow the course's
 (W − F + 2P)/S + 1 without a forward pass; a size that does not divide raises a `ShapeError`
-unless `rounding='floor'` (Keras' 'valid' pooling, which drops the last partial window).
+unless `rounding='floor'` (Keras' 'valid' pooling, which drops the last partial window) or, for
+max pooling, `rounding='ceil'` (PyTorch's ceil_mode and Caffe's pooling, which keep it: AlexNet's
+3×3 stride-2 pools on 55×55 and 27×27 maps).
 May import: neurona (ops), neurona.nn (Layer, conv layer helpers).
 """
 from __future__ import annotations
@@ -16,6 +18,7 @@ from .conv import check_format, from_nchw, join_shape, keras_name, pair, split_s
 
 class _Pooling2D(Layer):
     _op = None  # the functional op, set by each subclass
+    _roundings = ("exact", "floor", "ceil")
 
     def __init__(self, pool_size=2, strides=None, padding="valid", data_format="channels_first", rounding="exact",
                  **kwargs):
@@ -32,8 +35,9 @@ class _Pooling2D(Layer):
         self.padding = pair(padding, "padding", name)
         if any(2 * p > k for p, k in zip(self.padding, self.pool_size)):
             raise ValueError(f"{name}: padding {self.padding} must be at most half the pool size {self.pool_size}")
-        if rounding not in ("exact", "floor"):
-            raise ValueError(f"{name}: rounding must be 'exact' or 'floor', got {rounding!r}")
+        allowed = self._roundings
+        if rounding not in allowed:
+            raise ValueError(f"{name}: rounding must be one of {', '.join(map(repr, allowed))}, got {rounding!r}")
         self.rounding = rounding
         self.data_format = check_format(data_format, name)
 
@@ -79,6 +83,9 @@ class AveragePooling2D(_Pooling2D):
     """
 
     _op = staticmethod(ops.avg_pool2d)
+    # a window kept by 'ceil' would hang past the input; what its mean should divide by differs
+    # between libraries, so average pooling offers only the two unambiguous roundings
+    _roundings = ("exact", "floor")
 
 
 class _GlobalPooling2D(Layer):
