@@ -147,32 +147,8 @@ def w2(threads, reps):
 
 
 # -- W3: small VGG with BatchNorm ------------------------------------------------------------------
-class _BatchNorm:
-    """Training-mode batch norm over (N, H, W) written with core ops, running stats included.
-
-    y = (x − μ)/√(σ² + ε)·γ + β is computed as x·a + b with a = γ/√(σ² + ε) and b = β − μ·a:
-    the same function (and gradient), but only two full-size ops in the forward pass and the
-    per-channel work on (1, C, 1, 1) tensors.
-    """
-
-    def __init__(self, c):
-        self.gamma = nr.ones((1, c, 1, 1), requires_grad=True)
-        self.beta = nr.zeros((1, c, 1, 1), requires_grad=True)
-        self.mean = nr.zeros((1, c, 1, 1))
-        self.var = nr.ones((1, c, 1, 1))
-
-    def __call__(self, x, eps=1e-5, momentum=0.1):
-        m = x.mean(axis=(0, 2, 3), keepdims=True)
-        v = x.var(axis=(0, 2, 3), keepdims=True)
-        with nr.no_grad():
-            self.mean *= 1 - momentum
-            self.mean += momentum * m
-            self.var *= 1 - momentum
-            self.var += momentum * v
-        a = self.gamma / (v + eps).sqrt()
-        return x * a + (self.beta - m * a)
-
-
+# neurona's batch norm is the fused F.batch_norm (γ, β, and running statistics that it updates as
+# BatchNorm2d does: momentum 0.1, unbiased variance); PyTorch's is BatchNorm2d.
 def w3(threads, reps):
     torch.manual_seed(0)
     chans = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256)]
@@ -195,16 +171,18 @@ def w3(threads, reps):
         opt.step()
 
     ws = [_nr(c.weight) for c in convs]
-    bns = [_BatchNorm(co) for _, co in chans]
+    # (γ, β, running mean, running variance) of each layer, BatchNorm2d's initial values
+    bns = [(nr.ones(co, requires_grad=True), nr.zeros(co, requires_grad=True), nr.zeros(co), nr.ones(co))
+           for _, co in chans]
     (wa, ba), (wb, bb) = [(_nr(f.weight, transpose=True), _nr(f.bias)) for f in (fa, fb)]
-    params = ws + [p for bn in bns for p in (bn.gamma, bn.beta)] + [wa, ba, wb, bb]
+    params = ws + [p for bn in bns for p in bn[:2]] + [wa, ba, wb, bb]
     sgd = SGDMomentum(params, lr=0.01, momentum=0.9)
     nx, ny = nr.tensor(x.numpy()), nr.tensor(y.numpy())
 
     def ours():
         h = nx
         for i, (w, bn) in enumerate(zip(ws, bns)):
-            h = F.relu(bn(F.conv2d(h, w, padding=1)))
+            h = F.relu(F.batch_norm(F.conv2d(h, w, padding=1), *bn))
             if i % 2:
                 h = F.max_pool2d(h, 2)
         h = F.relu(h.reshape(h.shape[0], -1) @ wa + ba)

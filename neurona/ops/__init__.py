@@ -12,5 +12,6 @@ from .movement import (broadcast_to, concatenate, expand_dims, flatten, gather, 
                        split, squeeze, stack, swapaxes, transpose)
 from .nn import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, dropout, embedding,
                  huber_loss, mse_loss, nll_loss, quadratic_cost)
+from .normalization import batch_norm
 from .pool import avg_pool2d, max_pool2d
 from .reduce import argmax, argmin, logsumexp, max, mean, min, sum, var

@@ -157,3 +157,79 @@ def max_pool_select(x, arg, geo):
 im2col = _xp.im2col
 avg_pool = _xp.avg_pool
 avg_pool_scatter = _xp.avg_pool_scatter
+
+
+# == batch norm (ops/normalization.py) ============================================================
+# x comes as a contiguous (A, C, L) view: C channels, A the axes before them, L the axes after.
+# numba (`_bn.py`, imported on first use) for float32/float64 NumPy arrays; array-module code
+# otherwise (CuPy, NEURONA_NO_NUMBA=1, no numba), float16 summed in float32. Per-channel arrays
+# passed in have x's dtype.
+from .. import array_module  # noqa: E402 - kept with the section that uses it
+
+_bn_module = None
+_bn_failed = False
+
+
+def _fast_bn(a):
+    """The numba module of the batch-norm kernels if it should handle array `a`, else None."""
+    global _bn_module, _bn_failed
+    if (type(a) is not numpy.ndarray or a.dtype not in _COMPILED_DTYPES or _bn_failed
+            or os.environ.get("NEURONA_NO_NUMBA") == "1"):
+        return None
+    if _bn_module is None:
+        try:
+            from . import _bn as mod  # noqa: PLC0415 - lazy: numba is heavy to import
+        except ImportError:
+            _bn_failed = True
+            return None
+        _bn_module = mod
+    return _bn_module
+
+
+def _wide(x):
+    """x in a dtype fit to sum in: float16 goes to float32."""
+    return x.astype("float32") if x.dtype.itemsize < 4 else x
+
+
+def bn_stats(x):
+    """(2, C): each channel's mean and biased variance, in x's dtype. The sums are taken in
+    float64 after subtracting the channel's first element, so a mean far from 0 (1e3 with
+    standard deviation 1) does not cancel the variance."""
+    xp = array_module(x)
+    k = _fast_bn(x)
+    if k is not None:
+        sums = k.stats(x)
+    else:
+        d = _wide(x) - _wide(x[:1, :, :1])
+        sums = xp.stack([d.sum(axis=(0, 2), dtype=xp.float64), (d * d).sum(axis=(0, 2), dtype=xp.float64)])
+    m = x.shape[0] * x.shape[2]
+    shifted_mean = sums[0] / m
+    var = xp.maximum(sums[1] / m - shifted_mean * shifted_mean, 0.0)
+    return xp.stack([x[0, :, 0].astype(xp.float64) + shifted_mean, var]).astype(x.dtype)
+
+
+def bn_normalize(x, mean, scale, shift):
+    """(x − mean[c])·scale[c] + shift[c] for x (A, C, L)."""
+    k = _fast_bn(x)
+    if k is not None:
+        return k.normalize(x, mean, scale, shift)
+    return ((x - mean[:, None]) * scale[:, None] + shift[:, None]).astype(x.dtype, copy=False)
+
+
+def bn_grad_sums(g, x, mean):
+    """(2, C) float64: Σ g and Σ g·(x − mean[c]) per channel, for g and x (A, C, L)."""
+    xp = array_module(x)
+    k = _fast_bn(x)
+    if k is not None:
+        return k.grad_sums(g, x, mean)
+    g = _wide(g)
+    return xp.stack([g.sum(axis=(0, 2), dtype=xp.float64),
+                     (g * (_wide(x) - _wide(mean)[:, None])).sum(axis=(0, 2), dtype=xp.float64)])
+
+
+def bn_grad_input(g, x, mean, k1, k2, k3):
+    """k1[c]·g + k2[c]·(x − mean[c]) + k3[c] for g and x (A, C, L): batch norm's input gradient."""
+    k = _fast_bn(x)
+    if k is not None:
+        return k.grad_input(g, x, mean, k1, k2, k3)
+    return (k1[:, None] * g + k2[:, None] * (x - mean[:, None]) + k3[:, None]).astype(x.dtype, copy=False)

@@ -1,10 +1,9 @@
-"""BatchNormalization (course topic 4, Ioffe & Szegedy's algorithm).
-May import: neurona (ops, no_grad), neurona.nn (Layer, initializers, regularizers, constraints).
+"""BatchNormalization (course topic 4, Ioffe & Szegedy's algorithm), on the fused `ops.batch_norm`.
+May import: neurona (ops), neurona.nn (Layer, initializers, regularizers, constraints).
 """
 from __future__ import annotations
 
 from ... import ops
-from ...autograd.grad_mode import no_grad
 from .. import constraints, initializers, regularizers
 from ..layer import Layer, register
 
@@ -49,7 +48,6 @@ class BatchNormalization(Layer):
         if axis == 0:
             raise ValueError(f"{self.name}: axis {self.axis} is the batch axis of input shape {tuple(input_shape)}")
         n = input_shape[axis]
-        self._reduce_axes = tuple(i for i in range(ndim) if i != axis)
         self._bshape = tuple(n if i == axis else 1 for i in range(ndim))
         self.gamma = (self.add_weight("gamma", (n,), self.gamma_initializer, self.gamma_regularizer,
                                       self.gamma_constraint) if self.scale else None)
@@ -63,29 +61,10 @@ class BatchNormalization(Layer):
         if x.ndim != len(self._bshape) or x.shape[self.axis % x.ndim] != self._bshape[self.axis % x.ndim]:
             raise ops.ShapeError(f"{self.name}: built for inputs like (N, ...) with {self._bshape} features "
                                  f"layout, got shape {x.shape}")
-        if training:
-            mean = x.mean(axis=self._reduce_axes, keepdims=True)
-            centered = x - mean
-            var = (centered * centered).mean(axis=self._reduce_axes, keepdims=True)
-            self._update_moving(mean, var, x.size // mean.size)
-        else:
-            centered = x - self.moving_mean.reshape(self._bshape)
-            var = self.moving_variance.reshape(self._bshape)
-        y = centered / (var + self.epsilon).sqrt()
-        if self.gamma is not None:
-            y = y * self.gamma.reshape(self._bshape)
-        if self.beta is not None:
-            y = y + self.beta.reshape(self._bshape)
-        return y
-
-    def _update_moving(self, mean, var, m):
-        # tensor in-place ops (not NumPy on .data) so that nr.jit replays the update
-        with no_grad():
-            unbiased = var.reshape(-1) * (m / max(m - 1, 1))
-            self.moving_mean *= self.momentum
-            self.moving_mean += (1 - self.momentum) * mean.reshape(-1)
-            self.moving_variance *= self.momentum
-            self.moving_variance += (1 - self.momentum) * unbiased
+        # one fused op; PyTorch's momentum (the weight of the new batch) is 1 − Keras' momentum
+        return ops.batch_norm(x, self.gamma, self.beta, self.moving_mean, self.moving_variance,
+                              training=bool(training), momentum=1 - self.momentum, eps=self.epsilon,
+                              axis=self.axis)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
