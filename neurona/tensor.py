@@ -27,10 +27,10 @@ class Tensor:
             data = data.data
         dtype = B.as_dtype(dtype)
         if device is None:
-            xp = B.array_module(data) if hasattr(data, "__array_namespace__") else B.numpy
+            xp = B.array_module(data)
         else:
             xp = B.module_for(device)
-            data = B.to_device(data, device) if hasattr(data, "__array_namespace__") else data
+            data = B.to_device(data, device) if B.is_array(data) else data
         arr = xp.asarray(data, dtype=dtype)
         if dtype is None and arr.dtype == B.float64 and not hasattr(data, "dtype"):
             arr = arr.astype(B.default_float)  # Python floats become float32, as in PyTorch
@@ -136,7 +136,7 @@ class Tensor:
             grad = Tensor._make(one.reshape(self.data.shape) if self.data.ndim else one, False, None)
         else:
             if not isinstance(grad, Tensor):
-                grad = Tensor(grad, dtype=self.dtype)
+                grad = Tensor(grad, dtype=self.dtype, device=self.device)
             if grad.shape != self.shape:
                 raise ValueError(f"backward: grad shape {grad.shape} must equal output shape {self.shape}")
         _run_backward([self], [grad], None, retain_graph or create_graph, create_graph)
@@ -235,8 +235,9 @@ class Tensor:
 
     def __setitem__(self, key, value):
         self._check_inplace("__setitem__", value)
-        key = _ops.raw_key(key)
-        self.data[key] = value.data if isinstance(value, Tensor) else value
+        key = _ops.raw_key(key, self.data)
+        value = value.data if isinstance(value, Tensor) else value
+        self.data[key] = B.to_device(value, self.device) if B.is_array(value) else value
 
     def _check_inplace(self, op, other=None):
         if _grad_state.enabled and (

@@ -14,6 +14,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     >>> nr.grad(dx, [x])[0].item()   # d²(x³)/dx² = 6x
     18.0
     """
+    from ..backend import array_module
     from ..tensor import Tensor
 
     single_in = isinstance(inputs, Tensor)
@@ -30,8 +31,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         if g is None:
             if out.size != 1:
                 raise RuntimeError(f"grad: grad_outputs is needed for a non-scalar output of shape {out.shape}")
-            g = Tensor._make(out.data.__array_namespace__().ones_like(out.data), False, None)
-        seeds.append(g if isinstance(g, Tensor) else Tensor(g, dtype=out.dtype))
+            g = Tensor._make(array_module(out.data).ones_like(out.data), False, None)
+        seeds.append(g if isinstance(g, Tensor) else Tensor(g, dtype=out.dtype, device=out.device))
     for t in inputs:
         if not t.requires_grad:
             raise RuntimeError("grad: an input does not require grad")

@@ -23,11 +23,22 @@ def _load_cupy():
     return _cupy
 
 
+def _is_cupy_type(a) -> bool:
+    return type(a).__module__.startswith("cupy")
+
+
 def array_module(a):
-    """The array module (numpy or cupy) that owns array `a`."""
-    if type(a) is numpy.ndarray or _cupy is None:
+    """The array module (numpy or cupy) that owns array `a` (numpy for lists and numbers)."""
+    if type(a) is numpy.ndarray:
         return numpy
+    if _cupy is None:  # a CuPy array made by the caller's own `import cupy` loads it here
+        return _load_cupy() if _is_cupy_type(a) else numpy
     return _cupy.get_array_module(a)
+
+
+def is_array(a) -> bool:
+    """Whether `a` is a NumPy or CuPy array or scalar (not a list, a number or a Tensor)."""
+    return hasattr(a, "__array_namespace__") or _is_cupy_type(a)
 
 
 def module_for(device: str):
@@ -37,6 +48,13 @@ def module_for(device: str):
     if device.startswith("cuda"):
         return _load_cupy()
     raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")
+
+
+def device_name(device: str) -> str:
+    """'cpu' or 'cuda' for a device name ('cuda:0' too); loads CuPy for 'cuda'. One GPU: the
+    index of 'cuda:<i>' is not used (CuPy's current device holds the arrays)."""
+    module_for(device)
+    return "cpu" if device == "cpu" else "cuda"
 
 
 def device_of(a) -> str:

@@ -54,6 +54,15 @@ class SetItem(Function):
         return out
 
 
+def require_host(arr, what):
+    """Graph mode (tracing, fusion, the memory plan) works on NumPy arrays: anything else, a
+    CuPy array above all, is refused here with the way out, before any NumPy call trips on it."""
+    if not isinstance(arr, np.ndarray):
+        raise NotImplementedError(
+            f"graph mode (nr.jit, fit(jit=True), Session) runs on NumPy (CPU) arrays only; {what} "
+            f"is a {type(arr).__module__}.{type(arr).__name__}: use eager mode on the GPU, or CPU tensors")
+
+
 def _checksum(arr) -> int:
     a = arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
     return zlib.crc32(a.reshape(-1).view(np.uint8))
@@ -180,10 +189,7 @@ class Tracer:
         """Run the op eagerly, record it, and link its output for eager autograd as apply does."""
         arrays = [t.data for t in inputs]
         for a in arrays:
-            if not isinstance(a, np.ndarray):
-                raise NotImplementedError(
-                    f"graph mode traces NumPy (CPU) arrays; {cls.__name__} got a {type(a).__module__}."
-                    f"{type(a).__name__}: run graph mode on CPU tensors or use eager mode on the GPU")
+            require_host(a, f"an input of {cls.__name__}")
         fn = cls.__new__(cls)
         data = fn.forward(*arrays, **params)
         scalar = isinstance(data, np.generic)
@@ -228,6 +234,7 @@ class Tracer:
 
     def watch(self, t, arr):
         """Remember a tensor's array (and a checksum of it) when traced code first reads it."""
+        require_host(arr, f"tensor {t.name!r} of shape {arr.shape}" if t.name else f"a tensor of shape {arr.shape}")
         self.watched[id(t)] = (t, arr, _checksum(arr))
         self.keep.append(t)
 
@@ -451,6 +458,7 @@ def trace(fn, args_tensors, call, graph: Graph, unknown="state"):
     """
     tr = Tracer(graph, unknown)
     for t in args_tensors:
+        require_host(t.data, f"an argument of shape {t.shape}")
         if id(t.data) not in tr.values:
             v = Value(t.shape, t.dtype, kind="arg", name=t.name)
             graph.args.append(v)

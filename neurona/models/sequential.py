@@ -65,6 +65,8 @@ class Sequential(Model):
         shape = (None, *tuple(input_shape)[1:])
         self._build_shape, self._shapes = shape, []
         for layer in self._layers:
+            if layer._device != self._device:
+                layer.to(self._device)  # a layer added after model.to(device) follows the model
             if not layer.built:
                 layer.build(shape)
                 layer.built = True

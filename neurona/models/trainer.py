@@ -138,6 +138,27 @@ class Trainer:
             raise RuntimeError(f"{self.name}.{what}: call compile(optimizer, loss, metrics) first")
 
     # -- one step ------------------------------------------------------------------------------
+    def to(self, device):
+        """Move the weights, gradients and the optimiser's state to `device` ('cpu' or 'cuda');
+        `fit`, `evaluate` and `predict` then send each batch there. Returns the model.
+
+        >>> import numpy as np
+        >>> from neurona.models import Sequential
+        >>> from neurona.layers import Dense
+        >>> model = Sequential([Dense(2, input_dim=3)]).to("cpu")
+        >>> model.predict(np.ones((4, 3))).shape
+        (4, 2)
+        """
+        super().to(device)
+        if self.optimizer is not None:
+            self.optimizer.to(device)
+        self._jit_steps = {}  # traced steps hold arrays of the old device
+        return self
+
+    def _tensor(self, a):
+        """Host data (or a Tensor) as a Tensor on the model's device."""
+        return Tensor(a) if self._device == "cpu" else Tensor(a, device=self._device)
+
     def _ensure_built(self, xs):
         if not self.built:
             self._build_from_data(xs)
@@ -146,12 +167,12 @@ class Trainer:
 
     def _build_from_data(self, xs):
         with no_grad():
-            self([Tensor(x[:1]) for x in xs] if len(xs) > 1 else Tensor(xs[0][:1]), training=False)
+            self([self._tensor(x[:1]) for x in xs] if len(xs) > 1 else self._tensor(xs[0][:1]), training=False)
 
     def _loss(self, ys, preds):
         total = None
         for f, w, y, p in zip(self.loss_functions, self.loss_weights, ys, preds):
-            term = f(Tensor(y), p) * w
+            term = f(self._tensor(y), p) * w
             total = term if total is None else total + term
         return total
 
@@ -159,9 +180,9 @@ class Trainer:
         self._last_inputs = xs  # for monitors that look at activations (DeadUnitMonitor)
         if jit:
             self.optimizer.sync_learning_rate()  # a schedule is Python: its value goes in by tensor
-            loss, preds = self._jitted("train")([Tensor(x) for x in xs], [Tensor(y) for y in ys])
+            loss, preds = self._jitted("train")([self._tensor(x) for x in xs], [self._tensor(y) for y in ys])
         else:
-            loss, preds = self._step_graph([Tensor(x) for x in xs], ys)
+            loss, preds = self._step_graph([self._tensor(x) for x in xs], ys)
         self._update_metrics(ys, preds)
         return float(loss.item())
 
@@ -200,7 +221,7 @@ class Trainer:
 
     def _update_metrics(self, ys, preds):
         for i, metric in self.compiled_metrics:
-            metric.update(Tensor(ys[i]), preds[i].detach())
+            metric.update(self._tensor(ys[i]), preds[i].detach())
 
     def _metric_logs(self, prefix=""):
         return {prefix + m.name: m.result() for _, m in self.compiled_metrics}
@@ -306,7 +327,7 @@ class Trainer:
         with no_grad():
             for batch in DataLoader(tuple(xs + ys), batch_size=batch_size, prefetch=0, seed=0):
                 bx, by = list(batch[:len(xs)]), list(batch[len(xs):])
-                loss, preds = step([Tensor(x) for x in bx], [Tensor(y) for y in by])
+                loss, preds = step([self._tensor(x) for x in bx], [self._tensor(y) for y in by])
                 total += float(loss.item()) * len(bx[0])
                 seen += len(bx[0])
                 self._update_metrics(by, preds)
@@ -327,7 +348,7 @@ class Trainer:
         chunks = None
         with no_grad():
             for batch in DataLoader(tuple(xs), batch_size=batch_size, prefetch=0, seed=0):
-                outs = [o.numpy() for o in step([Tensor(x) for x in batch])]
+                outs = [o.numpy() for o in step([self._tensor(x) for x in batch])]
                 chunks = [[o] for o in outs] if chunks is None else [c + [o] for c, o in zip(chunks, outs)]
         result = [np.concatenate(c) for c in chunks]
         return result if len(result) > 1 else result[0]

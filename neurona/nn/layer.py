@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import warnings
 
+from .. import backend as B
 from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor
 
@@ -64,6 +65,9 @@ class Layer:
     ((2, 3), 1)
     """
 
+    #: where the weights live ('cpu' or 'cuda'): set by `to`, followed by weights created later
+    _device = "cpu"
+
     def __init__(self, name=None, trainable=True, dtype="float32", input_shape=None, input_dim=None,
                  batch_input_shape=None):
         self.name = name or _auto_name(type(self).__name__)
@@ -88,9 +92,11 @@ class Layer:
         first = x[0] if isinstance(x, (list, tuple)) and x else x
         if hasattr(first, "_record_call"):  # a symbolic tensor of neurona.models: record, do not compute
             return first._record_call(self, x, *args, training=training, **kwargs)
-        if hasattr(x, "__array_namespace__"):  # a NumPy/CuPy array from a hand-written loop
-            x = Tensor(x)
+        if B.is_array(x):  # a NumPy/CuPy array from a hand-written loop
+            x = first = Tensor(x)
         if not self.built:
+            if self._device == "cpu" and isinstance(first, Tensor) and first.device != "cpu":
+                self.to(first.device)  # an unbuilt layer called on GPU data builds its weights there
             shapes = [t.shape for t in x] if isinstance(x, (list, tuple)) else x.shape
             self.build(shapes)
             self.built = True
@@ -103,7 +109,7 @@ class Layer:
 
         multi = isinstance(input_shape, list)
         shapes = input_shape if multi else [input_shape]
-        probes = [zeros(*[1 if n is None else n for n in s], dtype=self.dtype) for s in shapes]
+        probes = [zeros(*[1 if n is None else n for n in s], dtype=self.dtype, device=self._device) for s in shapes]
         with no_grad():
             out = self(probes if multi else probes[0], training=False)
         outs = out if isinstance(out, (list, tuple)) else [out]
@@ -131,8 +137,9 @@ class Layer:
             warnings.warn(f"{self.name}: kernel initialiser {init!r} gives every unit the same weights, so "
                           "they get the same gradients and never become different (symmetry is not broken); "
                           "use a random initialiser such as 'glorot_uniform' or 'he_normal'", stacklevel=3)
-        data = init(tuple(shape), dtype or self.dtype)
-        t = Tensor(data, requires_grad=trainable, name=f"{self.name}/{name}")
+        data = init(tuple(shape), dtype or self.dtype)  # drawn on the host: the same values on any device
+        t = Tensor(data, requires_grad=trainable, name=f"{self.name}/{name}",
+                   device=None if self._device == "cpu" else self._device)
         self._weight_list.append(Weight(name, t, trainable, regularizers.get(regularizer),
                                         constraints.get(constraint)))
         return t
@@ -176,6 +183,29 @@ class Layer:
         """Regularisation penalties of this layer's weights (add them to the loss)."""
         return [w.regularizer(w.tensor) for w in self._all_weights() if w.regularizer is not None]
 
+    def to(self, device):
+        """Move every weight (and gradient) of this layer and of its sublayers to `device`
+        ('cpu' or 'cuda') in place, and create weights built later there; returns the layer.
+
+        >>> import neurona as nr
+        >>> from neurona.layers import Dense
+        >>> layer = Dense(2)
+        >>> layer(nr.ones((1, 3))).shape, layer.to("cpu").kernel.device
+        ((1, 2), 'cpu')
+        """
+        device = B.device_name(device)
+        stack = [self]
+        while stack:
+            layer = stack.pop()
+            layer._device = device
+            stack.extend(layer._sublayers())
+        for w in self._all_weights():
+            t = w.tensor
+            t.data = B.to_device(t.data, device)
+            if t.grad is not None:
+                t.grad = Tensor._make(B.to_device(t.grad.data, device), False, None)
+        return self
+
     def apply_constraints(self):
         """Project weights onto their constraints (called by the trainer after each update)."""
         with no_grad():
@@ -194,7 +224,7 @@ class Layer:
         for t, a in zip(weights, arrays):
             if tuple(a.shape) != t.shape:
                 raise ValueError(f"{self.name}.set_weights: {t.name} has shape {t.shape}, got {tuple(a.shape)}")
-            t.data[...] = a
+            t.data[...] = B.to_device(a, t.device) if B.is_array(a) else a
 
     def count_params(self) -> int:
         return sum(t.size for t in self.weights)

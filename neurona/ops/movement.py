@@ -129,16 +129,18 @@ class ScatterAdd(Function):
         return gather(gg, self.indices, self.axis)
 
 
-def raw_key(key):
-    """An indexing key with Tensors replaced by their arrays (bool masks become indices)."""
+def raw_key(key, like=None):
+    """An indexing key with Tensors replaced by their arrays (bool masks become indices); lists
+    and host index arrays go to the backend of array `like`, the array being indexed."""
     if not isinstance(key, tuple):
         key = (key,)
+    xp = B.numpy if like is None else B.array_module(like)
     out = []
     for k in key:
         if isinstance(k, Tensor):
             k = k.data
-        elif isinstance(k, list):
-            k = B.numpy.asarray(k)
+        if isinstance(k, list) or (xp is not B.numpy and isinstance(k, B.numpy.ndarray)):
+            k = xp.asarray(k)
         if hasattr(k, "dtype") and k.dtype == bool:
             out.extend(k.nonzero())
         else:
@@ -248,7 +250,7 @@ def pad(a, pad_width, value=0.0):
 def index(a, key):
     """`a[key]`: basic (ints, slices, None, ...) and integer-array/bool indexing.
     The gradient adds up at repeated indices (scatter-add)."""
-    return Index.apply(a, key=raw_key(key))
+    return Index.apply(a, key=raw_key(key, a.data))
 
 
 def gather(a, indices, axis):

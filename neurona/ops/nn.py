@@ -27,6 +27,17 @@ def _same_shape(op, pred, target):
         raise ShapeError(f"{op}: input shape {pred.shape} must equal target shape {target.shape}")
 
 
+def _index_array(op, indices, like, what):
+    """Integer `indices` (a Tensor, an array or a list) as an array on the backend of `like`;
+    a Tensor on another device is an error, as an operand of any op would be."""
+    if not hasattr(indices, "_ctx"):
+        return B.array_module(like.data).asarray(indices)
+    if B.device_of(indices.data) != B.device_of(like.data):
+        raise ValueError(f"{op}: {what} is on {B.device_of(indices.data)!r} but the input is on "
+                         f"{B.device_of(like.data)!r}; move one of them with .to(device)")
+    return indices.data
+
+
 def mse_loss(input, target, reduction="mean"):  # noqa: A002 - PyTorch's name
     """Mean squared error (y − ŷ)², averaged over every element with reduction='mean'."""
     input, target = as_tensor(input), as_tensor(target, input)
@@ -70,7 +81,7 @@ def nll_loss(input, target, reduction="mean"):  # noqa: A002
     """Negative log-likelihood of integer class labels `target` (N,) given log-probabilities
     `input` (N, C) — or (N, C, d1, ...) with target (N, d1, ...)."""
     input = as_tensor(input)
-    labels = target.data if hasattr(target, "_ctx") else B.array_module(input.data).asarray(target)
+    labels = _index_array("nll_loss", target, input, "target")
     if labels.dtype.kind not in "iu":
         raise TypeError(f"nll_loss: target must hold integer class labels, not {labels.dtype}")
     expected = input.shape[:1] + input.shape[2:]
@@ -89,7 +100,7 @@ def cross_entropy(input, target, reduction="mean", label_smoothing=0.0):  # noqa
     do not overflow."""
     input = as_tensor(input)
     logp = log_softmax(input, axis=1)
-    labels = target.data if hasattr(target, "_ctx") else B.array_module(input.data).asarray(target)
+    labels = _index_array("cross_entropy", target, input, "target")
     if labels.dtype.kind in "iu" and label_smoothing == 0:
         return nll_loss(logp, labels, reduction)
     if labels.dtype.kind in "iu":
@@ -158,7 +169,7 @@ def embedding(indices, weight):
     """Rows of `weight` (V, D) picked by integer `indices` (any shape): shape indices.shape + (D,).
     The gradient adds up for repeated indices."""
     weight = as_tensor(weight)
-    idx = indices.data if hasattr(indices, "_ctx") else B.array_module(weight.data).asarray(indices)
+    idx = _index_array("embedding", indices, weight, "indices")
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, not {idx.dtype}")
     if idx.size and (idx.min() < 0 or idx.max() >= weight.shape[0]):

@@ -30,9 +30,12 @@ def _tracing() -> bool:
 
 
 def _scalar(value, like=None) -> Tensor:
-    """A 0-d float64 Tensor holding `value`, on the backend of array `like`."""
-    xp = B.array_module(like) if like is not None else B.numpy
-    return Tensor(xp.asarray(value, dtype=B.float64))
+    """A 0-d float64 Tensor holding `value` (a number or a 0-d array of any device), on the
+    device of array `like`."""
+    device = "cpu" if like is None else B.device_of(like)
+    if B.is_array(value):
+        value = B.to_device(value, device)
+    return Tensor(B.module_for(device).asarray(value, dtype=B.float64))
 
 
 class Optimizer:
@@ -96,6 +99,16 @@ class Optimizer:
             like = params[0].data
             self._iterations = _scalar(self._iterations.data, like)
             self._lr_t = _scalar(self._lr_t.data, like)
+        return self
+
+    def to(self, device):
+        """Move the per-parameter state, the step count and the learning rate to `device` in
+        place (`model.to(device)` calls it); returns the optimiser."""
+        for state in self.state:
+            for slot in state.values():
+                slot.data = B.to_device(slot.data, device)
+        for t in (self._iterations, self._lr_t):
+            t.data = B.to_device(t.data, device)
         return self
 
     @property

@@ -4,7 +4,7 @@
 "compile" (or null), "weights": {"file", "sha256", "names"}}. The SHA-256 of the weights file ties
 the two files together, so a weights file from another save (or a damaged one) is refused with a
 clear message instead of loading wrong numbers.
-May import: numpy, json, hashlib, safetensors, neurona.nn, neurona.optim.
+May import: numpy, json, hashlib, safetensors, neurona.backend, neurona.nn, neurona.optim.
 """
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+from ..backend import to_device
 
 FORMAT, FORMAT_VERSION = "neurona.model", 1
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
@@ -117,7 +119,7 @@ def _assign(model, arrays: dict, source):
         if a.dtype != t.dtype:
             raise ValueError(f"{source}: weight {name} has dtype {a.dtype}, the model expects {t.dtype}")
     for name, t in named.items():
-        t.data[...] = arrays[name]
+        t.data[...] = to_device(arrays[name], t.device)  # a model on the GPU loads from host arrays
 
 
 def save_weights(model, path):

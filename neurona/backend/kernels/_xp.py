@@ -32,7 +32,10 @@ def _windows(xpad, geo):
     sn, sc, sy, sx = xpad.strides
     shape = xpad.shape[:2] + (oh, ow, kh, kw)
     strides = (sn, sc, sy * sh, sx * sw, sy * dh, sx * dw)
-    return array_module(xpad).lib.stride_tricks.as_strided(xpad, shape, strides, writeable=False)
+    xp = array_module(xpad)
+    if xp.__name__ == "numpy":
+        return xp.lib.stride_tricks.as_strided(xpad, shape, strides, writeable=False)
+    return xp.lib.stride_tricks.as_strided(xpad, shape, strides)  # CuPy's has no `writeable`
 
 
 def _add_windows(cols, x_shape, geo):
