@@ -10,7 +10,9 @@ from .tensor import Tensor
 
 def tensor(data, dtype=None, requires_grad=False, device=None, name=None):
     """A Tensor from a list, number or array. Python floats become float32; NumPy arrays keep
-    their dtype.
+    their dtype and are wrapped without a copy when they are already on the target device and of
+    the asked dtype (as `torch.as_tensor` does): in-place updates of the tensor (an optimiser
+    step) show in the array. Pass `array.copy()` to keep the original.
 
     >>> import neurona as nr
     >>> nr.tensor([[1.0, 2.0]]).shape

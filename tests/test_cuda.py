@@ -406,7 +406,8 @@ def test_optimizer_steps_on_gpu_match_cpu(make):
     grads = [rng.standard_normal((5, 4)).astype(np.float32) for _ in range(3)]
     result = {}
     for device in ("cpu", "cuda"):
-        w = nr.tensor(w0, device=device, requires_grad=True)
+        # a copy: nr.tensor wraps a NumPy array without copying, and the CPU run updates it in place
+        w = nr.tensor(w0.copy(), device=device, requires_grad=True)
         opt = make([w])
         for g in grads:
             w.grad = nr.tensor(g, device=device)
