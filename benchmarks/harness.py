@@ -39,10 +39,14 @@ def blas_info() -> str:
 
 
 def set_threads(n: int) -> None:
-    """Use `n` threads in NumPy's BLAS and in torch. (neurona's numba kernels are serial.)"""
+    """Use `n` threads in NumPy's BLAS, in neurona's kernels (Winograd's transforms; the other
+    numba kernels are serial) and in torch."""
     import torch  # noqa: PLC0415
 
+    import neurona  # noqa: PLC0415
+
     torch.set_num_threads(n)
+    neurona.set_num_threads(n)
     try:
         from threadpoolctl import threadpool_limits  # noqa: PLC0415
     except ImportError:

@@ -53,6 +53,7 @@ def main(argv=None):
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "loadavg": [round(x, 2) for x in os.getloadavg()],
         "numba_kernels": kernels.numba_active(), "malloc_tuned": malloc.applied,
+        "openblas_thread_timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
     }), flush=True)
     for n in counts:
         set_threads(n)

@@ -10,7 +10,8 @@
 from . import backend
 from .autograd import Function, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
 from .autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
-from .backend import bool_, float16, float32, float64, int8, int16, int32, int64, manual_seed, uint8
+from .backend import (bool_, float16, float32, float64, get_num_threads, int8, int16, int32, int64, manual_seed,
+                      set_num_threads, uint8)
 from .creation import (arange, eye, full, full_like, ones, ones_like, rand, rand_like, randint, randn,
                        randn_like, tensor, zeros, zeros_like)
 from .ops import *  # noqa: F401,F403 - every op is also nr.<op>

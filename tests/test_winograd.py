@@ -98,6 +98,7 @@ def test_shared_output_transform_gives_the_same_gradients(force, monkeypatch):
 
 
 def test_transform_done_once_per_backward(force, monkeypatch):
+    monkeypatch.setattr(nr.backend, "_num_threads", 1)  # one kernel call per transform
     done = []
     mod = kernels._fast(np.zeros(1))
     real_kernel = mod.winograd_output_adjoint
@@ -170,3 +171,24 @@ def test_filter_gradient_reuses_the_forward_tile_size(monkeypatch):
     tw = torch.tensor(w.numpy(), requires_grad=True)
     torch.nn.functional.conv2d(torch.tensor(x.numpy()), tw, padding=1).sum().backward()
     np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_threads_give_the_same_numbers(force, monkeypatch, threads):
+    """The kernels split channels over threads; each channel is computed as with one thread."""
+    monkeypatch.setattr(nr.backend, "_num_threads", 1)
+    one = _conv_pair((3, 5, 9, 7), 4, 1, np.float32, seed=11)[0]
+    monkeypatch.setattr(nr.backend, "_num_threads", threads)
+    many = _conv_pair((3, 5, 9, 7), 4, 1, np.float32, seed=11)[0]
+    for a, b in zip(one, many):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_set_num_threads(monkeypatch):
+    monkeypatch.setattr(nr.backend, "_num_threads", None)
+    monkeypatch.setenv("NEURONA_NUM_THREADS", "3")
+    assert nr.get_num_threads() == 3
+    nr.set_num_threads(1)
+    assert nr.get_num_threads() == 1
+    with pytest.raises(ValueError, match="set_num_threads: n must be >= 1"):
+        nr.set_num_threads(0)

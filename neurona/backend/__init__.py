@@ -90,6 +90,31 @@ _generators: dict = {}
 _seed = None
 
 
+# -- threads ----------------------------------------------------------------------------------
+_num_threads = None
+
+
+def set_num_threads(n: int) -> None:
+    """How many threads neurona's own kernels may use (Winograd's tile transforms split their
+    channels over them). Default: NEURONA_NUM_THREADS, else every core. NumPy's BLAS has its own
+    setting (OPENBLAS_NUM_THREADS, or threadpoolctl)."""
+    global _num_threads
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
+    _num_threads = n
+
+
+def get_num_threads() -> int:
+    """The number of threads neurona's kernels use (see set_num_threads)."""
+    if _num_threads is None:
+        import os  # noqa: PLC0415 - only needed here
+
+        env = os.environ.get("NEURONA_NUM_THREADS")
+        return max(1, int(env)) if env else (os.cpu_count() or 1)
+    return _num_threads
+
+
 def manual_seed(seed: int) -> None:
     """Seed every backend's generator so that runs are reproducible."""
     global _seed

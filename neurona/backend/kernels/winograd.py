@@ -24,10 +24,13 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy
 from numpy.lib.stride_tricks import as_strided
+
+from .. import get_num_threads
 
 # (Bᵀ, G, Aᵀ) per output tile size m, in float64 (Lavin & Gray's points 0, ±1, ±2 for m = 4)
 _MATRICES = {
@@ -118,14 +121,52 @@ def filter_adjoint(du, m):
     return numpy.ascontiguousarray((gg.T @ du.reshape(a2, k * c)).T).reshape(k, c, 3, 3)
 
 
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def _split(kernel, total, *args):
+    """kernel(*args, c0, c1) over channel ranges covering [0, total), on get_num_threads()
+    threads (the kernels release the GIL); this thread takes the first range."""
+    global _pool
+    threads = min(get_num_threads(), total)
+    if threads <= 1:
+        kernel(*args, 0, total)
+        return
+    with _pool_lock:
+        if _pool is None or _pool._max_workers < threads - 1:
+            _pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="neurona-winograd")
+        pool = _pool
+    bounds = [total * i // threads for i in range(threads + 1)]
+    futures = [pool.submit(kernel, *args, bounds[i], bounds[i + 1]) for i in range(1, threads)]
+    kernel(*args, bounds[0], bounds[1])
+    for f in futures:
+        f.result()
+
+
+def _to_batch_last(mod, x, ph, pw, hp, wp):
+    x = numpy.ascontiguousarray(x)
+    n, c = x.shape[:2]
+    out = numpy.zeros((c, hp, wp, n), dtype=x.dtype)
+    _split(mod.to_batch_last, c, x, ph, pw, out)
+    return out
+
+
+def _from_batch_last(mod, xt, r0, q0, h, w):
+    c, n = xt.shape[0], xt.shape[3]
+    out = numpy.empty((n, c, h, w), dtype=xt.dtype)
+    _split(mod.from_batch_last, c, xt, r0, q0, out)
+    return out
+
+
 def input_transform(mod, x, geo, m):
     """V (α², C, P) of input x: a strided view over a padded flat buffer."""
     th, tw = _tiles(geo, m)
     n, c = x.shape[:2]
     bt = _mats(m, x.dtype)[0]
-    xt = mod.to_batch_last(numpy.ascontiguousarray(x), geo[4], geo[5], m * th + 2, m * tw + 2)
+    xt = _to_batch_last(mod, x, geo[4], geo[5], m * th + 2, m * tw + 2)
     flat, v, s = _planes(bt.shape[0] ** 2, c, th * tw * n, x.dtype)
-    mod.winograd_input(xt, bt, m, th, tw, flat, s)
+    _split(mod.winograd_input, c, xt, bt, m, th, tw, flat, s)
     return v
 
 
@@ -137,8 +178,9 @@ def forward(mod, x, w, geo):
     v = input_transform(mod, x, geo, m)
     mflat, mv, s = _planes(v.shape[0], k, th * tw * n, x.dtype)
     numpy.matmul(filter_transform(w, m), v, out=mv)
-    yt = mod.winograd_output(mflat, s, _mats(m, x.dtype)[2], k, th, tw, n)
-    return mod.from_batch_last(yt, 0, 0, geo[8], geo[9]), v
+    yt = numpy.empty((k, m * th, m * tw, n), dtype=x.dtype)
+    _split(mod.winograd_output, k, mflat, s, _mats(m, x.dtype)[2], th, tw, yt)
+    return _from_batch_last(mod, yt, 0, 0, geo[8], geo[9]), v
 
 
 _shared = threading.local()
@@ -167,9 +209,9 @@ def _output_adjoint(mod, gy, geo, m):
     th, tw = _tiles(geo, m)
     n, k = gy.shape[:2]
     at = _mats(m, gy.dtype)[2]
-    gt = mod.to_batch_last(numpy.ascontiguousarray(gy), 0, 0, m * th, m * tw)
+    gt = _to_batch_last(mod, gy, 0, 0, m * th, m * tw)
     flat, dm, s = _planes(at.shape[1] ** 2, k, th * tw * n, gy.dtype)
-    mod.winograd_output_adjoint(gt, at, th, tw, flat, s)
+    _split(mod.winograd_output_adjoint, k, gt, at, th, tw, flat, s)
     if active:
         _shared.slot = (gy, (geo, m), dm)
     return dm
@@ -184,8 +226,9 @@ def input_grad(mod, gy, w, geo, x_shape):
     vflat, dv, s = _planes(dm.shape[0], c, th * tw * n, gy.dtype)
     numpy.matmul(filter_transform(w, m).transpose(0, 2, 1), dm, out=dv)
     bt = _mats(m, gy.dtype)[0]
-    dxt = mod.winograd_input_adjoint(vflat, s, bt, m, c, th, tw, n, m * th + 2, m * tw + 2)
-    return mod.from_batch_last(dxt, geo[4], geo[5], h, wd)
+    dxt = numpy.zeros((c, m * th + 2, m * tw + 2, n), dtype=gy.dtype)
+    _split(mod.winograd_input_adjoint, c, vflat, s, bt, m, th, tw, dxt)
+    return _from_batch_last(mod, dxt, geo[4], geo[5], h, wd)
 
 
 def weight_grad(mod, x, gy, geo, v=None):
