@@ -1,7 +1,8 @@
-"""Window kernels for convolution and pooling: im2col/col2im, a direct convolution for very few
-channels, and max-pool with argmax routing.
+"""Kernels NumPy does badly: for convolution and pooling, im2col/col2im, a direct convolution for
+very few channels, Winograd F(4×4, 3×3) (`winograd.py`) for 3×3 layers with many channels and
+max-pool with argmax routing; and the fused batch-norm passes (`_bn.py`, at the end of this file).
 
-Each kernel (the direct convolution aside: its callers fall back to im2col) has two
+Each kernel (the direct convolution and Winograd aside: their callers fall back to im2col) has two
 implementations with the same contract: a numba one (`_numba.py`, compiled
 on first use and cached on disk, so a second run does not pay for compilation) for NumPy arrays,
 and a plain array-module one (`_xp.py`) used for other backends (CuPy), when numba is missing,
