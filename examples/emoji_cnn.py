@@ -4,6 +4,7 @@
     python examples/emoji_cnn.py                     # the docs/results.md run
     python examples/emoji_cnn.py --no-augment        # the same network without augmentation
     python examples/emoji_cnn.py --epochs 1 --limit 200 --out /tmp/emoji   # a quick check
+    python examples/emoji_cnn.py --model resnet --size 32 --epochs 15     # ResNet-20 (He et al.'s CIFAR net)
 
 The images are RGB, transparency composited on white, NCHW (N, 3, size, size); the split is the
 fixed stratified one of `neurona.datasets.emoji9` (80% of each category for training). Adam with
@@ -34,6 +35,7 @@ from neurona.layers import (BatchNormalization, Conv2D, Dense, Dropout, GlobalAv
                             MaxPooling2D)
 from neurona.models import Sequential  # noqa: E402
 from neurona.optimizers import Adam, ExponentialDecay  # noqa: E402
+from neurona.vision import resnet_cifar  # noqa: E402
 
 
 def build_cnn(size, width=32, num_classes=9, dropout=0.3):
@@ -74,6 +76,9 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--width", type=int, default=32, help="filters of the first convolution")
+    parser.add_argument("--model", choices=["cnn", "resnet"], default="cnn",
+                        help="the small CNN, or resnet_cifar (16, 32, 64 channels; option-B projections)")
+    parser.add_argument("--depth", type=int, default=20, help="ResNet depth, 6n + 2 (with --model resnet)")
     parser.add_argument("--no-augment", dest="augment", action="store_false")
     parser.add_argument("--limit", type=int, default=None, help="use only N training images (a quick check)")
     parser.add_argument("--path", default=None, help="the npm prefix or package folder (default: the cache)")
@@ -90,7 +95,10 @@ def main(argv=None):
         f"{c} {a}/{b}" for c, a, b in zip(class_names, np.bincount(y_train, minlength=9),
                                           np.bincount(y_test, minlength=9))))
 
-    model = build_cnn(args.size, args.width)
+    if args.model == "resnet":
+        model = resnet_cifar(args.depth, num_classes=9, input_shape=(3, args.size, args.size))
+    else:
+        model = build_cnn(args.size, args.width)
     # the rate decays exponentially to 2% of its start by the last step: late epochs settle
     steps = args.epochs * -(-len(x_train) // args.batch_size)
     schedule = ExponentialDecay(args.learning_rate, decay_steps=steps, decay_rate=0.02)
@@ -118,9 +126,10 @@ def main(argv=None):
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"emoji9_cnn{'' if args.augment else '_noaug'}"
+    kind = "cnn" if args.model == "cnn" else f"resnet{args.depth}"
+    stem = f"emoji9_{kind}{'' if args.augment else '_noaug'}"
     model.save(out / stem)
-    plot_history(history, out / f"{stem}_curves.png", f"emoji-9 CNN: test accuracy {test_acc:.1%}",
+    plot_history(history, out / f"{stem}_curves.png", f"emoji-9 {model.name}: test accuracy {test_acc:.1%}",
                  train_label="train (augmented batches)", val_label="test", style="-", dpi=110)
     plot_samples(x_test, y_test, pred, class_names, out / f"{stem}_samples.png",
                  f"emoji-9 test images: predicted (true) — test accuracy {test_acc:.1%}")

@@ -1,13 +1,46 @@
 """The functional API: `Input` gives a symbolic tensor; calling a layer on symbolic tensors records
 a `Node` instead of computing; `Model(inputs, outputs)` orders the recorded nodes once and replays
 them on real tensors. Layers may be shared (one layer, several nodes), models may have several
-inputs and outputs, and a model is itself a layer (models nest).
+inputs and outputs, and a model is itself a layer (models nest). Under `defer_build()` the calls
+are recorded without building the layers (an unbuilt model, described without allocating it).
 May import: neurona (Tensor, ops, no_grad), neurona.nn (Layer, registry), neurona.models.trainer.
 """
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
+
 from ..nn.layer import Layer, get_registered, register
 from .trainer import Trainer
+
+_state = threading.local()
+
+
+@contextmanager
+def defer_build():
+    """Record layer calls on symbolic tensors without building the layers: no weight is created,
+    output shapes come from each layer's `compute_output_shape`. A `Model` made from such calls is
+    unbuilt (`model.built` is False, `model.weights` is empty) until `model.build()`, its first
+    call on data, or `fit`. The model zoo uses it for `build=False`, so that big networks can be
+    described (`neurona.vision.layer_plan`) without allocating them.
+
+    >>> from neurona.models import Input, Model
+    >>> from neurona.models.functional import defer_build
+    >>> from neurona.layers import Dense
+    >>> with defer_build():
+    ...     x = Input(shape=(3,))
+    ...     model = Model(x, Dense(2)(x))
+    >>> model.built, model.weights, model.output_shape
+    (False, [], (None, 2))
+    >>> model.build(); model.count_params()
+    8
+    """
+    before = getattr(_state, "defer", False)
+    _state.defer = True
+    try:
+        yield
+    finally:
+        _state.defer = before
 
 
 class SymbolicTensor:
@@ -23,7 +56,7 @@ class SymbolicTensor:
         if not all(isinstance(t, SymbolicTensor) for t in inputs):
             raise TypeError(f"{layer.name}: cannot mix symbolic tensors (from Input) with real tensors")
         shapes = [t.shape for t in inputs] if isinstance(x, (list, tuple)) else inputs[0].shape
-        if not layer.built:
+        if not layer.built and not getattr(_state, "defer", False):
             layer.build(shapes)
             layer.built = True
         out_shape = layer.compute_output_shape(shapes)
@@ -127,7 +160,27 @@ class Model(Trainer, Layer):
             if not isinstance(t.node.layer, InputLayer):
                 raise ValueError(f"Model: input {t} does not come from Input()")
         self._nodes = self._order_nodes()
-        self.built = True
+        self.built = all(layer.built for layer in self.layers)  # False for layers recorded under defer_build
+
+    def build(self, input_shape=None):
+        """Build the layers that are not built yet (see `defer_build`) for the shapes recorded at
+        their calls. `input_shape`, when given (batch axis included), must agree with the model's."""
+        if not self._graph:
+            return
+        if input_shape is not None:
+            given = [tuple(s) for s in input_shape] if self._multi_in else [tuple(input_shape)]
+            if len(given) != len(self.inputs):
+                raise ValueError(f"{self.name}: has {len(self.inputs)} inputs, got {len(given)} input shapes")
+            for t, s in zip(self.inputs, given):
+                if len(s) != len(t.shape) or any(a is not None and b is not None and a != b
+                                                 for a, b in zip(s[1:], t.shape[1:])):
+                    raise ValueError(f"{self.name}: was made for inputs of shape {t.shape}, got {s}")
+        for node in self._nodes:
+            layer = node.layer
+            if not layer.built:
+                shapes = [t.shape for t in node.inputs]
+                layer.build(shapes if node.as_list else shapes[0])
+                layer.built = True
 
     def _order_nodes(self):
         # Depth-first from the outputs with an explicit stack (no recursion limit); post-order puts
@@ -204,6 +257,9 @@ class Model(Trainer, Layer):
         return self.output_shape
 
     def _layer_shapes(self):
+        if not self.built:
+            raise ValueError(f"{self.name}: the model is not built (made under defer_build); call "
+                             "model.build(), or describe it with neurona.vision.plan_summary")
         shapes = {id(t.node.layer): t.shape for t in self.inputs}
         for node in self._nodes:
             out = [t.shape for t in node.outputs]

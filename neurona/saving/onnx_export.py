@@ -3,7 +3,9 @@ Dropout (dropped: identity at inference), BatchNormalization (folded into one sc
 the running statistics), Flatten, Reshape, Softmax, LeakyReLU, ELU and PReLU layers, and the
 convolutional ones: Conv2D (strides, padding, dilation, groups), MaxPooling2D, AveragePooling2D
 (zero padding counted in the mean: count_include_pad=1), GlobalAveragePooling2D,
-GlobalMaxPooling2D and LocalResponseNormalization, in a Sequential or a functional model.
+GlobalMaxPooling2D and LocalResponseNormalization, in a Sequential or a functional model, and in
+a functional model the merge layers: Add, Subtract, Multiply, Average, Maximum, Minimum and
+Concatenate (ONNX Add, Sub, Mul, Mean, Max, Min, Concat).
 ONNX's image ops are NCHW: a `channels_last` layer is wrapped in two Transposes, so the graph
 takes and gives the same layouts as `predict`. Needs the `onnx` package (`pip install neurona[onnx]`).
 May import: numpy, onnx (lazily), neurona.saving.format.
@@ -142,6 +144,25 @@ _IMAGE_LAYERS = {"Conv2D": _conv, "MaxPooling2D": _pool("MaxPool"),
                  "GlobalAveragePooling2D": _global_pool("GlobalAveragePool"),
                  "GlobalMaxPooling2D": _global_pool("GlobalMaxPool"),
                  "LocalResponseNormalization": _lrn}
+# merge layer -> (ONNX op, whether the op takes any number of inputs; binary ones are chained)
+_MERGES = {"Add": ("Add", False), "Subtract": ("Sub", False), "Multiply": ("Mul", False),
+           "Average": ("Mean", True), "Maximum": ("Max", True), "Minimum": ("Min", True),
+           "Concatenate": ("Concat", True)}
+
+
+def _emit_merge(g, layer, xs):
+    op_type, variadic = _MERGES[type(layer).__name__]
+    n = layer.name
+    if op_type == "Concat":
+        return g.op("Concat", xs, n, axis=layer.axis)
+    if variadic:
+        return g.op(op_type, xs, n)
+    y = xs[0]
+    for x in xs[1:]:
+        y = g.op(op_type, [y, x], n)
+    return y
+
+
 _SUPPORTED = ("Dense", "Activation", "Dropout", "BatchNormalization", "Flatten", "Reshape", "Softmax",
               "LeakyReLU", "ELU", "PReLU", *_IMAGE_LAYERS)
 
@@ -185,9 +206,13 @@ def export_onnx(model, path, opset=17):
         for node in model._nodes:
             if isinstance(node.layer, InputLayer):
                 continue
+            if type(node.layer).__name__ in _MERGES and node.as_list and not (node.args or node.kwargs):
+                names[id(node.outputs[0])] = _emit_merge(g, node.layer, [names[id(t)] for t in node.inputs])
+                continue
             if len(node.inputs) != 1 or len(node.outputs) != 1 or node.args or node.kwargs:
                 raise ValueError(f"export_onnx: layer {node.layer.name} takes several inputs or outputs; "
-                                 "only single-input layers are exported")
+                                 f"only single-input layers and the merge layers ({', '.join(_MERGES)}) "
+                                 "are exported")
             names[id(node.outputs[0])] = _emit(g, node.layer, names[id(node.inputs[0])])
         results = [names[id(t)] for t in model.outputs]
     out_names = ["output"] if len(results) == 1 else [f"output_{i}" for i in range(len(results))]
