@@ -1,6 +1,6 @@
 """Smoke tests of the CNN examples with tiny settings: they finish and write their files
-(fashion_mnist_cnn.py with augmentation through fit(transform=...), image_retrieval.py, and
-emoji_cnn.py on a fake emoji package)."""
+(fashion_mnist_cnn.py with augmentation through fit(transform=...), image_retrieval.py,
+visualize_cnn.py, and emoji_cnn.py on a fake emoji package)."""
 import json
 import re
 import subprocess
@@ -52,6 +52,16 @@ def test_image_retrieval_runs(tmp_path):
     p5 = [float(v) for v in re.findall(r"^precision@5, .*:\s+([0-9.]+)$", stdout, re.MULTILINE)]
     assert len(p5) == 2 and all(0.0 <= v <= 1.0 for v in p5)
     _check_files(stdout, ["image_retrieval.png"], tmp_path)
+
+
+@pytest.mark.skipif(not FASHION.is_dir(), reason="needs the Debian package dataset-fashion-mnist")
+def test_visualize_cnn_trains_when_no_model_is_saved(tmp_path):
+    stdout = run("visualize_cnn.py", "--epochs", "1", "--limit", "240", "--label", "Shirt", "--max-maps", "4",
+                 "--out", str(tmp_path))
+    assert f"no saved model at {tmp_path / 'fashion_mnist_cnn'}" in stdout
+    assert "trained build_cnn() for 1 epoch(s) on 240 Fashion-MNIST images" in stdout
+    assert re.search(r"^test image \d+: Shirt, predicted ", stdout, re.MULTILINE)
+    _check_files(stdout, ["cnn_filters.png", "cnn_feature_maps.png"], tmp_path)
 
 
 def test_emoji_cnn_runs_on_a_fake_package(tmp_path):
