@@ -64,7 +64,7 @@ def test_visualize_cnn_trains_when_no_model_is_saved(tmp_path):
     _check_files(stdout, ["cnn_filters.png", "cnn_feature_maps.png"], tmp_path)
 
 
-def test_emoji_cnn_runs_on_a_fake_package(tmp_path):
+def _fake_emoji_package(tmp_path):
     Image = pytest.importorskip("PIL.Image")
     pkg = tmp_path / "pkg"
     (pkg / "img" / "google" / "64").mkdir(parents=True)
@@ -75,8 +75,22 @@ def test_emoji_cnn_runs_on_a_fake_package(tmp_path):
         Image.fromarray(rng.integers(0, 256, (64, 64, 4), dtype=np.uint8), "RGBA").save(pkg / "img/google/64" / name)
         entries.append({"image": name, "category": f"cat{i % 9}", "short_name": name[:-4], "sort_order": i})
     (pkg / "emoji.json").write_text(json.dumps(entries))
+    return pkg
+
+
+def test_emoji_cnn_runs_on_a_fake_package(tmp_path):
+    pkg = _fake_emoji_package(tmp_path)
     out = tmp_path / "out"
     stdout = run("emoji_cnn.py", "--path", str(pkg), "--size", "16", "--epochs", "1", "--width", "4",
                  "--out", str(out))
     assert "emoji-9: 18 training and 9 test images" in stdout
     _check_files(stdout, ["emoji9_cnn", "emoji9_cnn_curves.png", "emoji9_cnn_samples.png"], out)
+
+
+def test_emoji_cnn_resnet_runs_on_a_fake_package(tmp_path):
+    pkg = _fake_emoji_package(tmp_path)
+    out = tmp_path / "out"
+    stdout = run("emoji_cnn.py", "--path", str(pkg), "--model", "resnet", "--depth", "8", "--size", "16",
+                 "--epochs", "1", "--out", str(out))
+    assert "emoji-9: 18 training and 9 test images" in stdout
+    assert re.search(r"^test accuracy: ", stdout, re.MULTILINE)
