@@ -101,8 +101,9 @@ def test_transform_done_once_per_backward(force, monkeypatch):
     monkeypatch.setattr(nr.backend, "_num_threads", 1)  # one kernel call per transform
     done = []
     mod = kernels._fast(np.zeros(1))
-    real_kernel = mod.winograd_output_adjoint
-    monkeypatch.setattr(mod, "winograd_output_adjoint", lambda *a: done.append(1) or real_kernel(*a))
+    real_kernel = mod.winograd43_output_adjoint if winograd.TILE == 4 else mod.winograd_output_adjoint
+    name = "winograd43_output_adjoint" if winograd.TILE == 4 else "winograd_output_adjoint"
+    monkeypatch.setattr(mod, name, lambda *a: done.append(1) or real_kernel(*a))
     _conv_pair((2, 3, 8, 8), 4, 1, np.float64)
     assert len(done) == 1
 
@@ -192,3 +193,35 @@ def test_set_num_threads(monkeypatch):
     assert nr.get_num_threads() == 1
     with pytest.raises(ValueError, match="set_num_threads: n must be >= 1"):
         nr.set_num_threads(0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_written_out_f4_kernels_equal_the_generic_ones(dtype):
+    """The m = 4 kernels with the matrices written out compute what the coefficient loops do."""
+    mod = kernels._fast(np.zeros(1))
+    rng = np.random.default_rng(9)
+    n, c, th, tw, m = 5, 3, 2, 3, 4
+    bt, _, at = winograd._mats(m, dtype)
+    xt = rng.standard_normal((c, m * th + 2, m * tw + 2, n)).astype(dtype)
+    p = th * tw * n
+    (f1, v1, s), (f2, v2, _) = winograd._planes(36, c, p, dtype), winograd._planes(36, c, p, dtype)
+    mod.winograd_input(xt, bt, m, th, tw, f1, s, 0, c)
+    mod.winograd43_input(xt, th, tw, f2, s, 0, c)
+    def close(got, ref):  # float32: the written-out sums round in another order
+        eps = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(got, ref, rtol=eps, atol=eps * np.abs(ref).max())
+
+    close(v2, v1)
+    y1, y2 = (np.empty((c, m * th, m * tw, n), dtype) for _ in range(2))
+    mod.winograd_output(f1, s, at, th, tw, y1, 0, c)
+    mod.winograd43_output(f1, s, th, tw, y2, 0, c)
+    close(y2, y1)
+    g = rng.standard_normal((c, m * th, m * tw, n)).astype(dtype)
+    (d1, dv1, _), (d2, dv2, _) = winograd._planes(36, c, p, dtype), winograd._planes(36, c, p, dtype)
+    mod.winograd_output_adjoint(g, at, th, tw, d1, s, 0, c)
+    mod.winograd43_output_adjoint(g, th, tw, d2, s, 0, c)
+    close(dv2, dv1)
+    x1, x2 = (np.zeros((c, m * th + 2, m * tw + 2, n), dtype) for _ in range(2))
+    mod.winograd_input_adjoint(f1, s, bt, m, th, tw, x1, 0, c)
+    mod.winograd43_input_adjoint(f1, s, th, tw, x2, 0, c)
+    close(x2, x1)

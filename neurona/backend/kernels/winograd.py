@@ -14,8 +14,9 @@ and they are the gradients of the same function im2col computes.
 Rounding: the transforms' coefficients (up to 8 for m = 4) make float32 results differ from a
 direct convolution by about 1e-5 of the output's scale (about 20× more than im2col's rounding;
 float64 agrees to 1e-14); this is the trade cuDNN and oneDNN make for the same speed.
-The tile transforms are numba kernels (`_numba.py`) working on batch-innermost copies
-(C, H, W, N) of the activations, so every step is a sum of length-N vectors; the filter
+The tile transforms are numba kernels (`_numba.py`; for m = 4 with the matrices written out, for
+m = 2 generic loops over the coefficients) working on batch-innermost copies (C, H, W, N) of the
+activations, so every step is a sum of length-N vectors; the filter
 transforms are one small GEMM with the matrix G⊗G. NumPy arrays only (float32/float64); other
 arrays use im2col.
 May import: numpy, neurona.backend.
@@ -166,7 +167,10 @@ def input_transform(mod, x, geo, m):
     bt = _mats(m, x.dtype)[0]
     xt = _to_batch_last(mod, x, geo[4], geo[5], m * th + 2, m * tw + 2)
     flat, v, s = _planes(bt.shape[0] ** 2, c, th * tw * n, x.dtype)
-    _split(mod.winograd_input, c, xt, bt, m, th, tw, flat, s)
+    if m == 4:
+        _split(mod.winograd43_input, c, xt, th, tw, flat, s)
+    else:
+        _split(mod.winograd_input, c, xt, bt, m, th, tw, flat, s)
     return v
 
 
@@ -179,7 +183,10 @@ def forward(mod, x, w, geo):
     mflat, mv, s = _planes(v.shape[0], k, th * tw * n, x.dtype)
     numpy.matmul(filter_transform(w, m), v, out=mv)
     yt = numpy.empty((k, m * th, m * tw, n), dtype=x.dtype)
-    _split(mod.winograd_output, k, mflat, s, _mats(m, x.dtype)[2], th, tw, yt)
+    if m == 4:
+        _split(mod.winograd43_output, k, mflat, s, th, tw, yt)
+    else:
+        _split(mod.winograd_output, k, mflat, s, _mats(m, x.dtype)[2], th, tw, yt)
     return _from_batch_last(mod, yt, 0, 0, geo[8], geo[9]), v
 
 
@@ -211,7 +218,10 @@ def _output_adjoint(mod, gy, geo, m):
     at = _mats(m, gy.dtype)[2]
     gt = _to_batch_last(mod, gy, 0, 0, m * th, m * tw)
     flat, dm, s = _planes(at.shape[1] ** 2, k, th * tw * n, gy.dtype)
-    _split(mod.winograd_output_adjoint, k, gt, at, th, tw, flat, s)
+    if m == 4:
+        _split(mod.winograd43_output_adjoint, k, gt, th, tw, flat, s)
+    else:
+        _split(mod.winograd_output_adjoint, k, gt, at, th, tw, flat, s)
     if active:
         _shared.slot = (gy, (geo, m), dm)
     return dm
@@ -227,7 +237,10 @@ def input_grad(mod, gy, w, geo, x_shape):
     numpy.matmul(filter_transform(w, m).transpose(0, 2, 1), dm, out=dv)
     bt = _mats(m, gy.dtype)[0]
     dxt = numpy.zeros((c, m * th + 2, m * tw + 2, n), dtype=gy.dtype)
-    _split(mod.winograd_input_adjoint, c, vflat, s, bt, m, th, tw, dxt)
+    if m == 4:
+        _split(mod.winograd43_input_adjoint, c, vflat, s, th, tw, dxt)
+    else:
+        _split(mod.winograd_input_adjoint, c, vflat, s, bt, m, th, tw, dxt)
     return _from_batch_last(mod, dxt, geo[4], geo[5], h, wd)
 
 
