@@ -108,22 +108,26 @@ def test_transform_done_once_per_backward(force, monkeypatch):
     assert len(done) == 1
 
 
-def test_channel_rule(monkeypatch):
+def test_size_rule(monkeypatch):
     monkeypatch.delenv("NEURONA_CONV_ALGO", raising=False)
-    geo = nr.ops.conv.make_geometry("t", (1, 64, 8, 8), 3, 1, 1, 1, "exact").ints
-    assert winograd.suits(16, 64, 64, geo, 1, True)
-    assert not winograd.suits(16, 3, 64, geo, 1, True)       # VGG's first layer stays on im2col
-    assert not winograd.suits(1, 64, 64, geo, 1, True)       # one image: vectors of length 1
-    assert not winograd.suits(16, 64, 64, geo, 1, False)     # no numba (CuPy, NEURONA_NO_NUMBA=1)
-    assert not winograd.suits(16, 64, 64, geo, 2, True)      # groups
+    big = nr.ops.conv.make_geometry("t", (1, 64, 32, 32), 3, 1, 1, 1, "exact").ints
+    small = nr.ops.conv.make_geometry("t", (1, 16, 14, 14), 3, 1, 1, 1, "exact").ints
+    assert winograd.suits(64, 64, 64, big, 1, True)
+    assert winograd.suits(16, 8, 8, big, 1, True)            # 16·32·32·8 ≥ 100,000
+    assert not winograd.suits(64, 3, 64, big, 1, True)       # VGG's first layer stays on im2col
+    assert not winograd.suits(2, 64, 64, big, 1, True)       # vectors of length 2
+    assert not winograd.suits(16, 16, 16, small, 1, True)    # 16·14·14·16 < 100,000: measured slower
+    assert winograd.suits(128, 16, 16, small, 1, True)
+    assert not winograd.suits(16, 64, 64, big, 1, False)     # no numba (CuPy, NEURONA_NO_NUMBA=1)
+    assert not winograd.suits(16, 64, 64, big, 2, True)      # groups
     strided = nr.ops.conv.make_geometry("t", (1, 64, 8, 8), 3, 2, 1, 1, "floor").ints
     assert not winograd.suits(16, 64, 64, strided, 1, True)
     five = nr.ops.conv.make_geometry("t", (1, 64, 8, 8), 5, 1, 2, 1, "exact").ints
     assert not winograd.suits(16, 64, 64, five, 1, True)
     monkeypatch.setenv("NEURONA_CONV_ALGO", "im2col")
-    assert not winograd.suits(16, 64, 64, geo, 1, True)
+    assert not winograd.suits(16, 64, 64, big, 1, True)
     monkeypatch.setenv("NEURONA_CONV_ALGO", "winograd")
-    assert winograd.suits(1, 3, 2, geo, 1, True)
+    assert winograd.suits(1, 3, 2, small, 1, True)
 
 
 def test_no_numba_falls_back(force, monkeypatch):

@@ -59,28 +59,33 @@ def _mats(m, dtype):
     return _cache[key]
 
 
-# Winograd pays where the GEMM dominates the tile transforms, i.e. with many channels. Measured
-# with F(4×4, 3×3) at batch 64, 1 thread, forward + both gradients (ms, im2col → Winograd):
-# 3→64 on 32×32 9.4 → 45, 16→32 33 → 37, 32→32 60 → 51, 32→64 75 → 75, 64→64 144 → 105;
-# 64→128 on 16×16 50 → 32, 128→128 100 → 51; 128→256 on 8×8 43 → 20, 256→256 84 → 36;
-# 256→512 on 4×4 39 → 24, 512→512 81 → 49.
-MIN_IN_CHANNELS = 64
-MIN_OUT_CHANNELS = 64
+# When Winograd pays, measured at 1 thread, forward + both gradients (im2col → Winograd, ms),
+# F(4×4) with the written-out transforms:
+#   batch 64:  3→64 on 32×32 8.0 → 22.8 (3 input channels: never); 8→8 10.5 → 2.9;
+#              16→16 26.8 → 9.6; 64→64 141 → 54; 128→128 on 16×16 97.5 → 33.9; 256→256 on 8×8
+#              80 → 28; 512→512 on 4×4 79 → 45; 16→16 on 14×14 2.8 → 1.6
+#   batch 16:  8→8 on 32×32 1.8 → 1.2; 16→16 on 14×14 0.64 → 0.92 (loses); 32→32 on 14×14
+#              1.6 → 1.4
+#   batch 8:   32→32 on 14×14 0.79 → 1.06 (loses); 16→32 on 32×32 2.6 → 1.8
+#   batch 2:   32→32 on 32×32 1.04 → 1.23 (loses); 64→64 3.0 → 2.3; 64→128 on 16×16 1.3 → 1.6
+#   batch 1:   64→64 on 56×56 4.6 → 5.2 (loses), on 112×112 20.5 → 20.3
+# The transforms are vectors over the batch and their cost grows with the channels while the
+# GEMMs' grows with their product, so the rule asks for a batch of 4, 8 channels each side and
+# N·OH·OW·min(C, K) ≥ 100,000 (the losing cases above are all below it, the winning ones above).
+MIN_CHANNELS = 8
+MIN_BATCH = 4
+MIN_WORK = 100_000
 
 
 def _algo_setting():
     return os.environ.get("NEURONA_CONV_ALGO", "auto")
 
 
-# the batch is the vector length of the tile transforms: below this, im2col
-MIN_BATCH = 8
-
-
 def suits(n, c, k, geo, groups, fast) -> bool:
     """Whether conv2d with batch n, c input channels, k filters and window layout geo should use
     Winograd: 3×3, stride 1, no dilation, one group, float32/float64 NumPy arrays with numba
-    (`fast`), and enough channels and batch (NEURONA_CONV_ALGO=winograd|im2col overrides the
-    size rule)."""
+    (`fast`), and enough batch, channels and work (the rule above; NEURONA_CONV_ALGO=winograd|
+    im2col overrides it)."""
     kh, kw, sh, sw, ph, pw, dh, dw, oh, ow = geo
     if not (kh == kw == 3 and sh == sw == dh == dw == 1 and groups == 1 and fast):
         return False
@@ -89,7 +94,8 @@ def suits(n, c, k, geo, groups, fast) -> bool:
         return False
     if algo == "winograd":
         return True
-    return c >= MIN_IN_CHANNELS and k >= MIN_OUT_CHANNELS and n >= MIN_BATCH
+    return (n >= MIN_BATCH and min(c, k) >= MIN_CHANNELS
+            and n * oh * ow * min(c, k) >= MIN_WORK)
 
 
 def _tiles(geo, m):
