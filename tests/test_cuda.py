@@ -462,3 +462,26 @@ def test_graph_mode_refuses_gpu_tensors_clearly():
     model, _, x_np, y_np = _train(_mlp, "mlp", "cuda", "to_then_compile")
     with pytest.raises(NotImplementedError, match="graph mode"):
         model.fit(x_np, y_np, epochs=1, verbose=0, jit=True)
+
+
+def test_resnet_with_merge_layers_trains_on_gpu_like_on_cpu():
+    """A residual network (functional Model, Add layers, projection shortcuts, batch norm) gives
+    the same loss and gradients on the GPU as on the CPU (where its larger convolutions may run
+    through Winograd: their float32 rounding differs by ~1e-5 of the scale)."""
+    from neurona.vision import resnet_cifar
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 3, 16, 16)).astype(np.float32)
+    y = rng.integers(0, 10, 8)
+    results = {}
+    for device in ("cpu", "cuda"):
+        nr.manual_seed(0)
+        model = resnet_cifar(depth=8, num_classes=10, input_shape=(3, 16, 16), classifier_activation=None)
+        if device == "cuda":
+            model.to("cuda")
+        loss = F.cross_entropy(model(nr.tensor(x, device=device), training=True), nr.tensor(y, device=device))
+        loss.backward()
+        results[device] = (loss.item(), [w.grad.numpy() for w in model.trainable_weights])
+    assert abs(results["cuda"][0] - results["cpu"][0]) < 1e-4 * max(1.0, abs(results["cpu"][0]))
+    for g_gpu, g_cpu in zip(results["cuda"][1], results["cpu"][1]):
+        assert_close(g_gpu, g_cpu, rtol=1e-3, what="ResNet gradient")

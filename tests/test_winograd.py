@@ -117,7 +117,9 @@ def test_size_rule(monkeypatch):
     assert not winograd.suits(64, 3, 64, big, 1, True)       # VGG's first layer stays on im2col
     assert not winograd.suits(2, 64, 64, big, 1, True)       # vectors of length 2
     assert not winograd.suits(16, 16, 16, small, 1, True)    # 16·14·14·16 < 100,000: measured slower
-    assert winograd.suits(128, 16, 16, small, 1, True)
+    assert not winograd.suits(128, 16, 32, small, 1, True)   # 4×4 tiles cover 16×16 for 14×14
+    bigger = nr.ops.conv.make_geometry("t", (1, 16, 28, 28), 3, 1, 1, 1, "exact").ints
+    assert winograd.suits(128, 16, 32, bigger, 1, True)
     assert not winograd.suits(16, 64, 64, big, 1, False)     # no numba (CuPy, NEURONA_NO_NUMBA=1)
     assert not winograd.suits(16, 64, 64, big, 2, True)      # groups
     strided = nr.ops.conv.make_geometry("t", (1, 64, 8, 8), 3, 2, 1, 1, "floor").ints
