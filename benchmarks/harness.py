@@ -39,14 +39,12 @@ def blas_info() -> str:
 
 
 def set_threads(n: int) -> None:
-    """Use `n` threads in NumPy's BLAS, in neurona's kernels (Winograd's transforms; the other
-    numba kernels are serial) and in torch."""
+    """Use `n` threads in NumPy's BLAS and in torch. neurona's own kernels keep their setting
+    (NEURONA_NUM_THREADS, default 1: see `neurona.set_num_threads`), so the figures are those of
+    the library as it comes."""
     import torch  # noqa: PLC0415
 
-    import neurona  # noqa: PLC0415
-
     torch.set_num_threads(n)
-    neurona.set_num_threads(n)
     try:
         from threadpoolctl import threadpool_limits  # noqa: PLC0415
     except ImportError:

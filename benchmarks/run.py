@@ -23,6 +23,7 @@ import numba  # noqa: E402  (after the re-run above: the BLAS reads its variable
 import numpy  # noqa: E402
 import torch  # noqa: E402
 
+import neurona  # noqa: E402
 from neurona.backend import kernels  # noqa: E402
 from neurona.backend.kernels import malloc  # noqa: E402
 
@@ -54,6 +55,7 @@ def main(argv=None):
         "loadavg": [round(x, 2) for x in os.getloadavg()],
         "numba_kernels": kernels.numba_active(), "malloc_tuned": malloc.applied,
         "openblas_thread_timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
+        "neurona_kernel_threads": neurona.get_num_threads(),
     }), flush=True)
     for n in counts:
         set_threads(n)

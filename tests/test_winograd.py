@@ -193,6 +193,8 @@ def test_threads_give_the_same_numbers(force, monkeypatch, threads):
 
 def test_set_num_threads(monkeypatch):
     monkeypatch.setattr(nr.backend, "_num_threads", None)
+    monkeypatch.delenv("NEURONA_NUM_THREADS", raising=False)
+    assert nr.get_num_threads() == 1  # the default (see set_num_threads: BLAS threads spin)
     monkeypatch.setenv("NEURONA_NUM_THREADS", "3")
     assert nr.get_num_threads() == 3
     nr.set_num_threads(1)

@@ -96,8 +96,14 @@ _num_threads = None
 
 def set_num_threads(n: int) -> None:
     """How many threads neurona's own kernels may use (Winograd's tile transforms split their
-    channels over them). Default: NEURONA_NUM_THREADS, else every core. NumPy's BLAS has its own
-    setting (OPENBLAS_NUM_THREADS, or threadpoolctl)."""
+    channels over them). Default: NEURONA_NUM_THREADS, else 1. NumPy's BLAS has its own setting
+    (OPENBLAS_NUM_THREADS, or threadpoolctl).
+
+    Why 1 by default: OpenBLAS's threads keep spinning for a while after each GEMM, and with as
+    many kernel threads as cores they fight over the cores; measured on 2 cores, W3's 2-thread
+    step took 0.217–0.292 s with 2 kernel threads and 0.205–0.212 s with 1. With
+    OPENBLAS_THREAD_TIMEOUT=4 (short spinning) 2 kernel threads helped (0.158–0.219 against
+    0.191–0.218 s)."""
     global _num_threads
     n = int(n)
     if n < 1:
@@ -111,7 +117,7 @@ def get_num_threads() -> int:
         import os  # noqa: PLC0415 - only needed here
 
         env = os.environ.get("NEURONA_NUM_THREADS")
-        return max(1, int(env)) if env else (os.cpu_count() or 1)
+        return max(1, int(env)) if env else 1
     return _num_threads
 
 
