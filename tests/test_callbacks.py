@@ -73,8 +73,9 @@ def test_model_checkpoint_best_only_writes_atomically(tmp_path, monkeypatch):
     ckpt = ModelCheckpoint(tmp_path / "best", monitor="val_loss", save_best_only=True)
     model.fit(x, y, epochs=4, verbose=0, callbacks=[ScriptedLoss([3.0, 2.0, 2.5, 1.0]), ckpt])
     assert ckpt.best == 1.0
-    assert sorted(os.listdir(tmp_path / "best")) == ["config.json", "model.safetensors"]  # no temporaries left
-    assert len(replaced) == 3 * 2 and all(os.path.dirname(a) == os.path.dirname(b) for a, b in replaced)
+    assert sorted(os.listdir(tmp_path / "best")) == [  # the optimiser's state too; no temporaries left
+        "config.json", "model.safetensors", "optimizer.safetensors"]
+    assert len(replaced) == 3 * 3 and all(os.path.dirname(a) == os.path.dirname(b) for a, b in replaced)
     np.testing.assert_array_equal(load_model(tmp_path / "best").predict(x), model.predict(x))
 
     per_epoch = ModelCheckpoint(str(tmp_path / "w-{epoch:02d}.safetensors"), save_weights_only=True)

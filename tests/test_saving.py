@@ -28,13 +28,14 @@ def _trained_mlp():
 def test_round_trip_gives_identical_predictions_and_compile(tmp_path):
     model, x, y = _trained_mlp()
     model.save(tmp_path / "m")
-    assert sorted(os.listdir(tmp_path / "m")) == ["config.json", "model.safetensors"]
+    assert sorted(os.listdir(tmp_path / "m")) == ["config.json", "model.safetensors", "optimizer.safetensors"]
     loaded = load_model(tmp_path / "m")
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
     np.testing.assert_array_equal(loaded.layers[1].moving_variance.numpy(), model.layers[1].moving_variance.numpy())
     assert [type(la).__name__ for la in loaded.layers] == [type(la).__name__ for la in model.layers]
     assert loaded.evaluate(x, y) == pytest.approx(model.evaluate(x, y), rel=1e-6)  # loss, regulariser, metric
     assert loaded.optimizer.get_config() == model.optimizer.get_config()
+    assert loaded.optimizer.iterations == model.optimizer.iterations  # the training state came back too
     loaded.fit(x, y, epochs=1, verbose=0)  # compiled again: it trains
 
 

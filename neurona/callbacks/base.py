@@ -106,17 +106,21 @@ class ProgbarLogger(Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = self._last_draw = time.perf_counter()
+        self._done = 0
         self._write(f"Epoch {epoch + 1}/{self.params.get('epochs', '?')}\n")
 
     def _line(self, done, logs):
-        steps = self.params.get("steps") or 1
-        filled = min(self.width, int(self.width * done / steps))
-        bar = "=" * filled if filled == self.width else "=" * max(filled - 1, 0) + ">" + "." * (self.width - filled)
+        steps = self.params.get("steps")
         elapsed = time.perf_counter() - self._start
         per_step = _duration(elapsed / max(done, 1))
+        if not steps:  # an iterable of batches without a length: no total to draw a bar against
+            return f"{done}/Unknown - {_duration(elapsed)} {per_step}/step{_format_logs(logs or {})}"
+        filled = min(self.width, int(self.width * done / steps))
+        bar = "=" * filled if filled == self.width else "=" * max(filled - 1, 0) + ">" + "." * (self.width - filled)
         return f"{done}/{steps} [{bar[:self.width]}] - {_duration(elapsed)} {per_step}/step{_format_logs(logs or {})}"
 
     def on_train_batch_end(self, batch, logs=None):
+        self._done = batch + 1
         now = time.perf_counter()
         if self.verbose == 1 and now - self._last_draw > 0.1:
             self._last_draw = now
@@ -124,4 +128,4 @@ class ProgbarLogger(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         end = "\r" if self.verbose == 1 else ""
-        self._write(end + self._line(self.params.get("steps") or 1, logs) + "\n")
+        self._write(end + self._line(self.params.get("steps") or self._done, logs) + "\n")

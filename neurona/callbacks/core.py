@@ -73,14 +73,18 @@ class EarlyStopping(Callback):
 class ModelCheckpoint(Callback):
     """Save the model (a folder, see `model.save`) or only its weights (one .safetensors file)
     after every epoch, or only when `monitor` improves (`save_best_only`). `filepath` may hold
-    format fields: `ckpt-{epoch:02d}-{val_loss:.3f}`. Every file is written to a temporary name and
-    renamed into place, so a crash never leaves a half-written checkpoint."""
+    format fields: `ckpt-{epoch:02d}-{val_loss:.3f}`. A model folder holds the optimiser's state
+    too (`save_optimizer=True`), so `load_model(path)` then `fit(..., initial_epoch=epoch)` resumes
+    training exactly where the checkpoint was taken. Every file is written in full to a temporary
+    name before any is renamed into place, so a crash while writing leaves the previous checkpoint
+    intact."""
 
     def __init__(self, filepath, monitor="val_loss", save_best_only=False, save_weights_only=False, mode="auto",
-                 verbose=0):
+                 verbose=0, save_optimizer=True):
         super().__init__()
         self.filepath, self.monitor = os.fspath(filepath), monitor
         self.save_best_only, self.save_weights_only, self.verbose = save_best_only, save_weights_only, verbose
+        self.save_optimizer = bool(save_optimizer)
         self.mode, self._improved = _better(mode, monitor)
 
     def on_train_begin(self, logs=None):
@@ -96,7 +100,10 @@ class ModelCheckpoint(Callback):
                 return
             self.best = value
         path = self.filepath.format(epoch=epoch + 1, **logs)
-        (save_weights if self.save_weights_only else save_model)(self.model, path)
+        if self.save_weights_only:
+            save_weights(self.model, path)
+        else:
+            save_model(self.model, path, include_optimizer=self.save_optimizer)
         if self.verbose:
             print(f"Epoch {epoch + 1}: saved model to {path}")
 
