@@ -135,20 +135,22 @@ def filter_adjoint(du, m):
 
 
 _pool = None
+_pool_size = 0
 _pool_lock = threading.Lock()
 
 
 def _split(kernel, total, *args):
     """kernel(*args, c0, c1) over channel ranges covering [0, total), on get_num_threads()
     threads (the kernels release the GIL); this thread takes the first range."""
-    global _pool
+    global _pool, _pool_size
     threads = min(get_num_threads(), total)
     if threads <= 1:
         kernel(*args, 0, total)
         return
     with _pool_lock:
-        if _pool is None or _pool._max_workers < threads - 1:
+        if _pool is None or _pool_size < threads - 1:
             _pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="neurona-winograd")
+            _pool_size = threads - 1
         pool = _pool
     bounds = [total * i // threads for i in range(threads + 1)]
     futures = [pool.submit(kernel, *args, bounds[i], bounds[i + 1]) for i in range(1, threads)]
