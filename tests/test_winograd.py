@@ -233,3 +233,36 @@ def test_written_out_f4_kernels_equal_the_generic_ones(dtype):
     mod.winograd_input_adjoint(f1, s, bt, m, th, tw, x1, 0, c)
     mod.winograd43_input_adjoint(f1, s, th, tw, x2, 0, c)
     close(x2, x1)
+
+
+def test_training_follows_the_same_path_with_either_algorithm(monkeypatch):
+    """Ten SGD steps of a small CNN (3×3 convolutions with batch norm) give the same losses and
+    weights through Winograd as through im2col, to float32 rounding."""
+    from neurona.layers import BatchNormalization, Conv2D, Dense, Flatten, MaxPooling2D
+    from neurona.models import Sequential
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((16, 3, 8, 8)).astype(np.float32)
+    y = rng.integers(0, 4, 16)
+
+    def train(algo):
+        monkeypatch.setenv("NEURONA_CONV_ALGO", algo)
+        nr.manual_seed(0)
+        model = Sequential([Conv2D(16, 3, padding="same", input_shape=(3, 8, 8)), BatchNormalization(),
+                            nr.layers.Activation("relu"), Conv2D(16, 3, padding="same"),
+                            nr.layers.Activation("relu"), MaxPooling2D(2), Flatten(), Dense(4)])
+        model.compile(optimizer=nr.optimizers.SGD(0.05, momentum=0.9),
+                      loss=nr.losses.SparseCategoricalCrossentropy(from_logits=True))
+        losses = [model.train_on_batch(x, y) for _ in range(10)]
+        return np.array(losses, dtype=np.float64), model.get_weights()
+
+    calls = []
+    real = kernels.winograd_conv
+    monkeypatch.setattr(kernels, "winograd_conv", lambda *a: calls.append(1) or real(*a))
+    wino_losses, wino_weights = train("winograd")
+    assert calls, "the Winograd path was not taken"
+    ref_losses, ref_weights = train("im2col")
+    assert wino_losses[-1] < wino_losses[0]
+    np.testing.assert_allclose(wino_losses, ref_losses, rtol=1e-4)
+    for a, b in zip(wino_weights, ref_weights):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4 * max(1.0, float(np.abs(b).max())))
