@@ -12,12 +12,10 @@ import argparse
 import datetime
 import json
 import os
-import sys
 
-_BLAS_PINS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-if "--keep-blas-env" not in sys.argv and any(v in os.environ for v in _BLAS_PINS):
-    env = {k: v for k, v in os.environ.items() if k not in _BLAS_PINS}
-    os.execve(sys.executable, [sys.executable, "-m", "benchmarks.run", *sys.argv[1:]], env)
+from ._blasenv import rerun_unpinned
+
+rerun_unpinned("benchmarks.run")
 
 import numba  # noqa: E402  (after the re-run above: the BLAS reads its variables on load)
 import numpy  # noqa: E402

@@ -17,9 +17,25 @@ from .harness import compare, report
 TORCH = f"torch {torch.__version__.split('+')[0]} eager"
 
 
-def _nr(t: torch.Tensor, transpose=False) -> nr.Tensor:
-    a = t.detach().numpy()
-    return nr.tensor(np.ascontiguousarray(a.T if transpose else a), requires_grad=True)
+def _nr(t: torch.Tensor, transpose=False, device="cpu") -> nr.Tensor:
+    """A neurona leaf holding a copy of torch tensor `t` (transposed for Linear weights): a copy,
+    so that the two sides never update the same memory."""
+    a = t.detach().cpu().numpy()
+    return nr.tensor(np.array(a.T if transpose else a, order="C"), requires_grad=True, device=device)
+
+
+def _data(x: torch.Tensor, y: torch.Tensor, device="cpu"):
+    return nr.tensor(x.numpy(), device=device), nr.tensor(y.numpy(), device=device)
+
+
+def _torch_step(model, opt, x, y):
+    """PyTorch's training step: zero the gradients, cross-entropy, backward, update."""
+    def step():
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    return step
 
 
 # -- optimisers, by hand ----------------------------------------------------------------------
@@ -76,32 +92,30 @@ def w0(threads, reps):
                   neurona_gflops=round(gflop / times["neurona_s"], 1), peer_gflops=round(gflop / times["peer_s"], 1))
 
 
-# -- W1: MLP ------------------------------------------------------------------------------------
-def torch_w1():
+# -- W1-W3: builders of (ours, peer) on a device ------------------------------------------------
+# Each builds PyTorch's modules (seeded, always in the same order, so the same initial weights),
+# copies their weights into neurona tensors on `device`, then moves the torch model there. The
+# CPU benchmarks call them with "cpu", benchmarks/gpu.py with "cuda".
+def torch_w1(device="cpu"):
     """W1's PyTorch side: (linear layers, inputs, labels, one training step). Also used by W8."""
     torch.manual_seed(0)
     layers = [torch.nn.Linear(784, 512), torch.nn.Linear(512, 512), torch.nn.Linear(512, 10)]
-    model = torch.nn.Sequential(layers[0], torch.nn.ReLU(), layers[1], torch.nn.ReLU(), layers[2])
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    model = torch.nn.Sequential(layers[0], torch.nn.ReLU(), layers[1], torch.nn.ReLU(), layers[2]).to(device)
     x = torch.randn(128, 784)
     y = torch.randint(0, 10, (128,))
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-
-    return layers, x, y, step
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    return layers, x, y, _torch_step(model, opt, x.to(device), y.to(device))
 
 
-def w1(threads, reps):
-    layers, x, y, peer = torch_w1()
+def build_w1(device="cpu"):
+    """W1: MLP 784-512-512-10, ReLU, softmax cross-entropy, SGD momentum, batch 128."""
+    layers, x, y, peer = torch_w1(device)
     params = []
     for lin in layers:
-        params += [_nr(lin.weight, transpose=True), _nr(lin.bias)]
+        params += [_nr(lin.weight, transpose=True, device=device), _nr(lin.bias, device=device)]
     W1, b1, W2, b2, W3, b3 = params
     sgd = SGDMomentum(params, lr=0.01, momentum=0.9)
-    nx, ny = nr.tensor(x.numpy()), nr.tensor(y.numpy())
+    nx, ny = _data(x, y, device)
 
     def ours():
         h = F.relu(nx @ W1 + b1)
@@ -109,30 +123,23 @@ def w1(threads, reps):
         F.cross_entropy(h @ W3 + b3, ny).backward()
         sgd.step()
 
-    return report("W1", compare(ours, peer, reps=reps * 4), "s/step", TORCH, threads)
+    return ours, peer
 
 
-# -- W2: LeNet-5-like -----------------------------------------------------------------------------
-def w2(threads, reps):
+def build_w2(device="cpu"):
+    """W2: LeNet-5-like CNN on 1×28×28, batch 128, Adam."""
     torch.manual_seed(0)
     c1, c2 = torch.nn.Conv2d(1, 6, 5, padding=2), torch.nn.Conv2d(6, 16, 5)
     f1, f2, f3 = torch.nn.Linear(400, 120), torch.nn.Linear(120, 84), torch.nn.Linear(84, 10)
     relu, pool = torch.nn.ReLU(), torch.nn.MaxPool2d(2)
     model = torch.nn.Sequential(c1, relu, pool, c2, relu, pool, torch.nn.Flatten(), f1, relu, f2, relu, f3)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x = torch.randn(128, 1, 28, 28)
     y = torch.randint(0, 10, (128,))
 
-    def peer():
-        opt.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-
-    cw1, cb1, cw2, cb2 = _nr(c1.weight), _nr(c1.bias), _nr(c2.weight), _nr(c2.bias)
-    fc = [(_nr(f.weight, transpose=True), _nr(f.bias)) for f in (f1, f2, f3)]
-    params = [cw1, cb1, cw2, cb2] + [p for pair in fc for p in pair]
-    adam = Adam(params, lr=1e-3)
-    nx, ny = nr.tensor(x.numpy()), nr.tensor(y.numpy())
+    cw1, cb1, cw2, cb2 = (_nr(t, device=device) for t in (c1.weight, c1.bias, c2.weight, c2.bias))
+    fc = [(_nr(f.weight, transpose=True, device=device), _nr(f.bias, device=device)) for f in (f1, f2, f3)]
+    adam = Adam([cw1, cb1, cw2, cb2] + [p for pair in fc for p in pair], lr=1e-3)
+    nx, ny = _data(x, y, device)
 
     def ours():
         h = F.max_pool2d(F.relu(F.conv2d(nx, cw1, cb1, padding=2)), 2)
@@ -143,13 +150,14 @@ def w2(threads, reps):
         F.cross_entropy(h @ fc[2][0] + fc[2][1], ny).backward()
         adam.step()
 
-    return report("W2", compare(ours, peer, reps=reps * 2), "s/step", TORCH, threads)
+    model.to(device)
+    return ours, _torch_step(model, torch.optim.Adam(model.parameters(), lr=1e-3), x.to(device), y.to(device))
 
 
-# -- W3: small VGG with BatchNorm ------------------------------------------------------------------
 # neurona's batch norm is the fused F.batch_norm (γ, β, and running statistics that it updates as
 # BatchNorm2d does: momentum 0.1, unbiased variance); PyTorch's is BatchNorm2d.
-def w3(threads, reps):
+def build_w3(device="cpu"):
+    """W3: small VGG with BatchNorm on 3×32×32, batch 64, SGD momentum."""
     torch.manual_seed(0)
     chans = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256)]
     mods, convs = [], []
@@ -161,23 +169,17 @@ def w3(threads, reps):
             mods.append(torch.nn.MaxPool2d(2))
     fa, fb = torch.nn.Linear(256 * 4 * 4, 256), torch.nn.Linear(256, 10)
     model = torch.nn.Sequential(*mods, torch.nn.Flatten(), fa, torch.nn.ReLU(), fb)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x = torch.randn(64, 3, 32, 32)
     y = torch.randint(0, 10, (64,))
 
-    def peer():
-        opt.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-
-    ws = [_nr(c.weight) for c in convs]
+    ws = [_nr(c.weight, device=device) for c in convs]
     # (γ, β, running mean, running variance) of each layer, BatchNorm2d's initial values
-    bns = [(nr.ones(co, requires_grad=True), nr.zeros(co, requires_grad=True), nr.zeros(co), nr.ones(co))
-           for _, co in chans]
-    (wa, ba), (wb, bb) = [(_nr(f.weight, transpose=True), _nr(f.bias)) for f in (fa, fb)]
-    params = ws + [p for bn in bns for p in bn[:2]] + [wa, ba, wb, bb]
-    sgd = SGDMomentum(params, lr=0.01, momentum=0.9)
-    nx, ny = nr.tensor(x.numpy()), nr.tensor(y.numpy())
+    bns = [(nr.ones(co, requires_grad=True, device=device), nr.zeros(co, requires_grad=True, device=device),
+            nr.zeros(co, device=device), nr.ones(co, device=device)) for _, co in chans]
+    (wa, ba), (wb, bb) = [(_nr(f.weight, transpose=True, device=device), _nr(f.bias, device=device))
+                          for f in (fa, fb)]
+    sgd = SGDMomentum(ws + [p for bn in bns for p in bn[:2]] + [wa, ba, wb, bb], lr=0.01, momentum=0.9)
+    nx, ny = _data(x, y, device)
 
     def ours():
         h = nx
@@ -189,7 +191,21 @@ def w3(threads, reps):
         F.cross_entropy(h @ wb + bb, ny).backward()
         sgd.step()
 
-    return report("W3", compare(ours, peer, reps=reps, warmup=1), "s/step", TORCH, threads)
+    model.to(device)
+    return ours, _torch_step(model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9),
+                             x.to(device), y.to(device))
+
+
+def w1(threads, reps):
+    return report("W1", compare(*build_w1(), reps=reps * 4), "s/step", TORCH, threads)
+
+
+def w2(threads, reps):
+    return report("W2", compare(*build_w2(), reps=reps * 2), "s/step", TORCH, threads)
+
+
+def w3(threads, reps):
+    return report("W3", compare(*build_w3(), reps=reps, warmup=1), "s/step", TORCH, threads)
 
 
 # -- W7: per-op overhead -------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 (m = 4, the default, and m = 2): forward, input gradient and filter gradient match PyTorch and
 im2col for every padding and odd/even size, higher-order gradients work, the size rule picks it
 only where it pays, and graph mode replays it."""
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -85,27 +87,28 @@ def test_gradcheck_and_gradgradcheck(force):
     assert nr.gradgradcheck(fn, (x, w))
 
 
-def test_shared_output_transform_gives_the_same_gradients(force, monkeypatch):
-    """conv2d's backward transforms gy once for both gradients; without sharing they agree."""
-    shared = _conv_pair((2, 3, 7, 9), 4, 1, np.float64)[0]
-    counts = []
-    real = winograd._output_adjoint
-    monkeypatch.setattr(winograd, "_output_adjoint", lambda *a: counts.append(1) or real(*a))
-    again = _conv_pair((2, 3, 7, 9), 4, 1, np.float64)[0]
-    assert len(counts) == 2  # asked by both gradient ops; the kernel ran once (next test)
-    np.testing.assert_array_equal(shared[1], again[1])
-    np.testing.assert_array_equal(shared[2], again[2])
-
-
-def test_transform_done_once_per_backward(force, monkeypatch):
+def _count_output_adjoint_kernel(monkeypatch):
+    """A list that grows by one at each call of the output-gradient transform kernel."""
     monkeypatch.setattr(nr.backend, "_num_threads", 1)  # one kernel call per transform
-    done = []
     mod = kernels._fast(np.zeros(1))
-    real_kernel = mod.winograd43_output_adjoint if winograd.TILE == 4 else mod.winograd_output_adjoint
     name = "winograd43_output_adjoint" if winograd.TILE == 4 else "winograd_output_adjoint"
+    real_kernel = getattr(mod, name)
+    done = []
     monkeypatch.setattr(mod, name, lambda *a: done.append(1) or real_kernel(*a))
-    _conv_pair((2, 3, 8, 8), 4, 1, np.float64)
+    return done
+
+
+def test_shared_output_transform_runs_once_and_changes_nothing(force, monkeypatch):
+    """conv2d's backward transforms gy once for both gradients; without the sharing block the
+    two gradient ops transform it each, and the gradients are the same."""
+    done = _count_output_adjoint_kernel(monkeypatch)
+    shared = _conv_pair((2, 3, 7, 9), 4, 1, np.float64)[0]
     assert len(done) == 1
+    monkeypatch.setattr(kernels, "winograd_sharing", contextlib.nullcontext)
+    separate = _conv_pair((2, 3, 7, 9), 4, 1, np.float64)[0]
+    assert len(done) == 3
+    np.testing.assert_array_equal(shared[1], separate[1])
+    np.testing.assert_array_equal(shared[2], separate[2])
 
 
 def test_size_rule(monkeypatch):

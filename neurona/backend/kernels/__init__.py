@@ -17,6 +17,7 @@ May import: numpy, numba (lazily), neurona.backend.
 """
 from __future__ import annotations
 
+import importlib
 import os
 
 import numpy
@@ -27,30 +28,32 @@ from .malloc import tune_malloc
 
 tune_malloc()
 
-# the compiled module once loaded (a name other than `_numba`: a package attribute of the
-# submodule's own name would shadow the submodule in `from . import _numba`)
-_compiled = None
-_compiled_failed = False
-
-
 # numba compiles these loops for the two float types (float16 arithmetic it does not support)
 _COMPILED_DTYPES = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
 
+# the compiled modules once loaded, by submodule name (None: its import failed); not attributes
+# named like the submodules, which would shadow them in `from . import _numba`
+_loaded: dict = {}
 
-def _fast(a):
-    """The numba module of kernels if it should handle array `a`, else None."""
-    global _compiled, _compiled_failed
-    if (type(a) is not numpy.ndarray or a.dtype not in _COMPILED_DTYPES or _compiled_failed
+
+def _compiled_module(a, name):
+    """Compiled submodule `name` (`_numba`, `_bn`) if it should handle array `a`, else None:
+    float32/float64 NumPy arrays, numba importable, NEURONA_NO_NUMBA unset. Imported on first use
+    (numba is heavy to import)."""
+    if (type(a) is not numpy.ndarray or a.dtype not in _COMPILED_DTYPES
             or os.environ.get("NEURONA_NO_NUMBA") == "1"):
         return None
-    if _compiled is None:
+    if name not in _loaded:
         try:
-            from . import _numba as mod  # noqa: PLC0415 - lazy: numba is heavy to import
+            _loaded[name] = importlib.import_module(f"{__name__}.{name}")
         except ImportError:
-            _compiled_failed = True
-            return None
-        _compiled = mod
-    return _compiled
+            _loaded[name] = None
+    return _loaded[name]
+
+
+def _fast(a):
+    """The numba module of window kernels if it should handle array `a`, else None."""
+    return _compiled_module(a, "_numba")
 
 
 def numba_active() -> bool:
@@ -84,13 +87,13 @@ def direct_conv_suits(x, k, geo, groups):
 def conv_direct(x, w, geo):
     """conv2d(x, w) for a layer where direct_conv_suits: (N, K, OH, OW), contiguous."""
     xpad = _xp._pad(numpy.ascontiguousarray(x), geo, 0)
-    return _compiled.conv_direct(numpy.ascontiguousarray(xpad), numpy.ascontiguousarray(w), geo[8], geo[9])
+    return _fast(x).conv_direct(numpy.ascontiguousarray(xpad), numpy.ascontiguousarray(w), geo[8], geo[9])
 
 
 def conv_weight_direct(x, gy, geo):
     """The filter gradient (K, C, kh, kw) of conv_direct for output gradient gy."""
     xpad = _xp._pad(numpy.ascontiguousarray(x), geo, 0)
-    return _compiled.conv_weight_direct(numpy.ascontiguousarray(xpad), numpy.ascontiguousarray(gy), geo[0], geo[1])
+    return _fast(x).conv_weight_direct(numpy.ascontiguousarray(xpad), numpy.ascontiguousarray(gy), geo[0], geo[1])
 
 
 # Winograd F(4×4, 3×3) for 3×3 stride-1 layers with many channels (see winograd.py); the
@@ -167,24 +170,9 @@ avg_pool_scatter = _xp.avg_pool_scatter
 # passed in have x's dtype.
 from .. import array_module  # noqa: E402 - kept with the section that uses it
 
-_bn_module = None
-_bn_failed = False
-
-
 def _fast_bn(a):
     """The numba module of the batch-norm kernels if it should handle array `a`, else None."""
-    global _bn_module, _bn_failed
-    if (type(a) is not numpy.ndarray or a.dtype not in _COMPILED_DTYPES or _bn_failed
-            or os.environ.get("NEURONA_NO_NUMBA") == "1"):
-        return None
-    if _bn_module is None:
-        try:
-            from . import _bn as mod  # noqa: PLC0415 - lazy: numba is heavy to import
-        except ImportError:
-            _bn_failed = True
-            return None
-        _bn_module = mod
-    return _bn_module
+    return _compiled_module(a, "_bn")
 
 
 def _wide(x):

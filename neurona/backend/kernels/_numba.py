@@ -455,8 +455,8 @@ def _bt6(o0, o1, o2, o3, o4, o5, d0, d1, d2, d3, d4, d5):
 
 
 @njit(cache=True, inline="always", fastmath=True)
-def _b6_acc(o0, o1, o2, o3, o4, o5, e0, e1, e2, e3, e4, e5):
-    """o += B·e (the adjoint of _bt6), lane by lane."""
+def _b6(o0, o1, o2, o3, o4, o5, e0, e1, e2, e3, e4, e5, add):
+    """o = B·e (the adjoint of _bt6), or o += B·e when `add`, lane by lane."""
     for q in range(o0.shape[0]):
         a0 = e0[q]
         a1 = e1[q]
@@ -464,30 +464,25 @@ def _b6_acc(o0, o1, o2, o3, o4, o5, e0, e1, e2, e3, e4, e5):
         a3 = e3[q]
         a4 = e4[q]
         a5 = e5[q]
-        o0[q] += 4 * a0
-        o1[q] += -4 * a1 + 4 * a2 - 2 * a3 + 2 * a4 + 4 * a5
-        o2[q] += -5 * a0 - 4 * a1 - 4 * a2 - a3 - a4
-        o3[q] += a1 - a2 + 2 * a3 - 2 * a4 - 5 * a5
-        o4[q] += a0 + a1 + a2 + a3 + a4
-        o5[q] += a5
-
-
-@njit(cache=True, inline="always", fastmath=True)
-def _b6(o0, o1, o2, o3, o4, o5, e0, e1, e2, e3, e4, e5):
-    """o = B·e, lane by lane."""
-    for q in range(o0.shape[0]):
-        a0 = e0[q]
-        a1 = e1[q]
-        a2 = e2[q]
-        a3 = e3[q]
-        a4 = e4[q]
-        a5 = e5[q]
-        o0[q] = 4 * a0
-        o1[q] = -4 * a1 + 4 * a2 - 2 * a3 + 2 * a4 + 4 * a5
-        o2[q] = -5 * a0 - 4 * a1 - 4 * a2 - a3 - a4
-        o3[q] = a1 - a2 + 2 * a3 - 2 * a4 - 5 * a5
-        o4[q] = a0 + a1 + a2 + a3 + a4
-        o5[q] = a5
+        r0 = 4 * a0
+        r1 = -4 * a1 + 4 * a2 - 2 * a3 + 2 * a4 + 4 * a5
+        r2 = -5 * a0 - 4 * a1 - 4 * a2 - a3 - a4
+        r3 = a1 - a2 + 2 * a3 - 2 * a4 - 5 * a5
+        r4 = a0 + a1 + a2 + a3 + a4
+        if add:
+            o0[q] += r0
+            o1[q] += r1
+            o2[q] += r2
+            o3[q] += r3
+            o4[q] += r4
+            o5[q] += a5
+        else:
+            o0[q] = r0
+            o1[q] = r1
+            o2[q] = r2
+            o3[q] = r3
+            o4[q] = r4
+            o5[q] = a5
 
 
 @njit(cache=True, inline="always", fastmath=True)
@@ -609,10 +604,11 @@ def winograd43_input_adjoint(dvf, s, th, tw, dxt, c0, c1):
                     o = 6 * a * s + base
                     _b6(e[a, 0], e[a, 1], e[a, 2], e[a, 3], e[a, 4], e[a, 5],
                         dvf[o:o + n], dvf[o + s:o + s + n], dvf[o + 2 * s:o + 2 * s + n],
-                        dvf[o + 3 * s:o + 3 * s + n], dvf[o + 4 * s:o + 4 * s + n], dvf[o + 5 * s:o + 5 * s + n])
+                        dvf[o + 3 * s:o + 3 * s + n], dvf[o + 4 * s:o + 4 * s + n], dvf[o + 5 * s:o + 5 * s + n],
+                        False)
                 y0 = 4 * i
                 x0 = 4 * j
                 for sc in range(6):
-                    _b6_acc(dxt[ci, y0, x0 + sc], dxt[ci, y0 + 1, x0 + sc], dxt[ci, y0 + 2, x0 + sc],
-                            dxt[ci, y0 + 3, x0 + sc], dxt[ci, y0 + 4, x0 + sc], dxt[ci, y0 + 5, x0 + sc],
-                            e[0, sc], e[1, sc], e[2, sc], e[3, sc], e[4, sc], e[5, sc])
+                    _b6(dxt[ci, y0, x0 + sc], dxt[ci, y0 + 1, x0 + sc], dxt[ci, y0 + 2, x0 + sc],
+                        dxt[ci, y0 + 3, x0 + sc], dxt[ci, y0 + 4, x0 + sc], dxt[ci, y0 + 5, x0 + sc],
+                        e[0, sc], e[1, sc], e[2, sc], e[3, sc], e[4, sc], e[5, sc], True)

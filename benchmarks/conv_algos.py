@@ -1,0 +1,123 @@
+"""im2col against Winograd, layer by layer: one conv2d's forward + both gradients.
+
+`python -m benchmarks.conv_algos [--batch 64] [--threads 1] [--layers 64x64x32,128x128x16]`
+prints one JSON line per layer (C→K on an H×W map, 3×3, padding 1) with the median time of each
+algorithm (NEURONA_CONV_ALGO forced to each in turn, alternating) and `winograd_used`, what the
+default rule (`neurona.backend.kernels.winograd.suits`) picks for that layer. The break-even
+points quoted in winograd.py and docs/performance.md come from this script.
+Like benchmarks.run, it re-runs itself without OPENBLAS_CORETYPE/L2_SIZE (--keep-blas-env keeps them).
+`--transforms` also times Winograd's four tile-transform kernels alone, the written-out F(4×4)
+ones against the generic coefficient loops, on the same layers.
+May import: numpy, threadpoolctl, neurona.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+from ._blasenv import rerun_unpinned
+
+rerun_unpinned("benchmarks.conv_algos")
+
+import numpy as np  # noqa: E402  (after the re-run: the BLAS reads its variables on load)
+
+import neurona as nr  # noqa: E402
+from neurona import functional as F  # noqa: E402
+from neurona.backend import kernels  # noqa: E402
+from neurona.backend.kernels import winograd  # noqa: E402
+
+DEFAULT_LAYERS = "3x64x32,16x16x32,32x32x32,64x64x32,64x128x16,128x128x16,128x256x8,256x256x8,512x512x4"
+
+
+def _median_ms(fn, reps):
+    fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)) * 1e3
+
+
+def layer_times(n, c, k, size, reps):
+    rng = np.random.default_rng(0)
+    x = nr.tensor(rng.standard_normal((n, c, size, size), dtype=np.float32), requires_grad=c > 3)
+    w = nr.tensor(rng.standard_normal((k, c, 3, 3), dtype=np.float32), requires_grad=True)
+    g = nr.tensor(rng.standard_normal((n, k, size, size), dtype=np.float32))
+
+    def step():
+        x.grad = w.grad = None
+        F.conv2d(x, w, padding=1).backward(g)
+
+    out, before = {}, os.environ.get("NEURONA_CONV_ALGO")
+    try:
+        for _ in range(2):  # alternate, keep the faster median of each
+            for algo in ("im2col", "winograd"):
+                os.environ["NEURONA_CONV_ALGO"] = algo
+                t = _median_ms(step, reps)
+                out[algo] = min(out.get(algo, t), t)
+    finally:
+        if before is None:
+            os.environ.pop("NEURONA_CONV_ALGO", None)
+        else:
+            os.environ["NEURONA_CONV_ALGO"] = before
+    geo = nr.ops.conv.make_geometry("conv_algos", x.shape, 3, 1, 1, 1, "exact").ints
+    used = winograd.suits(n, c, k, geo, 1, kernels.numba_active())
+    return out, used
+
+
+def transform_times(n, c, size, reps):
+    """Each F(4×4) tile transform alone: (generic coefficient loops, written out), ms."""
+    mod = kernels._fast(np.zeros(1, np.float32))
+    rng = np.random.default_rng(0)
+    m, th = 4, size // 4
+    bt, _, at = winograd._mats(m, np.float32)
+    xt = rng.standard_normal((c, m * th + 2, m * th + 2, n)).astype(np.float32)
+    gt = rng.standard_normal((c, m * th, m * th, n)).astype(np.float32)
+    flat, _, s = winograd._planes(36, c, th * th * n, np.float32)
+    flat[...] = rng.standard_normal(flat.shape).astype(np.float32)
+    dm = winograd._planes(36, c, th * th * n, np.float32)[0]
+    yt = np.empty((c, m * th, m * th, n), np.float32)
+    dxt = np.zeros((c, m * th + 2, m * th + 2, n), np.float32)
+    pairs = {
+        "input": (lambda: mod.winograd_input(xt, bt, m, th, th, dm, s, 0, c),
+                  lambda: mod.winograd43_input(xt, th, th, dm, s, 0, c)),
+        "output": (lambda: mod.winograd_output(flat, s, at, th, th, yt, 0, c),
+                   lambda: mod.winograd43_output(flat, s, th, th, yt, 0, c)),
+        "output_adjoint": (lambda: mod.winograd_output_adjoint(gt, at, th, th, dm, s, 0, c),
+                           lambda: mod.winograd43_output_adjoint(gt, th, th, dm, s, 0, c)),
+        "input_adjoint": (lambda: mod.winograd_input_adjoint(flat, s, bt, m, th, th, dxt, 0, c),
+                          lambda: mod.winograd43_input_adjoint(flat, s, th, th, dxt, 0, c)),
+    }
+    return {name: [round(_median_ms(f, reps), 2) for f in fs] for name, fs in pairs.items()}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=1, help="BLAS threads and neurona's kernel threads")
+    ap.add_argument("--layers", default=DEFAULT_LAYERS, help="comma-separated CxKxSIZE")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--transforms", action="store_true", help="also time the tile transforms alone")
+    ap.add_argument("--keep-blas-env", action="store_true", help="keep OPENBLAS_CORETYPE/L2_SIZE as set")
+    args = ap.parse_args(argv)
+    from threadpoolctl import threadpool_limits  # noqa: PLC0415 - a test dependency
+
+    threadpool_limits(args.threads)
+    nr.set_num_threads(args.threads)
+    print(json.dumps({"batch": args.batch, "threads": args.threads, "loadavg": os.getloadavg()[0]}), flush=True)
+    for spec in args.layers.split(","):
+        c, k, size = (int(v) for v in spec.lower().split("x"))
+        times, used = layer_times(args.batch, c, k, size, args.reps)
+        line = {"layer": f"{c}->{k} on {size}x{size}", "im2col_ms": round(times["im2col"], 2),
+                "winograd_ms": round(times["winograd"], 2),
+                "ratio": round(times["winograd"] / times["im2col"], 2), "winograd_used": used}
+        if args.transforms and size % 4 == 0:
+            line["transforms_generic_vs_written_out_ms"] = transform_times(args.batch, c, size, args.reps)
+        print(json.dumps(line), flush=True)
+
+
+if __name__ == "__main__":
+    main()
