@@ -68,9 +68,8 @@ def col2im(cols, x_shape, geo):
     return k.col2im(numpy.ascontiguousarray(cols), n, c, h, w, *geo)
 
 
-# Direct convolution wins only when channels are few (measured on LeNet's 1→6 layer: forward
-# 1.04 → 0.82 ms, filter gradient 1.16 → 0.99 ms, and no 10 MB im2col matrix); with 3→64
-# (VGG's first layer) it was 1.4-2.3× slower than im2col + GEMM, with 6→16 2.1-3.6× slower.
+# Direct convolution wins only when channels are few (LeNet's 1→6 layer: no im2col matrix); with
+# more channels im2col + GEMM wins. The measurements are in docs/performance.md ("where the time goes").
 _DIRECT_MAX_CHANNEL_PAIRS = 8
 
 

@@ -2,9 +2,8 @@
 
 NumPy allocates every temporary afresh and frees it when the last reference goes. glibc serves
 blocks above its mmap threshold with a fresh mmap and returns them (and the free top of the heap)
-to the OS on free, so the next training step touches brand-new pages again: a LeNet step
-(W2) took ~2,800 page faults and 16-22 ms; with the settings below, no faults and 10-17 ms
-(measured side by side on the same machine). PyTorch avoids the same cost with its own caching
+to the OS on free, so the next training step touches brand-new pages again: a LeNet step (W2)
+took thousands of page faults, and none with the settings below (figures in docs/performance.md). PyTorch avoids the same cost with its own caching
 allocator; for NumPy arrays this is the equivalent: blocks up to 32 MiB come from the heap, and up
 to 1 GiB of free heap is kept instead of being trimmed.
 
