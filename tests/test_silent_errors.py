@@ -94,3 +94,15 @@ def test_float64_inputs_are_cast_to_the_layer_dtype():
     assert layer.kernel.grad.dtype == np.float32
     double = Dense(2, dtype="float64")
     assert double(nr.tensor(np.ones((3, 4), np.float32))).dtype == np.float64
+
+
+def test_save_weights_and_load_weights_on_the_model(tmp_path):
+    a, b = _classifier(), _classifier()
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    a.save_weights(tmp_path / "w.safetensors")
+    b.load_weights(tmp_path / "w.safetensors")
+    np.testing.assert_array_equal(a.predict(x), b.predict(x))
+    with pytest.raises(ValueError, match="must end in .safetensors"):
+        a.save_weights(tmp_path / "w.h5")
+    with pytest.raises(ValueError, match="Keras file format"):
+        a.save(tmp_path / "model.h5")

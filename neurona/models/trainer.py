@@ -668,7 +668,27 @@ class Trainer:
         trained, unless `include_optimizer=False`."""
         from ..saving import save_model
 
+        if str(path).endswith((".h5", ".hdf5", ".keras")):
+            raise ValueError(f"{self.name}.save: {str(path)!r} names a Keras file format; neurona saves a folder "
+                             f"(config.json + model.safetensors): give a folder name such as 'my_model'")
         save_model(self, path, include_optimizer=include_optimizer)
+
+    def save_weights(self, path):
+        """Write only the weights to one `.safetensors` file (Keras' `save_weights`; atomically).
+        Weights are keyed by name (`dense/kernel`; nested layers by attribute path)."""
+        from ..saving import save_weights
+
+        if not str(path).endswith(".safetensors"):
+            raise ValueError(f"{self.name}.save_weights: the file name must end in .safetensors (neurona "
+                             f"stores weights as safetensors, never pickle or HDF5), got {str(path)!r}")
+        save_weights(self, path)
+
+    def load_weights(self, path):
+        """Load weights written by `save_weights` (or a saved model folder's) into this model; the
+        names and shapes must match, and a mismatch is an error naming them."""
+        from ..saving import load_weights
+
+        load_weights(self, path)
 
     def export_onnx(self, path, opset=17):
         """Write an ONNX file computing `predict` (dense, convolutional, pooling, normalisation and
