@@ -106,3 +106,25 @@ def test_save_weights_and_load_weights_on_the_model(tmp_path):
         a.save_weights(tmp_path / "w.h5")
     with pytest.raises(ValueError, match="Keras file format"):
         a.save(tmp_path / "model.h5")
+
+
+@pytest.mark.parametrize("name, ref", [
+    ("selu", lambda t: __import__("torch").nn.functional.selu(t)),
+    ("swish", lambda t: __import__("torch").nn.functional.silu(t)),
+    ("silu", lambda t: __import__("torch").nn.functional.silu(t)),
+    ("gelu", lambda t: __import__("torch").nn.functional.gelu(t, approximate="tanh")),
+    ("softplus", lambda t: __import__("torch").nn.functional.softplus(t)),
+])
+def test_more_activations_by_name_match_torch(name, ref):
+    import torch
+    from neurona.layers import Activation
+
+    x = np.linspace(-3, 3, 13)
+    ours = nr.tensor(x, requires_grad=True)
+    out = Activation(name)(ours)
+    out.sum().backward()
+    theirs = torch.tensor(x, requires_grad=True)
+    ref(theirs).sum().backward()
+    np.testing.assert_allclose(out.numpy(), ref(torch.tensor(x)).numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-6, atol=1e-7)
+    assert nr.gradcheck(lambda t: Activation(name)(t), [nr.tensor(x + 0.01, requires_grad=True)])
