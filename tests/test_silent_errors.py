@@ -128,3 +128,21 @@ def test_more_activations_by_name_match_torch(name, ref):
     np.testing.assert_allclose(out.numpy(), ref(torch.tensor(x)).numpy(), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-6, atol=1e-7)
     assert nr.gradcheck(lambda t: Activation(name)(t), [nr.tensor(x + 0.01, requires_grad=True)])
+
+
+def test_keras_simple_mnist_convnet_with_one_line_of_rounding():
+    from neurona.layers import Conv2D, Flatten, MaxPooling2D, set_default_rounding
+
+    def convnet():
+        return Sequential([Conv2D(32, 3, activation="relu", input_shape=(1, 28, 28)), MaxPooling2D(2),
+                           Conv2D(64, 3, activation="relu"), MaxPooling2D(2), Flatten(), Dense(10)])
+    with pytest.raises(ValueError, match="11"):  # the course's formula: 11 -> 5.5 does not fit
+        convnet()
+    set_default_rounding("floor")
+    try:
+        model = convnet()
+        assert model.output_shape == (None, 10) and model.layers[3].rounding == "floor"
+    finally:
+        set_default_rounding("exact")
+    with pytest.raises(ValueError, match="'exact' or 'floor'"):
+        set_default_rounding("ceil")
