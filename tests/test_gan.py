@@ -70,7 +70,8 @@ def test_k_step_schedule_of_algorithm_1():
         g0, d0 = _snapshot(gan.generator), _snapshot(gan.discriminator)
         logs = gan.train_step((x,))
         pattern.append((_changed(d0, gan.discriminator), _changed(g0, gan.generator)))
-        assert set(logs) == {"d_loss", "g_loss", "d_real", "d_fake"}
+        assert {"d_loss", "d_real", "d_fake"} <= set(logs)
+        assert ("g_loss" in logs) == (gan.g_optimizer.iterations > 0)
     # every step trains D; G trains after every third D step and only then
     assert pattern == [(True, False), (True, False), (True, True)] * 2 + [(True, False)]
     assert gan.d_optimizer.iterations == 7 and gan.g_optimizer.iterations == 2

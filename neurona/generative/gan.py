@@ -2,21 +2,19 @@
 Goodfellow et al. (2014): k discriminator steps, each on a minibatch of data and a minibatch of
 noise, then one generator step on a fresh minibatch of noise.
 
-`GAN` is a `neurona.models.Model`: `train_step(data)` is one step of the algorithm on one batch of
-real samples, and `fit` is the usual Keras loop around it (epochs, shuffling, the progress bar,
-History, any callback such as `TensorBoard` or `SampleGrid`). Calling the GAN on noise runs the
-generator.
-May import: numpy, neurona, neurona.nn, neurona.optim, neurona.data, neurona.callbacks,
-neurona.models.
+`GAN` is a `neurona.models.Model` that overrides `train_step(data)`: one step of the algorithm on
+one batch of real samples; `fit` is the Keras loop of neurona.models around it (epochs, shuffling,
+the progress bar, History, any callback such as `TensorBoard` or `SampleGrid`). Calling the GAN
+on noise runs the generator.
+May import: numpy, neurona, neurona.nn, neurona.optim, neurona.models.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..autograd.grad_mode import no_grad
-from ..callbacks import CallbackList, History, ProgbarLogger
-from ..data import DataLoader
 from ..models import Model
+from ..nn.metrics import Mean
 from ..ops import ShapeError
 from ..tensor import Tensor
 from .losses import GENERATOR_LOSSES, discriminator_loss, generator_loss
@@ -67,10 +65,7 @@ class GAN(Model):
         self.d_optimizer = self.g_optimizer = None
         self._d_steps = 0
         self._sample_shape = None
-        self._last_g = {}
-
-    def _sublayers(self):
-        return [self.generator, self.discriminator]
+        self._trackers = {k: Mean(name=k) for k in ("d_loss", "g_loss", "d_real", "d_fake")}
 
     def call(self, z, training=None):
         return self.generator(z, training=training)
@@ -83,8 +78,9 @@ class GAN(Model):
         self.d_optimizer, self.g_optimizer = optim.get(d_optimizer), optim.get(g_optimizer)
         if self.d_optimizer is self.g_optimizer:
             raise ValueError(f"{self.name}.compile: give two optimiser objects, one per network")
-        self.optimizer = self.g_optimizer  # what callbacks such as TensorBoard read the learning rate of
-        self.loss_functions = []  # compiled: the losses are the GAN's own
+        # the generator's optimiser is the model's `optimizer` (what TensorBoard reads the rate of);
+        # no compiled loss: train_step computes the GAN's own
+        super().compile(optimizer=self.g_optimizer, loss=None)
         if self.built:
             self._bind()
 
@@ -178,55 +174,30 @@ class GAN(Model):
         logs = self.discriminator_step(real)
         self._d_steps += 1
         if self._d_steps % self.k == 0:
-            self._last_g = self.generator_step(real.shape[0])
-        return {**logs, "g_loss": self._last_g.get("g_loss", float("nan"))}
+            logs.update(self.generator_step(real.shape[0]))
+        for key, value in logs.items():
+            self._trackers[key].update_state(value)
+        return self.metric_results()
 
-    # -- the loop ------------------------------------------------------------------------------
-    def fit(self, x, y=None, epochs=1, batch_size=64, shuffle=True, seed=None, callbacks=None, verbose=1,
-            steps_per_epoch=None):
-        """Train for `epochs` passes over the real samples `x` (labels `y`, if given, are ignored;
-        a DataLoader of batches works too). Each batch is one `train_step`; the logs averaged over
-        the epoch (d_loss, g_loss, d_real = mean D(x), d_fake = mean D(G(z))) go to the callbacks
-        and History, which is returned."""
+    # -- the epoch averages that `fit` reports ------------------------------------------------------
+    def reset_metrics(self):
+        super().reset_metrics()
+        for m in self._trackers.values():
+            m.reset_state()
+
+    def metric_results(self):
+        return {k: m.result() for k, m in self._trackers.items() if m.count}
+
+    def fit(self, x=None, y=None, batch_size=64, epochs=1, **kwargs):
+        """`Model.fit` over the real samples `x` (labels `y`, if given, are ignored; a DataLoader
+        or Dataset of batches works too): one `train_step` per batch; the progress bar, History
+        and callbacks get the epoch's running means of d_loss, g_loss, d_real = mean D(x) and
+        d_fake = mean D(G(z))."""
         if self.d_optimizer is None:
             raise RuntimeError(f"{self.name}.fit: call compile(d_optimizer, g_optimizer) first")
-        if isinstance(x, DataLoader):
-            source = x
-        else:
-            x = np.asarray(x, dtype=np.float32)
-            source = DataLoader((x,), batch_size=batch_size, shuffle=shuffle, seed=seed)
-            if not self.built or self._sample_shape != x.shape[1:]:
-                self.build_for(x.shape[1:])
-        history = History()
-        cbs = ([ProgbarLogger(verbose=verbose)] if verbose else []) + list(callbacks or []) + [history]
-        steps = steps_per_epoch or (len(source) if hasattr(source, "__len__") else None)
-        cb = CallbackList(cbs, model=self, params={"epochs": epochs, "steps": steps, "verbose": verbose,
-                                                   "metrics": ["d_loss", "g_loss", "d_real", "d_fake"]})
-        self.history, self.stop_training = history, False
-        cb.on_train_begin()
-        for epoch in range(epochs):
-            cb.on_epoch_begin(epoch)
-            totals, count = {}, 0
-            for step, batch in enumerate(source):
-                if steps_per_epoch is not None and step >= steps_per_epoch:
-                    break
-                cb.on_train_batch_begin(step)
-                logs = self.train_step(tuple(batch) if isinstance(batch, (tuple, list)) else (batch,))
-                count += 1
-                for key, value in logs.items():
-                    if value == value:  # NaN: no generator step yet in this epoch
-                        totals[key] = totals.get(key, 0.0) + value
-                        totals[key + "#"] = totals.get(key + "#", 0) + 1
-                cb.on_train_batch_end(step, {k: totals[k] / totals[k + "#"] for k in logs if k in totals})
-                if self.stop_training:
-                    break
-            if count == 0:
-                raise ValueError(f"{self.name}.fit: x gave no batches")
-            cb.on_epoch_end(epoch, {k: totals[k] / totals[k + "#"] for k in logs if k in totals})
-            if self.stop_training:
-                break
-        cb.on_train_end()
-        return history
+        if hasattr(x, "shape") and (not self.built or self._sample_shape != tuple(x.shape[1:])):
+            self.build_for(x.shape[1:])
+        return super().fit(x, None, batch_size=batch_size, epochs=epochs, **kwargs)
 
     def generate(self, n=None, z=None, batch_size=256):
         """Samples of the generator in inference mode as a NumPy array: from `n` fresh noise
