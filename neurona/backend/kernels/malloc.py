@@ -8,8 +8,11 @@ to the OS on free, so the next training step touches brand-new pages again: a Le
 allocator; for NumPy arrays this is the equivalent: blocks up to 32 MiB come from the heap, and up
 to 1 GiB of free heap is kept instead of being trimmed.
 
-It is applied once when neurona's kernels load; set NEURONA_MALLOC_TUNING=0 to leave the C
-allocator as it was.
+It changes the whole process's allocator, so importing neurona does not do it: the autograd
+engine applies it at the first backward pass (the first training step: where it pays), once.
+A process that never trains (a model server, a script that only predicts) keeps glibc's
+defaults. Call `tune_malloc()` yourself to apply it earlier; set NEURONA_MALLOC_TUNING=0 to leave
+the C allocator as it was.
 May import: nothing from neurona.
 """
 from __future__ import annotations
@@ -23,13 +26,17 @@ MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's largest allowed value on 64-bit
 TRIM_THRESHOLD = 1024 * 1024 * 1024
 
 applied = False
+_tried = False
 
 
 def tune_malloc() -> bool:
-    """Apply the settings above once; True if glibc accepted them."""
-    global applied
-    if applied or os.environ.get("NEURONA_MALLOC_TUNING") == "0":
+    """Apply the settings above once (later calls return at once); True if glibc accepted them."""
+    global applied, _tried
+    if _tried:
         return applied
+    _tried = True
+    if os.environ.get("NEURONA_MALLOC_TUNING") == "0":
+        return False
     try:
         libc = ctypes.CDLL(None)
         libc.gnu_get_libc_version  # glibc only: other C libraries have other knobs
