@@ -2,7 +2,7 @@
 encoder with a classifier on all meta-training classes at once (ordinary supervised learning),
 then for each test episode train a new linear softmax classifier on the frozen encoder's
 features of the support set and classify the queries with it.
-May import: numpy, neurona, neurona.optim.
+May import: numpy, neurona, neurona.nn, neurona.optim, neurona.models.
 """
 from __future__ import annotations
 
