@@ -235,13 +235,14 @@ class MetadataStore:
                                                             json.dumps(reasons), self._now(now)))
         return cur.lastrowid
 
-    def last_blessed_model(self, pipeline):
-        """The newest blessed model artifact of this pipeline whose folder still exists, or None."""
+    def last_blessed_model(self, pipeline, exclude_sha=None):
+        """The newest blessed model artifact of this pipeline whose folder still exists (and whose
+        content hash is not `exclude_sha`: a candidate is not its own baseline), or None."""
         rows = self.db.execute("SELECT model_artifact_id FROM blessings WHERE pipeline = ? AND blessed = 1 "
                                "ORDER BY id DESC", (pipeline,))
         for row in rows:
             art = self.artifact(row["model_artifact_id"])
-            if Path(art["uri"]).exists():
+            if Path(art["uri"]).exists() and (exclude_sha is None or art["sha256"] != exclude_sha):
                 return art
         return None
 

@@ -219,6 +219,8 @@ def compare_statistics(current: dict, baseline: dict, schema: dict, check="drift
         cfg = spec.get(check)
         if not cfg or name not in current["features"] or name not in baseline["features"]:
             continue
+        if "invalid" in (current["features"][name]["type"], baseline["features"][name]["type"]):
+            continue  # the type anomaly is reported by validate_frame
         d = distance(cfg["metric"], current["features"][name], baseline["features"][name])
         bad = d > float(cfg["threshold"])
         out.append({"feature": name, "kind": check, "metric": cfg["metric"], "value": d,

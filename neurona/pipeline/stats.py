@@ -18,8 +18,6 @@ May import: numpy.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 QUANTILE_POINTS = 100
@@ -126,6 +124,15 @@ def feature_statistics(column: np.ndarray, spec: dict | None = None) -> dict:
     return stats
 
 
+def safe_feature_statistics(column, spec=None) -> dict:
+    """`feature_statistics`, or {"type": "invalid", "error"} for a column that does not fit its
+    schema entry (strings in a numeric feature, say): the validator reports it as an anomaly."""
+    try:
+        return feature_statistics(column, spec)
+    except (TypeError, ValueError) as e:
+        return {"type": "invalid", "error": str(e), "count": int(len(column)), "missing": 0}
+
+
 def compute_statistics(frame: dict, schema: dict | None = None, slice_by=()) -> dict:
     """{"num_examples", "features": {name: statistics}, "slices": {"col=value": {...}}}.
 
@@ -135,14 +142,14 @@ def compute_statistics(frame: dict, schema: dict | None = None, slice_by=()) -> 
     """
     n = num_rows(frame)
     specs = (schema or {}).get("features", {})
-    out = {"num_examples": n, "features": {name: feature_statistics(col, specs.get(name))
+    out = {"num_examples": n, "features": {name: safe_feature_statistics(col, specs.get(name))
                                            for name, col in frame.items()}}
     if slice_by:
         out["slices"] = {}
         for key, mask in slice_masks(frame, slice_by).items():
             sub = {name: col[mask] for name, col in frame.items()}
             out["slices"][key] = {"num_examples": int(mask.sum()),
-                                  "features": {name: feature_statistics(col, specs.get(name))
+                                  "features": {name: safe_feature_statistics(col, specs.get(name))
                                                for name, col in sub.items()}}
     return out
 
@@ -229,6 +236,3 @@ def distance(metric: str, stats_a: dict, stats_b: dict) -> float:
         return wasserstein_from_quantiles(stats_a["quantiles"], stats_b["quantiles"])
     raise ValueError(f"unknown drift metric {metric!r}; known: {', '.join(DRIFT_METRICS)}")
 
-
-def finite_or_none(x):
-    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
