@@ -9,8 +9,8 @@ artifacts with a SHA-256 of their content, and the edges input → execution →
 component whose `gate(outputs)` answers a decision stops the run: 'blocked' (the data gate) or
 'refused' (no blessing, or the model cannot be served).
 May import: numpy, json, neurona.pipeline.sources, neurona.pipeline.stats, neurona.pipeline.schema,
-neurona.pipeline.training, neurona.pipeline.evaluation, neurona.pipeline.serving_io, optuna and
-ray (lazily).
+neurona.pipeline.training, neurona.pipeline.evaluation, neurona.pipeline.serving_io,
+neurona.pipeline.monitor, optuna and ray (lazily).
 """
 from __future__ import annotations
 
@@ -357,6 +357,10 @@ class Trainer(Component):
             hp.update(read_json(Path(inputs["hyperparameters"].path) / "hyperparameters.json")["best"])
         model, history = tr.train_model(info, dict(self.model), hp, x, y, seed=int(self.seed))
         tr.save_with_transform(model, info, out / "model")
+        from .monitor import TRAINING_STATS_FILE, training_statistics
+
+        train = src.load_frame(Path(inputs["examples"].path) / "train.npz")
+        write_json(out / "model" / TRAINING_STATS_FILE, training_statistics(train, info))
         write_json(out / "history.json", {"hyperparameters": hp, "history": history})
         return {"model": Output("Model", out / "model", {"hyperparameters": hp,
                                                          "final_loss": history["loss"][-1],

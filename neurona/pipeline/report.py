@@ -66,7 +66,7 @@ Baseline: {{ evaluation.baseline_uri or 'none (no earlier blessed model)' }}.</p
 </table>
 {% if evaluation.missing_slices %}<p class="bad">Missing slices: {{ evaluation.missing_slices|join(', ') }}</p>{% endif %}
 <h3>Checks</h3><table><tr><th>result</th><th>check</th></tr>
-{% for c in evaluation.checks %}<tr><td class="{{ 'bad' if c.failed and c.judged else 'ok' }}">{{ 'FAIL' if c.failed and c.judged else 'pass' }}</td><td>{{ c.message }}</td></tr>{% endfor %}
+{% for c in evaluation.checks %}<tr><td class="{{ 'warn' if not c.judged else ('bad' if c.failed else 'ok') }}">{{ 'not judged' if not c.judged else ('FAIL' if c.failed else 'pass') }}</td><td>{{ c.message }}</td></tr>{% endfor %}
 </table>{% endif %}
 {% if infra %}<h2>Infra validation</h2><table>{% for c in infra.checks %}<tr><td class="{{ 'ok' if c.passed else 'bad' }}">{{ 'pass' if c.passed else 'FAIL' }}</td><td>{{ c.check }}</td></tr>{% endfor %}</table>{% endif %}
 {% if push %}<h2>Push</h2><p>{% if push.pushed %}Version <b>{{ push.version }}</b> written to <code>{{ push.path }}</code>; labels now {{ push.labels }}.{% else %}{{ push.message }}{% endif %}</p>{% endif %}

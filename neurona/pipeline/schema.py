@@ -62,9 +62,10 @@ def infer_schema(stats: dict, label=None, drift=None, skew=None, max_domain=50) 
                 spec["shape"] = fs["shape"]
                 spec["example_mean_bins"] = fs["example_mean"]["histogram"]["edges"]
                 spec["example_std_bins"] = fs["example_std"]["histogram"]["edges"]
-        if name != label and drift.get(family):
+        comparable = family == "numeric" or "domain" in spec  # an id-like column has no distribution to compare
+        if name != label and drift.get(family) and comparable:
             spec["drift"] = dict(drift[family])
-        if name != label and skew.get(family):
+        if name != label and skew.get(family) and comparable:
             spec["skew"] = dict(skew[family])
         features[name] = spec
     return {"version": 1, "label": label, "features": features}

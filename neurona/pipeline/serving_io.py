@@ -4,9 +4,9 @@ server over TF Serving's REST API on a loopback port.
 
 Layout (TF Serving's): `BASE/<model>/<version>/` holds a saved neurona model folder. The labels
 live in `BASE/<model>/labels.json` ({"stable": 3, "canary": 4}) and, for the server, in
-`BASE/models.config`, TF Serving's model config file (protobuf text format: one `config` per
-model with its `base_path`, `model_version_policy { specific { versions: ... } }` naming the
-labelled versions, and `version_labels`). Both are written atomically (a temporary file renamed
+`BASE/models.json`, the `--model-config` file of `neurona serve` (its JSON form of TF Serving's
+model_config_list: per model its `base_path`, `model_version_policy: {specific: {versions}}`
+naming the labelled versions, and `version_labels`); the server re-reads it and moves labels. Both are written atomically (a temporary file renamed
 into place); a version folder is copied under a hidden name and renamed into place, so the
 server's poller never sees half a model.
 May import: json, os, shutil, signal, socket, subprocess, sys, time, numpy, requests,
@@ -30,7 +30,7 @@ from .sources import tree_sha256
 from . import training as tr
 
 LABELS_FILE = "labels.json"
-MODELS_CONFIG = "models.config"
+MODELS_CONFIG = "models.json"
 
 
 def _atomic_text(path: Path, text: str):
@@ -54,43 +54,35 @@ def read_labels(base, model_name) -> dict:
     return json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
 
 
-def models_config_text(base) -> str:
-    """TF Serving's model config (text format) for every model folder under `base`.
+def models_config(base) -> dict:
+    """The server's `--model-config` (neurona serve's JSON/YAML mirror of TF Serving's
+    model_config_list) for every model folder under `base`: each model serves the versions its
+    labels point at, with those labels.
 
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp()); (d / "m" / "1").mkdir(parents=True)
     >>> _ = (d / "m" / "labels.json").write_text('{"stable": 1, "canary": 1}')
-    >>> print(models_config_text(d).replace(str(d), "BASE"))
-    model_config_list {
-      config {
-        name: "m"
-        base_path: "BASE/m"
-        model_platform: "neurona"
-        model_version_policy { specific { versions: 1 } }
-        version_labels { key: "canary" value: 1 }
-        version_labels { key: "stable" value: 1 }
-      }
-    }
+    >>> cfg = models_config(d)["model_config_list"][0]
+    >>> cfg["name"], cfg["model_version_policy"], cfg["version_labels"]
+    ('m', {'specific': {'versions': [1]}}, {'canary': 1, 'stable': 1})
     """
     base = Path(base)
-    lines = ["model_config_list {"]
+    out = []
     for d in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
         labels = read_labels(base, d.name)
         served = sorted(set(labels.values())) or versions(base, d.name)[-1:]
-        lines += ["  config {", f'    name: "{d.name}"', f'    base_path: "{d.resolve()}"',
-                  '    model_platform: "neurona"']
-        if served:
-            lines.append("    model_version_policy { specific { " + " ".join(f"versions: {v}" for v in served) + " } }")
-        lines += [f'    version_labels {{ key: "{k}" value: {v} }}' for k, v in sorted(labels.items())]
-        lines.append("  }")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+        if not served:
+            continue
+        out.append({"name": d.name, "base_path": str(d.resolve()),
+                    "model_version_policy": {"specific": {"versions": served}},
+                    "version_labels": dict(sorted(labels.items()))})
+    return {"model_config_list": out}
 
 
 def write_labels(base, model_name, labels: dict):
     base = Path(base)
     _atomic_text(base / model_name / LABELS_FILE, json.dumps(labels, indent=1, sort_keys=True))
-    _atomic_text(base / MODELS_CONFIG, models_config_text(base))
+    _atomic_text(base / MODELS_CONFIG, json.dumps(models_config(base), indent=1))
 
 
 def push_model(model_dir, base, model_name, store=None, model_artifact_id=None, run_id=None, now=None) -> dict:
@@ -179,7 +171,7 @@ def infra_validate(model_dir: Path, frame: dict, model_name: str, golden_size: i
     shutil.copytree(model_dir, base / model_name / "1")
     port = free_port()
     argv = [a.replace("{python}", sys.executable) for a in command] + [
-        "--model-base-path", str(base), "--rest-port", str(port)]
+        "--model-base-path", str(base), "--rest-port", str(port), "--grpc-port", "-1", "--host", "127.0.0.1"]
     url = f"http://127.0.0.1:{port}/v1/models/{model_name}"
     http = requests.Session()
     http.trust_env = False  # loopback only: never through a proxy
