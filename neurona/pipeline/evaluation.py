@@ -8,7 +8,8 @@ the same resampled examples for both models (a paired bootstrap).
 The decision, for each threshold `{metric: {lower_bound | upper_bound, max_decrease |
 max_increase, slices}}`:
 - a value bound fails when the whole confidence interval lies beyond it (the metric is
-  significantly worse than the bound), overall and, with `slices: true`, on every judged slice;
+  significantly worse than the bound), overall and, with `slices: true` (or `slices:
+  [lower_bound, ...]` naming the bounds that apply per slice), on every judged slice;
 - a change bound fails when the interval of (candidate − baseline) lies wholly beyond the
   allowed change (a significant regression against the last blessed model);
 - a slice with fewer than `min_slice_size` examples is reported, not judged; a slice listed in
@@ -98,26 +99,30 @@ def evaluate(values: dict, baseline_values: dict | None, frame: dict, slice_by=(
     for metric, spec in (thresholds or {}).items():
         if metric not in values:
             raise ValueError(f"Evaluator: threshold on {metric!r} but the metrics computed are {sorted(values)}")
-        keys = [k for k in results if k == "overall" or spec.get("slices")]
-        for key in keys:
-            entry = results[key]
+        on_slices = spec.get("slices") or []
+        on_slices = ["lower_bound", "upper_bound", "max_decrease", "max_increase"] if on_slices is True else on_slices
+        for key, entry in results.items():
             m = entry["metrics"][metric]
             if m["value"] is None:
                 continue
+
+            def applies(kind):
+                return kind in spec and (key == "overall" or kind in on_slices)
+
             lo, hi = m["ci"]
             for bound, op in (("lower_bound", "lower"), ("upper_bound", "upper")):
-                if bound not in spec:
+                if not applies(bound):
                     continue
                 limit = float(spec[bound])
                 failed = hi < limit if op == "lower" else lo > limit
                 checks.append(_check(key, metric, bound, limit, m["value"], (lo, hi), failed, entry["judged"]))
             if "change_ci" in m:
                 clo, chi = m["change_ci"]
-                if "max_decrease" in spec:
+                if applies("max_decrease"):
                     limit = -float(spec["max_decrease"])
                     checks.append(_check(key, metric, "max_decrease", float(spec["max_decrease"]), m["change"],
                                          (clo, chi), chi < limit, entry["judged"]))
-                if "max_increase" in spec:
+                if applies("max_increase"):
                     limit = float(spec["max_increase"])
                     checks.append(_check(key, metric, "max_increase", limit, m["change"], (clo, chi), clo > limit,
                                          entry["judged"]))
