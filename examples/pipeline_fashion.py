@@ -1,6 +1,6 @@
 """Fashion-MNIST arriving in daily spans, with a documented incident on day 4.
 
-Days 1-3: 1,500 training images a day from the shop's camera "A". Day 4 comes from a new
+Days 1-3: 3,000 training images a day from the shop's camera "A". Day 4 comes from a new
 camera "B", and two things change at once (both injected here, on purpose):
   1. the images: B's sensor is brighter with less contrast, x_B = clip(0.55·x + 90, 0, 255);
   2. the labels: the new station's annotators file every "Shirt" as "T-shirt/top".
@@ -110,7 +110,7 @@ def serve_and_monitor(root, x_test):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", default=str(Path(__file__).with_suffix(".yaml")))
-    ap.add_argument("--per-day", type=int, default=1500)
+    ap.add_argument("--per-day", type=int, default=3000)
     args = ap.parse_args(argv)
     raw = yaml.safe_load(open(args.config))
     root = Path(raw["root"])
