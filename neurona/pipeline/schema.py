@@ -63,7 +63,7 @@ def infer_schema(stats: dict, label=None, drift=None, skew=None, max_domain=50) 
                 spec["example_mean_bins"] = fs["example_mean"]["histogram"]["edges"]
                 spec["example_std_bins"] = fs["example_std"]["histogram"]["edges"]
         comparable = family == "numeric" or "domain" in spec  # an id-like column has no distribution to compare
-        if name != label and drift.get(family) and comparable:
+        if drift.get(family) and comparable:  # the label drifts too (a labelling change shows here)
             spec["drift"] = dict(drift[family])
         if name != label and skew.get(family) and comparable:
             spec["skew"] = dict(skew[family])
