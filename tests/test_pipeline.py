@@ -281,3 +281,22 @@ def test_watch_runs_when_a_span_arrives_and_promote_moves_stable(tmp_path):
     store = MetadataStore(tmp_path / "root" / "metadata.sqlite")
     assert promote(tmp_path / "serving", "toy", store) == {"canary": 2, "stable": 2}
     assert [h["version"] for h in store.label_history("toy", "stable")] == [1, 2]
+
+
+def test_warm_start_copies_all_but_the_preprocessing(tmp_path):
+    from neurona.pipeline import training as tr
+
+    train = _frame()
+    schema = infer_schema(st.compute_statistics(train), label="y")
+    info = tr.fit_transform(train, ["x1", "x2"], "y", schema)
+    x, y = tr.encode_inputs(train, info), tr.encode_labels(train, info)
+    base, _ = tr.train_model(info, {"type": "mlp"}, {"epochs": 2, "hidden": [8]}, x, y)
+    tr.save_with_transform(base, info, tmp_path / "base")
+    shifted = dict(info, mean=[5.0, 5.0])
+    fresh = tr.build_model(shifted, {"type": "mlp"}, {"hidden": [8]})
+    assert tr.warm_start(fresh, tmp_path / "base")
+    for a, b in zip(fresh.layers[1:], base.layers[1:]):
+        for wa, wb in zip(a.weights, b.weights):
+            np.testing.assert_array_equal(wa.numpy(), wb.numpy())
+    np.testing.assert_allclose(fresh.layers[0].bias.numpy(), -5.0 / np.asarray(info["std"]), rtol=1e-6)
+    assert not tr.warm_start(tr.build_model(info, {"type": "mlp"}, {"hidden": [4]}), tmp_path / "base")

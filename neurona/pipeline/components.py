@@ -343,11 +343,12 @@ def _trial_score(info, model_cfg, hp, xt, yt, xv, yv, seed):
 
 class Trainer(Component):
     """neurona `fit` of the Transform's layer + the model's layers; saves the model folder (with
-    transform.json inside)."""
+    transform.json and the training statistics inside). `warm_start: true` starts from the last
+    blessed model's weights (fine-tuning on the new window)."""
 
-    FIELDS = {"model": {"type": "mlp"}, "hyperparameters": {}, "seed": 0}
+    FIELDS = {"model": {"type": "mlp"}, "hyperparameters": {}, "seed": 0, "warm_start": False}
     INPUTS = {"examples": "Examples", "transform": "TransformGraph", "code": "Code",
-              "hyperparameters?": "HyperParameters"}
+              "hyperparameters?": "HyperParameters", "baseline?": "Model"}
     OUTPUTS = {"model": "Model"}
 
     def run(self, ctx, inputs, out):
@@ -355,7 +356,8 @@ class Trainer(Component):
         hp = dict(self.hyperparameters)
         if inputs.get("hyperparameters") is not None:
             hp.update(read_json(Path(inputs["hyperparameters"].path) / "hyperparameters.json")["best"])
-        model, history = tr.train_model(info, dict(self.model), hp, x, y, seed=int(self.seed))
+        init = inputs["baseline"].path if self.warm_start and inputs.get("baseline") is not None else None
+        model, history = tr.train_model(info, dict(self.model), hp, x, y, seed=int(self.seed), init_from=init)
         tr.save_with_transform(model, info, out / "model")
         from .monitor import TRAINING_STATS_FILE, training_statistics
 

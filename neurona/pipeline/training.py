@@ -161,11 +161,32 @@ def build_model(info: dict, model_cfg: dict, hp: dict):
     return model
 
 
-def train_model(info, model_cfg, hp, x, y, validation=None, seed=0):
+def warm_start(model, baseline_dir) -> bool:
+    """Start from the weights of a saved model with the same layers after the preprocessing (the
+    last blessed one): continuous training fine-tunes instead of starting afresh. The new
+    preprocessing layer keeps this run's statistics. False (nothing copied) when the shapes differ."""
+    from ..models import load_model
+
+    base = load_model(baseline_dir, compile=False)
+    ours, theirs = model.layers[1:], base.layers[1:]
+    pairs = [(a, b) for la, lb in zip(ours, theirs) for a, b in zip(la.weights, lb.weights)]
+    if len(ours) != len(theirs) or any(a.shape != b.shape for a, b in pairs) or \
+            sum(len(la.weights) for la in ours) != len(pairs):
+        return False
+    for a, b in pairs:
+        a.data[...] = b.data
+    return True
+
+
+def train_model(info, model_cfg, hp, x, y, validation=None, seed=0, init_from=None):
     import neurona as nr
 
     nr.manual_seed(int(seed))
     model = build_model(info, model_cfg, hp)
+    if init_from is not None and not warm_start(model, init_from):
+        import warnings
+
+        warnings.warn(f"Trainer: {init_from} has other layer shapes; training from scratch", stacklevel=2)
     history = model.fit(x, y, epochs=int(hp.get("epochs", 10)), batch_size=int(hp.get("batch_size", 32)),
                         verbose=0, seed=int(seed), validation_data=validation)
     return model, history.history
