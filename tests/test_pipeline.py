@@ -262,7 +262,7 @@ def test_config_errors_name_the_field_and_line(tmp_path):
     msg = err(base + "  StatisticsGen: {}\n  SchemaGen: {}\n  Transform: {features: [a], label: y}\n"
                      "  Trainer: {}\n  Evaluator:\n    thresholds:\n      accuracy: {lower_bound: 0.5}\n"
                      "      f1: {lower_bound: 0.5}\n")
-    assert "p.yaml:10" in msg and "'f1', which does not exist" in msg
+    assert "p.yaml:12" in msg and "'f1', which does not exist" in msg
     assert "p.yaml:3" in err("pipeline: x\ncomponents: {}\nroot2: y\n")
 
 

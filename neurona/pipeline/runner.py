@@ -122,8 +122,7 @@ def load_config(path_or_dict, base_dir=None) -> PipelineConfig:
         try:
             built[name] = COMPONENTS[name](**cfg)
         except ConfigError as e:
-            field = _field_named(str(e), cfg)
-            path = ("components", name) + ((field,) if field else ())
+            path = ("components", name) + _field_path(str(e), cfg)
             raise ConfigError(f"{_where(source, lines, path)}: {e}") from None
     for name in built:
         for need in NEEDS.get(name, []):
@@ -136,12 +135,19 @@ def load_config(path_or_dict, base_dir=None) -> PipelineConfig:
     return PipelineConfig(str(raw["pipeline"]), root, base, ordered, source, lines)
 
 
-def _field_named(message, cfg):
-    """The configured field an error message is about (the first one it quotes), if any."""
-    for quoted in re.findall(r"'([A-Za-z_][\w]*)'", message) + re.findall(r"([A-Za-z_]\w*)[.:]", message):
-        if quoted in cfg:
-            return quoted
-    return None
+def _field_path(message, cfg) -> tuple:
+    """The configured field an error message is about, as a key path (('thresholds', 'f1')),
+    from the names the message quotes or prefixes; () when none matches."""
+    names = re.findall(r"'([A-Za-z_][\w]*)'", message) + re.findall(r"([A-Za-z_]\w*)[.:]", message)
+    for field in names:
+        if field in cfg:
+            inner = cfg[field]
+            if isinstance(inner, dict):
+                for sub in names:
+                    if sub in inner:
+                        return (field, sub)
+            return (field,)
+    return ()
 
 
 @dataclass
