@@ -7,8 +7,8 @@
     promote BASE MODEL [--db DB] [--version V]                    move `stable` (after the canary)
     monitor LOG --model-dir DIR [--prometheus FILE] [--slice-by COL] [--labels FILE]
                                                                   skew/drift of served traffic
-May import: argparse, json, sys, neurona.pipeline.runner, neurona.pipeline.metadata,
-neurona.pipeline.serving_io, neurona.pipeline.monitor.
+May import: argparse, json, sys, neurona.pipeline.runner, neurona.pipeline.components,
+neurona.pipeline.metadata, neurona.pipeline.serving_io, neurona.pipeline.monitor.
 """
 from __future__ import annotations
 

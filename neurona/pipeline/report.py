@@ -2,7 +2,8 @@
 data (spans, anomalies, drift, distributions of the newest span against the previous one), the
 slice metrics with their confidence intervals against the baseline, and the push. One file,
 pictures embedded as base64 PNGs (matplotlib, Agg backend), viewable offline.
-May import: base64, html, io, json, jinja2, matplotlib (Agg), numpy, neurona.pipeline.components.
+May import: base64, io, json, jinja2, matplotlib (Agg), numpy, neurona.pipeline.components,
+neurona.pipeline.metadata.
 """
 from __future__ import annotations
 

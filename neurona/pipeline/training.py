@@ -11,8 +11,7 @@ and applies exactly the training-time arithmetic, z = (x − mean) / std:
 
 The saved folder also holds `transform.json` (feature order, label classes, the training
 schema): what the monitor and the serve-time check need to read a request.
-May import: numpy, json, neurona, neurona.models, neurona.layers, neurona.optimizers,
-neurona.pipeline.sources.
+May import: numpy, json, importlib, neurona, neurona.models, neurona.layers, neurona.optimizers.
 """
 from __future__ import annotations
 
