@@ -50,7 +50,10 @@ def fit_transform(frame: dict, features, label, schema: dict) -> dict:
         mean = np.nanmean(x, axis=0).tolist()
         std = np.maximum(np.nanstd(x, axis=0), 1e-6).tolist()
         shape, kind = [len(features)], "tabular"
-    classes = sorted(set(np.asarray(frame[label]).astype(str).tolist()))
+    # the schema's label domain, so that every window's model has the same outputs (a class
+    # absent from one window, like snow in a mild year, keeps its place)
+    domain = specs.get(label, {}).get("domain")
+    classes = sorted(map(str, domain)) if domain else sorted(set(np.asarray(frame[label]).astype(str).tolist()))
     return {"input_features": list(features), "label": label, "kind": kind, "input_shape": shape,
             "mean": mean, "std": std, "classes": classes, "schema": schema}
 
