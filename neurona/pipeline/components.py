@@ -86,6 +86,11 @@ class Component:
             return config[item]
         raise AttributeError(item)
 
+    def uses_input(self, name) -> bool:
+        """Whether this configuration reads the optional input `name` (an unread input must not
+        change the cache key)."""
+        return True
+
     def cache_extra(self, ctx, inputs) -> str:
         """What besides the config and the input artifacts' hashes decides the outputs."""
         return ""
@@ -350,6 +355,10 @@ class Trainer(Component):
     INPUTS = {"examples": "Examples", "transform": "TransformGraph", "code": "Code",
               "hyperparameters?": "HyperParameters", "baseline?": "Model"}
     OUTPUTS = {"model": "Model"}
+
+    def uses_input(self, name):
+        # warm starting reads the last blessed model, so each newly blessed model reruns the Trainer
+        return name != "baseline" or bool(self.warm_start)
 
     def run(self, ctx, inputs, out):
         info, x, y = _training_arrays(inputs)

@@ -244,6 +244,8 @@ def _inputs_for(comp, produced: dict, store, pipeline):
     inputs = {}
     for key, _type in comp.INPUTS.items():
         name = key.rstrip("?")
+        if not comp.uses_input(name):
+            continue
         if name == "baseline":
             cand = produced.get("model")
             row = store.last_blessed_model(pipeline, exclude_sha=cand.sha256 if cand else None)
