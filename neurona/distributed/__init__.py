@@ -14,10 +14,11 @@ tensorboardX (lazily), ray (lazily).
 """
 from .cluster import DistributedError, init, shutdown
 from .driver import fit
+from .pipeline import ModelParallel, Stage
 from .server import ParameterServer
 from .sharding import balance
 from .strategies import AllReduce, AsyncSGD, Downpour, ParameterAveraging, Strategy
 from .worker import Worker
 
-__all__ = ["AllReduce", "AsyncSGD", "DistributedError", "Downpour", "ParameterAveraging", "ParameterServer",
-           "Strategy", "Worker", "balance", "fit", "init", "shutdown"]
+__all__ = ["AllReduce", "AsyncSGD", "DistributedError", "Downpour", "ModelParallel", "ParameterAveraging",
+           "ParameterServer", "Stage", "Strategy", "Worker", "balance", "fit", "init", "shutdown"]

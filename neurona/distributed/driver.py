@@ -8,9 +8,10 @@ each epoch, then copies the trained weights back into `model` after every epoch,
 (ModelCheckpoint, EarlyStopping) and `validation_data` see the current model.
 
 `batch_size` is the batch of ONE worker's step: a synchronous step of W workers covers
-W × batch_size samples (the "global batch").
+W × batch_size samples (the "global batch"). For `ModelParallel` it is the whole batch, which the
+pipeline cuts into micro-batches.
 May import: numpy, tempfile, shutil, neurona.data, neurona.callbacks, neurona.distributed
-(cluster, replica, metrics, strategies), ray (lazily).
+(cluster, replica, metrics, sharding, strategies), ray (lazily).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import numpy as np
 
 from . import cluster, replica
 from .metrics import RunMetrics
+from .sharding import balance
 
 
 @dataclass
@@ -38,6 +40,8 @@ class Job:
     shard_size: int
     seed: object
     checkpoint_dir: str
+    layout: list
+    data: tuple = ()
     data_refs: list = field(default_factory=list)
 
 
@@ -96,6 +100,11 @@ def fit(model, x, y=None, strategy=None, epochs=1, batch_size=32, verbose=1, cal
 
         model(Tensor(xs[0][:1]) if len(xs) == 1 else [Tensor(a[:1]) for a in xs], training=False)
     spec = replica.describe(model)
+    sizes = {name: int(t.size) for name, t in replica.named_weights(model).items()}
+    try:
+        layout = balance(sizes, strategy.n_shards) if strategy.uses_server else []
+    except ValueError as e:
+        raise ValueError(f"{strategy!r}: {e} of {model.name}") from None
     replica.rebuild(spec)  # fail here, with the model's name, rather than on every worker
     model._bind_optimizer()
     from .. import optim
@@ -111,8 +120,11 @@ def fit(model, x, y=None, strategy=None, epochs=1, batch_size=32, verbose=1, cal
     try:
         job = Job(model=model, spec=spec, weights=replica.get_arrays(model), frozen=replica.get_arrays(model, False),
                   optimizer=optim.serialize(model.optimizer), n_inputs=len(xs), batch_size=int(batch_size),
-                  shard_size=shard, seed=seed if shuffle else None, checkpoint_dir=checkpoint_dir)
-        job.data_refs = [ray.put(tuple(a[i * shard:(i + 1) * shard] for a in data)) for i in range(workers)]
+                  shard_size=shard, seed=seed if shuffle else None, checkpoint_dir=checkpoint_dir, layout=layout)
+        if strategy.shards_data:
+            job.data_refs = [ray.put(tuple(a[i * shard:(i + 1) * shard] for a in data)) for i in range(workers)]
+        else:
+            job.data = data
         strategy.start(job)
         steps = (strategy.progress_steps(job) if hasattr(strategy, "progress_steps")
                  else strategy.steps_per_epoch(job))
@@ -121,7 +133,7 @@ def fit(model, x, y=None, strategy=None, epochs=1, batch_size=32, verbose=1, cal
             cbs.insert(0, ProgbarLogger(verbose=verbose))
         model.history = History()
         cbs.append(model.history)
-        params = {"epochs": epochs, "steps": steps, "batch_size": batch_size, "samples": shard * workers,
+        params = {"epochs": epochs, "steps": steps, "batch_size": batch_size, "samples": shard * workers if strategy.shards_data else n,
                   "verbose": verbose, "metrics": ["loss", *model._metric_logs()], "strategy": repr(strategy)}
         callback_list = CallbackList(cbs, model=model, params=params)
         model.stop_training = False

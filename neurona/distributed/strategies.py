@@ -14,18 +14,14 @@
   the mean, which each applies with its own optimiser.
 
 `ModelParallel(stages)` lives in `pipeline.py`. All of them are run by `driver.fit`.
-May import: numpy, warnings, neurona.distributed (cluster, replica, sharding, server, worker,
+May import: warnings, neurona.distributed (cluster, replica, server, worker,
 metrics), ray (lazily).
 """
 from __future__ import annotations
 
 import warnings
 
-import numpy as np
-
-from . import replica
 from .cluster import DistributedError, actor_failed, call, wait_alive
-from .sharding import balance
 
 
 def _ray():
@@ -39,7 +35,9 @@ class Strategy:
     timeouts, and the bookkeeping of faults. `worker_options`: extra Ray actor options, a dict or a
     function `i -> dict` (e.g. `resources=` to place worker i on a given node)."""
 
-    uses_server = True
+    uses_server = True  # a parameter server holds the weights
+    shards_data = True  # each worker gets its own slice of the data
+    n_shards = 1
 
     def __init__(self, workers, call_timeout=60.0, max_restarts=3, restart_timeout=60.0, worker_options=None,
                  checkpoint_every=50, checkpoint_dir=None):
@@ -68,12 +66,11 @@ class Strategy:
         extra = self.worker_options(i) if callable(self.worker_options) else dict(self.worker_options or {})
         return {"num_cpus": 0, "max_restarts": self.max_restarts, "max_task_retries": 0, **extra}
 
-    def _start_servers(self, job, optimizer, staleness=None, max_staleness=None, shards=1):
+    def _start_servers(self, job, optimizer, staleness=None, max_staleness=None):
         from .server import ParameterServer
 
         ray = _ray()
-        sizes = {name: int(a.size) for name, a in job.weights.items()}
-        self.layout = balance(sizes, shards)
+        self.layout = job.layout
         remote = ray.remote(ParameterServer)
         self.shards = [remote.options(num_cpus=0, max_restarts=self.max_restarts, max_task_retries=0,
                                       name=None).remote(i, {k: job.weights[k] for k in names}, optimizer,
@@ -264,7 +261,7 @@ class AsyncSGD(Strategy):
         return f"AsyncSGD(workers={self.workers}, staleness={self.staleness!r})"
 
     def start(self, job):
-        self._start_servers(job, job.optimizer, self.staleness, self.max_staleness, self.n_shards)
+        self._start_servers(job, job.optimizer, self.staleness, self.max_staleness)
         self._start_workers(job)
 
     def run_epoch(self, job, epoch, on_batch):
