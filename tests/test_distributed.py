@@ -109,11 +109,11 @@ def test_model_parallel_pipeline_equals_single_process(local_ray):
 @pytest.mark.parametrize("make", [
     lambda: nd.AsyncSGD(2),
     lambda: nd.Downpour(2, shards=2, n_fetch=2, n_push=2, staleness="scale")], ids=["AsyncSGD", "Downpour"])
-def test_async_converges_and_records_staleness(local_ray, make):
+def test_async_converges_and_records_staleness(local_ray, make, tmp_path):
     x, y = _problem()
     strategy = make()
     model = _model()
-    history = nd.fit(model, x, y, strategy=strategy, epochs=3, batch_size=16, verbose=0)
+    history = nd.fit(model, x, y, strategy=strategy, epochs=3, batch_size=16, verbose=0, log_dir=tmp_path)
     loss = history.history["loss"]
     assert loss[-1] < 0.5 * loss[0], loss
     assert model.evaluate(x, y, return_dict=True)["accuracy"] > 0.85
@@ -122,12 +122,29 @@ def test_async_converges_and_records_staleness(local_ray, make):
     stats = strategy.final_server_stats
     assert len(stats) == strategy.n_shards and all(s["version"] > 0 for s in stats)
     assert {"samples_per_s", "staleness", "push_ms", "fetch_ms"} <= set(history.history)
+    tags = _event_tags(tmp_path)
+    assert {"epoch_loss", "epoch_samples_per_s", "epoch_staleness", "staleness", "worker_1/samples_per_s"} <= tags
+
+
+def _event_tags(folder):
+    """Tags in the TensorBoard event file under `folder`, read by hand (TFRecord framing)."""
+    from tensorboardX.proto import event_pb2
+
+    (path,) = [f for f in folder.iterdir() if f.name.startswith("events.out.tfevents")]
+    tags, raw, pos = set(), path.read_bytes(), 0
+    while pos < len(raw):  # length (8 bytes), crc (4), data, crc (4)
+        n = int.from_bytes(raw[pos:pos + 8], "little")
+        tags.update(v.tag for v in event_pb2.Event.FromString(raw[pos + 12:pos + 12 + n]).summary.value)
+        pos += 12 + n + 4
+    return tags
 
 
 def test_downpour_drops_stale_pushes(local_ray):
+    from neurona.data import ArrayDataset
+
     x, y = _problem()
     strategy = nd.Downpour(2, shards=1, staleness="drop", max_staleness=0)
-    nd.fit(_model(), x, y, strategy=strategy, epochs=1, batch_size=16, verbose=0)
+    nd.fit(_model(), ArrayDataset(x, y), strategy=strategy, epochs=1, batch_size=16, verbose=0)
     stats = strategy.final_server_stats[0]
     stale = sum(n for s, n in stats["histogram"].items() if s > 0)
     assert stats["dropped"] == stale
@@ -170,14 +187,29 @@ def test_restarts_exhausted_continues_with_the_rest(local_ray):
     assert any("gone for good" in e for e in strategy.metrics.events)
 
 
-def test_straggler_is_skipped_then_dropped(local_ray):
+def test_straggler_is_dropped(local_ray):
     x, y = _problem(64)
     slow = lambda s: s.actors[1].simulate_delay.remote(3.0)  # noqa: E731
     strategy = nd.ParameterAveraging(2, straggler_timeout=1.0, on_straggler="drop")
     with pytest.warns(UserWarning, match="worker 1 was slower than straggler_timeout"):
-        history = nd.fit(_model(), x, y, strategy=strategy, epochs=2, batch_size=16, verbose=0,
-                         callbacks=[_At(strategy, 0, 0, slow)])
+        history = strategy.fit(_model(), x, y, epochs=2, batch_size=16, verbose=0,  # model.fit's hook
+                               callbacks=[_At(strategy, 0, 0, slow)])
     assert strategy.metrics.events and len(history.history["loss"]) == 2
+
+
+def test_cli_trains_a_saved_model(local_ray, tmp_path, capsys):
+    import json
+
+    from neurona.distributed.__main__ import main
+
+    model = Sequential([Dense(32, input_dim=64, activation="relu"), Dense(10, activation="softmax")])
+    model.compile(SGD(0.05, momentum=0.9), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.save(tmp_path / "mlp")
+    main(["train", "--model-config", str(tmp_path / "mlp"), "--dataset", "digits", "--strategy", "allreduce",
+          "--workers", "2", "--epochs", "2", "--batch-size", "32", "--out", str(tmp_path / "trained")])
+    result = json.loads([line for line in capsys.readouterr().out.splitlines() if line.startswith("{")][-1])
+    assert result["strategy"] == "AllReduce(workers=2)" and result["test"]["accuracy"] > 0.6
+    assert (tmp_path / "trained" / "config.json").is_file()
 
 
 # -- the parameter server itself (no Ray needed: the actor is a plain class) --------------------------------

@@ -84,6 +84,7 @@ def fit(model, x, y=None, strategy=None, epochs=1, batch_size=32, verbose=1, cal
     and fetch/push latencies per epoch; `strategy.metrics` keeps the run's staleness histogram
     and the faults survived (`events`).
     """
+    from .. import optim
     from ..callbacks import CallbackList, History, ProgbarLogger
     from .strategies import ParameterAveraging
 
@@ -107,8 +108,6 @@ def fit(model, x, y=None, strategy=None, epochs=1, batch_size=32, verbose=1, cal
         raise ValueError(f"{strategy!r}: {e} of {model.name}") from None
     replica.rebuild(spec)  # fail here, with the model's name, rather than on every worker
     model._bind_optimizer()
-    from .. import optim
-
     shard = n // workers
     data = tuple(xs + ys)
     started = cluster.init(address=address)
@@ -126,27 +125,26 @@ def fit(model, x, y=None, strategy=None, epochs=1, batch_size=32, verbose=1, cal
         else:
             job.data = data
         strategy.start(job)
-        steps = (strategy.progress_steps(job) if hasattr(strategy, "progress_steps")
-                 else strategy.steps_per_epoch(job))
         cbs = list(callbacks or [])
         if verbose:
             cbs.insert(0, ProgbarLogger(verbose=verbose))
         model.history = History()
         cbs.append(model.history)
-        params = {"epochs": epochs, "steps": steps, "batch_size": batch_size, "samples": shard * workers if strategy.shards_data else n,
-                  "verbose": verbose, "metrics": ["loss", *model._metric_logs()], "strategy": repr(strategy)}
+        params = {"epochs": epochs, "steps": strategy.progress_steps(job), "batch_size": batch_size,
+                  "samples": shard * workers if strategy.shards_data else n, "verbose": verbose,
+                  "metrics": ["loss", *[m.name for _, m in model.compiled_metrics]], "strategy": repr(strategy)}
         callback_list = CallbackList(cbs, model=model, params=params)
+
+        def on_batch(step, stats):  # the strategy calls it after each step (or round) of its workers
+            callback_list.on_train_batch_begin(step)
+            for s in stats:
+                metrics.add(s)
+            callback_list.on_train_batch_end(step, metrics.logs())
         model.stop_training = False
         callback_list.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             metrics.start_epoch()
             callback_list.on_epoch_begin(epoch)
-
-            def on_batch(step, stats):
-                callback_list.on_train_batch_begin(step)
-                for s in stats:
-                    metrics.add(s)
-                callback_list.on_train_batch_end(step, metrics.logs())
             strategy.run_epoch(job, epoch, on_batch)
             replica.set_arrays(model, strategy.weights())
             replica.set_arrays(model, strategy.frozen_weights(), trainable=False)

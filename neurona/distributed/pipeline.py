@@ -131,7 +131,8 @@ class ModelParallel(Strategy):
         for i, count in enumerate(counts):
             part = layers[start:start + count]
             names = {w.name for la in part for w in la.trainable_weights}
-            stage_spec = json.dumps({"layers": spec["config"]["layers"][start:start + count], "compile": spec["compile"]})
+            stage_spec = json.dumps({"layers": spec["config"]["layers"][start:start + count],
+                                     "compile": spec["compile"]})
             self.actors.append(remote.options(**self._options(i)).remote(
                 i, stage_spec, shapes[start], {k: v for k, v in job.weights.items() if k in names},
                 i == len(counts) - 1))

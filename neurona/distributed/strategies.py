@@ -54,12 +54,17 @@ class Strategy:
     def __repr__(self):
         return f"{type(self).__name__}(workers={self.workers})"
 
-    def fit(self, model, x, y=None, **kwargs):
-        """`neurona.distributed.fit(model, x, y, strategy=self, ...)`: what `model.fit(...,
-        distribute=self)` calls."""
+    def fit(self, model, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None,
+            validation_data=None, shuffle=None, initial_epoch=0, seed=None, **kwargs):
+        """`neurona.distributed.fit(model, x, y, strategy=self, ...)` with `Model.fit`'s defaults
+        (batch_size 32, shuffled, seed 0): what `model.fit(..., distribute=self)` calls. Other
+        `fit` arguments (log_dir, address) pass through."""
         from .driver import fit
 
-        return fit(model, x, y, strategy=self, **kwargs)
+        return fit(model, x, y, strategy=self, epochs=epochs, batch_size=32 if batch_size is None else batch_size,
+                   verbose=verbose, callbacks=callbacks, validation_data=validation_data,
+                   shuffle=True if shuffle is None else shuffle, seed=0 if seed is None else seed,
+                   initial_epoch=initial_epoch, **kwargs)
 
     # -- actors ----------------------------------------------------------------------------------
     def _options(self, i):
@@ -160,8 +165,12 @@ class Strategy:
 
     # -- results -----------------------------------------------------------------------------------
     def steps_per_epoch(self, job):
-        """Batches each worker takes per epoch (the progress bar counts rounds of all workers)."""
+        """Batches each worker takes per epoch."""
         return -(-job.shard_size // job.batch_size)
+
+    def progress_steps(self, job):
+        """Steps of the progress bar per epoch: rounds of all workers (synchronous strategies)."""
+        return self.steps_per_epoch(job)
 
     def weights(self):
         """The trained weights {name: array} (from the parameter server)."""
@@ -187,7 +196,8 @@ class ParameterAveraging(Strategy):
         if int(period) < 1:
             raise ValueError(f"ParameterAveraging: period must be >= 1, got {period}")
         if on_straggler not in ("skip", "drop", "error"):
-            raise ValueError(f"ParameterAveraging: on_straggler must be 'skip', 'drop' or 'error', got {on_straggler!r}")
+            raise ValueError(f"ParameterAveraging: on_straggler must be 'skip', 'drop' or 'error', "
+                             f"got {on_straggler!r}")
         self.period, self.straggler_timeout, self.on_straggler = int(period), float(straggler_timeout), on_straggler
 
     def __repr__(self):
@@ -302,10 +312,8 @@ class AsyncSGD(Strategy):
                 return
             submit(i)
 
-    def steps_per_epoch(self, job):
-        return -(-job.shard_size // job.batch_size)
-
     def progress_steps(self, job):
+        """One step of the progress bar per call of a worker (n_push of its batches)."""
         return len(self.alive or range(self.workers)) * -(-self.steps_per_epoch(job) // self.n_push)
 
 

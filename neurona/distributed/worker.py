@@ -57,9 +57,6 @@ class Worker:
         """Sleep `seconds` before each step from now on: a straggler, for experiments and tests."""
         self.delay = float(seconds)
 
-    def steps_per_epoch(self):
-        return -(-len(self.data[0]) // self.batch_size)
-
     def _batch(self, epoch, step):
         """Batch `step` of `epoch`: this worker's shard in its epoch-`epoch` order."""
         n = len(self.data[0])
