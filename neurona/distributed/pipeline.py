@@ -72,9 +72,7 @@ class Stage:
         once; returns (weighted loss, gradient of this stage's input)."""
         inp = Tensor(x, requires_grad=self.index > 0)
         pred = self.model(inp, training=True)
-        loss = self.model._loss([y], [pred])
-        for penalty in self.model.losses:  # weights sum to 1 over the batch: each penalty counts once
-            loss = loss + penalty
+        loss = self.model.compute_loss(inp, y, pred)  # with the penalties: the weights sum to 1 over a batch
         (loss * weight).backward()
         grad = inp.grad.numpy() if self.index > 0 else None
         return float(loss.item()) * weight, grad

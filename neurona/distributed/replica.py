@@ -97,19 +97,17 @@ def set_arrays(model, arrays: dict, trainable=True):
 
 def loss_and_gradients(model, xs, ys):
     """Forward and backward on one batch without updating: (loss, {name: gradient array}, logs)
-    where logs holds the compiled metrics on this batch."""
+    where logs holds the compiled metrics on this batch. The loss is `model.compute_loss` (the
+    compiled loss plus the layers' penalties), as in `Model.train_step`."""
     weights = named_weights(model)
     inputs = [Tensor(x) for x in xs]
     preds = model(inputs if len(inputs) > 1 else inputs[0], training=True)
-    preds = list(preds) if isinstance(preds, (list, tuple)) else [preds]
-    loss = model._loss(ys, preds)
-    for penalty in model.losses:
-        loss = loss + penalty
+    loss = model.compute_loss(inputs, ys, preds)
     for t in weights.values():
         t.grad = None
     loss.backward()
     grads = {name: (np.zeros(t.shape, t.dtype) if t.grad is None else np.array(t.grad.numpy(), copy=True))
              for name, t in weights.items()}
-    model._reset_metrics()
-    model._update_metrics(ys, [p.detach() for p in preds])
-    return float(loss.item()), grads, model._metric_logs()
+    model.reset_metrics()
+    model.update_metrics(ys, [p.detach() for p in (preds if isinstance(preds, (list, tuple)) else [preds])])
+    return float(loss.item()), grads, {m.name: m.result() for _, m in model.compiled_metrics}
