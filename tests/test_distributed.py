@@ -121,9 +121,9 @@ def test_async_converges_and_records_staleness(local_ray, make, tmp_path):
     assert sum(strategy.metrics.histogram.values()) == 2 * 3 * (128 // 16) // strategy.n_push * strategy.n_shards
     stats = strategy.final_server_stats
     assert len(stats) == strategy.n_shards and all(s["version"] > 0 for s in stats)
-    assert {"samples_per_s", "staleness", "push_ms", "fetch_ms"} <= set(history.history)
+    assert {"samples_per_s", "worker0_samples_per_s", "staleness", "push_ms", "fetch_ms"} <= set(history.history)
     tags = _event_tags(tmp_path)
-    assert {"epoch_loss", "epoch_samples_per_s", "epoch_staleness", "staleness", "worker_1/samples_per_s"} <= tags
+    assert {"epoch_loss", "epoch_samples_per_s", "epoch_staleness", "staleness", "epoch_worker1_samples_per_s"} <= tags
 
 
 def _event_tags(folder):

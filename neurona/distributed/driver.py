@@ -148,7 +148,7 @@ def fit(model, x, y=None, strategy=None, epochs=1, batch_size=32, verbose=1, cal
             strategy.run_epoch(job, epoch, on_batch)
             replica.set_arrays(model, strategy.weights())
             replica.set_arrays(model, strategy.frozen_weights(), trainable=False)
-            logs = metrics.logs()
+            logs = {**metrics.logs(), **{f"worker{w}_samples_per_s": r for w, r in metrics.worker_rates().items()}}
             if validation_data is not None:
                 val = model.evaluate(validation_data[0], validation_data[1], verbose=0, return_dict=True)
                 logs.update({"val_" + k: v for k, v in val.items()})

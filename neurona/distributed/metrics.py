@@ -62,7 +62,8 @@ class RunMetrics:
         return {w: n / elapsed for w, n in sorted(self.per_worker.items())}
 
     def write(self, epoch, logs):
-        """TensorBoard scalars and the staleness histogram under `log_dir` (when given)."""
+        """TensorBoard: each of `logs` as `epoch_<name>` and the epoch's staleness histogram, under
+        `log_dir` (when given)."""
         if self.log_dir is None:
             return
         if self._writer is None:
@@ -73,8 +74,6 @@ class RunMetrics:
             self._writer = SummaryWriter(self.log_dir)
         for k, v in logs.items():
             self._writer.add_scalar(f"epoch_{k}", v, epoch)
-        for w, rate in self.worker_rates().items():
-            self._writer.add_scalar(f"worker_{w}/samples_per_s", rate, epoch)
         if self.epoch_staleness:
             self._writer.add_histogram("staleness", np.asarray(self.epoch_staleness), epoch)
         self._writer.flush()

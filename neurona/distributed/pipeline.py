@@ -165,7 +165,8 @@ class ModelParallel(Strategy):
                     grad = stage.backward.remote(mb, grad)
                 grads[mb] = grad
             loss = sum(call(losses, self.call_timeout, "ModelParallel: forward"))
-            call(grads + [s.step.remote() for s in stages], self.call_timeout, "ModelParallel: backward and step")
+            call(grads, self.call_timeout, "ModelParallel: backward")
+            call([s.step.remote() for s in stages], self.call_timeout, "ModelParallel: step")
             on_batch(step, [{"worker": 0, "samples": len(idx), "loss_sum": loss * len(idx), "logs_sum": {},
                              "compute_s": time.perf_counter() - start}])
             if job.model.stop_training:

@@ -365,11 +365,13 @@ class AllReduce(Strategy):
         workers = [self.actors[i] for i in self.alive]
         n = len(workers)
         stats = call([w.gradients.remote(epoch, step, n) for w in workers], self.call_timeout, "AllReduce: gradients")
+        received = []
         for reduce in (True, False):  # reduce-scatter, then all-gather
             for s in range(n - 1):
                 for i, w in enumerate(workers):
                     chunk = (i - s) % n if reduce else (i + 1 - s) % n
-                    workers[(i + 1) % n].ring_receive.remote(chunk, w.ring_send.remote(chunk), reduce)
+                    received.append(workers[(i + 1) % n].ring_receive.remote(chunk, w.ring_send.remote(chunk), reduce))
+        call(received, self.call_timeout, "AllReduce: the ring")  # every chunk arrived before anyone steps
         call([w.apply_ring.remote(n) for w in workers], self.call_timeout, "AllReduce: applying the mean gradient")
         return stats
 
