@@ -18,6 +18,10 @@ from neurona.layers import Dense  # noqa: E402
 from neurona.models import Sequential  # noqa: E402
 from neurona.optim import SGD  # noqa: E402
 
+# One Ray per pytest process: with `pytest -n 2 --dist loadgroup` every test here runs in the same
+# xdist worker, so Ray starts once (about 15 s on a quiet 2-core machine) instead of twice.
+pytestmark = pytest.mark.xdist_group("ray")
+
 
 @pytest.fixture(scope="module")
 def local_ray():
