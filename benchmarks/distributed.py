@@ -45,7 +45,9 @@ def strategies(workers):
     return {"averaging(period=1)": lambda: nd.ParameterAveraging(workers, period=1),
             "allreduce": lambda: nd.AllReduce(workers),
             "async": lambda: nd.AsyncSGD(workers),
-            "downpour(shards=2,n_fetch=n_push=4)": lambda: nd.Downpour(workers, shards=2, n_fetch=4, n_push=4)}
+            "downpour(shards=2,n_fetch=n_push=4)": lambda: nd.Downpour(workers, shards=2, n_fetch=4, n_push=4),
+            "downpour(shards=2,n_fetch=n_push=4,staleness=scale)": lambda: nd.Downpour(
+                workers, shards=2, n_fetch=4, n_push=4, staleness="scale")}
 
 
 class _Clock:
@@ -69,7 +71,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=12800)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--only", nargs="*", default=None, help="strategy names to run")
+    parser.add_argument("--only", nargs="*", default=None, help="strategies to run (their full names)")
+    parser.add_argument("--no-single", action="store_true", help="skip the single-process baselines")
     args = parser.parse_args(argv)
 
     import neurona.distributed as nd
@@ -94,13 +97,15 @@ def main(argv=None):
                           "load": [round(v, 2) for v in os.getloadavg()]}), flush=True)
         return rate
 
-    single(os.cpu_count(), "before")
-    base = single(1, "before")
+    base = None
+    if not args.no_single:
+        single(os.cpu_count(), "before")
+        base = single(1, "before")
     nd.init(num_cpus=os.cpu_count())
     try:
         for workers in args.workers:
             for name, make in strategies(workers).items():
-                if args.only and name.split("(")[0] not in args.only:
+                if args.only and name not in args.only:
                     continue
                 model, strategy, clock = w1_model(), make(), _Clock()
                 nd.fit(model, x, y, strategy=strategy, epochs=1, batch_size=128 // workers, verbose=0,
@@ -108,15 +113,16 @@ def main(argv=None):
                 rate = len(y) // workers * workers / clock.seconds
                 acc = model.evaluate(xt, yt, return_dict=True)["accuracy"]
                 print(json.dumps({"workload": "W10", "strategy": name, "workers": workers,
-                                  "samples_per_s": round(rate), "overhead_vs_single": round(base / rate, 2),
+                                  "samples_per_s": round(rate), "overhead_vs_single": base and round(base / rate, 2),
                                   "test_accuracy": round(acc, 4),
                                   "staleness_histogram": dict(sorted(strategy.metrics.histogram.items())),
                                   "events": strategy.metrics.events,
                                   "load": [round(v, 2) for v in os.getloadavg()]}), flush=True)
     finally:
         nd.shutdown()
-    single(1, "after")
-    single(os.cpu_count(), "after")
+    if not args.no_single:
+        single(1, "after")
+        single(os.cpu_count(), "after")
 
 
 if __name__ == "__main__":
