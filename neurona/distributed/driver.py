@@ -10,8 +10,8 @@ each epoch, then copies the trained weights back into `model` after every epoch,
 `batch_size` is the batch of ONE worker's step: a synchronous step of W workers covers
 W × batch_size samples (the "global batch"). For `ModelParallel` it is the whole batch, which the
 pipeline cuts into micro-batches.
-May import: numpy, tempfile, shutil, neurona.data, neurona.callbacks, neurona.distributed
-(cluster, replica, metrics, sharding, strategies), ray (lazily).
+May import: numpy, tempfile, shutil, neurona (Tensor), neurona.optim, neurona.data, neurona.callbacks,
+neurona.distributed (cluster, replica, metrics, sharding, strategies), ray (lazily).
 """
 from __future__ import annotations
 
