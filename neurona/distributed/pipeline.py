@@ -8,19 +8,20 @@ the same update as one process on the whole batch.
 
 Stages are balanced by parameter count (or given as a list of layer counts). Only the activations
 at the cuts travel; no stage ever holds the whole model.
-May import: numpy, json, time, neurona (Tensor), neurona.distributed (replica, strategies,
+May import: numpy, json, os, time, neurona (Tensor), neurona.distributed (replica, strategies,
 cluster), ray (lazily).
 """
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import numpy as np
 
 from ..tensor import Tensor
 from . import replica
-from .cluster import DistributedError, call
+from .cluster import DistributedError, actor_failed, call
 from .strategies import Strategy
 
 
@@ -56,8 +57,6 @@ class Stage:
         self.saved = {}
 
     def ping(self):
-        import os
-
         return {"pid": os.getpid(), "index": self.index}
 
     def forward(self, mb, x):
@@ -131,7 +130,8 @@ class ModelParallel(Strategy):
             names = {w.name for la in part for w in la.trainable_weights}
             stage_spec = json.dumps({"layers": spec["config"]["layers"][start:start + count],
                                      "compile": spec["compile"]})
-            self.actors.append(remote.options(**self._options(i)).remote(
+            # no restarts: a stage restarted with its first weights would silently train a different model
+            self.actors.append(remote.options(**{**self._options(i), "max_restarts": 0}).remote(
                 i, stage_spec, shapes[start], {k: v for k, v in job.weights.items() if k in names},
                 i == len(counts) - 1))
             start += count
@@ -147,30 +147,40 @@ class ModelParallel(Strategy):
         x, y = self.data[0], self.data[-1]
         n = len(x)
         order = np.random.default_rng([job.seed, epoch]).permutation(n) if job.seed is not None else np.arange(n)
-        stages = self.actors
         for step in range(self.steps_per_epoch(job)):
-            start = time.perf_counter()
-            idx = order[step * job.batch_size:(step + 1) * job.batch_size]
-            pieces = [p for p in np.array_split(idx, self.micro_batches) if len(p)]
-            losses, grads = [], []
-            for mb, p in enumerate(pieces):  # every forward first: the stages overlap on micro-batches
-                act = x[p]
-                for stage in stages[:-1]:
-                    act = stage.forward.remote(mb, act)
-                loss, grad = stages[-1].forward_loss.options(num_returns=2).remote(mb, act, y[p], len(p) / len(idx))
-                losses.append(loss)
-                grads.append(grad)
-            for mb, grad in enumerate(grads):  # then the backward passes, last stage to first
-                for stage in reversed(stages[:-1]):
-                    grad = stage.backward.remote(mb, grad)
-                grads[mb] = grad
-            loss = sum(call(losses, self.call_timeout, "ModelParallel: forward"))
-            call(grads, self.call_timeout, "ModelParallel: backward")
-            call([s.step.remote() for s in stages], self.call_timeout, "ModelParallel: step")
-            on_batch(step, [{"worker": 0, "samples": len(idx), "loss_sum": loss * len(idx), "logs_sum": {},
-                             "compute_s": time.perf_counter() - start}])
+            try:
+                samples, loss, seconds = self._step(x, y, order[step * job.batch_size:(step + 1) * job.batch_size])
+            except Exception as e:  # noqa: BLE001
+                if not actor_failed(e):
+                    raise
+                raise DistributedError(f"ModelParallel: a stage died at step {step} of epoch {epoch + 1}; a pipeline "
+                                       f"cannot go on without one of its stages ({type(e).__name__})") from None
+            on_batch(step, [{"worker": 0, "samples": samples, "loss_sum": loss * samples, "logs_sum": {},
+                             "compute_s": seconds}])
             if job.model.stop_training:
                 return
+
+    def _step(self, x, y, idx):
+        """One batch through the pipeline; returns (samples, loss, seconds)."""
+        stages = self.actors
+        start = time.perf_counter()
+        pieces = [p for p in np.array_split(idx, self.micro_batches) if len(p)]
+        losses, grads = [], []
+        for mb, p in enumerate(pieces):  # every forward first: the stages overlap on micro-batches
+            act = x[p]
+            for stage in stages[:-1]:
+                act = stage.forward.remote(mb, act)
+            loss, grad = stages[-1].forward_loss.options(num_returns=2).remote(mb, act, y[p], len(p) / len(idx))
+            losses.append(loss)
+            grads.append(grad)
+        for mb, grad in enumerate(grads):  # then the backward passes, last stage to first
+            for stage in reversed(stages[:-1]):
+                grad = stage.backward.remote(mb, grad)
+            grads[mb] = grad
+        loss = sum(call(losses, self.call_timeout, "ModelParallel: forward"))
+        call(grads, self.call_timeout, "ModelParallel: backward")
+        call([s.step.remote() for s in stages], self.call_timeout, "ModelParallel: step")
+        return len(idx), loss, time.perf_counter() - start
 
     def weights(self):
         out = {}
@@ -183,7 +193,3 @@ class ModelParallel(Strategy):
         for i, s in enumerate(self.actors):
             out.update(call(s.get_weights.remote(False), self.call_timeout, f"weights of stage {i}"))
         return out
-
-    def _recover_worker(self, i, error):
-        raise DistributedError(f"ModelParallel: stage {i} failed ({error}); a pipeline cannot go on without "
-                               f"one of its stages") from None
