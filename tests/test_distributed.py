@@ -196,7 +196,7 @@ def test_straggler_is_dropped(local_ray):
     slow = lambda s: s.actors[1].simulate_delay.remote(3.0)  # noqa: E731
     strategy = nd.ParameterAveraging(2, straggler_timeout=1.0, on_straggler="drop")
     with pytest.warns(UserWarning, match="worker 1 was slower than straggler_timeout"):
-        history = strategy.fit(_model(), x, y, epochs=2, batch_size=16, verbose=0,  # model.fit's hook
+        history = _model().fit(x, y, epochs=2, batch_size=16, verbose=0, distribute=strategy,
                                callbacks=[_At(strategy, 0, 0, slow)])
     assert strategy.metrics.events and len(history.history["loss"]) == 2
 
