@@ -10,6 +10,7 @@ from ... import backend as B, ops
 from .. import activations, constraints, initializers, regularizers
 from ..layer import Layer, register
 from ...ops import ShapeError
+from ...tensor import Tensor
 
 
 @register
@@ -181,9 +182,10 @@ class Embedding(Layer):
                                           self.embeddings_constraint)
 
     def call(self, x, training=None):
-        ids = x.data if hasattr(x, "data") else B.numpy.asarray(x)
+        ids = x if isinstance(x, Tensor) else Tensor(B.numpy.asarray(x))
         if ids.dtype.kind == "f":
-            ids = ids.astype(B.int64)
+            # an op, not an array method: a traced step (nr.jit) then reads each batch's ids live
+            ids = ops.cast(ids, B.int64)
         return ops.embedding(ids, self.embeddings, sparse=self.sparse)
 
     def compute_output_shape(self, input_shape):
