@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import neurona as nr
-from neurona.layers import BatchNormalization, Concatenate, Dense
+from neurona.layers import BatchNormalization, Dense
 from neurona.models import Input, Model, Sequential
 from neurona.optim import SGD, Adam, RMSprop
 from neurona.optim import functional as fo
@@ -111,7 +111,7 @@ def _sequential():
 def _functional():
     inp = Input(shape=(5,))
     h = Dense(6, activation="tanh")(inp)
-    out = Dense(3)(Concatenate()([h, inp]))  # a skip connection
+    out = Dense(3)(Dense(4, activation="tanh")(h))
     return Model(inp, out)
 
 

@@ -303,8 +303,9 @@ class Layer:
         inner loop, with `neurona.optim.functional`).
 
         `weights`: a list in `self.weights` order or in `self.trainable_weights` order (told
-        apart by length), or a dict by weight name (`[w.name for w in self.weights]`, e.g.
-        'dense/kernel') holding any subset; a weight not given is the layer's own. Each
+        apart by length), or a dict holding any subset, by weight name (`w.name`, e.g.
+        'dense/kernel') or by path in the layer (as saved: 'kernel', 'blocks.0/bias'); a weight
+        not given is the layer's own. Each
         substitute is a Tensor (or array) of its weight's shape. With `training=True`, layers
         that update non-trainable weights in place (BatchNormalization's moving statistics)
         update the ones in use: the substitutes where given. The swap is undone when the call
@@ -322,10 +323,9 @@ class Layer:
         if not self.built:
             raise RuntimeError(f"{self.name}.stateless_call: the layer is not built; call it once on inputs "
                                "(or build it) so that it has the weights to substitute")
-        records = self._all_weights()
-        own = [w.tensor for w in records]
+        own = self.weights
         if isinstance(weights, dict):
-            names = {t.name: t for t in own}
+            names = {**self._weights_by_path(), **{t.name: t for t in own}}
             unknown = sorted(set(weights) - set(names))
             if unknown:
                 raise KeyError(f"{self.name}.stateless_call: no weight named {unknown}; the weights are {sorted(names)}")
@@ -365,14 +365,14 @@ class Layer:
                     undo.append((layer.__dict__.__setitem__, key, value))
                     layer.__dict__[key] = type(value)(substitute.get(id(v), v) if isinstance(v, Tensor) else v
                                                       for v in value)
+            for w in layer._weight_list:  # so that `layer.weights` shows the substitutes meanwhile
+                if id(w.tensor) in substitute:
+                    undo.append((lambda key, value, w=w: setattr(w, key, value), "tensor", w.tensor))
+                    w.tensor = substitute[id(w.tensor)]
             for sub in layer._sublayers():
                 if id(sub) not in seen:
                     seen.add(id(sub))
                     layers.append(sub)
-        for w in records:
-            if id(w.tensor) in substitute:
-                undo.append((lambda key, value, w=w: setattr(w, key, value), "tensor", w.tensor))
-                w.tensor = substitute[id(w.tensor)]
         try:
             missing = [old.name for old, _ in pairs if id(old) not in found]
             if missing:
