@@ -13,8 +13,7 @@ May import: neurona.backend, neurona.autograd, neurona.tensor, neurona.ops.
 from __future__ import annotations
 
 from .. import backend as B
-from ..autograd import function as _function
-from ..autograd.grad_mode import state as _grad_state
+from ..autograd.grad_mode import is_tracing, state as _grad_state
 from ..tensor import Tensor
 from .movement import Index
 
@@ -108,6 +107,6 @@ class EmbeddingLookup(Index):
 
     def backward(self, g):
         weight = self.inputs[0]
-        if weight._ctx is not None or _grad_state.enabled or _function._trace_hook is not None:
+        if weight._ctx is not None or _grad_state.enabled or is_tracing():
             return super().backward(g)
         return RowSparse(self.key, g.detach().reshape((-1, *weight.shape[1:])), weight.shape)

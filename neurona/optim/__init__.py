@@ -16,7 +16,7 @@ differentiable updates for steps that are themselves differentiated (MAML).
 1.0
 
 May import: neurona.backend, neurona.tensor, neurona.autograd, neurona.ops, neurona.ops.sparse,
-neurona.nn._config, neurona.graph.tracer (lazily).
+neurona.nn._config.
 """
 from ..nn._config import deserialize
 from . import functional

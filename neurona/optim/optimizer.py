@@ -9,7 +9,7 @@ reads the step count and the learning rate live. A new learning rate (`opt.learn
 a schedule's next value) is written into the learning-rate tensor in place, so it neither
 freezes into a trace nor forces a retrace.
 May import: neurona.backend, neurona.tensor, neurona.autograd.grad_mode, neurona.ops, neurona.ops.sparse,
-neurona.optim, neurona.graph.tracer (lazily, to know whether a trace is recording).
+neurona.optim.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import numbers
 
 from .. import backend as B
 from .. import ops
-from ..autograd.grad_mode import no_grad
+from ..autograd.grad_mode import is_tracing, no_grad
 from ..tensor import Tensor
 from ..ops.sparse import RowSparse
 from .clip import ClipByGlobalNorm, ClipByNorm, ClipByValue
@@ -30,9 +30,7 @@ _CLIP_KEYS = [key for key, _ in _CLIPS]
 
 def _tracing() -> bool:
     """Whether `nr.jit` is recording in this thread (Python-side bookkeeping must not run then)."""
-    from ..graph.tracer import active  # noqa: PLC0415 - the graph package imports optim users
-
-    return active() is not None
+    return is_tracing()
 
 
 def _scalar(value, like=None) -> Tensor:
