@@ -9,10 +9,13 @@ from .conv import Conv2D
 from .merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .normalization import BatchNormalization
 from .normalization_lrn import LocalResponseNormalization
+from .recurrent import (GRU, LSTM, RNN, Bidirectional, GRUCell, LSTMCell, Masking, SimpleRNN, SimpleRNNCell,
+                        TimeDistributed)
 from .pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 from .regularization import Dropout
 
-__all__ = ["Activation", "Add", "Average", "AveragePooling2D", "BatchNormalization", "Concatenate", "Conv2D",
-           "Dense", "Dropout", "ELU", "Embedding", "Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
-           "LeakyReLU", "LocalResponseNormalization", "MaxPooling2D", "Maximum", "Maxout", "Minimum", "Multiply",
-           "PReLU", "Reshape", "Softmax", "Subtract"]
+__all__ = ["Activation", "Add", "Average", "AveragePooling2D", "BatchNormalization", "Bidirectional",
+           "Concatenate", "Conv2D", "Dense", "Dropout", "ELU", "Embedding", "Flatten", "GlobalAveragePooling2D",
+           "GlobalMaxPooling2D", "GRU", "GRUCell", "LeakyReLU", "LocalResponseNormalization", "LSTM", "LSTMCell",
+           "Masking", "Maximum", "Maxout", "MaxPooling2D", "Minimum", "Multiply", "PReLU", "Reshape", "RNN",
+           "SimpleRNN", "SimpleRNNCell", "Softmax", "Subtract", "TimeDistributed"]
