@@ -122,7 +122,7 @@ class TeachingWord2Vec:
     def fit(self, pairs, epochs=5, batch_size=64, learning_rate=0.5, optimizer=None, verbose=False):
         """Minimise the mean loss over (input, target) `pairs` (from `skipgram_pairs` or
         `cbow_pairs`) with SGD (or `optimizer`, built on `trainable_weights`); returns the loss of each epoch."""
-        from neurona.optimizers import SGD
+        from neurona.optim import SGD
 
         x_all, y_all = pairs
         opt = optimizer or SGD(self.trainable_weights, learning_rate=learning_rate)

@@ -570,9 +570,6 @@ class RNN(Layer):
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self.states = None
 
-    def _sublayers(self):
-        return [self.cell]
-
     def __call__(self, x, *args, **kwargs):
         if isinstance(x, (list, tuple)) and x and not isinstance(x[0], Tensor) and not hasattr(x[0], "_record_call"):
             x = _sequence_input(x, self.name)  # nested lists: one batch of sequences (ragged is an error)
@@ -788,9 +785,6 @@ class Bidirectional(Layer):
         self.backward_layer = backward_layer
         self.return_sequences, self.return_state = layer.return_sequences, layer.return_state
 
-    def _sublayers(self):
-        return [self.forward_layer, self.backward_layer]
-
     def build(self, input_shape):
         for la in self._sublayers():
             if la._device != self._device:
@@ -866,9 +860,6 @@ class TimeDistributed(Layer):
         if not isinstance(layer, Layer):
             raise TypeError(f"TimeDistributed: expected a Layer, got {type(layer).__name__}")
         self.layer = layer
-
-    def _sublayers(self):
-        return [self.layer]
 
     def build(self, input_shape):
         if len(input_shape) < 3:
