@@ -33,22 +33,19 @@ def _next(state):
 
 
 @njit(cache=True, fastmath=True, inline="always")
-def _log_sigmoid(x):
-    if x >= 0:
-        return -math.log1p(math.exp(-x))
-    return x - math.log1p(math.exp(x))
-
-
-@njit(cache=True, fastmath=True, inline="always")
-def _sigmoid(x):
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
+def _sig_and_nll(f, label, want_loss):
+    """σ(f) and, if asked, −log σ(f) (label 1) or −log σ(−f) (label 0), from one exp(−|f|)."""
+    e = math.exp(-abs(f))
+    s = 1.0 / (1.0 + e) if f >= 0 else e / (1.0 + e)
+    loss = 0.0
+    if want_loss:
+        z = f if label > 0 else -f  # −log σ(z) = log(1 + e^−|z|) + max(−z, 0)
+        loss = math.log1p(e) + (-z if z < 0 else 0.0)
+    return s, loss
 
 
 @njit(cache=True, fastmath=True)
-def targets_update(l1, targets, labels, neu1e, syn1neg, alpha):
+def targets_update(l1, targets, labels, neu1e, syn1neg, alpha, want_loss=True):
     """Negative-sampling step for input vector `l1`: for each (target, label) pair, g = (label −
     σ(u·l1))·α; neu1e += g·u; u += g·l1. Returns the loss Σ −log σ(±u·l1)."""
     loss = 0.0
@@ -59,11 +56,9 @@ def targets_update(l1, targets, labels, neu1e, syn1neg, alpha):
         f = 0.0
         for j in range(d):
             f += l1[j] * u[j]
-        if labels[k] > 0:
-            loss -= _log_sigmoid(f)
-        else:
-            loss -= _log_sigmoid(-f)
-        g = (labels[k] - _sigmoid(f)) * alpha
+        sig, nll = _sig_and_nll(f, labels[k], want_loss)
+        loss += nll
+        g = (labels[k] - sig) * alpha
         for j in range(d):
             neu1e[j] += g * u[j]
             u[j] += g * l1[j]
@@ -71,7 +66,7 @@ def targets_update(l1, targets, labels, neu1e, syn1neg, alpha):
 
 
 @njit(cache=True, fastmath=True)
-def hs_update(l1, points, codes, n, neu1e, syn1, alpha):
+def hs_update(l1, points, codes, n, neu1e, syn1, alpha, want_loss=True):
     """Hierarchical-softmax step along a Huffman path of `n` inner nodes: the probability of going
     left at node p is σ(u_p·l1); code 0 means left (word2vec.c's convention, g = (1 − code − f)·α)."""
     loss = 0.0
@@ -81,9 +76,9 @@ def hs_update(l1, points, codes, n, neu1e, syn1, alpha):
         f = 0.0
         for j in range(d):
             f += l1[j] * u[j]
-        sign = 1.0 - 2.0 * codes[k]
-        loss -= _log_sigmoid(sign * f)
-        g = (1.0 - codes[k] - _sigmoid(f)) * alpha
+        sig, nll = _sig_and_nll(f, 1.0 - codes[k], want_loss)  # code 0: label 1
+        loss += nll
+        g = (1.0 - codes[k] - sig) * alpha
         for j in range(d):
             neu1e[j] += g * u[j]
             u[j] += g * l1[j]
@@ -117,9 +112,9 @@ def softmax_update(l1, target, neu1e, syn1sm, alpha, logits):
 
 @njit(cache=True, fastmath=True, nogil=True)
 def train_job(words, starts, syn0, syn1neg, syn1, syn1sm, sg, hs, negative, use_softmax, window, shrink,
-              cbow_mean, sample_int, cum_table, points, codes, codelens, alpha, seed):
+              cbow_mean, sample_int, cum_table, points, codes, codelens, alpha, seed, want_loss):
     """Train on the sentences words[starts[i]:starts[i+1]]; returns (words trained on after
-    subsampling, summed loss, number of predictions)."""
+    subsampling, summed loss (0 unless `want_loss`), number of predictions)."""
     d = syn0.shape[1]
     state = seed & _LCG_MASK
     neu1 = np.zeros(d, dtype=syn0.dtype)
@@ -158,7 +153,7 @@ def train_job(words, starts, syn0, syn1neg, syn1, syn1sm, sg, hs, negative, use_
                     l1 = syn0[idx[c]]
                     neu1e[:] = 0.0
                     if hs:
-                        loss += hs_update(l1, points[center], codes[center], codelens[center], neu1e, syn1, alpha)
+                        loss += hs_update(l1, points[center], codes[center], codelens[center], neu1e, syn1, alpha, want_loss)
                     if negative > 0:
                         n_t = 1
                         targets[0] = center
@@ -172,7 +167,7 @@ def train_job(words, starts, syn0, syn1neg, syn1, syn1sm, sg, hs, negative, use_
                             targets[n_t] = t
                             labels[n_t] = 0.0
                             n_t += 1
-                        loss += targets_update(l1, targets[:n_t], labels[:n_t], neu1e, syn1neg, alpha)
+                        loss += targets_update(l1, targets[:n_t], labels[:n_t], neu1e, syn1neg, alpha, want_loss)
                     if use_softmax:
                         loss += softmax_update(l1, center, neu1e, syn1sm, alpha, logits)
                     for j in range(d):
@@ -192,7 +187,7 @@ def train_job(words, starts, syn0, syn1neg, syn1, syn1sm, sg, hs, negative, use_
                     neu1[j] *= scale
                 neu1e[:] = 0.0
                 if hs:
-                    loss += hs_update(neu1, points[center], codes[center], codelens[center], neu1e, syn1, alpha)
+                    loss += hs_update(neu1, points[center], codes[center], codelens[center], neu1e, syn1, alpha, want_loss)
                 if negative > 0:
                     n_t = 1
                     targets[0] = center
@@ -206,7 +201,7 @@ def train_job(words, starts, syn0, syn1neg, syn1, syn1sm, sg, hs, negative, use_
                         targets[n_t] = t
                         labels[n_t] = 0.0
                         n_t += 1
-                    loss += targets_update(neu1, targets[:n_t], labels[:n_t], neu1e, syn1neg, alpha)
+                    loss += targets_update(neu1, targets[:n_t], labels[:n_t], neu1e, syn1neg, alpha, want_loss)
                 if use_softmax:
                     loss += softmax_update(neu1, center, neu1e, syn1sm, alpha, logits)
                 for j in range(d):  # ∂(mean)/∂v = 1/count: the gradient, scaled like the forward

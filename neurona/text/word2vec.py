@@ -530,6 +530,7 @@ class Word2Vec:
         start = self.alpha if start_alpha is None else float(start_alpha)
         end = self.min_alpha if end_alpha is None else float(end_alpha)
         total = (total_words or self.corpus_total_words) * epochs
+        want_loss = bool(self.compute_loss if compute_loss is None else compute_loss)
         lock = threading.Lock()
         done = {"raw": 0, "effective": 0, "loss": 0.0, "preds": 0}
         jobs: queue.Queue = queue.Queue(maxsize=2 * self.workers)
@@ -546,7 +547,7 @@ class Word2Vec:
                                                    self.syn1softmax, self.sg, self.hs, self.negative, self.softmax,
                                                    self.window, self.shrink_windows, self.cbow_mean, self._sample_int,
                                                    self._cum_table, self._points, self._codes, self._codelens,
-                                                   alpha, seed)
+                                                   alpha, seed, want_loss)
                 except Exception as e:  # surfaced in the calling thread below
                     errors.append(e)
                     eff = loss = preds = 0
@@ -589,7 +590,7 @@ class Word2Vec:
         self.running_training_loss = done["loss"]
         self.train_stats = {"raw_words": queued, "effective_words": done["effective"], "seconds": elapsed,
                             "words_per_second": queued / elapsed if elapsed else float("inf"),
-                            "mean_loss": done["loss"] / max(done["preds"], 1)}
+                            "mean_loss": done["loss"] / max(done["preds"], 1) if want_loss else None}
         return done["effective"], queued
 
     def get_latest_training_loss(self):
