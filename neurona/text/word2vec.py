@@ -567,8 +567,9 @@ class Word2Vec:
         t0 = time.perf_counter()
         queued, job_no = 0, 0
         try:
+            encoded = list(self._jobs(corpus_iterable))  # ids once, for every epoch
             for _epoch in range(epochs):
-                for words, starts, raw in self._jobs(corpus_iterable):
+                for words, starts, raw in encoded:
                     alpha = max(end, start - (start - end) * queued / max(total, 1))  # linear decay
                     job_no += 1
                     jobs.put((words, starts, raw, alpha, self.seed * 1000003 + job_no))
