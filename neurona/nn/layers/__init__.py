@@ -1,11 +1,11 @@
 """The layers, grouped by kind, one module each (core, activation, conv, pooling, merge,
-normalization, regularization); `neurona.layers` re-exports them. New kinds join as modules here
+normalization, regularization, recurrent); `neurona.layers` re-exports them. New kinds join as modules here
 on the same contract.
 May import: neurona, neurona.nn.
 """
 from .activation import ELU, LeakyReLU, Maxout, PReLU, Softmax
 from .core import Activation, Dense, Embedding, Flatten, Reshape
-from .conv import Conv2D
+from .conv import Conv2D, Conv2DTranspose, set_default_rounding
 from .merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .normalization import BatchNormalization
 from .normalization_lrn import LocalResponseNormalization
@@ -15,7 +15,8 @@ from .pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2
 from .regularization import Dropout
 
 __all__ = ["Activation", "Add", "Average", "AveragePooling2D", "BatchNormalization", "Bidirectional",
-           "Concatenate", "Conv2D", "Dense", "Dropout", "ELU", "Embedding", "Flatten", "GlobalAveragePooling2D",
-           "GlobalMaxPooling2D", "GRU", "GRUCell", "LeakyReLU", "LocalResponseNormalization", "LSTM", "LSTMCell",
-           "Masking", "Maximum", "Maxout", "MaxPooling2D", "Minimum", "Multiply", "PReLU", "Reshape", "RNN",
-           "SimpleRNN", "SimpleRNNCell", "Softmax", "Subtract", "TimeDistributed"]
+           "Concatenate", "Conv2D", "Conv2DTranspose", "Dense", "Dropout", "ELU", "Embedding", "Flatten",
+           "GlobalAveragePooling2D", "GlobalMaxPooling2D", "GRU", "GRUCell", "LeakyReLU",
+           "LocalResponseNormalization", "LSTM", "LSTMCell", "Masking", "Maximum", "Maxout", "MaxPooling2D",
+           "Minimum", "Multiply", "PReLU", "Reshape", "RNN", "set_default_rounding", "SimpleRNN", "SimpleRNNCell",
+           "Softmax", "Subtract", "TimeDistributed"]
