@@ -41,13 +41,21 @@ class InferenceCore:
     def _record(self, t0, model, lv, protocol, status, request_id, arrays, outputs=None, error=None):
         latency = time.perf_counter() - t0
         version = "" if lv is None else str(lv.version)
-        self.metrics.requests.labels(model, version, protocol, str(status)).inc()
+        # a name no model has is counted as one label value: clients must not grow the series
+        known = model if model in self.repository.models else "_unknown"
+        self.metrics.requests.labels(known, version, protocol, str(status)).inc()
         if lv is not None:
             self.metrics.latency.labels(model, version, protocol).observe(latency)
         log = self.request_log
         if log is not None and log.sampled():
             log.log(request_id=request_id, model=model, version=None if lv is None else lv.version, protocol=protocol,
                     status=status, latency_s=latency, inputs=arrays, outputs=outputs, error=error)
+
+    def refused(self, t0, model, protocol, error: ServingError, request_id=None):
+        """Count and log a request refused before it reached `infer` (unreadable body, unknown
+        model); `t0` is its `time.perf_counter()` at receipt."""
+        self._record(t0, model, None, protocol, error.http_status, request_id or uuid.uuid4().hex, None,
+                     error=str(error))
 
     def infer(self, model, arrays, *, version=None, label=None, protocol, strict_dtype, timeout_s=None,
               request_id=None) -> Outcome:

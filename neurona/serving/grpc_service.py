@@ -9,6 +9,7 @@ May import: grpcio, neurona.serving.protocol, neurona.serving.core.
 from __future__ import annotations
 
 import secrets
+import time
 from concurrent import futures
 
 import grpc
@@ -78,8 +79,13 @@ class InferenceServicer:
             inputs=[T(**s.v2()) for s in lv.signature.inputs], outputs=[T(**s.v2()) for s in lv.signature.outputs])
 
     def ModelInfer(self, request, context):  # noqa: N802
+        t0 = time.perf_counter()
         try:
             arrays = P.grpc_inputs(request)
+        except ServingError as e:
+            self.core.refused(t0, request.model_name, "grpc", e, request.id or None)
+            context.abort(getattr(grpc.StatusCode, e.grpc_code), str(e))
+        try:
             remaining = context.time_remaining()
             out = self.core.infer(request.model_name, arrays, version=request.model_version or None, protocol="grpc",
                                   strict_dtype=True, timeout_s=remaining, request_id=request.id or None)

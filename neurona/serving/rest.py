@@ -17,6 +17,7 @@ May import: numpy, fastapi, starlette, neurona.serving.core, neurona.serving.pro
 from __future__ import annotations
 
 import secrets
+import time
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -148,9 +149,14 @@ def build_app(core, *, max_request_bytes=64 * 2**20, auth_token=None, lifespan=N
 
     # -- TF Serving ---------------------------------------------------------------------------------
     async def tf_predict(request, name, version=None, label=None):
-        body = P.parse_json(await read_body(request, max_request_bytes))
-        lv = repo.get(name).resolve(version, label)  # the signature to read the body with
-        arrays, rows = tf_inputs(body, lv.signature)
+        t0 = time.perf_counter()
+        try:
+            body = P.parse_json(await read_body(request, max_request_bytes))
+            lv = repo.get(name).resolve(version, label)  # the signature to read the body with
+            arrays, rows = tf_inputs(body, lv.signature)
+        except ServingError as e:
+            core.refused(t0, name, "rest-tf", e)
+            raise
         out = await core.infer_async(name, arrays, version=lv.version, protocol="rest-tf", strict_dtype=False,
                                      request_id=request.headers.get("x-request-id"))
         return JSONResponse(tf_response(out.outputs, rows))
@@ -212,11 +218,16 @@ def build_app(core, *, max_request_bytes=64 * 2**20, auth_token=None, lifespan=N
         return JSONResponse({"name": name, "ready": ok}, status_code=200 if ok else 400)
 
     async def v2_infer(request: Request, name, version):
-        body = await read_body(request, max_request_bytes)
-        head, binary = P.split_binary_body(body, request.headers.get("inference-header-content-length"))
-        if not isinstance(head, dict):
-            raise InvalidInput("the body must be a JSON object with 'inputs'")
-        arrays = P.v2_inputs_from_json(head, binary)
+        t0 = time.perf_counter()
+        try:
+            body = await read_body(request, max_request_bytes)
+            head, binary = P.split_binary_body(body, request.headers.get("inference-header-content-length"))
+            if not isinstance(head, dict):
+                raise InvalidInput("the body must be a JSON object with 'inputs'")
+            arrays = P.v2_inputs_from_json(head, binary)
+        except ServingError as e:
+            core.refused(t0, name, "rest-v2", e)
+            raise
         params = head.get("parameters") or {}
         timeout = params.get("timeout") if isinstance(params, dict) else None  # tritonclient: microseconds
         timeout_s = timeout / 1e6 if isinstance(timeout, (int, float)) and timeout > 0 else None
