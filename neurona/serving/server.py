@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -156,13 +157,11 @@ class ModelServer:
             self.core.request_log.close()
         log.info("drained", extra={"seconds": round(time.perf_counter() - t0, 3), "pid": os.getpid()})
 
-    def _uvicorn_config(self, app, **kw):
-        import uvicorn
-
+    def _uvicorn_settings(self):
         s = self.settings
-        return uvicorn.Config(app, host=self.host, port=self.rest_port, log_level="warning", lifespan="on",
-                              access_log=s["access_log"], timeout_graceful_shutdown=s["drain_seconds"],
-                              ssl_certfile=s["tls_certfile"], ssl_keyfile=s["tls_keyfile"], **kw)
+        return dict(host=self.host, port=self.rest_port, log_level="warning", lifespan="on",
+                    access_log=s["access_log"], timeout_graceful_shutdown=s["drain_seconds"],
+                    ssl_certfile=s["tls_certfile"], ssl_keyfile=s["tls_keyfile"])
 
     @property
     def url(self) -> str:
@@ -177,14 +176,15 @@ class ModelServer:
                 {**vars(m), "batching": None if m.batching is None else vars(m.batching)} for m in self.model_configs]})
             if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
                 os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="neurona-metrics-")
-            config = self._uvicorn_config("neurona.serving.server:_worker_app", factory=True, workers=self.workers)
-            uvicorn.Server(config)  # validates the settings before forking
-            sock = config.bind_socket()
-            from uvicorn.supervisors import Multiprocess
-
-            Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
+            uvicorn.run("neurona.serving.server:_worker_app", factory=True, workers=self.workers,
+                        **self._uvicorn_settings())
             return
-        uvicorn.Server(self._uvicorn_config(self.app)).run()
+        # uvicorn drains on SIGTERM/SIGINT, then re-raises the signal under the handler it found:
+        # this one, so that a drained server exits with status 0 (and one stopped while still
+        # loading its models exits at once).
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _exit_quietly)
+        uvicorn.Server(uvicorn.Config(self.app, **self._uvicorn_settings())).run()
 
     def start(self, timeout=120.0):
         """Serve from a background thread; returns once the models are loaded and both ports
@@ -197,7 +197,7 @@ class ModelServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.rest_port))
         self.rest_port = sock.getsockname()[1]
-        self._uvicorn = uvicorn.Server(self._uvicorn_config(self.app))
+        self._uvicorn = uvicorn.Server(uvicorn.Config(self.app, **self._uvicorn_settings()))
         self._thread = threading.Thread(target=self._uvicorn.run, kwargs={"sockets": [sock]},
                                         name="neurona-serving", daemon=True)
         self._thread.start()
@@ -222,6 +222,10 @@ class ModelServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def _exit_quietly(signum, frame):
+    raise SystemExit(0)
 
 
 def _worker_app():
