@@ -8,7 +8,7 @@ the policy no longer wants are unloaded after a wanted one is AVAILABLE, so a br
 at AVAILABLE versions; a request naming no version goes to `stable` (else the latest version), or
 with probability `canary_weight` to `canary`. Moving a label is the rollback (admin endpoint or
 the config file, re-read when it changes).
-May import: numpy, neurona.models, neurona.serving.config, neurona.serving.batching,
+May import: numpy, neurona (Tensor, no_grad), neurona.models, neurona.serving.config, neurona.serving.batching,
 neurona.serving.protocol, neurona.serving.metrics.
 """
 from __future__ import annotations
@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..autograd import no_grad
+from ..tensor import Tensor
 from .batching import Batcher
 from .config import BatchingConfig, ModelConfig, load_model_config
 from .protocol import InvalidInput, NotFound, Unavailable, v2_datatype
@@ -140,9 +142,14 @@ class LoadedVersion:
                                name=f"{name}-v{version}", **obs)
 
     def predict(self, xs):
-        """The model's outputs (a list, in signature order) for inputs `xs` (signature order)."""
-        out = self.model.predict(xs if len(xs) > 1 else xs[0], batch_size=max(1, int(xs[0].shape[0])))
-        return list(out) if isinstance(out, list) else [out]
+        """The model's outputs (a list of arrays, in signature order) for inputs `xs` (signature
+        order): one `predict_step` on the whole batch, what `model.predict` runs per batch, without
+        its data-loader overhead (~0.7 ms a call). Eager only: grad mode is per thread, so batch
+        threads may run side by side."""
+        ts = [Tensor(np.ascontiguousarray(x)) for x in xs]
+        with no_grad():
+            out = self.model.predict_step((ts if len(ts) > 1 else ts[0],))
+        return [o.numpy() for o in (out if isinstance(out, (list, tuple)) else [out])]
 
     def warm_up(self):
         zeros = [np.zeros((1, *[1 if d is None else d for d in s.shape[1:]]), s.dtype) for s in self.signature.inputs]
