@@ -338,3 +338,28 @@ def test_import_neurona_loads_no_server_dependency():
 def test_cli_help():
     r = subprocess.run([sys.executable, "-m", "neurona.serving", "--help"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "--model-base-path" in r.stdout and "--enable-batching" in r.stdout
+
+
+def test_tls_rest_and_grpc(repo, tmp_path):
+    """HTTPS and gRPC over TLS with a self-signed certificate for 127.0.0.1 (made by openssl)."""
+    import shutil
+    import ssl
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    models = [ModelConfig("mlp", str(repo / "mlp"))]
+    with ModelServer(models, rest_port=0, grpc_port=0, poll_seconds=0, tls_certfile=str(cert),
+                     tls_keyfile=str(key)) as srv:
+        assert srv.url.startswith("https://")
+        r = httpx.post(f"{srv.url}/v1/models/mlp:predict", json={"instances": [[0.0] * 8]},
+                       verify=ssl.create_default_context(cafile=str(cert)))
+        assert r.status_code == 200
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{srv.url}/v2/health/live")  # the system's trust store does not know the certificate
+        creds = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
+        with grpc.secure_channel(f"127.0.0.1:{srv.grpc_port}", creds) as ch:
+            assert P.GRPCInferenceServiceStub(ch).ServerLive(P.messages()["ServerLiveRequest"](), timeout=10).live
