@@ -6,6 +6,7 @@ side. Prints one JSON line per side (requests/s, p50/p99 latency in ms, errors) 
 
     python -m benchmarks.serve_load                     # 20 s per side (WORKLOADS.md W9)
     python -m benchmarks.serve_load --seconds 5         # a quick look
+    python -m benchmarks.serve_load --forward           # the forward pass alone, batch 1/8/32
 
 Each server runs in its own process with uvicorn (1 worker); the load generator (asyncio + httpx)
 runs in this process on the same machine, so both compete for the same cores: the figures are
@@ -80,6 +81,34 @@ def peer_server(folder, port):
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
+def forward_times(model, net, reps=15):
+    """Min over `reps` of one forward pass at batch 1, 8, 32: neurona the way the server runs it
+    (LoadedVersion.predict: predict_step under no_grad), PyTorch under no_grad, interleaved."""
+    import torch
+
+    from neurona.serving.repository import LoadedVersion
+
+    torch.set_num_threads(os.cpu_count())
+    lv = LoadedVersion("w2", 1, None, model, None, 64)
+    x = np.random.default_rng(0).random((32, 1, 28, 28), dtype=np.float32)
+    best = {}
+    try:
+        with torch.no_grad():
+            for _ in range(reps):
+                for bs in (1, 8, 32):
+                    for side, run in (("neurona", lambda: lv.predict([x[:bs]])),
+                                      ("torch", lambda: net(torch.from_numpy(x[:bs])))):
+                        t0 = time.perf_counter()
+                        run()
+                        best[side, bs] = min(best.get((side, bs), 1e9), time.perf_counter() - t0)
+    finally:
+        lv.close()
+    for side in ("neurona", "torch"):
+        print(json.dumps({"workload": "W9-forward", "side": side, "unit": "ms (min of %d)" % reps,
+                          **{f"batch_{bs}": round(best[side, bs] * 1e3, 2) for bs in (1, 8, 32)},
+                          "loadavg_1min": round(os.getloadavg()[0], 2)}))
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -149,6 +178,7 @@ def main(argv=None):
     p.add_argument("--clients", type=int, default=32)
     p.add_argument("--max-batch-size", type=int, default=32)
     p.add_argument("--batch-timeout-micros", type=int, default=2000)
+    p.add_argument("--forward", action="store_true", help="time the forward pass alone (min of 15) and stop")
     p.add_argument("--peer-server", nargs=2, metavar=("FOLDER", "PORT"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.peer_server:
@@ -163,6 +193,8 @@ def main(argv=None):
     with torch.no_grad():
         peer_out = torch_model(tmp / "w2" / "1")(torch.from_numpy(x)).numpy()
     assert np.allclose(ref, peer_out, rtol=1e-4, atol=1e-5), "the two sides compute different functions"
+    if args.forward:
+        return forward_times(model, torch_model(tmp / "w2" / "1"))
     body = json.dumps({"instances": x.tolist()}).encode()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     print(json.dumps({"workload": "W9", "machine": platform.processor() or platform.machine(),
