@@ -5,4 +5,5 @@ import sys
 
 from ..cli import main
 
-sys.exit(main(["serve", *sys.argv[1:]]))
+if __name__ == "__main__":
+    sys.exit(main(["serve", *sys.argv[1:]]))

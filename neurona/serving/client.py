@@ -21,11 +21,15 @@ class ServerError(Exception):
 
 
 class Client:
-    """Talk to a model server at `url` (REST) and optionally `grpc_address` ("host:port").
+    """Talk to a model server at `url` (REST) and optionally `grpc_address` ("host:port"):
 
-    >>> c = Client("http://127.0.0.1:8501")          # doctest: +SKIP
-    >>> c.predict("fashion", x[:4])                   # doctest: +SKIP  (TF Serving, row format)
-    >>> c.infer("fashion", {"input": x[:4]})          # doctest: +SKIP  (KServe V2, binary tensors)
+        c = Client("http://127.0.0.1:8501", grpc_address="127.0.0.1:8500")
+        c.predict("fashion", x[:4])                              # TF Serving, row format
+        c.infer("fashion", {"input": x[:4]})                     # KServe V2 REST, binary tensors
+        c.infer("fashion", {"input": x[:4]}, protocol="grpc")    # KServe V2 gRPC
+        c.set_label("fashion", "stable", 1)                      # roll back
+
+    (tests/test_serving*.py run these against a live server.)
     """
 
     def __init__(self, url="http://127.0.0.1:8501", grpc_address=None, token=None, timeout=30.0, verify=True):
