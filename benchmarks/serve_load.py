@@ -134,7 +134,7 @@ def _wait(url, proc, path):
 async def _load(url, body, clients, seconds, warmup):
     import httpx
 
-    lat, errors, stop = [], [0], time.perf_counter() + warmup + seconds
+    lat, errors, total, stop = [], [0], [0], time.perf_counter() + warmup + seconds
     begin = time.perf_counter() + warmup
     async with httpx.AsyncClient(base_url=url, timeout=30,
                                  limits=httpx.Limits(max_connections=clients, max_keepalive_connections=clients)) as c:
@@ -145,6 +145,7 @@ async def _load(url, body, clients, seconds, warmup):
                     return
                 r = await c.post("/v1/models/w2:predict", content=body, headers={"content-type": "application/json"})
                 t1 = time.perf_counter()
+                total[0] += 1
                 if t0 >= begin:
                     if r.status_code == 200:
                         lat.append(t1 - t0)
@@ -153,16 +154,26 @@ async def _load(url, body, clients, seconds, warmup):
         await asyncio.gather(*(client() for _ in range(clients)))
     lat = np.asarray(lat) * 1e3
     return {"requests_per_s": round(len(lat) / seconds, 1), "p50_ms": round(float(np.percentile(lat, 50)), 2),
-            "p99_ms": round(float(np.percentile(lat, 99)), 2), "requests": int(len(lat)), "errors": errors[0]}
+            "p99_ms": round(float(np.percentile(lat, 99)), 2), "requests": int(len(lat)), "errors": errors[0],
+            "all_requests": total[0]}
+
+
+def _cpu_seconds(pid):
+    """User + system CPU seconds of process `pid` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_side(name, cmd, url, check_path, body, args, env):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     try:
         _wait(url, proc, check_path)
-        load_before = os.getloadavg()[0]
+        load_before, cpu_before = os.getloadavg()[0], _cpu_seconds(proc.pid)
         res = asyncio.run(_load(url, body, args.clients, args.seconds, args.warmup))
-        res = {"side": name, **res, "loadavg_1min_before": round(load_before, 2),
+        # CPU the server spent per request: a cost that contention for the cores barely changes
+        cpu_ms = (_cpu_seconds(proc.pid) - cpu_before) * 1e3 / max(1, res.pop("all_requests"))
+        res = {"side": name, **res, "server_cpu_ms_per_request": round(cpu_ms, 2),
+               "loadavg_1min_before": round(load_before, 2),
                "loadavg_1min_after": round(os.getloadavg()[0], 2)}
         print(json.dumps(res), flush=True)
         return res

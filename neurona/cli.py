@@ -24,6 +24,9 @@ def _serve_parser(p):
     b.add_argument("--batch-timeout-micros", type=int, default=1000)
     b.add_argument("--num-batch-threads", type=int, default=1)
     b.add_argument("--max-enqueued-batches", type=int, default=64)
+    p.add_argument("--blas-threads", type=int, default=1,
+                   help="threads of NumPy's BLAS per prediction (default 1: batch threads and requests give "
+                        "the parallelism; 0 leaves BLAS alone)")
     p.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for new versions (0: never)")
     p.add_argument("--request-timeout", type=float, default=30.0, help="seconds a request may take at most")
     p.add_argument("--max-request-bytes", type=int, default=64 * 2**20)
@@ -57,7 +60,8 @@ def serve(args) -> int:
                          log_sample_rate=args.log_sample_rate,
                          auth_token=args.auth_token or os.environ.get("NEURONA_SERVING_TOKEN"),
                          tls_certfile=args.tls_certfile, tls_keyfile=args.tls_keyfile,
-                         drain_seconds=args.drain_seconds, access_log=args.access_log)
+                         drain_seconds=args.drain_seconds, access_log=args.access_log,
+                         blas_threads=args.blas_threads or None)
     server.run()
     return 0
 

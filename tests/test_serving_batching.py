@@ -128,8 +128,8 @@ def test_server_coalesces_concurrent_requests(base):
 
 
 def test_server_overload_429_and_deadline_503_then_recovers(base):
-    # each 3-row request waits up to 1 s for a 4-row batch; the queue holds one batch (4 rows)
-    cfg = ModelConfig("b", str(base / "m"), batching=BatchingConfig(max_batch_size=4, batch_timeout_micros=1_000_000,
+    # each 3-row request waits up to 2 s for a 4-row batch; the queue holds one batch (4 rows)
+    cfg = ModelConfig("b", str(base / "m"), batching=BatchingConfig(max_batch_size=4, batch_timeout_micros=2_000_000,
                                                                     max_enqueued_batches=1))
     with ModelServer([cfg], rest_port=0, grpc_port=0, poll_seconds=0, request_timeout_s=5) as srv:
         body = {"instances": np.zeros((3, 4)).tolist()}
@@ -147,7 +147,7 @@ def test_server_overload_429_and_deadline_503_then_recovers(base):
                 with pytest.raises(grpc.RpcError) as e:
                     P.GRPCInferenceServiceStub(ch).ModelInfer(req, timeout=30)
                 assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert time.monotonic() - t0 < 0.9  # refused at once, not after the batch timeout
+            assert time.monotonic() - t0 < 1.8  # refused at once, not after the batch timeout
             assert first.result(30).status_code == 200
         # recovered
         assert httpx.post(f"{srv.url}/v1/models/b:predict", json=body, timeout=30).status_code == 200
@@ -156,7 +156,7 @@ def test_server_overload_429_and_deadline_503_then_recovers(base):
         r = httpx.post(f"{srv.url}/v2/models/b/infer", timeout=30, json={
             "parameters": {"timeout": 200_000}, "inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32",
                                                             "data": [0.0] * 4}]})
-        assert r.status_code == 503 and "deadline" in r.json()["error"] and time.monotonic() - t0 < 0.9
+        assert r.status_code == 503 and "deadline" in r.json()["error"] and time.monotonic() - t0 < 1.8
         with Client(srv.url, grpc_address=f"127.0.0.1:{srv.grpc_port}", timeout=0.2) as c:
             with pytest.raises(Exception, match="DEADLINE_EXCEEDED|UNAVAILABLE"):
                 c.infer("b", np.zeros((1, 4), np.float32), protocol="grpc")

@@ -9,14 +9,14 @@ protobuf's process-wide pool under `inference.*`, the very names tritonclient's 
 "duplicate symbol 'inference.ServerLiveRequest'"; generated modules are also tied to the protobuf
 runtime they were generated for. A FileDescriptorSet loaded into a private pool has neither
 problem. `python -m neurona.serving.protogen` regenerates it from `grpc_predict_v2.proto`.
-May import: numpy, protobuf, grpcio (lazily).
+May import: numpy, orjson, protobuf, grpcio (lazily).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 _HERE = Path(__file__).resolve().parent
 DESCRIPTOR_SET = _HERE / "grpc_predict_v2.desc"
@@ -136,10 +136,24 @@ def split_binary_body(body: bytes, header_length) -> tuple[dict, bytes]:
 
 
 def parse_json(body: bytes):
+    """The JSON value of `body` (orjson: ~10x faster than json on arrays of floats; strict JSON,
+    so NaN/Infinity literals are refused)."""
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as e:
         raise InvalidInput(f"malformed JSON body: {e}") from None
+
+
+def dump_json(value) -> bytes:
+    """JSON bytes of `value`, NumPy arrays included (written as nested lists)."""
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY, default=_json_default)
+
+
+def _json_default(obj):
+    # orjson hands over what it cannot write natively: non-contiguous arrays, float16, NumPy scalars
+    if isinstance(obj, (np.ndarray, np.generic)):
+        return obj.tolist()
+    raise TypeError(f"cannot write {type(obj).__name__} as JSON")
 
 
 def v2_inputs_from_json(request: dict, binary: bytes) -> dict:
@@ -205,9 +219,9 @@ def v2_json_response(head: dict, outputs: dict, wanted) -> tuple[bytes, int | No
             t["parameters"] = {"binary_data_size": len(raw)}
             tail.append(raw)
         else:
-            t["data"] = arr.ravel().tolist()
+            t["data"] = arr.ravel() if arr.dtype != np.float16 else arr.ravel().astype(np.float32)
         tensors.append(t)
-    header = json.dumps({**head, "outputs": tensors}).encode()
+    header = dump_json({**head, "outputs": tensors})
     return (header + b"".join(tail), len(header)) if tail else (header, None)
 
 

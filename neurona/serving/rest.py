@@ -113,15 +113,38 @@ def tf_inputs(body, signature) -> tuple[dict, bool]:
 
 
 def tf_response(outputs: dict, row_format: bool) -> dict:
+    """TF Serving's answer: arrays are left as NumPy (`protocol.dump_json` writes them)."""
     names = list(outputs)
     if row_format:
         if len(names) == 1:
-            return {"predictions": outputs[names[0]].tolist()}
+            return {"predictions": outputs[names[0]]}
         rows = len(outputs[names[0]])
-        return {"predictions": [{n: outputs[n][i].tolist() for n in names} for i in range(rows)]}
+        return {"predictions": [{n: outputs[n][i] for n in names} for i in range(rows)]}
     if len(names) == 1:
-        return {"outputs": outputs[names[0]].tolist()}
-    return {"outputs": {n: a.tolist() for n, a in outputs.items()}}
+        return {"outputs": outputs[names[0]]}
+    return {"outputs": dict(outputs)}
+
+
+def _json(value, status=200):
+    return Response(P.dump_json(value), status_code=status, media_type="application/json")
+
+
+class BearerAuth:
+    """ASGI middleware: refuse HTTP requests without `Authorization: Bearer <token>` (401), except
+    on `open_paths` (health probes, metrics). Plain ASGI rather than an @app.middleware function,
+    whose BaseHTTPMiddleware costs every request an extra task and body copy."""
+
+    def __init__(self, app, token, open_paths=()):
+        self.app, self.open_paths = app, set(open_paths)
+        self.want = f"Bearer {token}".encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"] not in self.open_paths:
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not secrets.compare_digest(given, self.want):
+                resp = _error(401, "Unauthenticated: a valid 'Authorization: Bearer <token>' header is required")
+                return await resp(scope, receive, send)
+        return await self.app(scope, receive, send)
 
 
 def build_app(core, *, max_request_bytes=64 * 2**20, auth_token=None, lifespan=None) -> FastAPI:
@@ -131,17 +154,8 @@ def build_app(core, *, max_request_bytes=64 * 2**20, auth_token=None, lifespan=N
                   description="TF Serving REST and KServe V2 inference APIs for saved neurona models.")
     open_paths = ("/v2/health/live", "/v2/health/ready", "/metrics")
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        if auth_token and request.url.path not in open_paths:
-            given = request.headers.get("authorization", "")
-            if not secrets.compare_digest(given.encode(), f"Bearer {auth_token}".encode()):
-                return _error(401, Unauthenticated.__name__ + ": a valid 'Authorization: Bearer <token>' header is "
-                                   "required")
-        try:
-            return await call_next(request)
-        except ServingError as e:
-            return _error(e.http_status, str(e))
+    if auth_token:
+        app.add_middleware(BearerAuth, token=auth_token, open_paths=open_paths)
 
     @app.exception_handler(ServingError)
     async def serving_error(request, e: ServingError):
@@ -159,7 +173,7 @@ def build_app(core, *, max_request_bytes=64 * 2**20, auth_token=None, lifespan=N
             raise
         out = await core.infer_async(name, arrays, version=lv.version, protocol="rest-tf", strict_dtype=False,
                                      request_id=request.headers.get("x-request-id"))
-        return JSONResponse(tf_response(out.outputs, rows))
+        return _json(tf_response(out.outputs, rows))
 
     for suffix, kw in (("", {}), ("/versions/{version}", {"version": True}), ("/labels/{label}", {"label": True})):
         def make(kw=kw):

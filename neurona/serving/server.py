@@ -4,7 +4,7 @@ requests and queued batches finish, then the process exits); `start()`/`stop()` 
 background thread (tests, notebooks, examples). `workers > 1` runs that many processes on the
 same ports (uvicorn's workers for REST, SO_REUSEPORT for gRPC), each with its own copy of the
 models; /metrics then sums over them through prometheus-client's multiprocess mode.
-May import: uvicorn, fastapi, grpcio, neurona.serving.(config, repository, core, rest,
+May import: uvicorn, fastapi, grpcio, threadpoolctl, neurona.serving.(config, repository, core, rest,
 grpc_service, metrics, reqlog).
 """
 from __future__ import annotations
@@ -68,13 +68,15 @@ class ModelServer:
     models: ModelConfigs, or give `model_base_path` (every subfolder is a model) or
     `model_config_file` (JSON/YAML, re-read when it changes). `rest_port`/`grpc_port`: 0 picks a
     free port (read `server.rest_port` after `start()`); grpc_port=None serves no gRPC.
+    `blas_threads`: limit NumPy's BLAS to that many threads in this process once serving starts
+    (the CLI's default is 1; None leaves it alone).
     """
 
     def __init__(self, models=None, *, model_base_path=None, model_config_file=None, batching=None,
                  host="127.0.0.1", rest_port=8501, grpc_port=8500, request_timeout_s=30.0,
                  max_request_bytes=64 * 2**20, auth_token=None, tls_certfile=None, tls_keyfile=None,
                  poll_seconds=1.0, request_log=None, log_sample_rate=1.0, grpc_threads=16,
-                 max_concurrent_rpcs=256, drain_seconds=30.0, workers=1, access_log=False):
+                 max_concurrent_rpcs=256, drain_seconds=30.0, workers=1, access_log=False, blas_threads=None):
         if sum(x is not None for x in (models, model_base_path, model_config_file)) != 1:
             raise ValueError("ModelServer: give exactly one of models=, model_base_path=, model_config_file=")
         if (tls_certfile is None) != (tls_keyfile is None):
@@ -86,7 +88,7 @@ class ModelServer:
                              tls_keyfile=tls_keyfile, poll_seconds=poll_seconds, request_log=request_log,
                              log_sample_rate=log_sample_rate, grpc_threads=grpc_threads,
                              max_concurrent_rpcs=max_concurrent_rpcs, drain_seconds=drain_seconds, workers=workers,
-                             access_log=access_log)
+                             access_log=access_log, blas_threads=blas_threads)
         if model_config_file is not None:
             self.model_configs = load_model_config(model_config_file)
         elif model_base_path is not None:
@@ -129,6 +131,13 @@ class ModelServer:
 
     def _start_backend(self):
         s = self.settings
+        if s["blas_threads"]:
+            # Process-wide on purpose (a serving process): parallelism comes from the batch threads
+            # and requests; multi-threaded BLAS under them oversubscribes the cores (see
+            # docs/serving.md, "Load test").
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(s["blas_threads"], user_api="blas")
         self.repository.start()
         if self.grpc_port is not None:
             from .grpc_service import build_grpc_server
