@@ -6,7 +6,7 @@ side. Prints one JSON line per side (requests/s, p50/p99 latency in ms, errors) 
 
     python -m benchmarks.serve_load                     # 20 s per side (WORKLOADS.md W9)
     python -m benchmarks.serve_load --seconds 5         # a quick look
-    python -m benchmarks.serve_load --forward           # the forward pass alone, batch 1/8/32
+    python -m benchmarks.serve_load --forward           # the forward pass alone, batch 1/8/32, 1 thread
 
 Each server runs in its own process with uvicorn (1 worker); the load generator (asyncio + httpx)
 runs in this process on the same machine, so both compete for the same cores: the figures are
@@ -82,13 +82,17 @@ def peer_server(folder, port):
 
 
 def forward_times(model, net, reps=15):
-    """Min over `reps` of one forward pass at batch 1, 8, 32: neurona the way the server runs it
-    (LoadedVersion.predict: predict_step under no_grad), PyTorch under no_grad, interleaved."""
+    """Min over `reps` of one forward pass at batch 1, 8, 32, one thread each: neurona the way
+    `neurona serve` runs it (LoadedVersion.predict: predict_step under no_grad, BLAS on 1 thread,
+    the CLI's --blas-threads default), PyTorch under no_grad with torch.set_num_threads(1);
+    interleaved."""
     import torch
+    from threadpoolctl import threadpool_limits
 
     from neurona.serving.repository import LoadedVersion
 
-    torch.set_num_threads(os.cpu_count())
+    torch.set_num_threads(1)
+    threadpool_limits(1, user_api="blas")
     lv = LoadedVersion("w2", 1, None, model, None, 64)
     x = np.random.default_rng(0).random((32, 1, 28, 28), dtype=np.float32)
     best = {}
