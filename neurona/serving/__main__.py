@@ -1,9 +1,9 @@
 """`python -m neurona.serving ...` = `neurona serve ...`.
-May import: neurona.cli.
+May import: neurona.serving.command.
 """
 import sys
 
-from ..cli import main
+from .command import main
 
 if __name__ == "__main__":
-    sys.exit(main(["serve", *sys.argv[1:]]))
+    sys.exit(main())

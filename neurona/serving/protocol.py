@@ -9,14 +9,13 @@ protobuf's process-wide pool under `inference.*`, the very names tritonclient's 
 "duplicate symbol 'inference.ServerLiveRequest'"; generated modules are also tied to the protobuf
 runtime they were generated for. A FileDescriptorSet loaded into a private pool has neither
 problem. `python -m neurona.serving.protogen` regenerates it from `grpc_predict_v2.proto`.
-May import: numpy, orjson, protobuf, grpcio (lazily).
+May import: numpy, orjson, protobuf (both lazily).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import orjson
 
 _HERE = Path(__file__).resolve().parent
 DESCRIPTOR_SET = _HERE / "grpc_predict_v2.desc"
@@ -138,6 +137,8 @@ def split_binary_body(body: bytes, header_length) -> tuple[dict, bytes]:
 def parse_json(body: bytes):
     """The JSON value of `body` (orjson: ~10x faster than json on arrays of floats; strict JSON,
     so NaN/Infinity literals are refused)."""
+    import orjson  # here, not at the top: `import neurona.serving` (the CLI's parser) stays light
+
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as e:
@@ -146,6 +147,8 @@ def parse_json(body: bytes):
 
 def dump_json(value) -> bytes:
     """JSON bytes of `value`, NumPy arrays included (written as nested lists)."""
+    import orjson
+
     return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY, default=_json_default)
 
 
