@@ -26,7 +26,7 @@ def url(tmp_path_factory):
 
 
 json_values = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) |
-                           st.floats(allow_nan=False) | st.text(max_size=5),
+                           st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=5),
                            lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
                                                                                         max_size=4),
                            max_leaves=20)
