@@ -94,3 +94,83 @@ def test_float64_inputs_are_cast_to_the_layer_dtype():
     assert layer.kernel.grad.dtype == np.float32
     double = Dense(2, dtype="float64")
     assert double(nr.tensor(np.ones((3, 4), np.float32))).dtype == np.float64
+
+
+def test_save_weights_and_load_weights_on_the_model(tmp_path):
+    a, b = _classifier(), _classifier()
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    a.save_weights(tmp_path / "w.safetensors")
+    b.load_weights(tmp_path / "w.safetensors")
+    np.testing.assert_array_equal(a.predict(x), b.predict(x))
+    with pytest.raises(ValueError, match="must end in .safetensors"):
+        a.save_weights(tmp_path / "w.h5")
+    with pytest.raises(ValueError, match="Keras file format"):
+        a.save(tmp_path / "model.h5")
+
+
+@pytest.mark.parametrize("name, ref", [
+    ("selu", lambda t: __import__("torch").nn.functional.selu(t)),
+    ("swish", lambda t: __import__("torch").nn.functional.silu(t)),
+    ("silu", lambda t: __import__("torch").nn.functional.silu(t)),
+    ("gelu", lambda t: __import__("torch").nn.functional.gelu(t, approximate="tanh")),
+    ("softplus", lambda t: __import__("torch").nn.functional.softplus(t)),
+])
+def test_more_activations_by_name_match_torch(name, ref):
+    import torch
+    from neurona.layers import Activation
+
+    x = np.linspace(-3, 3, 13)
+    ours = nr.tensor(x, requires_grad=True)
+    out = Activation(name)(ours)
+    out.sum().backward()
+    theirs = torch.tensor(x, requires_grad=True)
+    ref(theirs).sum().backward()
+    np.testing.assert_allclose(out.numpy(), ref(torch.tensor(x)).numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-6, atol=1e-7)
+    assert nr.gradcheck(lambda t: Activation(name)(t), [nr.tensor(x + 0.01, requires_grad=True)])
+
+
+def test_keras_simple_mnist_convnet_with_one_line_of_rounding():
+    from neurona.layers import Conv2D, Flatten, MaxPooling2D, set_default_rounding
+
+    def convnet():
+        return Sequential([Conv2D(32, 3, activation="relu", input_shape=(1, 28, 28)), MaxPooling2D(2),
+                           Conv2D(64, 3, activation="relu"), MaxPooling2D(2), Flatten(), Dense(10)])
+    with pytest.raises(ValueError, match="11"):  # the course's formula: 11 -> 5.5 does not fit
+        convnet()
+    set_default_rounding("floor")
+    try:
+        model = convnet()
+        assert model.output_shape == (None, 10) and model.layers[3].rounding == "floor"
+    finally:
+        set_default_rounding("exact")
+    with pytest.raises(ValueError, match="'exact' or 'floor'"):
+        set_default_rounding("ceil")
+
+
+def test_sample_weight_and_class_weight_weigh_the_loss():
+    import torch
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 4)).astype(np.float32)
+    y = rng.integers(0, 3, size=16)
+    w = rng.uniform(0.5, 2.0, size=16).astype(np.float32)
+    model = _classifier()
+    net = [t.numpy().copy() for t in model.weights]
+    model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0, sample_weight=w)
+    # the same step in torch: sum(w_i * loss_i) / N, then SGD(0.01)
+    k1, b1, k2, b2 = [torch.tensor(a, requires_grad=True) for a in net]
+    p = torch.softmax(torch.relu(torch.tensor(x) @ k1 + b1) @ k2 + b2, dim=1)
+    loss = (-(torch.log(p.clamp(1e-7, 1 - 1e-7))[torch.arange(16), torch.tensor(y)]) * torch.tensor(w)).sum() / 16
+    loss.backward()
+    for t, ref in zip(model.weights, (k1, b1, k2, b2)):
+        np.testing.assert_allclose(t.numpy(), (ref - 0.01 * ref.grad).detach().numpy(), rtol=1e-5, atol=1e-6)
+    a, b = _classifier(), _classifier()
+    b.set_weights(a.get_weights())
+    a.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, class_weight={0: 3.0, 1: 0.5})
+    b.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0,
+          sample_weight=np.where(y == 0, 3.0, np.where(y == 1, 0.5, 1.0)))
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(wa, wb, rtol=1e-6)
+    with pytest.raises(ValueError, match="3 values for 16 samples"):
+        _classifier().fit(x, y, verbose=0, sample_weight=w[:3])
