@@ -274,6 +274,8 @@ def test_bad_requests_get_4xx_with_a_message(server, method, path, body, headers
 
 def test_metrics_and_request_log(server, x):
     httpx.post(f"{server.url}/v1/models/mlp/versions/2:predict", json={"instances": x[:2].tolist()})
+    httpx.post(f"{server.url}/v1/models/nope:predict", json={"instances": x[:2].tolist()})  # 404
+    httpx.post(f"{server.url}/v1/models/mlp:predict", json={"instances": [[1.0]]})  # 400
     text = httpx.get(f"{server.url}/metrics").text
     assert 'neurona_serving_requests_total{model="mlp",protocol="rest-tf",status="200",version="2"}' in text
     assert 'neurona_serving_requests_total{model="_unknown",protocol="rest-tf",status="404",version=""}' in text
