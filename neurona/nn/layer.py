@@ -166,7 +166,8 @@ class Layer:
                           "they get the same gradients and never become different (symmetry is not broken); "
                           "use a random initialiser such as 'glorot_uniform' or 'he_normal'", stacklevel=3)
         data = init(tuple(shape), dtype or self.dtype)  # drawn on the host: the same values on any device
-        t = Tensor(data, requires_grad=trainable, name=f"{self.name}/{name}",
+        # a layer made with trainable=False creates its weights frozen
+        t = Tensor(data, requires_grad=trainable and self._trainable, name=f"{self.name}/{name}",
                    device=None if self._device == "cpu" else self._device)
         self._weight_list.append(Weight(name, t, trainable, regularizers.get(regularizer),
                                         constraints.get(constraint)))
