@@ -22,12 +22,12 @@ from ..nn._config import deserialize
 from . import functional
 from .clip import ClipByGlobalNorm, ClipByNorm, ClipByValue, clip_grad_norm, clip_grad_value
 from .optimizer import Optimizer
-from .optimizers import SGD, Adagrad, Adam, RMSprop
+from .optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
 from .schedules import (ExponentialDecay, InverseTimeDecay, LearningRateSchedule, ReduceLROnPlateau,
                         StepDecay)
 
-_CLASSES = {c.__name__: c for c in (SGD, Adagrad, RMSprop, Adam)}
-_NAMES = {"sgd": SGD, "adagrad": Adagrad, "rmsprop": RMSprop, "adam": Adam}
+_CLASSES = {c.__name__: c for c in (SGD, Adagrad, RMSprop, Adam, AdamW)}
+_NAMES = {"sgd": SGD, "adagrad": Adagrad, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW}
 
 
 def get(identifier):
@@ -45,6 +45,6 @@ def serialize(optimizer) -> dict:
     return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
 
 
-__all__ = ["SGD", "Adagrad", "Adam", "ClipByGlobalNorm", "ClipByNorm", "ClipByValue", "ExponentialDecay",
+__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "ClipByGlobalNorm", "ClipByNorm", "ClipByValue", "ExponentialDecay",
            "InverseTimeDecay", "LearningRateSchedule", "Optimizer", "RMSprop", "ReduceLROnPlateau", "StepDecay",
            "clip_grad_norm", "clip_grad_value", "get", "serialize"]
