@@ -105,10 +105,16 @@ class GridWorldEnv(MDPEnv):
         return None
 
 
-def make_vec_env(env_id, n_envs=1, seed=None, vectorization="sync", env_kwargs=None, wrapper=None):
+def make_vec_env(env_id, n_envs=1, vectorization="sync", env_kwargs=None, wrapper=None):
     """`n_envs` copies of `env_id` (a registered id or a callable returning an env) in one gymnasium
     vector environment (SyncVectorEnv, or AsyncVectorEnv with vectorization='async'), each
-    recording its episode statistics (`RecordEpisodeStatistics`); seeded seed, seed+1, ..."""
+    recording its episode statistics (`RecordEpisodeStatistics`). Seed it with `reset(seed=...)`
+    (`DQN` does, with its own seed).
+
+    >>> vec = make_vec_env("CartPole-v1", n_envs=2)
+    >>> vec.reset(seed=0)[0].shape
+    (2, 4)
+    """
     env_kwargs = dict(env_kwargs or {})
 
     def factory(rank):
@@ -123,7 +129,7 @@ def make_vec_env(env_id, n_envs=1, seed=None, vectorization="sync", env_kwargs=N
     # same-step autoreset: the observation returned with `done` is already the next episode's
     # first one, and the finished episode's last observation is in infos["final_obs"], as in SB3
     vec = cls([factory(i) for i in range(n_envs)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
-    vec._neurona_seed = seed
+    vec.neurona_episode_key = "episode"  # where evaluate_policy and DQN.learn find finished episodes
     return vec
 
 
@@ -215,16 +221,18 @@ def atari_wrappers(env, noop_max=30, frame_skip=4, screen_size=84, frame_stack=4
     return gym.wrappers.FrameStackObservation(env, frame_stack)
 
 
-def make_atari_env(env_id="ALE/Breakout-v5", n_envs=1, seed=None, vectorization="sync", **wrapper_kwargs):
+def make_atari_env(env_id="ALE/Breakout-v5", n_envs=1, vectorization="sync", **wrapper_kwargs):
     """A vector of preprocessed Atari environments (see `atari_wrappers`). ALE's own frame skip
     and sticky actions are turned off (frameskip=1, repeat_action_probability=0): the wrappers
     skip frames themselves, as in the DQN paper."""
     import ale_py  # noqa: PLC0415 - registers the ALE/ ids; optional
 
     gym.register_envs(ale_py)
-    return make_vec_env(env_id, n_envs=n_envs, seed=seed, vectorization=vectorization,
-                        env_kwargs={"frameskip": 1, "repeat_action_probability": 0.0},
-                        wrapper=lambda env: atari_wrappers(env, **wrapper_kwargs))
+    vec = make_vec_env(env_id, n_envs=n_envs, vectorization=vectorization,
+                       env_kwargs={"frameskip": 1, "repeat_action_probability": 0.0},
+                       wrapper=lambda env: atari_wrappers(env, **wrapper_kwargs))
+    vec.neurona_episode_key = "game_episode"  # whole games (all lives, unclipped score), not lives
+    return vec
 
 
 __all__ = ["ARROWS", "ClipReward", "EpisodicLife", "FireReset", "GridWorldEnv", "MDPEnv", "atari_wrappers",
