@@ -124,7 +124,8 @@ class DQN:
 
     Beyond SB3: double_q (Double DQN targets), loss ('huber' or 'mse'), frame_stack (store
     stacked frames once; default: the policy's channel count for CnnPolicy), jit (the learner
-    step as one `nr.jit` graph), n_threads (BLAS threads while learning; 1 suits small MLPs on
+    step as one `nr.jit` graph; a dict passes options to `nr.jit`, e.g. {"fuse": False}, which
+    skips compiling fused kernels), n_threads (BLAS threads while learning; 1 suits small MLPs on
     a shared machine, None leaves the setting alone), device ('cpu' or 'cuda').
     """
 
@@ -152,7 +153,8 @@ class DQN:
         self.exploration_initial_eps, self.exploration_final_eps = float(exploration_initial_eps), float(exploration_final_eps)
         self.max_grad_norm = None if max_grad_norm is None else float(max_grad_norm)
         self.tensorboard_log, self.seed, self.device, self.verbose = tensorboard_log, seed, device, verbose
-        self.double_q, self.loss, self.jit, self.n_threads = bool(double_q), loss, bool(jit), n_threads
+        self.double_q, self.loss, self.n_threads = bool(double_q), loss, n_threads
+        self.jit = dict(jit) if isinstance(jit, dict) else bool(jit)
         self.exploration_schedule = LinearSchedule(self.exploration_initial_eps, self.exploration_final_eps,
                                                    self.exploration_fraction)
         self.exploration_rate = self.exploration_initial_eps
@@ -264,7 +266,7 @@ class DQN:
         if self.jit:
             from ..graph import jit
 
-            return jit(step)
+            return jit(step, **(self.jit if isinstance(self.jit, dict) else {}))
         return step
 
     def train(self, gradient_steps, batch_size):
