@@ -50,6 +50,22 @@ def _record(model_path, env_id, out, seed, max_steps, fps):
     return out
 
 
+def _overrides(pairs):
+    """{'key': value} from ['key=value', ...] (values parsed as JSON when they parse: numbers, true, null)."""
+    import json
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--hp expects KEY=VALUE, got {pair!r}")
+        try:
+            out[key.replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.replace("-", "_")] = value
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m neurona.rl", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -65,6 +81,8 @@ def main(argv=None):
     tr.add_argument("--n-envs", type=int, default=None)
     tr.add_argument("--eval-freq", type=int, default=None)
     tr.add_argument("--final-episodes", type=int, default=100)
+    tr.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a DQN setting, e.g. --hp train_freq=8 --hp exploration_fraction=0.5")
     tr.add_argument("--progress-bar", action="store_true")
     tr.add_argument("--no-tensorboard", action="store_true")
     ev = sub.add_parser("evaluate", help="mean return of a saved agent")
@@ -87,7 +105,7 @@ def main(argv=None):
         train(args.env_id, seed=args.seed, out=args.out, n_timesteps=args.timesteps, progress_bar=args.progress_bar,
               tensorboard=not args.no_tensorboard, final_episodes=args.final_episodes, device=args.device,
               jit=args.jit or None, learning_starts=args.learning_starts, buffer_size=args.buffer_size,
-              n_envs=args.n_envs, eval_freq=args.eval_freq)
+              n_envs=args.n_envs, eval_freq=args.eval_freq, **_overrides(args.hp))
     elif args.command == "evaluate":
         from .dqn import DQN
         from .evaluation import evaluate_policy

@@ -186,14 +186,29 @@ class EpisodicLife(gym.Wrapper):
 
 
 class FireReset(gym.Wrapper):
-    """Press FIRE after a reset (Breakout waits for it to launch the ball)."""
+    """Press FIRE after a reset and after each lost life (Breakout waits for it to launch the
+    ball; a greedy agent that never fires would stall the game until the time limit)."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.lives = 0
 
     def reset(self, **kwargs):
         obs, info = self.env.reset(**kwargs)
         obs, _, terminated, truncated, info = self.env.step(1)
         if terminated or truncated:
             obs, info = self.env.reset(**kwargs)
+        self.lives = self.env.unwrapped.ale.lives()
         return obs, info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        lives = self.env.unwrapped.ale.lives()
+        if lives < self.lives and not (terminated or truncated):
+            obs, fire_reward, terminated, truncated, info = self.env.step(1)
+            reward += fire_reward
+        self.lives = lives
+        return obs, reward, terminated, truncated, info
 
 
 class ClipReward(gym.RewardWrapper):
