@@ -21,6 +21,17 @@ def evaluate_policy(model, env, n_eval_episodes=10, deterministic=True, return_e
     """
     if n_eval_episodes < 1:
         raise ValueError(f"evaluate_policy: n_eval_episodes must be >= 1, got {n_eval_episodes}")
+    n_threads = getattr(model, "n_threads", None)
+    if n_threads is None:
+        return _evaluate(model, env, n_eval_episodes, deterministic, return_episode_rewards, seed)
+    from threadpoolctl import threadpool_limits
+
+    # acting is many tiny matrix products: more BLAS threads than free cores only make them wait
+    with threadpool_limits(int(n_threads)):
+        return _evaluate(model, env, n_eval_episodes, deterministic, return_episode_rewards, seed)
+
+
+def _evaluate(model, env, n_eval_episodes, deterministic, return_episode_rewards, seed):
     returns, lengths = [], []
     if not _is_vector(env):
         for episode in range(n_eval_episodes):
