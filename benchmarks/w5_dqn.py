@@ -5,7 +5,8 @@ deterministic=True)` against a PyTorch forward + argmax). Both sides start from 
 and see the same batch. `learner_with_sampling_s` adds drawing the batch from the replay buffer
 and moving it into tensors (`DQN.train(1, 32)`).
 
-`python -m benchmarks.w5_dqn [--threads 1,all] [--reps N]` prints JSON lines;
+`python -m benchmarks.w5_dqn [--threads 1,all] [--reps N] [--loop-steps 5000]` prints JSON lines
+(--loop-steps: environment steps/s of the whole training loop against Stable-Baselines3's DQN);
 `python -m benchmarks.run --only W5` runs it with the other workloads.
 May import: numpy, torch, gymnasium, neurona, neurona.rl, benchmarks.harness, benchmarks.w8_graph.
 """
@@ -124,6 +125,39 @@ def run(threads, reps):
     return rows
 
 
+ZOO = dict(learning_rate=2.3e-3, batch_size=64, buffer_size=100_000, learning_starts=1000, gamma=0.99,
+           target_update_interval=10, train_freq=256, gradient_steps=128, exploration_fraction=0.16,
+           exploration_final_eps=0.04, max_grad_norm=10.0, seed=0)
+
+
+def loop(threads, steps):
+    """Environment steps per second of the whole training loop (collection, replay, learner) with
+    rl-zoo's CartPole settings, neurona.rl's DQN against Stable-Baselines3's when it is installed."""
+    from neurona.rl.dqn import DQN
+
+    def ours():
+        DQN("MlpPolicy", "CartPole-v1", policy_kwargs=dict(net_arch=[256, 256]), n_threads=None, **ZOO).learn(steps)
+
+    sides = {"ours": ours}
+    try:
+        import stable_baselines3 as sb3
+
+        def theirs():
+            sb3.DQN("MlpPolicy", "CartPole-v1", policy_kwargs=dict(net_arch=[256, 256]), device="cpu",
+                    **ZOO).learn(steps)
+        sides["sb3"] = theirs
+        peer = f"stable-baselines3 {sb3.__version__}"
+    except ImportError:
+        peer = "stable-baselines3 not installed"
+    t = time_sides(sides, reps=2, warmup=0)
+    row = {"workload": "W5-loop", "steps": steps, "neurona_steps_per_s": round(steps / t["ours"], 1),
+           "threads": threads, "peer": peer, "loadavg_1m": round(os.getloadavg()[0], 2)}
+    if "sb3" in t:
+        row.update(peer_steps_per_s=round(steps / t["sb3"], 1), ratio_time=round(t["ours"] / t["sb3"], 3))
+    print(json.dumps(row), flush=True)
+    return row
+
+
 def w5(threads, reps):
     """The W5 rows at the thread count already set (the signature `benchmarks.run` calls)."""
     return run(threads, reps * 40)
@@ -133,6 +167,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", default="1,all")
     ap.add_argument("--reps", type=int, default=200)
+    ap.add_argument("--loop-steps", type=int, default=0,
+                    help="also time this many steps of the whole training loop against SB3 (e.g. 5000)")
     ap.add_argument("--keep-blas-env", action="store_true", help="keep OPENBLAS_CORETYPE/L2_SIZE as set")
     args = ap.parse_args(argv)
     print(json.dumps({"machine": cpu_model(), "cores": os.cpu_count(), "blas": blas_info(),
@@ -141,6 +177,8 @@ def main(argv=None):
     for n in [os.cpu_count() if t == "all" else int(t) for t in args.threads.split(",")]:
         set_threads(n)
         run(n, args.reps)
+        if args.loop_steps:
+            loop(n, args.loop_steps)
     return 0
 
 

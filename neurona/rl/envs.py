@@ -105,6 +105,34 @@ class GridWorldEnv(MDPEnv):
         return None
 
 
+def mdp_from_toy_text(env, gamma=0.99) -> MDP:
+    """The `MDP` of a gymnasium toy-text env (FrozenLake, Taxi, CliffWalking) from its transition
+    table `env.unwrapped.P[s][a] = [(p, s', r, terminated), ...]`, so that value iteration gives
+    the optimum that Q-learning should approach.
+
+    >>> lake = mdp_from_toy_text(gym.make("FrozenLake-v1"), gamma=0.99)
+    >>> lake.n_states, lake.n_actions, len(lake.terminal)
+    (16, 4, 5)
+    """
+    table = env.unwrapped.P
+    S, A = len(table), len(table[0])
+    P, R = np.zeros((S, A, S)), np.zeros((S, A, S))
+    terminal = set()
+    for s in range(S):
+        for a in range(A):
+            for p, s2, r, done in table[s][a]:
+                P[s, a, s2] += p
+                R[s, a, s2] = r
+                if done:
+                    terminal.add(s2)
+    # a terminal state's own row is absorbing in the MDP (gymnasium never steps from it)
+    for t in terminal:
+        P[t] = 0.0
+        P[t, :, t] = 1.0
+        R[t] = 0.0
+    return MDP(P, R, gamma=gamma, terminal=sorted(terminal))
+
+
 def make_vec_env(env_id, n_envs=1, vectorization="sync", env_kwargs=None, wrapper=None):
     """`n_envs` copies of `env_id` (a registered id or a callable returning an env) in one gymnasium
     vector environment (SyncVectorEnv, or AsyncVectorEnv with vectorization='async'), each
@@ -251,4 +279,4 @@ def make_atari_env(env_id="ALE/Breakout-v5", n_envs=1, vectorization="sync", **w
 
 
 __all__ = ["ARROWS", "ClipReward", "EpisodicLife", "FireReset", "GridWorldEnv", "MDPEnv", "atari_wrappers",
-           "make_atari_env", "make_vec_env"]
+           "make_atari_env", "make_vec_env", "mdp_from_toy_text"]
