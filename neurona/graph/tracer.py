@@ -27,7 +27,7 @@ import zlib
 import numpy as np
 
 from .. import ops as _ops
-from ..autograd import function as _function
+from ..autograd import function as _function, grad_mode as _grad_mode
 from ..autograd.function import Function
 from ..autograd.grad_mode import no_grad, state as _grad_state
 from ..tensor import Tensor
@@ -288,11 +288,13 @@ class Tracer:
                 _function._trace_hook = _dispatch
             _n_active += 1
         _local.tracer = self
+        _grad_mode.set_tracing(self)
 
     def deactivate(self):
         """Stop recording (the hook and patches go when the last tracer of any thread stops)."""
         global _n_active, _saved_patches
         _local.tracer = None
+        _grad_mode.set_tracing(None)
         with _lock:
             _n_active -= 1
             if _n_active == 0:

@@ -16,7 +16,7 @@ import numbers
 
 from .. import backend as B
 from .. import ops
-from ..autograd.grad_mode import no_grad
+from ..autograd.grad_mode import is_tracing, no_grad
 from ..tensor import Tensor
 from .clip import _clip_grad_norm, clip_grad_value
 from .schedules import LearningRateSchedule
@@ -24,9 +24,7 @@ from .schedules import LearningRateSchedule
 
 def _tracing() -> bool:
     """Whether `nr.jit` is recording in this thread (Python-side bookkeeping must not run then)."""
-    from ..graph.tracer import active  # noqa: PLC0415 - the graph package imports optim users
-
-    return active() is not None
+    return is_tracing()
 
 
 def _scalar(value, like=None) -> Tensor:

@@ -74,14 +74,18 @@ def _atomic_write(path: Path, write):
 
 def _named_weights(model) -> dict:
     """{unique name: Tensor} in the model's weight order; a shared weight appears once."""
+    # Weights are named by where they are held: '<layer name>/<weight>' for a layer of the model,
+    # '<layer name>/<attribute path>/<weight>' for a layer inside a layer (tracked attributes).
+    names = {id(t): name for name, t in model._weights_by_path().items()}
     out, seen = {}, set()
     for t in model.weights:
         if id(t) in seen:
             continue
         seen.add(id(t))
-        if t.name in out or not t.name:
-            raise ValueError(f"{model.name}: two weights are named {t.name!r}; give layers unique names to save")
-        out[t.name] = t
+        name = names.get(id(t), t.name)
+        if name in out or not name:
+            raise ValueError(f"{model.name}: two weights are named {name!r}; give layers unique names to save")
+        out[name] = t
     return out
 
 
@@ -306,15 +310,14 @@ def load_model(path, compile=True):  # noqa: A002 - Keras' name
     """Rebuild a model saved by `save_model` and load its weights; compile it again when the
     saved compile settings allow, and then restore the optimiser's state when the folder has one
     (compile=False ignores that state)."""
-    from ..models.functional import Model
-    from ..nn.layer import get_registered
+    from ..nn.layer import Layer, get_registered  # models are rebuilt through the registry: no import of models
 
     folder = Path(path)
     config = _read_config(folder)
     weights_path = folder / WEIGHTS_FILE
     _check_sha(weights_path, config["weights"], folder, "weights")
     cls = get_registered(config["class_name"])
-    if not (isinstance(cls, type) and issubclass(cls, Model)):
+    if not (isinstance(cls, type) and issubclass(cls, Layer) and hasattr(cls, "compile") and hasattr(cls, "fit")):
         raise ValueError(f"load_model: {config['class_name']!r} is not a model class")
     try:
         model = cls.from_config(config["config"])

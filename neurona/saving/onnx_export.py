@@ -8,7 +8,7 @@ a functional model the merge layers: Add, Subtract, Multiply, Average, Maximum, 
 Concatenate (ONNX Add, Sub, Mul, Mean, Max, Min, Concat).
 ONNX's image ops are NCHW: a `channels_last` layer is wrapped in two Transposes, so the graph
 takes and gives the same layouts as `predict`. Needs the `onnx` package (`pip install neurona[onnx]`).
-May import: numpy, onnx (lazily), neurona.saving.format.
+May import: numpy, onnx (lazily), neurona.saving.format, neurona.nn.symbolic.
 """
 from __future__ import annotations
 
@@ -183,15 +183,14 @@ def export_onnx(model, path, opset=17):
         from onnx import TensorProto, helper, numpy_helper
     except ImportError:
         raise ImportError("export_onnx needs the onnx package: pip install 'neurona[onnx]'") from None
-    from ..models.functional import InputLayer
-    from ..models.sequential import Sequential
+    from ..nn.symbolic import InputLayer
 
     if not model.built:
         raise ValueError(f"export_onnx: {model.name} is not built")
     if opset < 13:
         raise ValueError(f"export_onnx: opset must be ≥ 13 (Squeeze/Unsqueeze with axes inputs), got {opset}")
     g = _Graph(helper, numpy_helper)
-    if isinstance(model, Sequential):
+    if not getattr(model, "_graph", False):  # a Sequential stack (a functional model has a node graph)
         in_shapes, out_shapes = [model.input_shape], [model.output_shape]
         in_names = ["input"]
         x = in_names[0]
