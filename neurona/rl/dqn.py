@@ -19,7 +19,7 @@ graph. The Q-networks are ordinary `neurona.models.Sequential` models.
 
 Saved agents are a folder: `config.json` (hyperparameters, the spaces, the network's config)
 and `weights.safetensors` (online and target networks): no pickle.
-May import: numpy, json, safetensors, neurona, neurona.models, neurona.optim, neurona.rl.*,
+May import: numpy, json, safetensors, neurona, neurona.models, neurona.optim, neurona.graph (lazily), neurona.rl.*,
 gymnasium, tqdm, tensorboardX, threadpoolctl (lazily).
 """
 from __future__ import annotations
