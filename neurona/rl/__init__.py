@@ -3,7 +3,7 @@ gridworld, tabular Q-learning and SARSA, and deep Q-learning (DQN) with Stable-B
 
 gymnasium (the `rl` extra) is imported only by the parts that use an environment.
 May import: neurona.rl.mdp, neurona.rl.gridworld, neurona.rl.tabular, neurona.rl.plots,
-neurona.rl.dqn, neurona.rl.buffers, neurona.rl.policies, neurona.rl.envs (lazily).
+neurona.rl.dqn, neurona.rl.buffers, neurona.rl.policies, neurona.rl.callbacks, neurona.rl.envs (lazily).
 """
 from .gridworld import ACTIONS, GridWorld, course_gridworld_4x3
 from .mdp import MDP, Solution, greedy, policy_evaluation, policy_iteration, value_iteration
@@ -11,7 +11,10 @@ from .mdp import MDP, Solution, greedy, policy_evaluation, policy_iteration, val
 _LAZY = {"q_learning": "tabular", "sarsa": "tabular", "TabularResult": "tabular", "plot_policy": "plots",
          "plot_values": "plots", "GridWorldEnv": "envs", "MDPEnv": "envs", "make_atari_env": "envs",
          "make_vec_env": "envs", "DQN": "dqn", "evaluate_policy": "dqn", "ReplayBuffer": "buffers",
-         "LinearSchedule": "dqn", "QNetwork": "policies", "nature_cnn": "policies", "mlp": "policies"}
+         "LinearSchedule": "dqn", "bellman_targets": "dqn", "nature_cnn": "policies", "mlp": "policies",
+         "BaseCallback": "callbacks", "CallbackList": "callbacks", "EvalCallback": "callbacks",
+         "StopTrainingOnRewardThreshold": "callbacks", "evaluate_tabular": "tabular", "plot_curves": "plots",
+         "mdp_from_toy_text": "envs"}
 
 
 def __getattr__(name):
