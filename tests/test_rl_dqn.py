@@ -1,15 +1,14 @@
 """neurona.rl DQN: replay buffer (ring, sampling, frames stored once), Bellman targets against a
 hand computation, target sync every C steps, the ε schedule, Double DQN targets, save/load,
 error messages, and a short seeded CartPole run that improves the return."""
+import gymnasium as gym
 import numpy as np
 import pytest
 
-gym = pytest.importorskip("gymnasium")
-
-import neurona as nr  # noqa: E402
-from neurona.rl.buffers import ReplayBuffer  # noqa: E402
-from neurona.rl.dqn import DQN, LinearSchedule, bellman_targets  # noqa: E402
-from neurona.rl.evaluation import evaluate_policy  # noqa: E402
+import neurona as nr
+from neurona.rl.buffers import ReplayBuffer
+from neurona.rl.dqn import DQN, LinearSchedule, bellman_targets
+from neurona.rl.evaluation import evaluate_policy
 
 
 def small_dqn(**kwargs):

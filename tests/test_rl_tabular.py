@@ -67,7 +67,7 @@ def test_mdp_errors_name_state_action_and_gamma():
 
 
 def test_gridworld_env_and_q_learning_sarsa():
-    gym = pytest.importorskip("gymnasium")
+    import gymnasium as gym
     from gymnasium.utils.env_checker import check_env
 
     from neurona.rl.envs import GridWorldEnv
@@ -90,7 +90,8 @@ def test_gridworld_env_and_q_learning_sarsa():
 
 
 def test_frozenlake_q_learning_beats_random():
-    gym = pytest.importorskip("gymnasium")
+    import gymnasium as gym
+
     from neurona.rl.tabular import evaluate_tabular, q_learning
 
     lake = gym.make("FrozenLake-v1", map_name="4x4", is_slippery=False)
