@@ -64,6 +64,40 @@ class _Metric:
         return self.total / max(self.count, 1)
 
 
+def _check_finite(model_name, data, epoch, step):
+    """Raise if a batch's floating-point arrays hold NaN or inf, naming where."""
+    def walk(obj, path):
+        if isinstance(obj, (list, tuple)):
+            for i, o in enumerate(obj):
+                walk(o, f"{path}[{i}]")
+        elif isinstance(obj, Tensor) and obj.dtype.kind == "f":
+            finite = obj.numpy()
+            if not np.isfinite(finite).all():
+                bad = np.argwhere(~np.isfinite(finite))[0].tolist()
+                raise ValueError(f"{model_name}.fit: batch {step} of epoch {epoch + 1} holds NaN or inf in "
+                                 f"{path} (first at index {bad}); clean the data or impute it before fit")
+    x, y, _ = unpack_x_y_sample_weight(data)
+    walk(x, "x")
+    if y is not None:
+        walk(y, "y")
+
+
+def _class_weights(model_name, class_weight, y, sample_weight):
+    """Per-sample weights from {class: weight}, times `sample_weight` when given."""
+    if not isinstance(class_weight, dict):
+        raise ValueError(f"{model_name}.fit: class_weight must be a dict {{class: weight}}, got "
+                         f"{type(class_weight).__name__}")
+    if y is None or isinstance(y, (list, tuple)) and len(y) != 1:
+        raise ValueError(f"{model_name}.fit: class_weight needs array targets y for one output")
+    y = host(as_list(y)[0])
+    labels = y.argmax(axis=-1) if y.ndim == 2 and y.shape[1] > 1 else y.reshape(len(y), -1)[:, 0]
+    if labels.dtype.kind == "f" and np.any(labels != np.round(labels)):
+        raise ValueError(f"{model_name}.fit: class_weight needs class labels (integers or one-hot), got fractions")
+    table = {int(k): float(v) for k, v in class_weight.items()}
+    weights = np.array([table.get(int(c), 1.0) for c in labels], dtype=np.float32)
+    return weights if sample_weight is None else weights * np.asarray(sample_weight, np.float32).reshape(-1)
+
+
 def _log_value(value):
     """A log entry as a float (a 0-d Tensor or array, a NumPy scalar or a float)."""
     if isinstance(value, Tensor):
@@ -206,19 +240,25 @@ class Trainer:
         """The compiled loss of `y_pred` against `y` (each output's loss times its weight, summed)
         plus the layers' regularisation penalties: what the default `train_step` minimises, for
         custom steps to reuse (Keras' `compute_loss`; `x` is accepted for its signature)."""
-        if sample_weight is not None:
-            raise ValueError(f"{self.name}.compute_loss: sample weights are not supported by the compiled "
-                             f"losses yet; weigh the per-sample losses in your own train_step")
         self._check_loss("compute_loss")
-        loss = self._compiled_loss(as_list(y), as_list(y_pred))
+        loss = self._compiled_loss(as_list(y), as_list(y_pred), sample_weight)
         for penalty in self.losses:  # L1/L2 penalties of the layers' weights
             loss = loss + penalty
         return loss
 
-    def _compiled_loss(self, ys, preds):
+    def _compiled_loss(self, ys, preds, sample_weight=None):
         total = None
         for f, w, y, p in zip(self.loss_functions, self.loss_weights, ys, preds):
-            term = f(self._tensor(y), p) * w
+            if sample_weight is None:
+                term = f(self._tensor(y), p) * w
+            else:
+                try:
+                    term = f(self._tensor(y), p, sample_weight=sample_weight) * w
+                except TypeError as e:
+                    if "sample_weight" not in str(e):
+                        raise
+                    raise ValueError(f"{self.name}: the loss {f!r} takes no sample_weight; use a neurona loss "
+                                     f"(by name or object) to weigh samples or classes") from None
             total = term if total is None else total + term
         return total
 
@@ -261,13 +301,11 @@ class Trainer:
                              f"trained on x alone overrides train_step")
         self._check_loss("train_step")
         xs, ys = as_list(x), as_list(y)
-        if sample_weight is not None:
-            raise ValueError(f"{self.name}.train_step: sample weights are not supported by the default step")
         if self._step_jit:
             self.optimizer.sync_learning_rate()  # a schedule is Python: its value goes in by tensor
-            loss, preds = self._jitted("train")(xs, ys)
+            loss, preds = self._jitted("train")(xs, ys, sample_weight)
         else:
-            loss, preds = self._train_tensors(xs, ys)
+            loss, preds = self._train_tensors(xs, ys, sample_weight)
         self._loss_tracker.update_state(float(loss.item()), sample_weight=len(xs[0]))
         self.update_metrics(ys, preds)
         return self.metric_results()
@@ -293,10 +331,10 @@ class Trainer:
         return outs if len(outs) > 1 else outs[0]
 
     # The tensor work of the default steps: what `jit=True` traces.
-    def _train_tensors(self, xs, ys):
+    def _train_tensors(self, xs, ys, sample_weight=None):
         """Forward, loss (+ penalties), backward, update, constraints."""
         preds = as_list(self(xs if len(xs) > 1 else xs[0], training=True))
-        loss = self.compute_loss(xs, ys, preds)
+        loss = self.compute_loss(xs, ys, preds, sample_weight)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
@@ -361,6 +399,9 @@ class Trainer:
         if not ys:
             return (x,)
         ty = [self._tensor(a) for a in ys]
+        weights = adapter.weights_of(batch)
+        if weights is not None:
+            return x, (ty if len(ty) > 1 else ty[0]), self._tensor(weights)
         return x, (ty if len(ty) > 1 else ty[0])
 
     def train_on_batch(self, x, y=None):
@@ -390,7 +431,8 @@ class Trainer:
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=None, initial_epoch=0, seed=None, jit=None, transform=None,
-            num_workers=0, steps_per_epoch=None, validation_steps=None):
+            num_workers=0, steps_per_epoch=None, validation_steps=None, check_finite=False, sample_weight=None,
+            class_weight=None):
         """Train for `epochs` passes over (x, y) in mini-batches, calling `train_step` on each;
         returns a `History`.
 
@@ -423,6 +465,16 @@ class Trainer:
         generator private to each batch, drawn from `seed`. num_workers: threads preparing
         (and augmenting) batches while the model trains; the batches are the same for any
         number. Transforms run on the host data before each step, outside any `jit` trace.
+
+        sample_weight: one weight per training sample (array data): the loss becomes
+        Σ wᵢ·lossᵢ / batch size, as in Keras. class_weight: {class: weight}, each sample weighted by
+        its class (integer labels, or the argmax of one-hot targets; classes left out weigh 1),
+        multiplied into sample_weight when both are given. Metrics stay unweighted.
+
+        A loss that turns NaN or infinite is reported once with a warning (add the
+        `TerminateOnNaN` callback to stop there); `check_finite=True` also checks every training
+        batch for NaN/inf before the step and raises naming the batch and the input (one pass over
+        the batch on the host: cheap next to a step).
         """
         from ..callbacks import CallbackList, History, ProgbarLogger
 
@@ -445,6 +497,11 @@ class Trainer:
             cut = n - int(math.ceil(n * validation_split)) if n * validation_split >= 1 else n
             validation_data = ([a[cut:] for a in xs], [a[cut:] for a in ys])
             x, y = [a[:cut] for a in xs], [a[:cut] for a in ys] or None
+        if class_weight is not None:
+            sample_weight = _class_weights(self.name, class_weight, y, sample_weight)
+        if sample_weight is not None and validation_split and from_arrays and validation_data is None:
+            raise ValueError(f"{self.name}.fit: with sample_weight or class_weight, give validation_data instead of "
+                             f"validation_split")
         if isinstance(x, list) and len(x) == 1:
             x = x[0]
         if isinstance(y, list) and len(y) == 1:
@@ -453,7 +510,7 @@ class Trainer:
                               seed=self._resumed_seed(seed, initial_epoch) if from_arrays or isinstance(x, Dataset)
                               else seed,
                               transform=transform, num_workers=num_workers, steps=steps_per_epoch,
-                              n_io=self._n_io(), raw=custom)
+                              n_io=self._n_io(), raw=custom, sample_weight=sample_weight)
         adapter.require_steps("x", "steps_per_epoch")
         validation = None
         if validation_data is not None:
@@ -489,6 +546,7 @@ class Trainer:
         callback_list = CallbackList(cbs, model=self, params=params)
         self.stop_training = False
         self._step_jit = self._use_jit(jit)
+        warned = False
         callback_list.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
@@ -500,10 +558,18 @@ class Trainer:
                 for step, batch in enumerate(batches):
                     callback_list.on_train_batch_begin(step)
                     data = self._step_data(adapter, batch, step)
+                    if check_finite:
+                        _check_finite(self.name, data, epoch, step)
                     if custom and self.optimizer is not None and not self.optimizer.bound and self.built:
                         self._bind_optimizer()
                     logs = self._run_step("train", data)
                     steps = step + 1
+                    if not warned and any(not math.isfinite(v) for k, v in logs.items() if "loss" in k):
+                        warned = True
+                        warnings.warn(f"{self.name}.fit: the loss became {logs} at epoch {epoch + 1}, batch {step}: "
+                                      f"every later result is meaningless. Look for NaN/inf in the inputs "
+                                      f"(fit(check_finite=True)), a learning rate that is too high, or log(0); "
+                                      f"callbacks=[TerminateOnNaN()] stops training there", stacklevel=2)
                     callback_list.on_train_batch_end(step, logs)
                     if self.stop_training:
                         break
@@ -636,7 +702,27 @@ class Trainer:
         trained, unless `include_optimizer=False`."""
         from ..saving import save_model
 
+        if str(path).endswith((".h5", ".hdf5", ".keras")):
+            raise ValueError(f"{self.name}.save: {str(path)!r} names a Keras file format; neurona saves a folder "
+                             f"(config.json + model.safetensors): give a folder name such as 'my_model'")
         save_model(self, path, include_optimizer=include_optimizer)
+
+    def save_weights(self, path):
+        """Write only the weights to one `.safetensors` file (Keras' `save_weights`; atomically).
+        Weights are keyed by name (`dense/kernel`; nested layers by attribute path)."""
+        from ..saving import save_weights
+
+        if not str(path).endswith(".safetensors"):
+            raise ValueError(f"{self.name}.save_weights: the file name must end in .safetensors (neurona "
+                             f"stores weights as safetensors, never pickle or HDF5), got {str(path)!r}")
+        save_weights(self, path)
+
+    def load_weights(self, path):
+        """Load weights written by `save_weights` (or a saved model folder's) into this model; the
+        names and shapes must match, and a mismatch is an error naming them."""
+        from ..saving import load_weights
+
+        load_weights(self, path)
 
     def export_onnx(self, path, opset=17):
         """Write an ONNX file computing `predict` (dense, convolutional, pooling, normalisation and
