@@ -432,7 +432,7 @@ class Trainer:
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=None, initial_epoch=0, seed=None, jit=None, transform=None,
             num_workers=0, steps_per_epoch=None, validation_steps=None, check_finite=False, sample_weight=None,
-            class_weight=None):
+            class_weight=None, distribute=None):
         """Train for `epochs` passes over (x, y) in mini-batches, calling `train_step` on each;
         returns a `History`.
 
@@ -471,6 +471,10 @@ class Trainer:
         its class (integer labels, or the argmax of one-hot targets; classes left out weigh 1),
         multiplied into sample_weight when both are given. Metrics stay unweighted.
 
+        distribute: a `neurona.distributed` strategy (ParameterAveraging, AsyncSGD, Downpour,
+        AllReduce, ModelParallel): the epochs run on Ray workers (docs/distributed.md); batch_size is
+        then one worker's batch.
+
         A loss that turns NaN or infinite is reported once with a warning (add the
         `TerminateOnNaN` callback to stop there); `check_finite=True` also checks every training
         batch for NaN/inf before the step and raises naming the batch and the input (one pass over
@@ -478,6 +482,10 @@ class Trainer:
         """
         from ..callbacks import CallbackList, History, ProgbarLogger
 
+        if distribute is not None:  # the strategy runs the epochs on Ray workers (neurona.distributed)
+            return distribute.fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                                  callbacks=callbacks, validation_data=validation_data, shuffle=shuffle,
+                                  initial_epoch=initial_epoch, seed=seed)
         self._check_compiled("fit")
         custom = self._custom("train_step")
         if steps_per_epoch is not None and int(steps_per_epoch) < 1:
