@@ -8,7 +8,7 @@ PYTEST := $(PY) -m pytest
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q -e ".[test,viz,text,pipeline,distributed,serving,serving-test]"
+	$(PY) -m pip install -q -e ".[test,viz,text,rl,pipeline,distributed,serving,serving-test]"
 	touch $(STAMP)
 
 # Debian packages: graphviz's `dot` draws computation graphs; dataset-fashion-mnist is the

@@ -2,7 +2,7 @@
 belongs to, as a module with `HELP`, `add_arguments(parser)` and `run(args) -> exit status`;
 `SUBCOMMANDS` maps its name to that module, imported only when the parser is built, so a missing
 optional extra breaks only its own subcommand. `neurona serve ...` runs the model server.
-May import: argparse, importlib, neurona.serving, neurona.pipeline (their `command` modules, lazily).
+May import: argparse, importlib, neurona.serving, neurona.pipeline, neurona.rl (their `command` modules, lazily).
 """
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import importlib
 import sys
 
 # name -> module providing HELP, add_arguments(parser), run(args)
-SUBCOMMANDS = {"serve": "neurona.serving.command", "pipeline": "neurona.pipeline.command"}
+SUBCOMMANDS = {"serve": "neurona.serving.command", "pipeline": "neurona.pipeline.command",
+               "rl": "neurona.rl.command"}
 
 
 def main(argv=None) -> int:
