@@ -40,8 +40,9 @@ def blas_info() -> str:
 
 def set_threads(n: int) -> None:
     """Use `n` threads in NumPy's BLAS and in torch. neurona's own kernels keep their setting
-    (NEURONA_NUM_THREADS, default 1: see `neurona.set_num_threads`), so the figures are those of
-    the library as it comes."""
+    (NEURONA_NUM_THREADS, default 1: see `neurona.backend.kernel_threads`), so the figures are
+    those of the library as it comes; NEURONA_NUM_THREADS=n gives what `nr.set_num_threads(n)`
+    gives."""
     import torch  # noqa: PLC0415
 
     torch.set_num_threads(n)

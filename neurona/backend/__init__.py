@@ -3,7 +3,7 @@
 Ops never import an array library; they ask for the module of the arrays they hold
 (`array_module(a)`), so the same op code runs on NumPy (CPU) and CuPy (GPU). Random numbers
 come from one seeded generator per backend (`manual_seed`).
-May import: numpy, cupy (lazily). Nothing else in neurona.
+May import: numpy, neurona.backend.threads, cupy (lazily). Nothing else in neurona.
 """
 from __future__ import annotations
 
@@ -103,35 +103,11 @@ _generators: dict = {}
 _seed = None
 
 
-# -- threads ----------------------------------------------------------------------------------
-_num_threads = None
+# -- threads (threads.py): one setting for neurona's kernels and NumPy's BLAS ---------------------
+from .threads import available_cpus, get_num_threads, kernel_threads, set_num_threads, thread_limit  # noqa: E402,F401
+from .threads import apply_environment as _apply_environment  # noqa: E402
 
-
-def set_num_threads(n: int) -> None:
-    """How many threads neurona's own kernels may use (Winograd's tile transforms split their
-    channels over them). Default: NEURONA_NUM_THREADS, else 1. NumPy's BLAS has its own setting
-    (OPENBLAS_NUM_THREADS, or threadpoolctl).
-
-    Why 1 by default: OpenBLAS's threads keep spinning for a while after each GEMM, and with as
-    many kernel threads as cores they fight over the cores; measured on 2 cores, W3's 2-thread
-    step took 0.217–0.292 s with 2 kernel threads and 0.205–0.212 s with 1. With
-    OPENBLAS_THREAD_TIMEOUT=4 (short spinning) 2 kernel threads helped (0.158–0.219 against
-    0.191–0.218 s)."""
-    global _num_threads
-    n = int(n)
-    if n < 1:
-        raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
-    _num_threads = n
-
-
-def get_num_threads() -> int:
-    """The number of threads neurona's kernels use (see set_num_threads)."""
-    if _num_threads is None:
-        import os  # noqa: PLC0415 - only needed here
-
-        env = os.environ.get("NEURONA_NUM_THREADS")
-        return max(1, int(env)) if env else 1
-    return _num_threads
+_apply_environment()
 
 
 def manual_seed(seed: int) -> None:

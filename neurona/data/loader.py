@@ -70,6 +70,12 @@ class DataLoader:
             batch = self.transform(batch, np.random.default_rng([self.seed, epoch, index, 1]))
         return batch
 
+    def _load_in_worker(self, *job):
+        # k workers beside the training thread: each worker's kernels run on one thread, so they
+        # add k threads, not k × cores (the BLAS limit is process-wide and stays the user's)
+        with B.thread_limit(1):
+            return self._load(*job)
+
     def __iter__(self):
         epoch, self.epoch = self.epoch, self.epoch + 1
         order = self._order(epoch)
@@ -88,7 +94,7 @@ class DataLoader:
         pool = ThreadPoolExecutor(max(1, self.num_workers), thread_name_prefix="neurona-data")
         try:
             for job in jobs:
-                pending.append(pool.submit(self._load, *job))
+                pending.append(pool.submit(self._load_in_worker, *job))
                 if len(pending) > window:
                     yield pending.popleft().result()
             while pending:

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 import numpy
 from numpy.lib.stride_tricks import as_strided
 
-from .. import get_num_threads
+from .. import kernel_threads
 
 # (Bᵀ, G, Aᵀ) per output tile size m, in float64 (Lavin & Gray's points 0, ±1, ±2 for m = 4)
 _MATRICES = {
@@ -129,10 +129,10 @@ _pool_lock = threading.Lock()
 
 
 def _split(kernel, total, *args):
-    """kernel(*args, c0, c1) over channel ranges covering [0, total), on get_num_threads()
+    """kernel(*args, c0, c1) over channel ranges covering [0, total), on kernel_threads()
     threads (the kernels release the GIL); this thread takes the first range."""
     global _pool, _pool_size
-    threads = min(get_num_threads(), total)
+    threads = min(kernel_threads(), total)
     if threads <= 1:
         kernel(*args, 0, total)
         return

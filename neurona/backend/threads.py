@@ -1,0 +1,154 @@
+"""One thread setting for the whole library: neurona's kernels and NumPy's BLAS.
+
+`set_num_threads(n)` works like `torch.set_num_threads(n)`: it sets the threads of neurona's own
+kernels (Winograd's tile transforms) AND of the BLAS that NumPy calls for every GEMM (through
+threadpoolctl, process-wide). `get_num_threads()` defaults to the CPUs this process may use: its
+CPU affinity (`os.sched_getaffinity`) capped by the cgroup CPU quota (`/sys/fs/cgroup/cpu.max`),
+not `os.cpu_count()`, which counts the whole machine. The environment variable
+NEURONA_NUM_THREADS sets the count for both when neurona is imported (as set_num_threads would);
+a bad value is refused with a message naming it.
+Until a count is chosen, the BLAS keeps its own default and neurona's kernels run on one thread
+(`kernel_threads`: measured faster with OpenBLAS's spinning threads).
+
+Worker threads (DataLoader workers, serving threads) read a thread-local count: inside
+`thread_limit(n)` the calling thread's kernels use n threads without touching the others. The
+BLAS limit cannot be per thread (OpenBLAS has one process-wide setting), so it is left alone there.
+May import: os, threading, threadpoolctl, numba (lazily). Nothing else in neurona.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+import os
+import threading
+
+_num_threads = None  # set by set_num_threads; None: the default (environment or CPUs available)
+_local = threading.local()  # .n: a per-thread limit set by thread_limit
+_blas_limiter = None  # threadpoolctl's limiter object, kept so the limit stays in force
+
+
+def _cgroup_cpus(path="/sys/fs/cgroup/cpu.max"):
+    """CPUs allowed by a cgroup v2 quota ('max 100000' or '150000 100000'), rounded up; None if
+    there is no quota or no such file."""
+    try:
+        with open(path) as f:
+            quota, period = f.read().split()[:2]
+    except (OSError, ValueError):
+        return None
+    if quota == "max":
+        return None
+    try:
+        return max(1, math.ceil(int(quota) / int(period)))
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on: its affinity mask, capped by the cgroup CPU quota.
+
+    >>> available_cpus() >= 1
+    True
+    """
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS, Windows
+        n = os.cpu_count() or 1
+    quota = _cgroup_cpus()
+    return max(1, min(n, quota) if quota else n)
+
+
+def _check(n, what):
+    """n as an int >= 1, or a ValueError naming `what` (the setting)."""
+    if isinstance(n, str):
+        try:
+            n = int(n.strip())
+        except ValueError:
+            raise ValueError(f"{what}: expected a whole number of threads >= 1, got {n!r}") from None
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise ValueError(f"{what}: expected a whole number of threads >= 1, got {n!r}")
+    if n < 1:
+        raise ValueError(f"{what}: expected a whole number of threads >= 1, got {n}")
+    return int(n)
+
+
+def _default() -> int:
+    env = os.environ.get("NEURONA_NUM_THREADS")
+    if env is not None and env.strip():
+        return _check(env, "NEURONA_NUM_THREADS")
+    return available_cpus()
+
+
+def _apply_blas(n: int) -> None:
+    global _blas_limiter
+    try:
+        from threadpoolctl import threadpool_limits  # noqa: PLC0415 - loads the BLAS info lazily
+    except ImportError:  # pragma: no cover - a core dependency
+        return
+    import numpy  # noqa: F401,PLC0415 - NumPy's BLAS must be loaded for threadpoolctl to see it
+
+    _blas_limiter = threadpool_limits(limits=n, user_api="blas")
+
+
+def set_num_threads(n: int) -> None:
+    """Use `n` threads in neurona's kernels and in NumPy's BLAS (like `torch.set_num_threads`).
+
+    >>> import neurona as nr
+    >>> nr.set_num_threads(1); nr.get_num_threads()
+    1
+    """
+    global _num_threads
+    _num_threads = _check(n, "set_num_threads")
+    _apply_blas(_num_threads)
+
+
+def get_num_threads() -> int:
+    """The thread count in force for the calling thread: thread_limit's, else set_num_threads',
+    else NEURONA_NUM_THREADS, else the CPUs available (what the BLAS uses by itself)."""
+    local = getattr(_local, "n", None)
+    if local is not None:
+        return local
+    if _num_threads is None:
+        return _default()
+    return _num_threads
+
+
+def kernel_threads() -> int:
+    """The threads neurona's own kernels split their work over in the calling thread.
+
+    get_num_threads() once the user chose a count (set_num_threads, NEURONA_NUM_THREADS,
+    thread_limit); 1 while nothing was chosen. Why 1 and not the CPUs: OpenBLAS's threads spin
+    for a while after each GEMM, so kernel threads started right after a GEMM fight them for the
+    cores; W3's step at 2 BLAS threads on 2 cores was slower with 2 kernel threads than with 1
+    (figures in docs/performance.md, "One thread setting"). A user who sets the count gets it.
+    """
+    local = getattr(_local, "n", None)
+    if local is not None:
+        return local
+    if _num_threads is None:
+        env = os.environ.get("NEURONA_NUM_THREADS")
+        return _check(env, "NEURONA_NUM_THREADS") if env is not None and env.strip() else 1
+    return _num_threads
+
+
+@contextlib.contextmanager
+def thread_limit(n: int):
+    """Within the block, the calling thread's kernels use at most n threads (others unchanged).
+    DataLoader workers run their batches under thread_limit(1), so k workers add k threads, not
+    k × cores."""
+    n = _check(n, "thread_limit")
+    old = getattr(_local, "n", None)
+    _local.n = n
+    try:
+        yield
+    finally:
+        _local.n = old
+
+
+
+def apply_environment() -> None:
+    """set_num_threads(NEURONA_NUM_THREADS) when the variable is set (called on `import neurona`;
+    threadpoolctl is imported only then)."""
+    env = os.environ.get("NEURONA_NUM_THREADS")
+    if env is not None and env.strip():
+        set_num_threads(_check(env, "NEURONA_NUM_THREADS"))

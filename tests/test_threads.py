@@ -1,0 +1,125 @@
+"""One thread setting (neurona/backend/threads.py): set_num_threads sets neurona's kernel pool and
+NumPy's BLAS (as threadpoolctl reports it), bad values are refused naming the setting, the default
+counts the CPUs this process may use (affinity, cgroup quota), DataLoader workers run their kernels
+on one thread each, and the kernels that split work over threads (Winograd's transforms) give
+bit-identical results at 1 and 2 threads (the split is by channel: no sum changes order)."""
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+import neurona as nr
+from neurona.backend import threads
+
+
+def _blas_threads():
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+@pytest.fixture
+def restore():
+    old = threads._num_threads
+    blas = _blas_threads()
+    yield
+    threads._num_threads = old
+    if blas:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(blas[0], user_api="blas")
+
+
+def test_set_num_threads_sets_blas_and_kernels(restore):
+    for n in (1, 2, 3):
+        nr.set_num_threads(n)
+        assert nr.get_num_threads() == n
+        assert nr.backend.kernel_threads() == n
+        assert _blas_threads() and all(t == n for t in _blas_threads())
+
+
+@pytest.mark.parametrize("bad", [1.5, 0, -2, "abc", True, None, 2.0])
+def test_bad_values_refused(bad, restore):
+    with pytest.raises(ValueError, match="set_num_threads"):
+        nr.set_num_threads(bad)
+
+
+def test_bad_environment_refused():
+    env = {**os.environ, "NEURONA_NUM_THREADS": "abc"}
+    r = subprocess.run([sys.executable, "-c", "import neurona"], env=env, capture_output=True, text=True)
+    assert r.returncode != 0 and "NEURONA_NUM_THREADS" in r.stderr and "'abc'" in r.stderr
+
+
+def test_environment_sets_both():
+    env = {**os.environ, "NEURONA_NUM_THREADS": "1"}
+    code = ("import neurona as nr; from threadpoolctl import threadpool_info as t; "
+            "print(nr.get_num_threads(), nr.backend.kernel_threads(), "
+            "[i['num_threads'] for i in t() if i['user_api'] == 'blas'])")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert r.stdout.split() == ["1", "1", "[1]"]
+
+
+def test_default_counts_available_cpus(tmp_path, restore):
+    threads._num_threads = None
+    if "NEURONA_NUM_THREADS" not in os.environ:
+        assert nr.get_num_threads() == threads.available_cpus()
+        assert nr.backend.kernel_threads() == 1  # measured default (docs/performance.md)
+    assert threads.available_cpus() <= len(os.sched_getaffinity(0))
+    f = tmp_path / "cpu.max"
+    for text, cpus in [("max 100000\n", None), ("150000 100000\n", 2), ("50000 100000\n", 1),
+                       ("400000 100000\n", 4), ("garbage", None)]:
+        f.write_text(text)
+        assert threads._cgroup_cpus(str(f)) == cpus
+    assert threads._cgroup_cpus(str(tmp_path / "missing")) is None
+
+
+def test_thread_limit_is_per_thread(restore):
+    nr.set_num_threads(2)
+    seen = {}
+
+    def worker():
+        with nr.backend.thread_limit(1):
+            seen["inside"] = nr.backend.kernel_threads()
+        seen["after"] = nr.backend.kernel_threads()
+
+    with nr.backend.thread_limit(3):
+        t = threading.Thread(target=worker)
+        t.start()
+        t.join()
+        assert nr.backend.kernel_threads() == 3
+    assert seen == {"inside": 1, "after": 2} and nr.backend.kernel_threads() == 2
+    with pytest.raises(ValueError, match="thread_limit"):
+        with nr.backend.thread_limit(0):
+            pass
+
+
+def test_dataloader_workers_use_one_kernel_thread(restore):
+    nr.set_num_threads(2)
+    seen = []
+
+    def transform(batch, rng):
+        seen.append(nr.backend.kernel_threads())
+        return batch
+
+    loader = nr.data.DataLoader((np.arange(12.0).reshape(6, 2),), batch_size=2, transform=transform,
+                                num_workers=2, prefetch=2)
+    assert len(list(loader)) == 3
+    assert seen == [1, 1, 1] and nr.backend.kernel_threads() == 2
+
+
+def test_winograd_identical_at_1_and_2_threads(restore, monkeypatch):
+    pytest.importorskip("neurona.backend.kernels._numba")
+    monkeypatch.setenv("NEURONA_CONV_ALGO", "winograd")
+    rng = np.random.default_rng(0)
+    x0 = rng.standard_normal((4, 16, 12, 12)).astype(np.float32)
+    w0 = rng.standard_normal((24, 16, 3, 3)).astype(np.float32)
+    out = {}
+    for n in (1, 2):
+        nr.set_num_threads(n)
+        x, w = nr.tensor(x0, requires_grad=True), nr.tensor(w0, requires_grad=True)
+        y = nr.conv2d(x, w, padding=1)
+        (y * y).sum().backward()
+        out[n] = (y.numpy(), x.grad.numpy(), w.grad.numpy())
+    for a, b in zip(out[1], out[2]):
+        np.testing.assert_array_equal(a, b)
