@@ -123,3 +123,27 @@ def test_winograd_identical_at_1_and_2_threads(restore, monkeypatch):
         out[n] = (y.numpy(), x.grad.numpy(), w.grad.numpy())
     for a, b in zip(out[1], out[2]):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_plane_split_kernels_identical_at_1_and_2_threads(dtype, restore, monkeypatch):
+    """col2im, 2×2 max pooling and its scatter split (n, c) planes over threads: same bits."""
+    from neurona.backend import kernels
+    pytest.importorskip("neurona.backend.kernels._numba")
+    monkeypatch.setattr(kernels, "_MIN_ELEMENTS_PER_THREAD", 1)  # split even these small arrays
+    rng = np.random.default_rng(1)
+    shape = (3, 5, 10, 9)
+    x = rng.standard_normal(shape).astype(dtype)
+    out = {}
+    for n in (1, 2):
+        nr.set_num_threads(n)
+        res = []
+        for k, s, p in [((3, 3), (1, 1), (1, 1)), ((2, 2), (2, 2), (0, 0)), ((5, 3), (2, 1), (2, 0))]:
+            geo = nr.ops.conv.make_geometry("test", shape, k, s, p, (1, 1), "floor").ints
+            cols = kernels.im2col(x, geo)
+            res.append(kernels.col2im(cols, shape, geo))
+            pooled, arg = kernels.max_pool(x, geo)
+            res += [pooled, arg, kernels.max_pool_scatter(pooled * 2, arg, shape, geo)]
+        out[n] = res
+    for a, b in zip(out[1], out[2]):
+        np.testing.assert_array_equal(a, b)

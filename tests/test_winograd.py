@@ -89,7 +89,7 @@ def test_gradcheck_and_gradgradcheck(force):
 
 def _count_output_adjoint_kernel(monkeypatch):
     """A list that grows by one at each call of the output-gradient transform kernel."""
-    monkeypatch.setattr(nr.backend, "_num_threads", 1)  # one kernel call per transform
+    monkeypatch.setattr(nr.backend.threads, "_num_threads", 1)  # one kernel call per transform
     mod = kernels._fast(np.zeros(1))
     name = "winograd43_output_adjoint" if winograd.TILE == 4 else "winograd_output_adjoint"
     real_kernel = getattr(mod, name)
@@ -186,23 +186,23 @@ def test_filter_gradient_reuses_the_forward_tile_size(monkeypatch):
 @pytest.mark.parametrize("threads", [2, 3])
 def test_threads_give_the_same_numbers(force, monkeypatch, threads):
     """The kernels split channels over threads; each channel is computed as with one thread."""
-    monkeypatch.setattr(nr.backend, "_num_threads", 1)
+    monkeypatch.setattr(nr.backend.threads, "_num_threads", 1)
     one = _conv_pair((3, 5, 9, 7), 4, 1, np.float32, seed=11)[0]
-    monkeypatch.setattr(nr.backend, "_num_threads", threads)
+    monkeypatch.setattr(nr.backend.threads, "_num_threads", threads)
     many = _conv_pair((3, 5, 9, 7), 4, 1, np.float32, seed=11)[0]
     for a, b in zip(one, many):
         np.testing.assert_array_equal(a, b)
 
 
 def test_set_num_threads(monkeypatch):
-    monkeypatch.setattr(nr.backend, "_num_threads", None)
+    monkeypatch.setattr(nr.backend.threads, "_num_threads", None)
     monkeypatch.delenv("NEURONA_NUM_THREADS", raising=False)
-    assert nr.get_num_threads() == 1  # the default (see set_num_threads: BLAS threads spin)
+    assert nr.backend.kernel_threads() == 1  # the default (see kernel_threads: BLAS threads spin)
     monkeypatch.setenv("NEURONA_NUM_THREADS", "3")
-    assert nr.get_num_threads() == 3
-    nr.set_num_threads(1)
-    assert nr.get_num_threads() == 1
-    with pytest.raises(ValueError, match="set_num_threads: n must be >= 1"):
+    assert nr.backend.kernel_threads() == 3 and nr.get_num_threads() == 3
+    monkeypatch.setattr(nr.backend.threads, "_num_threads", 1)  # what set_num_threads(1) records
+    assert nr.backend.kernel_threads() == 1
+    with pytest.raises(ValueError, match="set_num_threads: expected a whole number of threads >= 1"):
         nr.set_num_threads(0)
 
 

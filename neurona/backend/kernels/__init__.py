@@ -24,6 +24,19 @@ import numpy
 
 from . import _xp
 from . import winograd as _winograd
+from .winograd import _split
+
+# A thread pays for its start-up and for sharing the memory bus only with enough work: below this
+# many output elements per thread, col2im and pooling stay on one thread (on a loaded 2-core
+# machine, 2 threads were slower up to 1 M elements and 0.9× at 1.6 M: docs/performance.md).
+_MIN_ELEMENTS_PER_THREAD = 1 << 19
+
+
+def _split_planes(kernel, shape, *args):
+    """kernel(*args, p0, p1) over the N·C planes of an (N, C, H, W) result, on kernel_threads()
+    threads when there is work enough (planes are disjoint: the same bits as one thread)."""
+    size = shape[0] * shape[1] * shape[2] * shape[3]
+    _split(kernel, shape[0] * shape[1], *args, max_threads=max(1, size // _MIN_ELEMENTS_PER_THREAD))
 from .malloc import tune_malloc  # noqa: F401 - applied by the autograd engine (see malloc.py)
 
 # numba compiles these loops for the two float types (float16 arithmetic it does not support)
@@ -64,8 +77,9 @@ def col2im(cols, x_shape, geo):
     k = _fast(cols)
     if k is None:
         return _xp.col2im(cols, x_shape, geo)
-    n, c, h, w = x_shape
-    return k.col2im(numpy.ascontiguousarray(cols), n, c, h, w, *geo)
+    dx = numpy.zeros(x_shape, dtype=cols.dtype)
+    _split_planes(k.col2im, x_shape, numpy.ascontiguousarray(cols), dx, *geo)
+    return dx
 
 
 # Direct convolution wins only when channels are few (LeNet's 1→6 layer: no im2col matrix); with
@@ -131,7 +145,11 @@ def max_pool(x, geo):
     inside = ph == pw == 0 and (oh - 1) * sh + (kh - 1) * dh < x.shape[2] and (ow - 1) * sw + (kw - 1) * dw < x.shape[3]
     if inside and not numpy.isnan(x).any():
         if kh == kw == 2 and dh == dw == 1:
-            return k.max_pool_2x2(x, sh, sw, oh, ow)
+            n, c = x.shape[0], x.shape[1]
+            out = numpy.empty((n, c, oh, ow), dtype=x.dtype)
+            arg = numpy.empty((n, c, oh, ow), dtype=numpy.int32)
+            _split_planes(k.max_pool_2x2, x.shape, x, sh, sw, out, arg)
+            return out, arg
         return k.max_pool_dense(x, kh, kw, sh, sw, dh, dw, oh, ow)
     return k.max_pool(x, *geo)
 
@@ -141,8 +159,9 @@ def max_pool_scatter(g, arg, x_shape, geo):
     k = _fast(g)
     if k is None:
         return _xp.max_pool_scatter(g, arg, x_shape, geo)
-    _, _, h, w = x_shape
-    return k.max_pool_scatter(numpy.ascontiguousarray(g), arg, h, w, *geo)
+    dx = numpy.zeros(x_shape, dtype=g.dtype)
+    _split_planes(k.max_pool_scatter, x_shape, numpy.ascontiguousarray(g), arg, dx, *geo)
+    return dx
 
 
 def max_pool_select(x, arg, geo):

@@ -2,8 +2,9 @@
 col2im's overlapping adds, max-pooling's argmax routing, and a direct (im2col-free) stride-1
 convolution for layers with very few channels. im2col itself stays in NumPy, whose
 strided copy measured 3.5-5× faster than a numba loop here. Compiled per dtype on first use and
-cached on disk (`cache=True`). Loops are serial: the GEMM that follows im2col is
-where threads pay, and serial kernels stay safe to call from several Python threads at once.
+cached on disk (`cache=True`). Loops are serial; col2im, max_pool_2x2 and max_pool_scatter take
+a range of (n, c) planes and release the GIL, so `kernels/__init__.py` can split them over
+threads (winograd.py's pool) and each thread writes its own planes.
 Padding is never materialised: out-of-range reads are the pad value, out-of-range writes are
 skipped.
 May import: numpy, numba.
@@ -31,35 +32,36 @@ def _valid(o_count, start, stride, size):
     return lo, hi
 
 
-@njit(cache=True)
-def col2im(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
-    dx = np.zeros((n, c, h, w), dtype=cols.dtype)
+@njit(cache=True, nogil=True)
+def col2im(cols, dx, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, p0, p1):
+    """Add cols into the zeroed dx (N, C, H, W), planes p = n·C + c in [p0, p1) only (threads
+    take disjoint plane ranges, so every sum keeps its order)."""
+    n, c, h, w = dx.shape
     m = n * oh * ow
     cf = cols.ravel()
     df = dx.ravel()
-    for ni in range(n):
-        for ci in range(c):
-            plane = (ni * c + ci) * h
-            for i in range(kh):
-                ylo, yhi = _valid(oh, i * dh - ph, sh, h)
-                for j in range(kw):
-                    r = (ci * kh + i) * kw + j
-                    xlo, xhi = _valid(ow, j * dw - pw, sw, w)
-                    cnt = xhi - xlo
-                    for oy in range(ylo, yhi):
-                        dst = (plane + oy * sh + i * dh - ph) * w + j * dw - pw + xlo * sw
-                        src = r * m + (ni * oh + oy) * ow + xlo
-                        if sw == 1:
-                            # a zero-based loop over two row views is what LLVM vectorises
-                            # (measured 2.7× faster on LeNet's second layer than 4-D indexing)
-                            d = df[dst:dst + cnt]
-                            s = cf[src:src + cnt]
-                            for q in range(cnt):
-                                d[q] += s[q]
-                        else:
-                            for q in range(cnt):
-                                df[dst + q * sw] += cf[src + q]
-    return dx
+    for p in range(p0, p1):
+        ni, ci = p // c, p % c
+        plane = (ni * c + ci) * h
+        for i in range(kh):
+            ylo, yhi = _valid(oh, i * dh - ph, sh, h)
+            for j in range(kw):
+                r = (ci * kh + i) * kw + j
+                xlo, xhi = _valid(ow, j * dw - pw, sw, w)
+                cnt = xhi - xlo
+                for oy in range(ylo, yhi):
+                    dst = (plane + oy * sh + i * dh - ph) * w + j * dw - pw + xlo * sw
+                    src = r * m + (ni * oh + oy) * ow + xlo
+                    if sw == 1:
+                        # a zero-based loop over two row views is what LLVM vectorises
+                        # (measured 2.7× faster on LeNet's second layer than 4-D indexing)
+                        d = df[dst:dst + cnt]
+                        s = cf[src:src + cnt]
+                        for q in range(cnt):
+                            d[q] += s[q]
+                    else:
+                        for q in range(cnt):
+                            df[dst + q * sw] += cf[src + q]
 
 
 @njit(cache=True)
@@ -181,35 +183,34 @@ def max_pool_dense(x, kh, kw, sh, sw, dh, dw, oh, ow):
     return out, arg
 
 
-@njit(cache=True)
-def max_pool_2x2(x, sh, sw, oh, ow):
+@njit(cache=True, nogil=True)
+def max_pool_2x2(x, sh, sw, out, arg, p0, p1):
     """max_pool_dense unrolled for 2×2 windows (LeNet's and VGG's pooling): 4-8× faster than
-    the loop over window positions, measured on those networks' shapes."""
-    n, c = x.shape[0], x.shape[1]
-    out = np.empty((n, c, oh, ow), dtype=x.dtype)
-    arg = np.empty((n, c, oh, ow), dtype=np.int32)
-    for ni in range(n):
-        for ci in range(c):
-            for oy in range(oh):
-                y = oy * sh
-                for ox in range(ow):
-                    x0 = ox * sw
-                    best = x[ni, ci, y, x0]
-                    at = 0
-                    v = x[ni, ci, y, x0 + 1]
-                    if v > best:
-                        best = v
-                        at = 1
-                    v = x[ni, ci, y + 1, x0]
-                    if v > best:
-                        best = v
-                        at = 2
-                    v = x[ni, ci, y + 1, x0 + 1]
-                    if v > best:
-                        best = v
-                        at = 3
-                    out[ni, ci, oy, ox] = best
-                    arg[ni, ci, oy, ox] = at
+    the loop over window positions, measured on those networks' shapes. Fills out and arg
+    (N, C, OH, OW), planes [p0, p1) only."""
+    c, oh, ow = out.shape[1], out.shape[2], out.shape[3]
+    for p in range(p0, p1):
+        ni, ci = p // c, p % c
+        for oy in range(oh):
+            y = oy * sh
+            for ox in range(ow):
+                x0 = ox * sw
+                best = x[ni, ci, y, x0]
+                at = 0
+                v = x[ni, ci, y, x0 + 1]
+                if v > best:
+                    best = v
+                    at = 1
+                v = x[ni, ci, y + 1, x0]
+                if v > best:
+                    best = v
+                    at = 2
+                v = x[ni, ci, y + 1, x0 + 1]
+                if v > best:
+                    best = v
+                    at = 3
+                out[ni, ci, oy, ox] = best
+                arg[ni, ci, oy, ox] = at
     return out, arg
 
 
@@ -226,21 +227,20 @@ def _tap_offsets(kh, kw, dh, dw):
     return ty, tx
 
 
-@njit(cache=True)
-def max_pool_scatter(g, arg, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
-    n, c = g.shape[0], g.shape[1]
-    dx = np.zeros((n, c, h, w), dtype=g.dtype)
+@njit(cache=True, nogil=True)
+def max_pool_scatter(g, arg, dx, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, p0, p1):
+    """Add g into the zeroed dx at the recorded positions, planes [p0, p1) only."""
+    c, h, w = dx.shape[1], dx.shape[2], dx.shape[3]
     ty, tx = _tap_offsets(kh, kw, dh, dw)
-    for ni in range(n):
-        for ci in range(c):
-            for oy in range(oh):
-                for ox in range(ow):
-                    a = arg[ni, ci, oy, ox]
-                    y = oy * sh + ty[a] - ph
-                    xx = ox * sw + tx[a] - pw
-                    if 0 <= y < h and 0 <= xx < w:
-                        dx[ni, ci, y, xx] += g[ni, ci, oy, ox]
-    return dx
+    for p in range(p0, p1):
+        ni, ci = p // c, p % c
+        for oy in range(oh):
+            for ox in range(ow):
+                a = arg[ni, ci, oy, ox]
+                y = oy * sh + ty[a] - ph
+                xx = ox * sw + tx[a] - pw
+                if 0 <= y < h and 0 <= xx < w:
+                    dx[ni, ci, y, xx] += g[ni, ci, oy, ox]
 
 
 @njit(cache=True)

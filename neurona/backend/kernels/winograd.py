@@ -128,11 +128,11 @@ _pool_size = 0
 _pool_lock = threading.Lock()
 
 
-def _split(kernel, total, *args):
+def _split(kernel, total, *args, max_threads=None):
     """kernel(*args, c0, c1) over channel ranges covering [0, total), on kernel_threads()
-    threads (the kernels release the GIL); this thread takes the first range."""
+    threads (the kernels release the GIL), at most max_threads; this thread takes the first range."""
     global _pool, _pool_size
-    threads = min(kernel_threads(), total)
+    threads = min(kernel_threads(), total, max_threads or total)
     if threads <= 1:
         kernel(*args, 0, total)
         return
