@@ -48,16 +48,17 @@ def main(argv=None):
     unknown = [w for w in wanted if w not in ALL_WORKLOADS]
     if unknown:
         ap.error(f"unknown workload(s) {unknown}; choose from {list(ALL_WORKLOADS)}")
-    counts = [os.cpu_count() if t.strip() == "all" else int(t) for t in args.threads.split(",")]
+    counts = [neurona.backend.available_cpus() if t.strip() == "all" else int(t) for t in args.threads.split(",")]
 
     print(json.dumps({
-        "machine": cpu_model(), "cores": os.cpu_count(), "blas": blas_info(),
+        "machine": cpu_model(), "cores": os.cpu_count(), "cpus_available": neurona.backend.available_cpus(),
+        "blas": blas_info(),
         "numpy": numpy.__version__, "numba": numba.__version__, "torch": torch.__version__,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "loadavg": [round(x, 2) for x in os.getloadavg()],
         "numba_kernels": kernels.numba_active(), "malloc_tuned": malloc.applied,
         "openblas_thread_timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
-        "neurona_kernel_threads": neurona.get_num_threads(),
+        "neurona_kernel_threads": neurona.backend.kernel_threads(),
     }), flush=True)
     for n in counts:
         set_threads(n)
