@@ -303,10 +303,10 @@ def to_device(a, device):
 
 class Compare(Function):
     """`a <name> b` as a bool array, `name` a NumPy comparison ('less', 'equal', ...). It has no
-    gradient, so it always runs without recording one (`graph_nograd` tells the graph tracer the
-    same); being a Function, graph mode records it as an ordinary node."""
+    gradient (`differentiable = False`: its output never links into a graph); being a Function,
+    graph mode records it as an ordinary node."""
 
-    graph_nograd = True
+    differentiable = False
 
     def forward(self, a, b, name):
         try:

@@ -7,8 +7,8 @@ whole training step, optimiser included, can be traced by `nr.jit` and replayed:
 reads the step count and the learning rate live. A new learning rate (`opt.learning_rate = x`,
 a schedule's next value) is written into the learning-rate tensor in place, so it neither
 freezes into a trace nor forces a retrace.
-May import: neurona.backend, neurona.tensor, neurona.autograd.grad_mode, neurona.ops, neurona.optim,
-neurona.graph.tracer (lazily, to know whether a trace is recording).
+May import: neurona.backend, neurona.tensor, neurona.autograd.grad_mode, neurona.autograd.tracing,
+neurona.ops, neurona.optim.
 """
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ from .schedules import LearningRateSchedule
 
 def _tracing() -> bool:
     """Whether `nr.jit` is recording in this thread (Python-side bookkeeping must not run then)."""
-    from ..graph.tracer import active  # noqa: PLC0415 - the graph package imports optim users
+    from ..autograd.tracing import is_tracing  # noqa: PLC0415
 
-    return active() is not None
+    return is_tracing()
 
 
 def _scalar(value, like=None) -> Tensor:
