@@ -12,8 +12,7 @@ An optimiser takes a parameter list (or is bound later with `bind`), and after `
 >>> round(w.item(), 4)
 1.0
 
-May import: neurona.backend, neurona.tensor, neurona.autograd, neurona.ops, neurona.nn._config,
-neurona.autograd.tracing.
+May import: neurona.backend, neurona.tensor, neurona.autograd, neurona.ops, neurona.nn._config.
 """
 from ..nn._config import deserialize
 from .clip import clip_grad_norm, clip_grad_value
