@@ -207,10 +207,15 @@ class Model(Trainer, Layer):
     def layers(self) -> list[Layer]:
         """The model's layers (input layers first), each once even when shared."""
         if not self._graph:
-            return [v for v in vars(self).values() if isinstance(v, Layer)]
+            return Layer._sublayers(self)  # a subclassed model: the layers it holds (attributes, lists, dicts)
         out, seen = [t.node.layer for t in self.inputs], set()
         out += [n.layer for n in self._nodes]
         return [la for la in out if not (id(la) in seen or seen.add(id(la)))]
+
+    def _sublayer_items(self):
+        if not self._graph:
+            return Layer._sublayer_items(self)
+        return [(layer.name, layer) for layer in self.layers]  # names are unique in a saved model
 
     def _sublayers(self):
         return self.layers
@@ -257,6 +262,10 @@ class Model(Trainer, Layer):
         return self.output_shape
 
     def _layer_shapes(self):
+        if not self._graph:  # a subclassed model: the shapes of the last call, batch axis shown as None
+            return [(layer, (None, *layer._output_shape[1:]) if isinstance(getattr(layer, "_output_shape", None),
+                                                                          tuple) else "?")
+                    for layer in self.layers]
         if not self.built:
             raise ValueError(f"{self.name}: the model is not built (made under defer_build); call "
                              "model.build(), or describe it with neurona.vision.plan_summary")

@@ -1,85 +1,37 @@
-"""`Trainer`: the Keras training loop shared by every model — compile, fit, evaluate, predict,
-train_on_batch, summary, save and ONNX export. A model supplies `__call__`/`call`, `layers`,
-`trainable_weights`, `losses` and `apply_constraints` (the Layer contract).
+"""`Trainer`: the Keras training loop shared by every model — compile, the public steps
+(`train_step`, `test_step`, `predict_step`), the loops around them (`fit`, `evaluate`,
+`predict`, `train_on_batch`), summary, save and ONNX export. A model supplies `__call__`/`call`,
+`layers`, `trainable_weights`, `losses` and `apply_constraints` (the Layer contract).
 
-With `jit=True` (given to `compile`, or to `fit`/`evaluate`/`predict`) each step is an `nr.jit`
-function: the training step (forward, loss with the regularisation penalties, backward, the
-optimiser's update, the constraints) is traced once per batch shape and then replayed as one
-graph; a last partial batch simply traces a second signature. Metrics stay outside the trace,
-computed from the predictions the step returns.
+The steps are the seam (Keras 3's design): `fit` walks the data through one `DataAdapter` and
+calls `train_step(data)` once per batch, `data` being the batch as Tensors on the model's device
+— `(x, y)` for ordinary training, or whatever the loader yields for a model whose `train_step` is
+its own (a GAN trains on `(x,)`). A step returns a dict of logs (floats or 0-d Tensors); the loop
+shows them, hands them to callbacks and History. Override a step to train differently (two
+optimisers, a DQN target, a distributed push): the loop, callbacks, progress and history stay.
+
+With `jit=True` (given to `compile`, or to `fit`/`evaluate`/`predict`) the default training
+step's tensor work (forward, loss with the regularisation penalties, backward, the optimiser's
+update, the constraints) is one `nr.jit` function, traced once per batch shape and replayed; a
+last partial batch traces a second signature. Metrics stay outside the trace, computed from the
+predictions the traced function returns. An overridden `train_step` is traced whole, so with
+`jit=True` it must return Tensors (not update host-side metrics).
 May import: numpy (host data), neurona (Tensor, no_grad, backend), neurona.nn (losses, metrics),
-neurona.optim, neurona.data, neurona.callbacks, neurona.graph, neurona.saving (lazily).
+neurona.optim, neurona.data, neurona.callbacks, neurona.graph, neurona.models.data_adapter,
+neurona.saving (lazily).
 """
 from __future__ import annotations
 
-import itertools
 import math
 import warnings
 
 import numpy as np
 
 from ..autograd.grad_mode import no_grad
-from ..data import DataLoader, Dataset
+from ..data import Dataset
 from ..tensor import Tensor
-
-
-def _as_list(x):
-    return list(x) if isinstance(x, (list, tuple)) else [x]
-
-
-def _host(a):
-    """A NumPy array; float64 data becomes float32, the layers' dtype."""
-    a = a.numpy() if isinstance(a, Tensor) else np.asarray(a)
-    return a.astype(np.float32) if a.dtype == np.float64 else a
-
-
-def _is_array(a):
-    """An array or Tensor with a batch axis (what a loader's batch fields must be)."""
-    return isinstance(a, Tensor) or (hasattr(a, "shape") and hasattr(a, "__len__") and len(a.shape) >= 1)
-
-
-def _is_batch_source(x):
-    """Data given batch by batch: a DataLoader, a Dataset, or any other iterable that is not an
-    array, a Tensor, or a list/tuple of them (those are the array API)."""
-    if isinstance(x, (DataLoader, Dataset)):
-        return True
-    if x is None or isinstance(x, (Tensor, list, tuple, dict, str, bytes)) or hasattr(x, "shape"):
-        return False
-    return hasattr(x, "__iter__") or hasattr(x, "__next__")
-
-
-def _is_iterator(x):
-    """A generator or other iterator: iterating it again continues it instead of starting over."""
-    return hasattr(x, "__next__")
-
-
-def _require_steps(model_name, data, steps, what, steps_name):
-    if steps is None and _is_iterator(data):
-        raise ValueError(f"{model_name}.fit: {what} is a {type(data).__name__}, an iterator consumed as it "
-                         f"goes: give {steps_name} so that fit knows where an epoch ends (an infinite "
-                         f"generator never ends by itself)")
-
-
-def _describe(batch):
-    """A batch's structure for error messages, e.g. `tuple of 3 (ndarray (16, 4), ndarray (16,), int)`."""
-    if isinstance(batch, (tuple, list)):
-        return f"{type(batch).__name__} of {len(batch)} ({', '.join(_describe(b) for b in batch)})"
-    shape = getattr(batch, "shape", None)
-    return f"{type(batch).__name__} {tuple(shape)}" if shape is not None else type(batch).__name__
-
-
-def _closing(batches, iterator):
-    """`batches`, closing `iterator` when done or closed early (a DataLoader pass stops its threads)."""
-    try:
-        yield from batches
-    finally:
-        _close(iterator)
-
-
-def _close(iterator):
-    close = getattr(iterator, "close", None)
-    if close is not None:
-        close()
+from .data_adapter import (DataAdapter, as_list, close, host, is_batch_source, is_iterator, map_structure,
+                           unpack_x_y_sample_weight)
 
 
 class _Metric:
@@ -112,8 +64,15 @@ class _Metric:
         return self.total / max(self.count, 1)
 
 
+def _log_value(value):
+    """A log entry as a float (a 0-d Tensor or array, a NumPy scalar or a float)."""
+    if isinstance(value, Tensor):
+        return float(value.item())
+    return float(np.asarray(value).reshape(()))
+
+
 class Trainer:
-    """The compile/fit/evaluate/predict mixin of `Model` (see the module docstring)."""
+    """The compile/steps/fit/evaluate/predict mixin of `Model` (see the module docstring)."""
 
     def _init_trainer(self):
         self.optimizer = None
@@ -125,26 +84,38 @@ class Trainer:
         self._last_inputs = None
         self.jit = False
         self._jit_steps = {}
+        self._step_jit = False  # whether the running loop traces its steps
+        from ..nn.metrics import Mean
+
+        self._loss_tracker = Mean(name="loss")
+
+    def _custom(self, step):
+        """Whether this model's class overrides `step` ('train_step', 'test_step', 'predict_step')."""
+        return getattr(type(self), step) is not getattr(Trainer, step)
 
     # -- compile ------------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, jit=False):
         """Choose the loss (a name or an object; a list gives one per output, `loss_weights` weighs
         them), the optimiser (a name or an object, bound to the weights here) and the metrics to
         report (each computed on every output). `jit=True` makes `fit`, `evaluate` and `predict`
-        run their steps as traced `nr.jit` graphs by default (see the module docstring)."""
+        run their steps as traced `nr.jit` graphs by default (see the module docstring). A model
+        whose `train_step` is its own may leave out the loss (its step computes what it needs)."""
         from ..nn import losses as losses_mod, metrics as metrics_mod
         from .. import optim
 
-        if loss is None:
-            raise ValueError(f"{self.name}.compile: give a loss, e.g. loss='categorical_crossentropy'")
         n_out = len(self.outputs) if getattr(self, "_graph", False) else 1
-        given = loss if isinstance(loss, (list, tuple)) else [loss] * n_out
-        if len(given) != n_out:
-            raise ValueError(f"{self.name}.compile: {len(given)} losses for {n_out} outputs")
-        self.loss_functions = [losses_mod.get(item) for item in given]
-        self.loss_weights = [1.0] * n_out if loss_weights is None else [float(w) for w in _as_list(loss_weights)]
-        if len(self.loss_weights) != n_out:
-            raise ValueError(f"{self.name}.compile: {len(self.loss_weights)} loss_weights for {n_out} outputs")
+        if loss is None:
+            if not self._custom("train_step"):
+                raise ValueError(f"{self.name}.compile: give a loss, e.g. loss='categorical_crossentropy'")
+            self.loss_functions, self.loss_weights = [], []
+        else:
+            given = loss if isinstance(loss, (list, tuple)) else [loss] * n_out
+            if len(given) != n_out:
+                raise ValueError(f"{self.name}.compile: {len(given)} losses for {n_out} outputs")
+            self.loss_functions = [losses_mod.get(item) for item in given]
+            self.loss_weights = [1.0] * n_out if loss_weights is None else [float(w) for w in as_list(loss_weights)]
+            if len(self.loss_weights) != n_out:
+                raise ValueError(f"{self.name}.compile: {len(self.loss_weights)} loss_weights for {n_out} outputs")
         self.optimizer = optim.get(optimizer)
         self.compiled_metrics = []
         for i in range(n_out):
@@ -161,7 +132,7 @@ class Trainer:
                 self.compiled_metrics.append((i, _Metric(name, fn)))
         self.jit = bool(jit)
         self._jit_steps = {}  # traced steps refer to the old loss and optimiser
-        self._compile_config = self._describe_compile(metrics)
+        self._compile_config = self._describe_compile(metrics) if loss is not None else None
         if self.built:
             self._bind_optimizer()
 
@@ -189,7 +160,12 @@ class Trainer:
         if self.loss_functions is None:
             raise RuntimeError(f"{self.name}.{what}: call compile(optimizer, loss, metrics) first")
 
-    # -- one step ------------------------------------------------------------------------------
+    def _check_loss(self, what):
+        if not self.loss_functions:
+            raise RuntimeError(f"{self.name}.{what}: the model was compiled without a loss; the default "
+                               f"{what} needs one (compile(loss=...)), or override {what}")
+
+    # -- devices ---------------------------------------------------------------------------------
     def to(self, device):
         """Move the weights, gradients and the optimiser's state to `device` ('cpu' or 'cuda');
         `fit`, `evaluate` and `predict` then send each batch there. Returns the model.
@@ -209,6 +185,10 @@ class Trainer:
 
     def _tensor(self, a):
         """Host data (or a Tensor) as a Tensor on the model's device."""
+        if isinstance(a, Tensor) and a.device == self._device:
+            return a
+        if isinstance(a, Tensor):
+            a = a.numpy()
         return Tensor(a) if self._device == "cpu" else Tensor(a, device=self._device)
 
     def _ensure_built(self, xs):
@@ -221,78 +201,144 @@ class Trainer:
         with no_grad():
             self([self._tensor(x[:1]) for x in xs] if len(xs) > 1 else self._tensor(xs[0][:1]), training=False)
 
-    def _loss(self, ys, preds):
+    # -- loss and metrics --------------------------------------------------------------------------
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+        """The compiled loss of `y_pred` against `y` (each output's loss times its weight, summed)
+        plus the layers' regularisation penalties: what the default `train_step` minimises, for
+        custom steps to reuse (Keras' `compute_loss`; `x` is accepted for its signature)."""
+        if sample_weight is not None:
+            raise ValueError(f"{self.name}.compute_loss: sample weights are not supported by the compiled "
+                             f"losses yet; weigh the per-sample losses in your own train_step")
+        self._check_loss("compute_loss")
+        loss = self._compiled_loss(as_list(y), as_list(y_pred))
+        for penalty in self.losses:  # L1/L2 penalties of the layers' weights
+            loss = loss + penalty
+        return loss
+
+    def _compiled_loss(self, ys, preds):
         total = None
         for f, w, y, p in zip(self.loss_functions, self.loss_weights, ys, preds):
             term = f(self._tensor(y), p) * w
             total = term if total is None else total + term
         return total
 
-    def _train_step(self, xs, ys, jit=False):
-        self._last_inputs = xs  # for monitors that look at activations (DeadUnitMonitor)
-        if jit:
-            self.optimizer.sync_learning_rate()  # a schedule is Python: its value goes in by tensor
-            loss, preds = self._jitted("train")([self._tensor(x) for x in xs], [self._tensor(y) for y in ys])
-        else:
-            loss, preds = self._step_graph([self._tensor(x) for x in xs], ys)
-        self._update_metrics(ys, preds)
-        return float(loss.item())
+    def update_metrics(self, y, y_pred):
+        """Add one batch to the compiled metrics (each on its output)."""
+        ys, preds = as_list(y), as_list(y_pred)
+        for i, metric in self.compiled_metrics:
+            metric.update(self._tensor(ys[i]), preds[i].detach())
 
-    def _step_graph(self, inputs, ys):
-        """Forward, loss (+ penalties), backward, update, constraints: the traced training step."""
-        preds = _as_list(self(inputs if len(inputs) > 1 else inputs[0], training=True))
-        loss = self._loss(ys, preds)
-        for penalty in self.losses:  # L1/L2 penalties of the layers' weights
-            loss = loss + penalty
+    def metric_results(self):
+        """The running loss (of the default steps) and the compiled metrics, as floats."""
+        logs = {"loss": self._loss_tracker.result()} if self._loss_tracker.count else {}
+        logs.update({m.name: m.result() for _, m in self.compiled_metrics})
+        return logs
+
+    def reset_metrics(self):
+        """Start the loss tracker and the compiled metrics afresh (each epoch, each evaluate)."""
+        self._loss_tracker.reset_state()
+        for _, m in self.compiled_metrics:
+            m.reset()
+
+    # -- the steps ------------------------------------------------------------------------------------
+    def train_step(self, data):
+        """One training step on one batch: `data` is `(x, y)` as Tensors on the model's device.
+        Forward, `compute_loss`, backward, the optimiser's update and the weights' constraints;
+        then the metrics. Returns the logs (`metric_results()`). Override it to train otherwise.
+
+        >>> import numpy as np, neurona as nr
+        >>> from neurona.models import Sequential
+        >>> from neurona.layers import Dense
+        >>> model = Sequential([Dense(1, input_dim=2)])
+        >>> model.compile("sgd", "mse")
+        >>> logs = model.train_step((nr.ones((4, 2)), nr.zeros((4, 1))))
+        >>> sorted(logs)
+        ['loss']
+        """
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        if y is None:
+            raise ValueError(f"{self.name}.train_step: the default step needs targets (fit(x, y)); a model "
+                             f"trained on x alone overrides train_step")
+        self._check_loss("train_step")
+        xs, ys = as_list(x), as_list(y)
+        if sample_weight is not None:
+            raise ValueError(f"{self.name}.train_step: sample weights are not supported by the default step")
+        if self._step_jit:
+            self.optimizer.sync_learning_rate()  # a schedule is Python: its value goes in by tensor
+            loss, preds = self._jitted("train")(xs, ys)
+        else:
+            loss, preds = self._train_tensors(xs, ys)
+        self._loss_tracker.update_state(float(loss.item()), sample_weight=len(xs[0]))
+        self.update_metrics(ys, preds)
+        return self.metric_results()
+
+    def test_step(self, data):
+        """Loss (with the penalties, as in training) and metrics on one batch `(x, y)` in
+        inference mode; returns the logs. Override it to evaluate otherwise."""
+        x, y, _ = unpack_x_y_sample_weight(data)
+        self._check_loss("test_step")
+        xs, ys = as_list(x), as_list(y)
+        step = self._jitted("eval") if self._step_jit else self._test_tensors
+        loss, preds = step(xs, ys)
+        self._loss_tracker.update_state(float(loss.item()), sample_weight=len(xs[0]))
+        self.update_metrics(ys, preds)
+        return self.metric_results()
+
+    def predict_step(self, data):
+        """The model's outputs on one batch (`(x,)` or `(x, y)`, targets ignored) in inference
+        mode: a Tensor, or a list of them for several outputs."""
+        x, _, _ = unpack_x_y_sample_weight(data)
+        step = self._jitted("predict") if self._step_jit else self._predict_tensors
+        outs = step(as_list(x))
+        return outs if len(outs) > 1 else outs[0]
+
+    # The tensor work of the default steps: what `jit=True` traces.
+    def _train_tensors(self, xs, ys):
+        """Forward, loss (+ penalties), backward, update, constraints."""
+        preds = as_list(self(xs if len(xs) > 1 else xs[0], training=True))
+        loss = self.compute_loss(xs, ys, preds)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
         self.apply_constraints()
         return loss, preds
 
-    def _eval_graph(self, inputs, ys):
-        """Predictions and loss (without penalties) in inference mode: the traced eval step."""
-        preds = _as_list(self(inputs if len(inputs) > 1 else inputs[0], training=False))
-        return self._loss(ys, preds), preds
+    def _test_tensors(self, xs, ys):
+        """Predictions and loss (+ penalties) in inference mode."""
+        preds = as_list(self(xs if len(xs) > 1 else xs[0], training=False))
+        return self.compute_loss(xs, ys, preds), preds
 
-    def _predict_graph(self, inputs):
-        return _as_list(self(inputs if len(inputs) > 1 else inputs[0], training=False))
+    def _predict_tensors(self, xs):
+        return as_list(self(xs if len(xs) > 1 else xs[0], training=False))
 
     def _jitted(self, kind):
-        """The `nr.jit` function of one kind of step ('train', 'eval', 'predict'), made once."""
+        """The `nr.jit` function of one kind of step, made once: 'train', 'eval' and 'predict' trace
+        the default steps' tensor work; 'custom_train' and 'custom_test' trace an overridden step whole."""
         fn = self._jit_steps.get(kind)
         if fn is None:
             from ..graph import jit
 
-            body = {"train": self._step_graph, "eval": self._eval_graph, "predict": self._predict_graph}[kind]
+            body = {"train": self._train_tensors, "eval": self._test_tensors, "predict": self._predict_tensors,
+                    "custom_train": self.train_step, "custom_test": self.test_step}[kind]
             fn = self._jit_steps[kind] = jit(body)
         return fn
+
+    def _run_step(self, kind, data):
+        """Call the step `kind` ('train' or 'test') on `data`, traced whole when it is overridden
+        and jit is on, and return its logs as floats."""
+        name = f"{kind}_step"
+        if self._custom(name) and self._step_jit:
+            logs = self._jitted(f"custom_{kind}")(data)
+        else:
+            logs = getattr(self, name)(data)
+        if not isinstance(logs, dict):
+            raise TypeError(f"{self.name}.{name} must return a dict of logs (e.g. {{'loss': loss}}), "
+                            f"got {type(logs).__name__}")
+        return {k: _log_value(v) for k, v in logs.items()}
 
     def _use_jit(self, jit):
         return self.jit if jit is None else bool(jit)
 
-    def _update_metrics(self, ys, preds):
-        for i, metric in self.compiled_metrics:
-            metric.update(self._tensor(ys[i]), preds[i].detach())
-
-    def _metric_logs(self, prefix=""):
-        return {prefix + m.name: m.result() for _, m in self.compiled_metrics}
-
-    def _reset_metrics(self):
-        for _, m in self.compiled_metrics:
-            m.reset()
-
-    def train_on_batch(self, x, y):
-        """One gradient step on one batch (traced when compiled with jit=True); returns the loss,
-        or [loss, *metrics] when compiled with metrics."""
-        self._check_compiled("train_on_batch")
-        xs, ys = [_host(a) for a in _as_list(x)], [_host(a) for a in _as_list(y)]
-        self._ensure_built(xs)
-        self._reset_metrics()
-        loss = self._train_step(xs, ys, self.jit)
-        return loss if not self.compiled_metrics else [loss, *self._metric_logs().values()]
-
-    # -- data given batch by batch: a DataLoader, a Dataset or an iterable of batches --------------
     def _n_io(self):
         """(inputs, outputs) the batches must carry: a functional model's counts; for a Sequential
         or subclassed model, one output and any number of inputs (None: not checked)."""
@@ -300,71 +346,41 @@ class Trainer:
             return len(self.inputs), len(self.outputs)
         return None, 1
 
-    def _source(self, what, x, y, given, defaults):
-        """`x` as something to iterate for batches. A Dataset is wrapped in a DataLoader with the
-        user's settings `given` (None: not given) over `defaults`; a DataLoader or other iterable
-        makes its own batches in its own order, so none of `given` (nor `y`) may be set."""
-        if y is not None:
-            raise ValueError(f"{self.name}.{what}: y must be None when x is a {type(x).__name__}: "
-                             f"its batches carry the targets, as (x, y)")
-        if isinstance(x, Dataset):
-            return DataLoader(x, **{**defaults, **{k: v for k, v in given.items() if v is not None}})
-        for name, value in given.items():
-            if value is not None:
-                raise ValueError(f"{self.name}.{what}: {name}={value!r} cannot apply when x is a "
-                                 f"{type(x).__name__}, which makes its own batches (give {name} to "
-                                 f"the DataLoader)")
-        return x
+    def _step_data(self, adapter, batch, index):
+        """One batch as a step's data: Tensors on the model's device, `(x, y)` for the default
+        steps (x a list for several inputs), the loader's tuple for an overridden step."""
+        if adapter.raw:
+            data = map_structure(self._tensor, adapter.split(batch, index))
+            first = data[0] if data else None
+            self._last_inputs = [a.numpy() for a in as_list(first)] if first is not None else None
+            return data
+        xs, ys = adapter.split(batch, index)
+        self._last_inputs = xs  # for monitors that look at activations (DeadUnitMonitor)
+        tx = [self._tensor(a) for a in xs]
+        x = tx if len(tx) > 1 else tx[0]
+        if not ys:
+            return (x,)
+        ty = [self._tensor(a) for a in ys]
+        return x, (ty if len(ty) > 1 else ty[0])
 
-    def _split_batch(self, what, batch, index):
-        """(inputs, targets) of one batch of a loader: `(x, y)` with x and y each an array (or
-        Tensor) or a list/tuple of them, or the flat `(*inputs, *targets)` that a DataLoader over
-        aligned arrays gives."""
-        n_in, n_out = self._n_io()
-        xs = ys = None
-        if isinstance(batch, (tuple, list)) and len(batch) == 2:
-            xs, ys = _as_list(batch[0]), _as_list(batch[1])
-        elif n_in is not None and isinstance(batch, (tuple, list)) and len(batch) == n_in + n_out:
-            xs, ys = list(batch[:n_in]), list(batch[n_in:])
-        if (xs is None or (n_in is not None and len(xs) != n_in) or len(ys) != n_out
-                or not all(_is_array(a) for a in xs + ys)):
-            if n_in is None:
-                expected = "(x, y) with y an array and x an array (or a tuple of arrays for several inputs)"
-            elif n_in == 1 and n_out == 1:
-                expected = "(x, y) with x and y arrays"
-            else:
-                expected = (f"(inputs, targets) with {n_in} input and {n_out} target arrays, each side an "
-                            f"array or a tuple of arrays, or the flat tuple of {n_in + n_out} arrays")
-            raise ValueError(f"{self.name}.{what}: batch {index} of x is {_describe(batch)}; expected {expected}")
-        lengths = [len(a) for a in xs + ys]
-        if any(m != lengths[0] for m in lengths):
-            raise ValueError(f"{self.name}.{what}: batch {index} of x has inputs and targets of "
-                             f"{lengths} samples; they must agree")
-        return xs, ys
-
-    def _batch_inputs(self, what, batch, index):
-        """The inputs of one batch for `predict`: x, (x,), (x, y) or ((x1, x2), y), flat tuples
-        (x1, x2, ...) for a functional model with several inputs; targets are ignored, as in Keras."""
-        n_in, _ = self._n_io()
-        xs = None
-        if _is_array(batch):
-            xs = [batch]
-        elif isinstance(batch, (tuple, list)) and batch:
-            xs = list(batch[0]) if isinstance(batch[0], (tuple, list)) else list(batch[:n_in or 1])
-        if xs is None or (n_in is not None and len(xs) != n_in) or not all(_is_array(a) for a in xs):
-            raise ValueError(f"{self.name}.{what}: batch {index} of x is {_describe(batch)}; expected "
-                             f"{n_in or 'one or more'} input array(s): x, (x,), (x, y) or ((x1, x2), y)")
-        return xs
-
-    @staticmethod
-    def _batches(source, steps, first=(), iterator=None):
-        """At most `steps` batches (all when None) of `source`, after `first`: a fresh pass of a
-        DataLoader or other iterable (closing the result closes the pass, so a DataLoader's threads
-        stop), or the continuation of an iterator such as a generator, consumed as it goes."""
-        if _is_iterator(source):
-            return itertools.islice(itertools.chain(first, source), steps)
-        iterator = iter(source) if iterator is None else iterator
-        return _closing(itertools.islice(itertools.chain(first, iterator), steps), iterator)
+    def train_on_batch(self, x, y=None):
+        """One gradient step on one batch (traced when compiled with jit=True); returns the loss,
+        or [loss, *metrics] when compiled with metrics (or the step's logs for a custom step)."""
+        self._check_compiled("train_on_batch")
+        xs, ys = [host(a) for a in as_list(x)], [] if y is None else [host(a) for a in as_list(y)]
+        if self._custom("train_step"):
+            data = tuple(self._tensor(a) for a in xs + ys)
+        else:
+            if not ys:
+                raise ValueError(f"{self.name}.train_on_batch: give the targets y")
+            self._ensure_built(xs)
+            self._last_inputs = xs
+            tx, ty = [self._tensor(a) for a in xs], [self._tensor(a) for a in ys]
+            data = (tx if len(tx) > 1 else tx[0], ty if len(ty) > 1 else ty[0])
+        self.reset_metrics()
+        self._step_jit = self.jit
+        values = list(self._run_step("train", data).values())
+        return values[0] if len(values) == 1 else values
 
     # -- fit -----------------------------------------------------------------------------------
     def _resumed_seed(self, seed, initial_epoch):
@@ -375,11 +391,13 @@ class Trainer:
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=None, initial_epoch=0, seed=None, jit=None, transform=None,
             num_workers=0, steps_per_epoch=None, validation_steps=None):
-        """Train for `epochs` passes over (x, y) in mini-batches; returns a `History`.
+        """Train for `epochs` passes over (x, y) in mini-batches, calling `train_step` on each;
+        returns a `History`.
 
         x, y: arrays (a list of arrays for several inputs or outputs), batched here with
-        `batch_size` (default 32) and shuffled each epoch unless `shuffle=False`. Or x alone gives
-        the data batch by batch (docs/training-with-fit.md, "Training from a DataLoader"): a
+        `batch_size` (default 32) and shuffled each epoch unless `shuffle=False`; y may be left out
+        for a model whose `train_step` is its own and needs no targets. Or x alone gives the data
+        batch by batch (docs/training-with-fit.md, "Training from a DataLoader"): a
         `neurona.data.DataLoader` or any iterable of `(x, y)` batches, iterated afresh each epoch
         in its own order, which therefore refuses `y`, `batch_size`, `shuffle`, `seed`,
         `transform`, `num_workers` and `validation_split`; or a `neurona.data.Dataset`, wrapped in
@@ -406,119 +424,106 @@ class Trainer:
         (and augmenting) batches while the model trains; the batches are the same for any
         number. Transforms run on the host data before each step, outside any `jit` trace.
         """
-        jit = self._use_jit(jit)
         from ..callbacks import CallbackList, History, ProgbarLogger
 
         self._check_compiled("fit")
+        custom = self._custom("train_step")
         if steps_per_epoch is not None and int(steps_per_epoch) < 1:
             raise ValueError(f"{self.name}.fit: steps_per_epoch must be >= 1, got {steps_per_epoch}")
-        if _is_batch_source(x):
-            if validation_split:
-                raise ValueError(f"{self.name}.fit: validation_split cannot split a {type(x).__name__}; "
-                                 f"give validation_data instead")
-            if isinstance(x, Dataset):
-                seed = self._resumed_seed(seed, initial_epoch)
-            source = self._source("fit", x, y, dict(batch_size=batch_size, shuffle=shuffle, seed=seed,
-                                                    transform=transform, num_workers=num_workers or None),
-                                  dict(batch_size=32, shuffle=True))
-            _require_steps(self.name, x, steps_per_epoch, "x", "steps_per_epoch")
-
-            def split(batch, index):
-                return self._split_batch("fit", batch, index)
-            samples = len(source.dataset) if isinstance(source, DataLoader) else None
-        else:
-            batch_size = 32 if batch_size is None else batch_size
-            xs, ys = [_host(a) for a in _as_list(x)], [_host(a) for a in _as_list(y)]
+        from_arrays = not is_batch_source(x)
+        if not from_arrays and validation_split:
+            raise ValueError(f"{self.name}.fit: validation_split cannot split a {type(x).__name__}; "
+                             f"give validation_data instead")
+        if from_arrays and y is None and not custom:
+            raise ValueError(f"{self.name}.fit: give the targets y (only a model whose train_step is its own "
+                             f"trains on x alone)")
+        if from_arrays and validation_data is None and validation_split:
+            xs, ys = [host(a) for a in as_list(x)], [] if y is None else [host(a) for a in as_list(y)]
+            if not 0.0 < validation_split < 1.0:
+                raise ValueError(f"{self.name}.fit: validation_split must lie in (0, 1), got {validation_split}")
             n = len(xs[0])
-            if any(len(a) != n for a in xs + ys):
-                raise ValueError(f"{self.name}.fit: x and y must have the same number of samples; got "
-                                 f"{[len(a) for a in xs]} and {[len(a) for a in ys]}")
-            if validation_data is None and validation_split:
-                if not 0.0 < validation_split < 1.0:
-                    raise ValueError(f"{self.name}.fit: validation_split must lie in (0, 1), got {validation_split}")
-                cut = n - int(math.ceil(n * validation_split)) if n * validation_split >= 1 else n
-                validation_data = ([a[cut:] for a in xs], [a[cut:] for a in ys])
-                xs, ys = [a[:cut] for a in xs], [a[:cut] for a in ys]
-            self._ensure_built(xs)
-            source = DataLoader(tuple(xs + ys), batch_size=batch_size,
-                                shuffle=True if shuffle is None else shuffle,
-                                seed=self._resumed_seed(seed, initial_epoch), transform=transform,
-                                num_workers=num_workers)
-            n_in = len(xs)
-
-            def split(batch, index):
-                return list(batch[:n_in]), list(batch[n_in:])
-            samples = len(xs[0])
+            cut = n - int(math.ceil(n * validation_split)) if n * validation_split >= 1 else n
+            validation_data = ([a[cut:] for a in xs], [a[cut:] for a in ys])
+            x, y = [a[:cut] for a in xs], [a[:cut] for a in ys] or None
+        if isinstance(x, list) and len(x) == 1:
+            x = x[0]
+        if isinstance(y, list) and len(y) == 1:
+            y = y[0]
+        adapter = DataAdapter(self.name, "fit", x, y, batch_size=batch_size, shuffle=shuffle,
+                              seed=self._resumed_seed(seed, initial_epoch) if from_arrays or isinstance(x, Dataset)
+                              else seed,
+                              transform=transform, num_workers=num_workers, steps=steps_per_epoch,
+                              n_io=self._n_io(), raw=custom)
+        adapter.require_steps("x", "steps_per_epoch")
+        validation = None
         if validation_data is not None:
-            if _is_batch_source(validation_data):
-                _require_steps(self.name, validation_data, validation_steps, "validation_data", "validation_steps")
-                validation = (validation_data,), (batch_size if isinstance(validation_data, Dataset) else None)
+            if is_batch_source(validation_data):
+                if validation_steps is None and is_iterator(validation_data):
+                    raise ValueError(f"{self.name}.fit: validation_data is a {type(validation_data).__name__}, "
+                                     f"an iterator consumed as it goes: give validation_steps so that fit knows "
+                                     f"where an epoch ends (an infinite generator never ends by itself)")
+                validation = dict(x=validation_data, steps=validation_steps,
+                                  batch_size=batch_size if isinstance(validation_data, Dataset) else None)
             else:
-                vx, vy = validation_data[0], validation_data[1]
-                validation = ([_host(a) for a in _as_list(vx)], [_host(a) for a in _as_list(vy)]), batch_size
-        if source is not x:  # a loader made here: epoch e gets the e-th shuffle and augmentation, resumed or not
-            source.epoch = initial_epoch
-            self._shuffle_seed = source.seed
-        one_shot = _is_iterator(source)
+                vy = validation_data[1] if len(validation_data) > 1 else None
+                validation = dict(x=validation_data[0], y=None if isinstance(vy, list) and not vy else vy,
+                                  batch_size=batch_size, steps=validation_steps)
+        if adapter.made_loader:  # epoch e gets the e-th shuffle and augmentation, resumed or not
+            adapter.source.epoch = initial_epoch
+            self._shuffle_seed = adapter.source.seed
         first_pass = None
-        if not self.built and initial_epoch < epochs:  # build from the first batch, before any callback
-            it = source if one_shot else iter(source)
-            first = next(it, None)
-            if first is None:
-                _close(it)
-                raise ValueError(f"{self.name}.fit: x gave no batches")
-            self._ensure_built([_host(a) for a in split(first, 0)[0]])
-            first_pass = self._batches(source, steps_per_epoch, first=[first], iterator=it)
-        elif self.built:
+        if not self.built and not custom and initial_epoch < epochs:  # build from the first batch, before any callback
+            first, first_pass = adapter.peek()
+            self._ensure_built(adapter.split(first, 0)[0])
+        elif self.built and self.optimizer is not None and not custom:
             self._bind_optimizer()
-        known = [s for s in (steps_per_epoch, len(source) if hasattr(source, "__len__") else None)
-                 if s is not None]
         cbs = list(callbacks or [])
         if verbose:
             cbs.insert(0, ProgbarLogger(verbose=verbose))
         self.history = History()
         cbs.append(self.history)
         params = {
-            "epochs": epochs, "steps": min(known) if known else None,
-            "batch_size": getattr(source, "batch_size", None), "samples": samples,
-            "verbose": verbose, "metrics": ["loss", *self._metric_logs()]}
+            "epochs": epochs, "steps": adapter.known_steps(),
+            "batch_size": getattr(adapter.source, "batch_size", None), "samples": adapter.samples,
+            "verbose": verbose, "metrics": ["loss", *self.metric_results()]}
         callback_list = CallbackList(cbs, model=self, params=params)
         self.stop_training = False
+        self._step_jit = self._use_jit(jit)
         callback_list.on_train_begin()
         for epoch in range(initial_epoch, epochs):
-            self._reset_metrics()
+            self.reset_metrics()
             callback_list.on_epoch_begin(epoch)
-            batches = first_pass if first_pass is not None else self._batches(source, steps_per_epoch)
+            batches = first_pass if first_pass is not None else adapter.batches()
             first_pass = None
-            total, seen, steps = 0.0, 0, 0
+            logs, steps = {}, 0
             try:
                 for step, batch in enumerate(batches):
                     callback_list.on_train_batch_begin(step)
-                    bx, by = split(batch, step)
-                    bx, by = [_host(a) for a in bx], [_host(a) for a in by]
-                    loss = self._train_step(bx, by, jit)
-                    total, seen, steps = total + loss * len(bx[0]), seen + len(bx[0]), step + 1
-                    callback_list.on_train_batch_end(step, {"loss": total / seen, **self._metric_logs()})
+                    data = self._step_data(adapter, batch, step)
+                    if custom and self.optimizer is not None and not self.optimizer.bound and self.built:
+                        self._bind_optimizer()
+                    logs = self._run_step("train", data)
+                    steps = step + 1
+                    callback_list.on_train_batch_end(step, logs)
                     if self.stop_training:
                         break
             finally:
-                _close(batches)  # an epoch that ended early stops its DataLoader's threads
+                close(batches)  # an epoch that ended early stops its DataLoader's threads
             if steps == 0:
-                if not one_shot or epoch == initial_epoch:
+                if not adapter.one_shot or epoch == initial_epoch:
                     raise ValueError(f"{self.name}.fit: x gave no batches in epoch {epoch + 1}")
                 warnings.warn(f"{self.name}.fit: x ran out of batches after epoch {epoch}, stopping; it must "
                               f"give steps_per_epoch * epochs = {steps_per_epoch * epochs} batches")
                 break
             if params["steps"] is None and not self.stop_training:
                 params["steps"] = steps  # an iterable without a length: now it is known
-            logs = {"loss": total / max(seen, 1), **self._metric_logs()}
-            if validation_data is not None:
-                val_args, val_batch = validation
-                val = self.evaluate(*val_args, batch_size=val_batch, verbose=0, return_dict=True, jit=jit,
-                                    steps=validation_steps)
+            logs = dict(logs)
+            if validation is not None:
+                val = self.evaluate(**validation, verbose=0, return_dict=True, jit=self._step_jit)
+                self._step_jit = self._use_jit(jit)
                 logs.update({"val_" + k: v for k, v in val.items()})
             callback_list.on_epoch_end(epoch, logs)
-            if one_shot and steps < steps_per_epoch and not self.stop_training:
+            if adapter.one_shot and steps < steps_per_epoch and not self.stop_training:
                 warnings.warn(f"{self.name}.fit: x ran out of batches in epoch {epoch + 1} ({steps} of "
                               f"steps_per_epoch={steps_per_epoch}), stopping")
                 break
@@ -530,46 +535,32 @@ class Trainer:
     # -- evaluate / predict ------------------------------------------------------------------------
     def evaluate(self, x=None, y=None, batch_size=None, verbose=0, return_dict=False, jit=None, steps=None):
         """Loss (plus regularisation penalties, as in training) and metrics on (x, y), in inference
-        mode. Returns the loss, or [loss, *metrics] when compiled with metrics, or a dict.
+        mode, calling `test_step` on each batch. Returns the loss, or [loss, *metrics] when
+        compiled with metrics, or a dict.
         x, y: arrays batched with `batch_size` (default 32), or x alone a DataLoader, Dataset or
         iterable of (x, y) batches as in `fit` (an iterator is read until it ends, or for `steps`
         batches). `jit`: run the batches as a traced `nr.jit` step (None: the `compile` setting)."""
         self._check_compiled("evaluate")
-        step = self._jitted("eval") if self._use_jit(jit) else self._eval_graph
-        if _is_batch_source(x):
-            source = self._source("evaluate", x, y, dict(batch_size=batch_size),
-                                  dict(batch_size=32, prefetch=0, seed=0))
-
-            def split(batch, index):
-                return self._split_batch("evaluate", batch, index)
-        else:
-            xs, ys = [_host(a) for a in _as_list(x)], [_host(a) for a in _as_list(y)]
-            self._ensure_built(xs)
-            source = DataLoader(tuple(xs + ys), batch_size=32 if batch_size is None else batch_size,
-                                prefetch=0, seed=0)
-
-            def split(batch, index):
-                return list(batch[:len(xs)]), list(batch[len(xs):])
-        self._reset_metrics()
-        total, seen, count = 0.0, 0, 0
-        batches = self._batches(source, steps)
+        custom = self._custom("test_step")
+        adapter = DataAdapter(self.name, "evaluate", x, y, batch_size=batch_size, steps=steps,
+                              n_io=self._n_io(), raw=custom)
+        if adapter.from_arrays and not custom:
+            self._ensure_built(adapter.xs)
+        self.reset_metrics()
+        self._step_jit = self._use_jit(jit)
+        logs, count = {}, 0
+        batches = adapter.batches()
         try:
             with no_grad():
                 for index, batch in enumerate(batches):
-                    bx, by = split(batch, index)
-                    bx, by = [_host(a) for a in bx], [_host(a) for a in by]
-                    if not self.built:
-                        self._ensure_built(bx)
-                    loss, preds = step([self._tensor(x) for x in bx], [self._tensor(y) for y in by])
-                    total += float(loss.item()) * len(bx[0])
-                    seen, count = seen + len(bx[0]), count + 1
-                    self._update_metrics(by, preds)
-                penalty = sum(float(p.item()) for p in self.losses)
+                    if not self.built and not custom:
+                        self._ensure_built(adapter.split(batch, index)[0])
+                    logs = self._run_step("test", self._step_data(adapter, batch, index))
+                    count += 1
         finally:
-            _close(batches)
-        if count == 0 and _is_batch_source(x):
+            close(batches)
+        if count == 0:
             raise ValueError(f"{self.name}.evaluate: x gave no batches")
-        logs = {"loss": total / max(seen, 1) + penalty, **self._metric_logs()}
         if verbose:
             print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
         if return_dict:
@@ -577,38 +568,28 @@ class Trainer:
         return logs["loss"] if len(logs) == 1 else list(logs.values())
 
     def predict(self, x, batch_size=None, verbose=0, jit=None, steps=None):
-        """The model's outputs on `x` as NumPy arrays (a list for several outputs), in inference mode.
+        """The model's outputs on `x` as NumPy arrays (a list for several outputs), in inference mode,
+        calling `predict_step` on each batch.
         x: arrays batched with `batch_size` (default 32), or a DataLoader, Dataset or iterable of
         batches (x, or (x, y) whose targets are ignored), the outputs concatenated in the
         loader's order (an iterator is read until it ends, or for `steps` batches).
         `jit`: run the batches as a traced `nr.jit` step (None: the `compile` setting)."""
-        if _is_batch_source(x):
-            source = self._source("predict", x, None, dict(batch_size=batch_size),
-                                  dict(batch_size=32, prefetch=0, seed=0))
-
-            def inputs(batch, index):
-                return self._batch_inputs("predict", batch, index)
-        else:
-            xs = [_host(a) for a in _as_list(x)]
-            self._ensure_built(xs)
-            source = DataLoader(tuple(xs), batch_size=32 if batch_size is None else batch_size,
-                                prefetch=0, seed=0)
-
-            def inputs(batch, index):
-                return list(batch)
-        step = self._jitted("predict") if self._use_jit(jit) else self._predict_graph
+        adapter = DataAdapter(self.name, "predict", x, batch_size=batch_size, steps=steps, n_io=self._n_io())
+        if adapter.from_arrays:
+            self._ensure_built(adapter.xs)
+        self._step_jit = self._use_jit(jit)
         chunks = None
-        batches = self._batches(source, steps)
+        batches = adapter.batches()
         try:
             with no_grad():
                 for index, batch in enumerate(batches):
-                    bx = [_host(a) for a in inputs(batch, index)]
                     if not self.built:
-                        self._ensure_built(bx)
-                    outs = [o.numpy() for o in step([self._tensor(x) for x in bx])]
+                        self._ensure_built(adapter.split(batch, index)[0])
+                    outs = as_list(self.predict_step(self._step_data(adapter, batch, index)))
+                    outs = [o.numpy() if isinstance(o, Tensor) else np.asarray(o) for o in outs]
                     chunks = [[o] for o in outs] if chunks is None else [c + [o] for c, o in zip(chunks, outs)]
         finally:
-            _close(batches)
+            close(batches)
         if chunks is None:
             raise ValueError(f"{self.name}.predict: x gave no batches")
         result = [np.concatenate(c) for c in chunks]

@@ -100,7 +100,9 @@ class Layer:
             shapes = [t.shape for t in x] if isinstance(x, (list, tuple)) else x.shape
             self.build(shapes)
             self.built = True
-        return self.call(x, *args, training=training, **kwargs)
+        out = self.call(x, *args, training=training, **kwargs)
+        self._output_shape = out.shape if isinstance(out, Tensor) else "multiple"  # for summary()
+        return out
 
     def compute_output_shape(self, input_shape):
         """Output shape for `input_shape` (batch axis may be None): by default, found by running
@@ -150,17 +152,77 @@ class Layer:
 
     @trainable.setter
     def trainable(self, value: bool):
-        self._trainable = bool(value)
+        """Freeze (False) or unfreeze this layer and every layer it owns, as Keras does."""
+        stack, seen = [self], set()
+        while stack:
+            layer = stack.pop()
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            layer._trainable = bool(value)
+            stack.extend(layer._sublayers())
         for w in self._all_weights():
-            w.tensor.requires_grad_(self._trainable and w.trainable)
+            w.tensor.requires_grad_(bool(value) and w.trainable)
+
+    def _sublayer_items(self):
+        """[(path, layer)] for the layers this layer owns: every Layer among its attributes, also
+        inside lists, tuples and dicts (nested up to three levels), in attribute order, each once
+        — Keras' attribute tracking. The path names where it is held (`cell`, `stack.0`,
+        `heads.a`); saving names nested weights by it, so they load into a rebuilt layer whatever
+        names its sublayers were given. Found when asked rather than recorded at assignment, so a
+        list filled after it was assigned (`self.blocks = []; self.blocks.append(...)`) counts too."""
+        found, seen = [], {id(self)}
+
+        def visit(path, value, depth):
+            if isinstance(value, Layer):
+                if id(value) not in seen:
+                    seen.add(id(value))
+                    found.append((path, value))
+            elif depth < 3 and isinstance(value, (list, tuple)):
+                for i, item in enumerate(value):
+                    visit(f"{path}.{i}", item, depth + 1)
+            elif depth < 3 and isinstance(value, dict):
+                for key, item in value.items():
+                    visit(f"{path}.{key}", item, depth + 1)
+
+        for name, value in vars(self).items():
+            visit(name.lstrip("_"), value, 0)
+        return found
 
     def _sublayers(self):
-        return []
+        """The layers this layer owns (see `_sublayer_items`)."""
+        return [layer for _, layer in self._sublayer_items()]
+
+    def _weights_by_path(self):
+        """{path: Tensor} of every weight, own weights by their name (`kernel`) and sublayers'
+        under the sublayer's path (`stack.0/kernel`); a shared weight once, at its first path."""
+        out, seen, visited = {}, set(), set()
+        stack = [("", self)]
+        while stack:
+            prefix, layer = stack.pop(0)
+            if id(layer) in visited:
+                continue
+            visited.add(id(layer))
+            for w in layer._weight_list:
+                if id(w.tensor) not in seen:
+                    seen.add(id(w.tensor))
+                    out[prefix + w.name] = w.tensor
+            stack[0:0] = [(f"{prefix}{path}/", sub) for path, sub in layer._sublayer_items()]
+        return out
 
     def _all_weights(self):
-        out = list(self._weight_list)
-        for layer in self._sublayers():
-            out.extend(layer._all_weights())
+        """This layer's weights and its sublayers' (recursively), each weight once."""
+        out, seen, layers, visited = [], set(), [self], set()
+        while layers:
+            layer = layers.pop(0)
+            if id(layer) in visited:
+                continue
+            visited.add(id(layer))
+            for w in layer._weight_list:
+                if id(w.tensor) not in seen:
+                    seen.add(id(w.tensor))
+                    out.append(w)
+            layers[0:0] = layer._sublayers()
         return out
 
     @property
@@ -194,9 +256,12 @@ class Layer:
         ((1, 2), 'cpu')
         """
         device = B.device_name(device)
-        stack = [self]
+        stack, seen = [self], set()
         while stack:
             layer = stack.pop()
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
             layer._device = device
             stack.extend(layer._sublayers())
         for w in self._all_weights():

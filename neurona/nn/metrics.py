@@ -161,6 +161,33 @@ class MeanMetricWrapper(Metric):
         return {**super().get_config(), **self.kwargs}
 
 
+class Mean(Metric):
+    """The running (weighted) mean of the values given to `update_state` (Keras' `Mean`): what a
+    custom `train_step` uses to report a loss averaged over the epoch.
+
+    >>> m = Mean(name="d_loss")
+    >>> m.update_state(2.0); m.update_state([4.0, 6.0])
+    >>> m.result()
+    4.0
+    """
+
+    def reset_state(self):
+        self.total, self.count = 0.0, 0.0
+
+    def update_state(self, values, sample_weight=None):  # noqa: D401 - Keras' signature
+        values = _numpy(values).astype(np.float64).reshape(-1)
+        if sample_weight is None:
+            self.total += float(values.sum())
+            self.count += values.size
+        else:
+            w = np.broadcast_to(_numpy(sample_weight).astype(np.float64).reshape(-1), values.shape)
+            self.total += float((values * w).sum())
+            self.count += float(w.sum())
+
+    def result(self):
+        return self.total / self.count if self.count else 0.0
+
+
 class Accuracy(MeanMetricWrapper):
     """Accuracy, auto-picking binary / categorical / sparse from the shapes (see `accuracy`).
 
@@ -317,7 +344,7 @@ _DEFAULT_NAMES = {"Accuracy": "accuracy", "BinaryAccuracy": "binary_accuracy",
                   "TopKCategoricalAccuracy": "top_k_categorical_accuracy",
                   "SparseTopKCategoricalAccuracy": "sparse_top_k_categorical_accuracy",
                   "Precision": "precision", "Recall": "recall", "AUC": "auc"}
-_CLASSES = {c.__name__: c for c in (Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
+_CLASSES = {c.__name__: c for c in (Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
                                      TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, Precision, Recall, AUC)}
 _NAMES = {"accuracy": Accuracy, "binary_accuracy": BinaryAccuracy, "categorical_accuracy": CategoricalAccuracy,
           "sparse_categorical_accuracy": SparseCategoricalAccuracy, "top_k": TopKCategoricalAccuracy,
@@ -352,7 +379,7 @@ def serialize(metric) -> dict:
     return {"class_name": type(metric).__name__, "config": metric.get_config()}
 
 
-__all__ = ["AUC", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy", "MeanMetricWrapper", "Metric", "Precision",
+__all__ = ["AUC", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy", "Mean", "MeanMetricWrapper", "Metric", "Precision",
            "Recall", "SparseCategoricalAccuracy", "SparseTopKCategoricalAccuracy",
            "TopKCategoricalAccuracy", "accuracy", "binary_accuracy", "categorical_accuracy", "get",
            "serialize", "sparse_categorical_accuracy", "sparse_top_k_categorical_accuracy",

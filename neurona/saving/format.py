@@ -74,14 +74,18 @@ def _atomic_write(path: Path, write):
 
 def _named_weights(model) -> dict:
     """{unique name: Tensor} in the model's weight order; a shared weight appears once."""
+    # Weights are named by where they are held: '<layer name>/<weight>' for a layer of the model,
+    # '<layer name>/<attribute path>/<weight>' for a layer inside a layer (tracked attributes).
+    names = {id(t): name for name, t in model._weights_by_path().items()}
     out, seen = {}, set()
     for t in model.weights:
         if id(t) in seen:
             continue
         seen.add(id(t))
-        if t.name in out or not t.name:
-            raise ValueError(f"{model.name}: two weights are named {t.name!r}; give layers unique names to save")
-        out[t.name] = t
+        name = names.get(id(t), t.name)
+        if name in out or not name:
+            raise ValueError(f"{model.name}: two weights are named {name!r}; give layers unique names to save")
+        out[name] = t
     return out
 
 
