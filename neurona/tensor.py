@@ -138,7 +138,7 @@ class Tensor:
 
     def detach(self):
         """The same data, cut from the graph."""
-        return Tensor._make(self.data, False, None)
+        return Tensor._make(self._data, False, None)
 
     def backward(self, grad=None, retain_graph=False, create_graph=False):
         """Accumulate d(self)/d(leaf) into every leaf's `.grad`.
