@@ -77,15 +77,18 @@ class Tensor:
 
     def numpy(self):
         """The data as a NumPy array (shared memory on CPU, a copy from a GPU)."""
-        _concrete(self, "numpy")
+        if _tracing.recording:
+            _concrete(self, "numpy")
         return self._data if self.device == "cpu" else self._data.get()
 
     def item(self):
-        _concrete(self, "item")
+        if _tracing.recording:
+            _concrete(self, "item")
         return self._data.item()
 
     def tolist(self):
-        _concrete(self, "tolist")
+        if _tracing.recording:
+            _concrete(self, "tolist")
         return self._data.tolist()
 
     def __array__(self, dtype=None, copy=None):
@@ -99,25 +102,27 @@ class Tensor:
         return (self[i] for i in range(len(self)))
 
     def __bool__(self):
-        _concrete(self, "__bool__")
+        if _tracing.recording:
+            _concrete(self, "__bool__")
         return bool(self._data)
 
     def __float__(self):
-        _concrete(self, "__float__")
+        if _tracing.recording:
+            _concrete(self, "__float__")
         return float(self._data)
 
     def __int__(self):
-        _concrete(self, "__int__")
+        if _tracing.recording:
+            _concrete(self, "__int__")
         return int(self._data)
 
     __hash__ = object.__hash__
 
     def __repr__(self):
         rec = _tracing.current()
-        if rec is not None:
-            traced = rec.repr(self)
-            if traced is not None:
-                return traced
+        traced = rec.repr(self) if rec is not None else None
+        if traced is not None:
+            return traced
         body = repr(self.numpy()).replace("array(", "tensor(", 1)
         extra = ", requires_grad=True" if self.requires_grad else ""
         if self._ctx is not None:
