@@ -6,6 +6,10 @@
 >>> f.backward()
 >>> f.item(), x.grad.item(), y.grad.item(), z.grad.item()
 (-12.0, -4.0, -4.0, 3.0)
+
+The heavier parts (layers, models, optimisers, graph mode, the applications) load on first use,
+so `import neurona` stays light and changes nothing process-wide.
+May import: neurona (backend, autograd, creation, ops, tensor, functional); the rest lazily, by name.
 """
 from . import backend
 from .autograd import Function, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled

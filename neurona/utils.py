@@ -1,5 +1,6 @@
-"""Small helpers a course student reaches for next to `fit`: `to_categorical` (one-hot labels).
-May import: numpy.
+"""Small helpers a course student reaches for next to `fit`: `to_categorical` (one-hot labels),
+`clear_session` (fresh layer names, as in Keras).
+May import: numpy, neurona.nn.
 """
 from __future__ import annotations
 
@@ -26,3 +27,17 @@ def to_categorical(y, num_classes=None, dtype="float32"):
     out = np.zeros((*y.shape, num_classes), dtype=dtype)
     np.put_along_axis(out, y[..., None].astype(np.int64), 1, axis=-1)
     return out
+
+
+def clear_session():
+    """Forget the automatic layer names given so far, so the next `Dense()` is `dense` again
+    (Keras' `clear_session`). Models already made keep their names; two models made after a
+    reset can hold layers with equal names, which matters only when one model holds both.
+
+    >>> from neurona.layers import Dense
+    >>> clear_session(); Dense(2).name
+    'dense'
+    """
+    from .nn.layer import reset_names
+
+    reset_names()

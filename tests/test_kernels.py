@@ -150,6 +150,8 @@ def test_freed_memory_is_reused():
 
     from neurona.backend.kernels import malloc
 
+    x = nr.tensor(1.0, requires_grad=True)
+    (x * 2).backward()  # the first backward pass applies the tuning
     if not malloc.applied:
         pytest.skip("not glibc, or NEURONA_MALLOC_TUNING=0")
     n = 3_000_000  # 12 MB of float32 each, three alive at once, as in a training step
@@ -166,14 +168,24 @@ def test_freed_memory_is_reused():
     assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before < 1000
 
 
-def test_malloc_tuning_opt_out():
+def _malloc_applied_after(code, **env):
+    import os
     import subprocess
     import sys
 
-    code = "import neurona.backend.kernels.malloc as m, neurona; print(m.applied)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**__import__("os").environ, "NEURONA_MALLOC_TUNING": "0"}).stdout
-    assert out.strip() == "False"
+    code = f"import neurona as nr, neurona.backend.kernels.malloc as m\n{code}\nprint(m.applied)"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, **env}).stdout.strip()
+
+
+def test_malloc_tuning_waits_for_the_first_backward_pass():
+    """Importing neurona, building and predicting change nothing process-wide; training does."""
+    predict = "from neurona.layers import Dense\nDense(2)(nr.ones((1, 3)))"
+    assert _malloc_applied_after(predict) == "False"
+    train = "x = nr.tensor(1.0, requires_grad=True)\n(x * 3).backward()"
+    assert _malloc_applied_after(train) in ("True", "False")  # False only off glibc
+    if _malloc_applied_after(train) == "True":
+        assert _malloc_applied_after(train, NEURONA_MALLOC_TUNING="0") == "False"
 
 
 def test_float16_uses_the_numpy_kernels():

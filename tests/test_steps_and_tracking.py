@@ -254,3 +254,19 @@ def test_summary_of_a_subclassed_model():
     model(nr.ones((2, 4)))
     text = model.summary(print_fn=None)
     assert "(None, 8)" in text and "(None, 1)" in text and "Total params: 49" in text
+
+
+def test_clear_session_restarts_layer_names():
+    from neurona.utils import clear_session
+
+    clear_session()
+    assert Dense(1).name == "dense" and Dense(1).name == "dense_1"
+    clear_session()
+    assert Dense(1).name == "dense"
+
+
+@pytest.mark.parametrize("device", ["cuda:1", "cuda:x", "tpu"])
+def test_unusable_device_names_are_refused(device):
+    layer = Dense(1)
+    with pytest.raises(ValueError, match="device"):
+        layer.to(device)

@@ -1,5 +1,7 @@
 """Autograd: Function nodes, the backward engine, grad modes, the per-thread recording state of
-graph mode (`is_tracing`) and numerical checks."""
+graph mode (`is_tracing`) and numerical checks.
+May import: neurona.tensor, neurona.backend.
+"""
 from .engine import run_backward
 from .function import Function
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled

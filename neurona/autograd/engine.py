@@ -5,10 +5,11 @@ node that consumed its output has passed its gradient down, so gradients of tens
 are summed before they flow on. The walk is iterative (no recursion limit: a 100,000-op chain
 backpropagates). Without `retain_graph` each node drops its inputs after use, which frees the
 graph's memory and makes a second backward an error that says what to do.
-May import: neurona.tensor, neurona.autograd.grad_mode.
+May import: neurona.tensor, neurona.autograd.grad_mode, neurona.backend.kernels.malloc.
 """
 from __future__ import annotations
 
+from ..backend.kernels.malloc import tune_malloc
 from .grad_mode import set_grad_enabled
 
 
@@ -55,6 +56,7 @@ def run_backward(outputs, grad_outputs, inputs=None, retain_graph=False, create_
     intermediate tensors) are returned in order, None for an input the outputs do not reach,
     and no `.grad` is touched.
     """
+    tune_malloc()  # the first training step: keep freed memory for reuse (backend/kernels/malloc.py)
     wanted = None if inputs is None else {id(t): i for i, t in enumerate(inputs)}
     results = None if inputs is None else [None] * len(inputs)
 

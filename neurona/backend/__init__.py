@@ -41,20 +41,33 @@ def is_array(a) -> bool:
     return hasattr(a, "__array_namespace__") or _is_cupy_type(a)
 
 
-def module_for(device: str):
-    """The array module for a device name: 'cpu' or 'cuda' (also 'cuda:0')."""
-    if device == "cpu":
-        return numpy
-    if device.startswith("cuda"):
-        return _load_cupy()
+def _check_device(device):
+    """'cpu' or 'cuda' for a device name; 'cuda:0' is 'cuda'. neurona drives one GPU (CuPy's
+    current device), so another index is refused rather than silently ignored."""
+    if device == "cpu" or device == "cuda":
+        return device
+    if isinstance(device, str) and device.startswith("cuda:"):
+        index = device[5:]
+        if not index.isdigit():
+            raise ValueError(f"unknown device {device!r}: expected 'cpu', 'cuda' or 'cuda:<index>'")
+        if int(index) != 0:
+            raise ValueError(f"device {device!r}: neurona uses one GPU, CuPy's current device ('cuda' or "
+                             f"'cuda:0'); to run on GPU {index}, select it before starting "
+                             f"(CUDA_VISIBLE_DEVICES={index}) or with cupy.cuda.Device({index}).use()")
+        return "cuda"
     raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")
 
 
+def module_for(device: str):
+    """The array module for a device name: 'cpu' or 'cuda' (also 'cuda:0')."""
+    return numpy if _check_device(device) == "cpu" else _load_cupy()
+
+
 def device_name(device: str) -> str:
-    """'cpu' or 'cuda' for a device name ('cuda:0' too); loads CuPy for 'cuda'. One GPU: the
-    index of 'cuda:<i>' is not used (CuPy's current device holds the arrays)."""
+    """'cpu' or 'cuda' for a device name ('cuda:0' too; another index is refused: one GPU);
+    loads CuPy for 'cuda'."""
     module_for(device)
-    return "cpu" if device == "cpu" else "cuda"
+    return _check_device(device)
 
 
 def device_of(a) -> str:

@@ -58,6 +58,9 @@ class Sequential(Model):
     def layers(self):
         return list(self._layers)
 
+    def _sublayer_items(self):
+        return [(layer.name, layer) for layer in self._layers]  # saved weights are '<layer name>/<weight>'
+
     def build(self, input_shape):
         """Build every layer for inputs of `input_shape`, following the shapes down the stack."""
         if not self._layers:

@@ -9,6 +9,7 @@ May import: neurona (Tensor, ops, no_grad), neurona.nn.initializers/regularizers
 from __future__ import annotations
 
 import re
+import threading
 import warnings
 
 from .. import backend as B
@@ -17,6 +18,7 @@ from ..tensor import Tensor
 
 _REGISTRY: dict[str, type] = {}
 _NAME_COUNTS: dict[str, int] = {}
+_NAME_LOCK = threading.Lock()
 
 
 def register(cls):
@@ -34,9 +36,16 @@ def get_registered(class_name: str):
 
 def _auto_name(cls_name: str) -> str:
     base = re.sub(r"(?<!^)(?=[A-Z])", "_", cls_name).lower()
-    n = _NAME_COUNTS.get(base, 0)
-    _NAME_COUNTS[base] = n + 1
+    with _NAME_LOCK:  # layers may be made in several threads (a server loading models)
+        n = _NAME_COUNTS.get(base, 0)
+        _NAME_COUNTS[base] = n + 1
     return base if n == 0 else f"{base}_{n}"
+
+
+def reset_names():
+    """Start automatic layer names afresh (`dense`, `dense_1`, ...): `neurona.utils.clear_session`."""
+    with _NAME_LOCK:
+        _NAME_COUNTS.clear()
 
 
 class Weight:
@@ -101,7 +110,7 @@ class Layer:
             self.build(shapes)
             self.built = True
         out = self.call(x, *args, training=training, **kwargs)
-        self._output_shape = out.shape if isinstance(out, Tensor) else "multiple"  # for summary()
+        self._last_output_shape = out.shape if isinstance(out, Tensor) else "multiple"  # for summary()
         return out
 
     def compute_output_shape(self, input_shape):

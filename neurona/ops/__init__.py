@@ -15,3 +15,17 @@ from .nn import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_e
 from .normalization import batch_norm
 from .pool import avg_pool2d, max_pool2d
 from .reduce import argmax, argmin, logsumexp, max, mean, min, sum, var
+
+# What `from neurona.ops import *` (hence `nr.<op>` and `F.<op>`) exports: the ops and the shape
+# error, never the submodules (`nr.nn` is the layers package, not `neurona.ops.nn`) nor the
+# helpers that other ops use (`unbroadcast`, `raw_key`), which stay importable from here.
+__all__ = [
+    "ShapeError", "abs", "add", "argmax", "argmin", "as_tensor", "avg_pool2d", "batch_norm", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "broadcast_to", "cast", "clip", "concatenate", "conv2d", "cross_entropy",
+    "div", "dot", "dropout", "elu", "embedding", "equal", "exp", "expand_dims", "flatten", "gather", "greater",
+    "greater_equal", "huber_loss", "index", "leaky_relu", "less", "less_equal", "log", "log1p", "log_softmax",
+    "logsumexp", "matmul", "max", "max_pool2d", "maximum", "maxout", "mean", "min", "minimum", "mse_loss", "mul",
+    "neg", "nll_loss", "not_equal", "output_size", "pad", "pow", "prelu", "quadratic_cost", "relu", "reshape",
+    "sigmoid", "softmax", "softplus", "split", "sqrt", "squeeze", "stack", "sub", "sum", "swapaxes", "tanh",
+    "to_device", "transpose", "var", "where",
+]

@@ -30,7 +30,8 @@ def _float_if_int(t: Tensor, scalar) -> Tensor:
     return t
 
 
-def pair(a, b):
+def tensor_operands(a, b):
+    """The two operands of a binary op as Tensors of one dtype (a Python number takes the other's)."""
     if isinstance(a, Tensor):
         if not isinstance(b, Tensor):
             a = _float_if_int(a, b)

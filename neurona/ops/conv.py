@@ -22,7 +22,7 @@ from ..autograd.function import Function
 from ._base import ShapeError, as_tensor
 
 
-def _pair(v, name, op):
+def _hw(v, name, op):
     if isinstance(v, int):
         return (v, v)
     v = tuple(int(u) for u in v)
@@ -82,10 +82,10 @@ class Geometry:
 
 
 def make_geometry(op, x_shape, kernel, stride, padding, dilation, rounding, groups=1):
-    kh, kw = _pair(kernel, "kernel_size", op)
-    sh, sw = _pair(stride, "stride", op)
-    ph, pw = _pair(padding, "padding", op)
-    dh, dw = _pair(dilation, "dilation", op)
+    kh, kw = _hw(kernel, "kernel_size", op)
+    sh, sw = _hw(stride, "stride", op)
+    ph, pw = _hw(padding, "padding", op)
+    dh, dw = _hw(dilation, "dilation", op)
     if min(sh, sw, dh, dw, kh, kw) < 1 or min(ph, pw) < 0:
         raise ValueError(f"{op}: kernel, stride and dilation must be ≥ 1 and padding ≥ 0")
     H, W = x_shape[-2:]
@@ -199,7 +199,7 @@ class Conv2dWeight(Function):
 
 def _same_padding(op, kernel, dilation, stride):
     pads = []
-    for k, d, s in zip(_pair(kernel, "kernel_size", op), _pair(dilation, "dilation", op), _pair(stride, "stride", op)):
+    for k, d, s in zip(_hw(kernel, "kernel_size", op), _hw(dilation, "dilation", op), _hw(stride, "stride", op)):
         total = d * (k - 1)
         if s != 1 or total % 2:
             raise ValueError(f"{op}: padding='same' needs stride 1 and an odd (dilated) kernel")

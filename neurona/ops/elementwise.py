@@ -7,7 +7,7 @@ from __future__ import annotations
 from .. import backend as B
 from ..autograd.function import Function, literal
 from ..autograd.grad_mode import no_grad
-from ._base import as_tensor, broadcast_error, const, pair, unbroadcast
+from ._base import as_tensor, broadcast_error, const, tensor_operands, unbroadcast
 
 
 class Add(Function):
@@ -264,22 +264,22 @@ class ToDevice(Function):
 
 def add(a, b):
     """`a + b` with broadcasting."""
-    return Add.apply(*pair(a, b))
+    return Add.apply(*tensor_operands(a, b))
 
 
 def sub(a, b):
     """`a - b` with broadcasting."""
-    return Sub.apply(*pair(a, b))
+    return Sub.apply(*tensor_operands(a, b))
 
 
 def mul(a, b):
     """`a * b` with broadcasting."""
-    return Mul.apply(*pair(a, b))
+    return Mul.apply(*tensor_operands(a, b))
 
 
 def div(a, b):
     """`a / b` with broadcasting; integer operands give float32 (true division, as PyTorch)."""
-    a, b = pair(a, b)
+    a, b = tensor_operands(a, b)
     if a.dtype.kind in "iub" and b.dtype.kind in "iub":
         a, b = cast(a, B.default_float), cast(b, B.default_float)
     return Div.apply(a, b)
@@ -289,7 +289,7 @@ def pow(a, b):  # noqa: A001 - NumPy's name
     """`a ** b`; a Python-number exponent is the fast, common case."""
     if isinstance(b, (int, float)) and not isinstance(b, bool):
         return PowScalar.apply(as_tensor(a), p=b)
-    return Pow.apply(*pair(a, b))
+    return Pow.apply(*tensor_operands(a, b))
 
 
 def neg(a):
@@ -324,12 +324,12 @@ def abs(a):  # noqa: A001 - NumPy's name
 
 def maximum(a, b):
     """Elementwise maximum; on ties each input gets half the gradient."""
-    return Maximum.apply(*pair(a, b), take_max=True)
+    return Maximum.apply(*tensor_operands(a, b), take_max=True)
 
 
 def minimum(a, b):
     """Elementwise minimum; on ties each input gets half the gradient."""
-    return Maximum.apply(*pair(a, b), take_max=False)
+    return Maximum.apply(*tensor_operands(a, b), take_max=False)
 
 
 def clip(a, a_min=None, a_max=None):
@@ -340,7 +340,7 @@ def clip(a, a_min=None, a_max=None):
 def where(cond, a, b):
     """`a` where `cond` holds, else `b` (cond takes no gradient)."""
     cond = cond.data if hasattr(cond, "_ctx") else cond
-    a, b = pair(a, b)
+    a, b = tensor_operands(a, b)
     return Where.apply(a, b, cond=cond)
 
 
@@ -384,7 +384,7 @@ class Compare(Function):
 
 def _compare(name):
     def compare(a, b):
-        a, b = pair(a, b)
+        a, b = tensor_operands(a, b)
         with no_grad():  # a bool result never takes part in a gradient
             return Compare.apply(a, b, name=name)
 

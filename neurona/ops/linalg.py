@@ -4,7 +4,7 @@ May import: neurona.backend, neurona.autograd, neurona.ops._base.
 from __future__ import annotations
 
 from ..autograd.function import Function
-from ._base import ShapeError, pair, unbroadcast
+from ._base import ShapeError, tensor_operands, unbroadcast
 
 
 class MatMul(Function):
@@ -37,7 +37,7 @@ def matmul(a, b):
     >>> (nr.ones((2, 3)) @ nr.ones((3, 4))).shape
     (2, 4)
     """
-    a, b = pair(a, b)
+    a, b = tensor_operands(a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise ShapeError(f"matmul: operands must have at least 1 dim; a.shape={a.shape}, b.shape={b.shape}")
     if a.ndim >= 2 and b.ndim >= 2:
@@ -59,7 +59,7 @@ def matmul(a, b):
 
 def dot(a, b):
     """Inner product of 1-D tensors; matmul otherwise."""
-    a, b = pair(a, b)
+    a, b = tensor_operands(a, b)
     if a.ndim == 1 and b.ndim == 1:
         if a.shape != b.shape:
             raise ShapeError(f"dot: vectors of different lengths; a.shape={a.shape}, b.shape={b.shape}")

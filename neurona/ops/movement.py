@@ -1,6 +1,6 @@
 """Movement ops: reshape, transpose, broadcast, squeeze/expand, concatenate/stack/split, pad,
 indexing (basic and integer-array; gradient by scatter-add) and gather.
-May import: neurona.backend, neurona.autograd, neurona.ops._base.
+May import: neurona.backend, neurona.tensor, neurona.autograd, neurona.ops._base.
 """
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ import numbers
 from .. import backend as B
 from .. import ops
 from ..autograd.grad_mode import no_grad
+from ..autograd.tracing import is_tracing
 from ..tensor import Tensor
 from .clip import _clip_grad_norm, clip_grad_value
 from .schedules import LearningRateSchedule
@@ -24,8 +25,6 @@ from .schedules import LearningRateSchedule
 
 def _tracing() -> bool:
     """Whether `nr.jit` is recording in this thread (Python-side bookkeeping must not run then)."""
-    from ..autograd.tracing import is_tracing  # noqa: PLC0415
-
     return is_tracing()
 
 

@@ -310,15 +310,14 @@ def load_model(path, compile=True):  # noqa: A002 - Keras' name
     """Rebuild a model saved by `save_model` and load its weights; compile it again when the
     saved compile settings allow, and then restore the optimiser's state when the folder has one
     (compile=False ignores that state)."""
-    from ..models.functional import Model
-    from ..nn.layer import get_registered
+    from ..nn.layer import Layer, get_registered  # models are rebuilt through the registry: no import of models
 
     folder = Path(path)
     config = _read_config(folder)
     weights_path = folder / WEIGHTS_FILE
     _check_sha(weights_path, config["weights"], folder, "weights")
     cls = get_registered(config["class_name"])
-    if not (isinstance(cls, type) and issubclass(cls, Model)):
+    if not (isinstance(cls, type) and issubclass(cls, Layer) and hasattr(cls, "compile") and hasattr(cls, "fit")):
         raise ValueError(f"load_model: {config['class_name']!r} is not a model class")
     try:
         model = cls.from_config(config["config"])

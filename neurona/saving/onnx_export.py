@@ -18,7 +18,7 @@ Subtract, Multiply, Average, Maximum, Minimum and Concatenate (ONNX Add, Sub, Mu
 Min, Concat). ONNX's image ops are NCHW: a `channels_last` layer wraps its nodes in two
 Transposes (`ctx.nchw`), so the graph takes and gives the same layouts as `predict`.
 Needs the `onnx` package (`pip install neurona[onnx]`).
-May import: numpy, onnx (lazily), neurona.nn.layer, neurona.models (lazily), neurona.saving.format.
+May import: numpy, onnx (lazily), neurona.nn.layer, neurona.nn.symbolic, neurona.saving.format.
 """
 from __future__ import annotations
 
@@ -120,15 +120,14 @@ def export_onnx(model, path, opset=17):
         from onnx import TensorProto, helper, numpy_helper
     except ImportError:
         raise ImportError("export_onnx needs the onnx package: pip install 'neurona[onnx]'") from None
-    from ..models.functional import InputLayer  # noqa: PLC0415 - models import saving
-    from ..models.sequential import Sequential  # noqa: PLC0415
+    from ..nn.symbolic import InputLayer  # noqa: PLC0415
 
     if not model.built:
         raise ValueError(f"export_onnx: {model.name} is not built")
     if opset < 13:
         raise ValueError(f"export_onnx: opset must be ≥ 13 (Squeeze/Unsqueeze with axes inputs), got {opset}")
     g = OnnxContext(helper, numpy_helper)
-    if isinstance(model, Sequential):
+    if not getattr(model, "_graph", False):  # a Sequential stack (a functional model has a node graph)
         in_shapes, out_shapes = [model.input_shape], [model.output_shape]
         in_names = ["input"]
         x = in_names[0]

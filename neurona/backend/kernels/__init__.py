@@ -7,8 +7,8 @@ implementations with the same contract: a numba one (`_numba.py`, compiled
 on first use and cached on disk, so a second run does not pay for compilation) for NumPy arrays,
 and a plain array-module one (`_xp.py`) used for other backends (CuPy), when numba is missing,
 or when the environment sets NEURONA_NO_NUMBA=1. numba is imported lazily, on the first call,
-so `import neurona` stays light. Loading this package also applies `malloc.tune_malloc()`
-(glibc keeps freed memory for reuse; NEURONA_MALLOC_TUNING=0 opts out).
+so `import neurona` stays light. `malloc.tune_malloc()` (glibc keeps freed memory for reuse)
+is applied by the first backward pass, not here (NEURONA_MALLOC_TUNING=0 opts out).
 
 A window layout is the tuple `geo = (kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)`: kernel, stride,
 padding, dilation and output size. cols, the im2col matrix, is (C·kh·kw, N·OH·OW): one row per
@@ -24,9 +24,7 @@ import numpy
 
 from . import _xp
 from . import winograd as _winograd
-from .malloc import tune_malloc
-
-tune_malloc()
+from .malloc import tune_malloc  # noqa: F401 - applied by the autograd engine (see malloc.py)
 
 # numba compiles these loops for the two float types (float16 arithmetic it does not support)
 _COMPILED_DTYPES = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
@@ -70,9 +68,8 @@ def col2im(cols, x_shape, geo):
     return k.col2im(numpy.ascontiguousarray(cols), n, c, h, w, *geo)
 
 
-# Direct convolution wins only when channels are few (measured on LeNet's 1→6 layer: forward
-# 1.04 → 0.82 ms, filter gradient 1.16 → 0.99 ms, and no 10 MB im2col matrix); with 3→64
-# (VGG's first layer) it was 1.4-2.3× slower than im2col + GEMM, with 6→16 2.1-3.6× slower.
+# Direct convolution wins only when channels are few (LeNet's 1→6 layer: no im2col matrix); with
+# more channels im2col + GEMM wins. The measurements are in docs/performance.md ("where the time goes").
 _DIRECT_MAX_CHANNEL_PAIRS = 8
 
 

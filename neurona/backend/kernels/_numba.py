@@ -290,7 +290,7 @@ def to_batch_last(x, ph, pw, out, c0, c1):
     hh = min(h, out.shape[1] - ph)
     ww = min(w, out.shape[2] - pw)
     # image by image: x is read in order (reading 64 images' rows side by side, 256 KB apart on
-    # VGG's 64×32×32 layer, measured 16 ms against 4 ms)
+    # VGG's 64×32×32 layer, was 4× slower; docs/performance.md)
     for ni in range(n):
         for ci in range(c0, c1):
             for y in range(hh):

@@ -59,23 +59,12 @@ def _mats(m, dtype):
     return _cache[key]
 
 
-# When Winograd pays: `python -m benchmarks.conv_algos --batch N --layers CxKxSIZE` (1 thread,
-# forward + both gradients, im2col → Winograd, ms; 2026-11-27):
-#   batch 64:  3→64 on 32×32 7.6 → 23.9 (3 input channels: never); 8→8 10.5 → 3.2;
-#              16→16 27.0 → 11.6; 64→64 135 → 71; 128→128 on 16×16 95 → 39; 256→256 on 8×8
-#              80 → 30; 512→512 on 4×4 77 → 46
-#   batch 128: 16→32 on 28×28 44.6 → 33.9, on 14×14 9.2 → 9.4 (4×4 tiles cover 16×16 there: 31 %
-#              waste); the Fashion-MNIST CNN's epoch took 10.3 s with its 14×14 layer through
-#              Winograd against 9.3 s without
-#   batch 16:  8→8 on 32×32 1.9 → 0.8; 16→32 on 32×32 5.9 → 2.9; 3→64 1.9 → 3.6
-#   batch 8:   16→32 on 32×32 2.4 → 1.7; 32→32 on 14×14 0.83 → 0.66
-#   batch 2:   32→32 on 32×32 1.07 → 1.11; 64→128 on 16×16 1.25 → 1.37; 64→64 3.1 → 2.5
-#   batch 1:   64→64 on 56×56 4.2 → 4.7, on 112×112 19.8 → 20.7
-# The transforms are vectors over the batch and their cost grows with the channels while the
-# GEMMs' grows with their product, so the rule asks for a batch of 4, 8 channels each side,
+# When Winograd pays (the measured break-evens, per layer and batch, are in docs/performance.md
+# with the command, `python -m benchmarks.conv_algos --batch N --layers CxKxSIZE`): the transforms
+# are vectors over the batch and their cost grows with the channels while the GEMMs' grows with
+# their product, so the rule asks for a batch of 4, 8 channels each side,
 # N·OH·OW·min(C, K) ≥ 100,000, and output tiles that waste at most 15 % of their area past the
-# map's edge. It was set from runs in which the transforms used two threads; at one thread some
-# cases below it win too (16→16 on 14×14 at batch 16: 0.66 → 0.42 ms), so it is conservative.
+# map's edge (the Fashion-MNIST CNN's 14×14 layer, 31 % waste, was slower through Winograd).
 MIN_CHANNELS = 8
 MIN_BATCH = 4
 MIN_WORK = 100_000

@@ -1,6 +1,6 @@
-"""The layers, grouped by kind; `neurona.layers` re-exports them. Convolutional, pooling, merge
-and recurrent layers join as modules here (conv.py, pooling.py, merge.py, recurrent.py) on the
-same contract.
+"""The layers, grouped by kind, one module each (core, activation, conv, pooling, merge,
+normalization, regularization); `neurona.layers` re-exports them. New kinds join as modules here
+on the same contract.
 May import: neurona, neurona.nn.
 """
 from .activation import ELU, LeakyReLU, Maxout, PReLU, Softmax

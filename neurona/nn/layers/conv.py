@@ -26,7 +26,7 @@ def keras_name(kwargs, cls_name):
     return kwargs
 
 
-def pair(v, what, layer):
+def hw_pair(v, what, layer):
     """An int or a pair of ints as a pair (the height and width settings of a 2-D layer)."""
     try:
         v = (operator.index(v),) * 2 if not hasattr(v, "__len__") else tuple(operator.index(u) for u in v)
@@ -90,9 +90,9 @@ class Conv2D(Layer):
             raise ValueError(f"{name}: filters ({filters}) and groups ({groups}) must be positive, "
                              f"filters divisible by groups")
         self.filters, self.groups = int(filters), int(groups)
-        self.kernel_size = pair(kernel_size, "kernel_size", name)
-        self.strides = pair(strides, "strides", name)
-        self.dilation_rate = pair(dilation_rate, "dilation_rate", name)
+        self.kernel_size = hw_pair(kernel_size, "kernel_size", name)
+        self.strides = hw_pair(strides, "strides", name)
+        self.dilation_rate = hw_pair(dilation_rate, "dilation_rate", name)
         if min(*self.kernel_size, *self.strides, *self.dilation_rate) < 1:
             raise ValueError(f"{name}: kernel_size, strides and dilation_rate must be ≥ 1")
         if isinstance(padding, str):
@@ -100,7 +100,7 @@ class Conv2D(Layer):
                 raise ValueError(f"{name}: padding must be 'valid', 'same', an int or a pair, got {padding!r}")
             self.padding = padding
         else:
-            self.padding = pair(padding, "padding", name)
+            self.padding = hw_pair(padding, "padding", name)
         self._pads = self._explicit_padding(name)
         if rounding not in ("exact", "floor"):
             raise ValueError(f"{name}: rounding must be 'exact' or 'floor', got {rounding!r}")

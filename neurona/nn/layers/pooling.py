@@ -13,7 +13,7 @@ from __future__ import annotations
 from ... import ops
 from ...ops import ShapeError, output_size
 from ..layer import Layer, register
-from .conv import check_format, from_nchw, join_shape, keras_name, pair, split_shape, to_nchw
+from .conv import check_format, from_nchw, join_shape, keras_name, hw_pair, split_shape, to_nchw
 
 
 class _Pooling2D(Layer):
@@ -25,15 +25,15 @@ class _Pooling2D(Layer):
                  **kwargs):
         super().__init__(**keras_name(kwargs, type(self).__name__))
         name = f"{type(self).__name__} {self.name}"
-        self.pool_size = pair(pool_size, "pool_size", name)
-        self.strides = self.pool_size if strides is None else pair(strides, "strides", name)
+        self.pool_size = hw_pair(pool_size, "pool_size", name)
+        self.strides = self.pool_size if strides is None else hw_pair(strides, "strides", name)
         if min(*self.pool_size, *self.strides) < 1:
             raise ValueError(f"{name}: pool_size and strides must be ≥ 1")
         if padding == "valid":
             padding = (0, 0)
         elif isinstance(padding, str):
             raise ValueError(f"{name}: padding must be 'valid', an int or a pair, got {padding!r}")
-        self.padding = pair(padding, "padding", name)
+        self.padding = hw_pair(padding, "padding", name)
         if any(2 * p > k for p, k in zip(self.padding, self.pool_size)):
             raise ValueError(f"{name}: padding {self.padding} must be at most half the pool size {self.pool_size}")
         allowed = self._roundings
