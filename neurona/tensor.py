@@ -278,34 +278,26 @@ class Tensor:
                 "graph; do parameter updates inside `with nr.no_grad():`"
             )
 
-    def _inplace(self, op, o, name):
-        self._check_inplace(name, o)
-        op(self._data, o._data if isinstance(o, Tensor) else o, out=self._data, casting="same_kind")
+    def _inplace(self, ufunc, o, sym, op):
+        rec = _tracing.current()
+        if rec is not None:  # recorded as `self <- op(self, o)`
+            return rec.inplace(self, sym, op, o)
+        self._check_inplace(sym, o)
+        getattr(B.array_module(self._data), ufunc)(self._data, o._data if isinstance(o, Tensor) else o,
+                                                   out=self._data, casting="same_kind")
         return self
 
     def __iadd__(self, o):
-        rec = _tracing.current()
-        if rec is not None:  # recorded as `self <- self + o`
-            return rec.inplace(self, "+=", _ops.add, o)
-        return self._inplace(B.array_module(self._data).add, o, "+=")
+        return self._inplace("add", o, "+=", _ops.add)
 
     def __isub__(self, o):
-        rec = _tracing.current()
-        if rec is not None:
-            return rec.inplace(self, "-=", _ops.sub, o)
-        return self._inplace(B.array_module(self._data).subtract, o, "-=")
+        return self._inplace("subtract", o, "-=", _ops.sub)
 
     def __imul__(self, o):
-        rec = _tracing.current()
-        if rec is not None:
-            return rec.inplace(self, "*=", _ops.mul, o)
-        return self._inplace(B.array_module(self._data).multiply, o, "*=")
+        return self._inplace("multiply", o, "*=", _ops.mul)
 
     def __itruediv__(self, o):
-        rec = _tracing.current()
-        if rec is not None:
-            return rec.inplace(self, "/=", _ops.div, o)
-        return self._inplace(B.array_module(self._data).divide, o, "/=")
+        return self._inplace("divide", o, "/=", _ops.div)
 
     # -- methods (see neurona.functional for the documentation of each) --------------------
     def sum(self, axis=None, keepdims=False):
