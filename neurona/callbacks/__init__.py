@@ -6,9 +6,9 @@ tensorboardX (lazily, extra [tb]). Never neurona.models (models import callbacks
 """
 from .base import Callback, CallbackList, History, ProgbarLogger
 from .core import (CSVLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau,
-                   TensorBoard)
+                   TensorBoard, TerminateOnNaN)
 from .monitors import DeadUnitMonitor, GradientFlowMonitor
 
 __all__ = ["CSVLogger", "Callback", "CallbackList", "DeadUnitMonitor", "EarlyStopping", "GradientFlowMonitor",
            "History", "LearningRateScheduler", "ModelCheckpoint", "ProgbarLogger", "ReduceLROnPlateau",
-           "TensorBoard"]
+           "TensorBoard", "TerminateOnNaN"]

@@ -225,3 +225,22 @@ class TensorBoard(Callback):
 
     def on_train_end(self, logs=None):
         self.writer.close()
+
+
+class TerminateOnNaN(Callback):
+    """Stop training at the first batch whose loss is NaN or infinite (Keras' callback): after
+    that, weights and every later result are meaningless.
+
+    >>> TerminateOnNaN()
+    <TerminateOnNaN>
+    """
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            print(f"Batch {batch}: invalid loss {loss}, terminating training")
+            self.model.stop_training = True
+            self.stopped_batch = batch
+
+    def __repr__(self):
+        return "<TerminateOnNaN>"

@@ -64,6 +64,24 @@ class _Metric:
         return self.total / max(self.count, 1)
 
 
+def _check_finite(model_name, data, epoch, step):
+    """Raise if a batch's floating-point arrays hold NaN or inf, naming where."""
+    def walk(obj, path):
+        if isinstance(obj, (list, tuple)):
+            for i, o in enumerate(obj):
+                walk(o, f"{path}[{i}]")
+        elif isinstance(obj, Tensor) and obj.dtype.kind == "f":
+            finite = obj.numpy()
+            if not np.isfinite(finite).all():
+                bad = np.argwhere(~np.isfinite(finite))[0].tolist()
+                raise ValueError(f"{model_name}.fit: batch {step} of epoch {epoch + 1} holds NaN or inf in "
+                                 f"{path} (first at index {bad}); clean the data or impute it before fit")
+    x, y, _ = unpack_x_y_sample_weight(data)
+    walk(x, "x")
+    if y is not None:
+        walk(y, "y")
+
+
 def _log_value(value):
     """A log entry as a float (a 0-d Tensor or array, a NumPy scalar or a float)."""
     if isinstance(value, Tensor):
@@ -390,7 +408,7 @@ class Trainer:
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=None, initial_epoch=0, seed=None, jit=None, transform=None,
-            num_workers=0, steps_per_epoch=None, validation_steps=None):
+            num_workers=0, steps_per_epoch=None, validation_steps=None, check_finite=False):
         """Train for `epochs` passes over (x, y) in mini-batches, calling `train_step` on each;
         returns a `History`.
 
@@ -423,6 +441,11 @@ class Trainer:
         generator private to each batch, drawn from `seed`. num_workers: threads preparing
         (and augmenting) batches while the model trains; the batches are the same for any
         number. Transforms run on the host data before each step, outside any `jit` trace.
+
+        A loss that turns NaN or infinite is reported once with a warning (add the
+        `TerminateOnNaN` callback to stop there); `check_finite=True` also checks every training
+        batch for NaN/inf before the step and raises naming the batch and the input (one pass over
+        the batch on the host: cheap next to a step).
         """
         from ..callbacks import CallbackList, History, ProgbarLogger
 
@@ -489,6 +512,7 @@ class Trainer:
         callback_list = CallbackList(cbs, model=self, params=params)
         self.stop_training = False
         self._step_jit = self._use_jit(jit)
+        warned = False
         callback_list.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
@@ -500,10 +524,18 @@ class Trainer:
                 for step, batch in enumerate(batches):
                     callback_list.on_train_batch_begin(step)
                     data = self._step_data(adapter, batch, step)
+                    if check_finite:
+                        _check_finite(self.name, data, epoch, step)
                     if custom and self.optimizer is not None and not self.optimizer.bound and self.built:
                         self._bind_optimizer()
                     logs = self._run_step("train", data)
                     steps = step + 1
+                    if not warned and any(not math.isfinite(v) for k, v in logs.items() if "loss" in k):
+                        warned = True
+                        warnings.warn(f"{self.name}.fit: the loss became {logs} at epoch {epoch + 1}, batch {step}: "
+                                      f"every later result is meaningless. Look for NaN/inf in the inputs "
+                                      f"(fit(check_finite=True)), a learning rate that is too high, or log(0); "
+                                      f"callbacks=[TerminateOnNaN()] stops training there", stacklevel=2)
                     callback_list.on_train_batch_end(step, logs)
                     if self.stop_training:
                         break
@@ -636,7 +668,27 @@ class Trainer:
         trained, unless `include_optimizer=False`."""
         from ..saving import save_model
 
+        if str(path).endswith((".h5", ".hdf5", ".keras")):
+            raise ValueError(f"{self.name}.save: {str(path)!r} names a Keras file format; neurona saves a folder "
+                             f"(config.json + model.safetensors): give a folder name such as 'my_model'")
         save_model(self, path, include_optimizer=include_optimizer)
+
+    def save_weights(self, path):
+        """Write only the weights to one `.safetensors` file (Keras' `save_weights`; atomically).
+        Weights are keyed by name (`dense/kernel`; nested layers by attribute path)."""
+        from ..saving import save_weights
+
+        if not str(path).endswith(".safetensors"):
+            raise ValueError(f"{self.name}.save_weights: the file name must end in .safetensors (neurona "
+                             f"stores weights as safetensors, never pickle or HDF5), got {str(path)!r}")
+        save_weights(self, path)
+
+    def load_weights(self, path):
+        """Load weights written by `save_weights` (or a saved model folder's) into this model; the
+        names and shapes must match, and a mismatch is an error naming them."""
+        from ..saving import load_weights
+
+        load_weights(self, path)
 
     def export_onnx(self, path, opset=17):
         """Write an ONNX file computing `predict` (dense, convolutional, pooling, normalisation and

@@ -48,7 +48,36 @@ def leaky_relu(x):
     return ops.leaky_relu(x)
 
 
-_NAMES = {f.__name__: f for f in (linear, relu, sigmoid, tanh, softplus, softmax, log_softmax, elu, leaky_relu)}
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805  # Klambauer et al. 2017
+
+
+def selu(x):
+    """scale · elu(x, alpha) with the self-normalising constants (Keras' and PyTorch's selu)."""
+    return ops.elu(x, _SELU_ALPHA) * _SELU_SCALE
+
+
+def swish(x):
+    """x · sigmoid(x) (also called SiLU)."""
+    return x * ops.sigmoid(x)
+
+
+silu = swish
+
+
+def gelu(x):
+    """0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))): the tanh form of GELU, as Keras'
+    `gelu(approximate=True)` and PyTorch's `gelu(approximate='tanh')` (within 1e-3 of the erf form).
+
+    >>> import neurona as nr
+    >>> round(gelu(nr.tensor(1.0)).item(), 4)
+    0.8412
+    """
+    return 0.5 * x * (1.0 + ops.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+
+
+_NAMES = {f.__name__: f for f in (linear, relu, sigmoid, tanh, softplus, softmax, log_softmax, elu, leaky_relu,
+                                  selu, swish, gelu)}
+_NAMES["silu"] = swish
 
 
 def get(identifier):

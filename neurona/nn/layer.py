@@ -109,9 +109,26 @@ class Layer:
             shapes = [t.shape for t in x] if isinstance(x, (list, tuple)) else x.shape
             self.build(shapes)
             self.built = True
+        if self.autocast and self._weight_list:
+            x = self._cast_inputs(x)
         out = self.call(x, *args, training=training, **kwargs)
         self._last_output_shape = out.shape if isinstance(out, Tensor) else "multiple"  # for summary()
         return out
+
+    #: cast floating-point inputs of a layer with weights to the layer's dtype (Keras' autocast):
+    #: float64 data into a float32 layer computes in float32 and gives its weights float32
+    #: gradients, instead of silently promoting every result and gradient to float64. Layers
+    #: without weights (activations, pooling, merges) compute in their inputs' dtype.
+    autocast = True
+
+    def _cast_inputs(self, x):
+        if isinstance(x, Tensor):
+            if x.dtype.kind == "f" and x.dtype != B.numpy.dtype(self.dtype):
+                return x.astype(self.dtype)
+            return x
+        if isinstance(x, (list, tuple)):
+            return type(x)(self._cast_inputs(t) for t in x)
+        return x
 
     def compute_output_shape(self, input_shape):
         """Output shape for `input_shape` (batch axis may be None): by default, found by running

@@ -8,6 +8,7 @@ May import: neurona (Tensor, ops), neurona.nn._config.
 """
 from __future__ import annotations
 
+from ..ops.nn import _check_unit_interval
 from .. import backend as B, ops
 from ..ops import ShapeError
 from ..tensor import Tensor
@@ -58,6 +59,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False):
     """
     y_true, y_pred = _as_pair(y_true, y_pred)
     y_true = _float_target("binary_crossentropy", y_true, y_pred)
+    _check_unit_interval("binary_crossentropy", y_true)
     if from_logits:
         return ops.binary_cross_entropy_with_logits(y_pred, y_true)
     p = y_pred.clip(EPSILON, 1 - EPSILON)
@@ -96,6 +98,11 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
         raise ShapeError(f"sparse_categorical_crossentropy: y_true shape {labels.shape} must be {y_pred.shape[:-1]} "
                          f"(or with a trailing 1) for y_pred shape {y_pred.shape}")
     if labels.dtype.kind == "f":  # a cast op, not NumPy, so that nr.jit does not freeze the labels
+        xp = B.array_module(labels)
+        if labels.size and bool(xp.any(labels != xp.round(labels))):
+            bad = labels[labels != xp.round(labels)].reshape(-1)[:3].tolist()
+            raise ValueError(f"sparse_categorical_crossentropy: labels must be whole class numbers, got {bad} "
+                             f"(a float label would be truncated); for soft targets use categorical_crossentropy")
         labels = ops.cast(Tensor._make(labels, False, None), B.int64).data
     n_classes = y_pred.shape[-1]
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):

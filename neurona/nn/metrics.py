@@ -31,6 +31,12 @@ def _labels(y_true, y_pred):
         y_true = y_true[..., 0]
     if y_true.shape != y_pred.shape[:-1]:
         raise ValueError(f"sparse labels of shape {y_true.shape} do not fit predictions of shape {y_pred.shape}")
+    if y_true.dtype.kind == "f" and y_true.size and np.any(y_true != np.round(y_true)):
+        bad = y_true[y_true != np.round(y_true)].reshape(-1)[:3].tolist()
+        raise ValueError(f"sparse labels must be whole class numbers, got {bad} (they would be truncated)")
+    if y_true.dtype.kind not in "iufb":
+        raise ValueError(f"labels must be numbers, got dtype {y_true.dtype}: encode string labels as integers "
+                         f"first (e.g. with numpy.unique(labels, return_inverse=True))")
     return y_true.astype(np.int64)
 
 

@@ -54,11 +54,22 @@ def quadratic_cost(output, target):
     return reduce_sum(d * d) * (0.5 / output.shape[0])
 
 
+def _check_unit_interval(op, target):
+    """Binary targets are probabilities: values outside [0, 1] give a loss without meaning (and
+    negative "probabilities" of the other class), so they are refused. Checked on the host data,
+    once at tracing time under nr.jit."""
+    xp = B.array_module(target.data)
+    if target.size and (bool(xp.any(target.data < 0)) or bool(xp.any(target.data > 1))):
+        raise ValueError(f"{op}: target values must lie in [0, 1] (probabilities of the positive class), got "
+                         f"{float(target.data.min())}..{float(target.data.max())}")
+
+
 def binary_cross_entropy(input, target, reduction="mean"):  # noqa: A002
     """−[y·log p + (1 − y)·log(1 − p)] for probabilities p; logs are clamped at −100 as in
     PyTorch so that p = 0 or 1 gives a finite loss."""
     input, target = as_tensor(input), as_tensor(target, input)
     _same_shape("binary_cross_entropy", input, target)
+    _check_unit_interval("binary_cross_entropy", target)
     log_p = clip(log(input), -100.0, None)
     log_q = clip(log(1 - input), -100.0, None)
     return _reduce(-(target * log_p + (1 - target) * log_q), reduction, "binary_cross_entropy")
@@ -68,6 +79,7 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean", pos_weight
     """Binary cross-entropy on logits z, computed stably: max(z,0) − z·y + log(1 + e^−|z|)."""
     input, target = as_tensor(input), as_tensor(target, input)
     _same_shape("binary_cross_entropy_with_logits", input, target)
+    _check_unit_interval("binary_cross_entropy_with_logits", target)
     softplus_neg = maximum(-input, 0.0) + log1p(exp(-absolute(input)))  # log(1 + e^−z)
     if pos_weight is None:
         loss = (1 - target) * input + softplus_neg

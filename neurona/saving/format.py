@@ -92,7 +92,9 @@ def _named_weights(model) -> dict:
 def _safetensors_writer(arrays: dict):
     from safetensors.numpy import save_file
 
-    return lambda tmp: save_file(arrays, tmp, metadata={"format": FORMAT})
+    # the weights' order is kept in the metadata: load_weights can then match a model of the same
+    # structure whose layers were given other automatic names
+    return lambda tmp: save_file(arrays, tmp, metadata={"format": FORMAT, "order": json.dumps(list(arrays))})
 
 
 def _weight_arrays(model) -> dict:
@@ -229,11 +231,32 @@ def save_weights(model, path):
 
 
 def load_weights(model, path):
-    """Load weights saved by `save_weights` (or a model folder's model.safetensors) into `model`."""
+    """Load weights saved by `save_weights` (or a model folder's model.safetensors) into `model`.
+    Weights match by name; when the names differ only in the layers' names (the same architecture
+    built again, its layers named `dense_2` instead of `dense`), they match by position, provided
+    every weight's own name (`kernel`, `bias`) and shape agree in order — as Keras matches
+    architectures, not names."""
     path = Path(path)
     if path.is_dir():
         path = path / WEIGHTS_FILE
-    _assign(model, _read_safetensors(path), path)
+    arrays = _read_safetensors(path)
+    named = _named_weights(model)
+    if set(arrays) != set(named):
+        order = _saved_order(path)
+        if order is not None and sorted(order) == sorted(arrays) and len(order) == len(named):
+            pairs = list(zip(order, named.items()))
+            if all(a.rpartition("/")[2] == n.rpartition("/")[2] and tuple(arrays[a].shape) == t.shape
+                   for a, (n, t) in pairs):
+                arrays = {n: arrays[a] for a, (n, _) in pairs}
+    _assign(model, arrays, path)
+
+
+def _saved_order(path: Path):
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        order = (f.metadata() or {}).get("order")
+    return None if order is None else json.loads(order)
 
 
 def _read_config(folder: Path) -> dict:

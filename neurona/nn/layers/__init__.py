@@ -5,7 +5,7 @@ May import: neurona, neurona.nn.
 """
 from .activation import ELU, LeakyReLU, Maxout, PReLU, Softmax
 from .core import Activation, Dense, Embedding, Flatten, Reshape
-from .conv import Conv2D
+from .conv import Conv2D, set_default_rounding
 from .merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .normalization import BatchNormalization
 from .normalization_lrn import LocalResponseNormalization
@@ -15,4 +15,4 @@ from .regularization import Dropout
 __all__ = ["Activation", "Add", "Average", "AveragePooling2D", "BatchNormalization", "Concatenate", "Conv2D",
            "Dense", "Dropout", "ELU", "Embedding", "Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
            "LeakyReLU", "LocalResponseNormalization", "MaxPooling2D", "Maximum", "Maxout", "Minimum", "Multiply",
-           "PReLU", "Reshape", "Softmax", "Subtract"]
+           "PReLU", "Reshape", "Softmax", "Subtract", "set_default_rounding"]

@@ -26,6 +26,30 @@ def keras_name(kwargs, cls_name):
     return kwargs
 
 
+_default_rounding = ["exact"]
+
+
+def set_default_rounding(rounding):
+    """The `rounding` that convolution and pooling layers take when none is given: 'exact' (the
+    course's formula, enforced: a size that does not fit is an error naming the layer) or 'floor'
+    (Keras' and PyTorch's: the last partial window is dropped). One line switches a whole script:
+
+    >>> from neurona.layers import Conv2D, MaxPooling2D, set_default_rounding
+    >>> set_default_rounding("floor")
+    >>> MaxPooling2D(2).compute_output_shape((None, 3, 11, 11))
+    (None, 3, 5, 5)
+    >>> set_default_rounding("exact")
+
+    Layers keep the rounding they were made with (it is saved in their config)."""
+    if rounding not in ("exact", "floor"):
+        raise ValueError(f"set_default_rounding: rounding must be 'exact' or 'floor', got {rounding!r}")
+    _default_rounding[0] = rounding
+
+
+def default_rounding():
+    return _default_rounding[0]
+
+
 def hw_pair(v, what, layer):
     """An int or a pair of ints as a pair (the height and width settings of a 2-D layer)."""
     try:
@@ -69,7 +93,7 @@ class Conv2D(Layer):
     """2-D convolution: `activation(conv2d(x, kernel) + bias)` with `filters` output channels.
 
     padding: 'valid' (0), 'same' (output as large as the input; stride 1 and an odd dilated
-    kernel), an int P or a pair (Ph, Pw). rounding: 'exact' (default) refuses sizes where
+    kernel), an int P or a pair (Ph, Pw). rounding: 'exact' (default; see `set_default_rounding`) refuses sizes where
     (W − F + 2P)/S is not whole, 'floor' drops the last partial window (Keras/PyTorch behaviour).
 
     >>> import neurona as nr
@@ -81,7 +105,7 @@ class Conv2D(Layer):
     """
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", activation=None, use_bias=True,
-                 dilation_rate=1, groups=1, data_format="channels_first", rounding="exact",
+                 dilation_rate=1, groups=1, data_format="channels_first", rounding=None,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
                  bias_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**keras_name(kwargs, "Conv2D"))
@@ -102,6 +126,7 @@ class Conv2D(Layer):
         else:
             self.padding = hw_pair(padding, "padding", name)
         self._pads = self._explicit_padding(name)
+        rounding = default_rounding() if rounding is None else rounding
         if rounding not in ("exact", "floor"):
             raise ValueError(f"{name}: rounding must be 'exact' or 'floor', got {rounding!r}")
         self.rounding = rounding

@@ -64,9 +64,12 @@ class BatchNormalization(Layer):
         if x.ndim != len(self._bshape) or x.shape[self.axis % x.ndim] != self._bshape[self.axis % x.ndim]:
             raise ops.ShapeError(f"{self.name}: built for inputs like (N, ...) with {self._bshape} features "
                                  f"layout, got shape {x.shape}")
+        # A frozen layer (trainable = False) runs in inference mode even while the model trains, as
+        # in Keras: fine-tuning a network whose batch norm was frozen must not move its statistics.
+        training = bool(training) and self.trainable
         # one fused op; PyTorch's momentum (the weight of the new batch) is 1 − Keras' momentum
         return ops.batch_norm(x, self.gamma, self.beta, self.moving_mean, self.moving_variance,
-                              training=bool(training), momentum=1 - self.momentum, eps=self.epsilon,
+                              training=training, momentum=1 - self.momentum, eps=self.epsilon,
                               axis=self.axis)
 
     def _onnx(self, ctx, x):  # see neurona.saving.onnx_export: one scale and shift at inference

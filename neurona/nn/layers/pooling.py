@@ -13,7 +13,7 @@ from __future__ import annotations
 from ... import ops
 from ...ops import ShapeError, output_size
 from ..layer import Layer, register
-from .conv import check_format, from_nchw, join_shape, keras_name, hw_pair, split_shape, to_nchw
+from .conv import default_rounding, check_format, from_nchw, join_shape, keras_name, hw_pair, split_shape, to_nchw
 
 
 class _Pooling2D(Layer):
@@ -21,7 +21,7 @@ class _Pooling2D(Layer):
     _onnx_op, _onnx_attrs = None, {}  # the ONNX op and its extra attributes
     _roundings = ("exact", "floor", "ceil")
 
-    def __init__(self, pool_size=2, strides=None, padding="valid", data_format="channels_first", rounding="exact",
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format="channels_first", rounding=None,
                  **kwargs):
         super().__init__(**keras_name(kwargs, type(self).__name__))
         name = f"{type(self).__name__} {self.name}"
@@ -36,6 +36,7 @@ class _Pooling2D(Layer):
         self.padding = hw_pair(padding, "padding", name)
         if any(2 * p > k for p, k in zip(self.padding, self.pool_size)):
             raise ValueError(f"{name}: padding {self.padding} must be at most half the pool size {self.pool_size}")
+        rounding = default_rounding() if rounding is None else rounding
         allowed = self._roundings
         if rounding not in allowed:
             raise ValueError(f"{name}: rounding must be one of {', '.join(map(repr, allowed))}, got {rounding!r}")
