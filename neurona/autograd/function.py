@@ -74,11 +74,14 @@ class Function:
         fn = cls.__new__(cls)
         arrays = [t._data for t in inputs]
         rec = _tracing._current.get() if _tracing.recording else None
-        if rec is not None:
+        if rec is None:
+            data = fn.forward(*arrays, **params)
+            if isinstance(data, _numpy_scalar):  # NumPy makes 0-d results scalars
+                data = _asarray(data)
+        else:
             rec.check_inputs(cls, inputs)
-        out = fn.forward(*arrays, **params)
-        data = _asarray(out) if isinstance(out, _numpy_scalar) else out  # NumPy makes 0-d results scalars
-        if rec is not None:
+            out = fn.forward(*arrays, **params)
+            data = _asarray(out) if isinstance(out, _numpy_scalar) else out
             rec.record(cls, inputs, params, fn, data, data is not out, arrays)
         if _grad_state.enabled:
             for t in inputs:
