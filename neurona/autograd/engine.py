@@ -23,6 +23,12 @@ def _check_grad(fn, i, inp, g):
         )
 
 
+def _accumulate(total, g):
+    """total + g, where either may be a row-sparse gradient (neurona.ops.sparse.RowSparse, which
+    knows how to add itself to a dense Tensor)."""
+    return g + total if getattr(g, "is_sparse", False) else total + g
+
+
 def _graph_dependencies(roots):
     """For each Function reachable from `roots`, how many graph edges consume its output, and
     a strong reference to that output: a node's backward may need its own output (`output()`)
@@ -66,14 +72,14 @@ def run_backward(outputs, grad_outputs, inputs=None, retain_graph=False, create_
         if wanted is not None:
             i = wanted.get(id(t))
             if i is not None:
-                results[i] = g if results[i] is None else results[i] + g
+                results[i] = g if results[i] is None else _accumulate(results[i], g)
         elif t._ctx is None or t._retain_grad:
             if not create_graph:
                 g = g.detach()
             if _tracing.recording:  # through the `grad` property: a tracer sees the read and write
-                t.grad = g if t.grad is None else t.grad + g
+                t.grad = g if t.grad is None else _accumulate(t.grad, g)
             else:  # the slot itself: W7's hot path
-                t._grad = g if t._grad is None else t._grad + g
+                t._grad = g if t._grad is None else _accumulate(t._grad, g)
 
     grads = {}
     roots = []

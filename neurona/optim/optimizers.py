@@ -5,10 +5,18 @@ Each `update` works in place with Tensor ops (under the `no_grad` of `Optimizer.
 scalars (`c["lr"]`, Adam's bias corrections) as 0-d tensors of p's dtype, so that a traced step
 reads them live. The formulas are the course's (CS231n notation: x the parameter, dx its
 gradient, lr the learning rate).
-May import: neurona.ops, neurona.optim.optimizer.
+
+SGD, Adagrad and Adam also take row-sparse gradients (`Embedding(sparse=True)`) in
+`update_sparse`: the rows that the gradient names are updated with the same formulas, written on
+the raw arrays (a sparse gradient never reaches a traced step, see neurona.ops.sparse), and every
+other row is left alone. For plain SGD and Adagrad that is exactly the dense update (a zero
+gradient row changes nothing); for momentum and Adam's moments it is the "lazy" update of
+torch.optim.SparseAdam and of TF/Keras' sparse momentum: an untouched row's slots do not decay.
+May import: neurona.backend, neurona.ops, neurona.optim.optimizer.
 """
 from __future__ import annotations
 
+from .. import backend as B
 from .. import ops
 from .optimizer import Optimizer
 
@@ -53,6 +61,19 @@ class SGD(Optimizer):
         else:
             p += v
 
+    def update_sparse(self, p, g, state, c):
+        """Row by row; with momentum a row's velocity decays only at the steps that touch it (as
+        TF/Keras' sparse momentum; PyTorch refuses momentum with sparse gradients)."""
+        g = g.coalesce()
+        rows, grad, lr, x = g.indices, g.values.data, c["lr"].data, p.data
+        if not self.momentum:
+            x[rows] -= lr * grad
+            return
+        v = state["velocity"].data
+        vr = v[rows] * self.momentum - lr * grad
+        v[rows] = vr
+        x[rows] += self.momentum * vr - lr * grad if self.nesterov else vr
+
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
@@ -82,6 +103,16 @@ class Adagrad(Optimizer):
         cache = state["accumulator"]
         cache += g * g
         p -= c["lr"] * g / (ops.sqrt(cache) + self.epsilon)
+
+    def update_sparse(self, p, g, state, c):
+        """Row by row: exactly the dense update (as torch.optim.Adagrad's sparse path)."""
+        g = g.coalesce()
+        rows, grad, x = g.indices, g.values.data, p.data
+        xp = B.array_module(x)
+        cache = state["accumulator"].data
+        cr = cache[rows] + grad * grad
+        cache[rows] = cr
+        x[rows] -= c["lr"].data * grad / (xp.sqrt(cr) + self.epsilon)
 
     def get_config(self):
         return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
@@ -153,6 +184,18 @@ class Adam(Optimizer):
         m_hat = m / c["bias_1"]
         v_hat = v / c["bias_2"]
         p -= c["lr"] * m_hat / (ops.sqrt(v_hat) + self.epsilon)
+
+    def update_sparse(self, p, g, state, c):
+        """Lazy Adam (torch.optim.SparseAdam, TF Addons' LazyAdam): only the rows in `g` move,
+        and only their moments are updated; the bias corrections use the optimiser's step count."""
+        g = g.coalesce()
+        rows, grad, x = g.indices, g.values.data, p.data
+        xp = B.array_module(x)
+        m, v = state["m"].data, state["v"].data
+        mr = m[rows] * self.beta_1 + (1 - self.beta_1) * grad
+        vr = v[rows] * self.beta_2 + (1 - self.beta_2) * grad * grad
+        m[rows], v[rows] = mr, vr
+        x[rows] -= c["lr"].data * (mr / c["bias_1"].data) / (xp.sqrt(vr / c["bias_2"].data) + self.epsilon)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}

@@ -217,3 +217,134 @@ class Conv2D(Layer):
                 "bias_regularizer": regularizers.serialize(self.bias_regularizer),
                 "kernel_constraint": constraints.serialize(self.kernel_constraint),
                 "bias_constraint": constraints.serialize(self.bias_constraint)}
+
+
+@register
+class Conv2DTranspose(Layer):
+    """Transposed 2-D convolution ("deconvolution"), the generator's upsampling layer in a DCGAN.
+
+    It is the adjoint of `Conv2D`: the op is conv2d's input gradient `ConvTranspose2d` (see
+    neurona.ops.conv), so an (H, W) input becomes (H − 1)·S − 2P + D·(F − 1) + 1 + output_padding
+    per axis. The kernel is (C_in, filters/groups, F, F), PyTorch's ConvTranspose2d layout
+    (the transpose of the Conv2D it undoes). padding: 'valid' (0), 'same' (output = input·S,
+    for F − S even; Keras' rule), an int or a pair.
+
+    >>> import neurona as nr
+    >>> layer = Conv2DTranspose(8, 4, strides=2, padding=1)    # DCGAN's 7×7 → 14×14
+    >>> layer(nr.zeros((2, 16, 7, 7))).shape, layer.count_params()
+    ((2, 8, 14, 14), 2056)
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=0, activation=None,
+                 use_bias=True, dilation_rate=1, groups=1, data_format="channels_first",
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+                 bias_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(**keras_name(kwargs, "Conv2DTranspose"))
+        name = f"Conv2DTranspose {self.name}"
+        if int(filters) <= 0 or int(groups) <= 0 or int(filters) % int(groups):
+            raise ValueError(f"{name}: filters ({filters}) and groups ({groups}) must be positive, "
+                             f"filters divisible by groups")
+        self.filters, self.groups = int(filters), int(groups)
+        self.kernel_size = hw_pair(kernel_size, "kernel_size", name)
+        self.strides = hw_pair(strides, "strides", name)
+        self.dilation_rate = hw_pair(dilation_rate, "dilation_rate", name)
+        self.output_padding = hw_pair(output_padding, "output_padding", name)
+        if min(*self.kernel_size, *self.strides, *self.dilation_rate) < 1:
+            raise ValueError(f"{name}: kernel_size, strides and dilation_rate must be ≥ 1")
+        if any(op >= s for op, s in zip(self.output_padding, self.strides)):
+            raise ValueError(f"{name}: output_padding {self.output_padding} must be smaller than strides "
+                             f"{self.strides}")
+        if isinstance(padding, str):
+            if padding not in ("valid", "same"):
+                raise ValueError(f"{name}: padding must be 'valid', 'same', an int or a pair, got {padding!r}")
+            self.padding = padding
+            if padding == "same":
+                for k, s, d in zip(self.kernel_size, self.strides, self.dilation_rate):
+                    if (d * (k - 1) + 1 - s) % 2 or d * (k - 1) + 1 < s:
+                        raise ValueError(f"{name}: padding='same' needs (dilated) kernel − strides even and "
+                                         f"≥ 0, got kernel_size {self.kernel_size}, strides {self.strides}; "
+                                         f"give the padding P as an int instead")
+        else:
+            self.padding = hw_pair(padding, "padding", name)
+        self.data_format = check_format(data_format, name)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+
+    def _pads(self):
+        if self.padding == "valid":
+            return (0, 0)
+        if self.padding == "same":
+            return tuple((d * (k - 1) + 1 - s) // 2 for k, s, d in
+                         zip(self.kernel_size, self.strides, self.dilation_rate))
+        return self.padding
+
+    def _out_size(self, size, axis):
+        if size is None:
+            return None
+        k, s, d, p, op = (self.kernel_size[axis], self.strides[axis], self.dilation_rate[axis],
+                          self._pads()[axis], self.output_padding[axis])
+        out = (size - 1) * s - 2 * p + d * (k - 1) + 1 + op
+        if out < 1:
+            raise ShapeError(f"{self.name}: output {('height', 'width')[axis]} ({size} − 1)·{s} − 2·{p} + "
+                             f"{d}·({k} − 1) + 1 + {op} = {out} is not positive")
+        return out
+
+    def _in_channels(self, input_shape):
+        c = split_shape(input_shape, self.data_format, self.name)[1]
+        if c is None:
+            raise ShapeError(f"{self.name}: the channel axis of the input must be known, "
+                             f"got shape {tuple(input_shape)}")
+        if c % self.groups:
+            raise ShapeError(f"{self.name}: input channels ({c}) must divide by groups ({self.groups})")
+        return c
+
+    def build(self, input_shape):
+        shape = (self._in_channels(input_shape), self.filters // self.groups, *self.kernel_size)
+        self.kernel = self.add_weight("kernel", shape, self.kernel_initializer, self.kernel_regularizer,
+                                      self.kernel_constraint)
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer,
+                                        self.bias_constraint)
+        self.compute_output_shape(input_shape)
+
+    def call(self, x, training=None):
+        from ...ops.conv import ConvTranspose2d, make_geometry
+
+        if x.ndim != 4 or split_shape(x.shape, self.data_format, self.name)[1] != self.kernel.shape[0]:
+            raise ShapeError(f"{self.name}: input shape {x.shape} ({self.data_format}) must have "
+                             f"{self.kernel.shape[0]} channels (kernel shape {self.kernel.shape})")
+        x = to_nchw(x, self.data_format)
+        out_hw = (self._out_size(x.shape[2], 0), self._out_size(x.shape[3], 1))
+        # the geometry of the forward convolution this layer is the adjoint of: from the output
+        # size back to the input size ('floor' absorbs output_padding's extra rows)
+        geo = make_geometry(self.name, (x.shape[0], self.filters, *out_hw), self.kernel_size, self.strides,
+                            self._pads(), self.dilation_rate, "floor", self.groups)
+        y = ConvTranspose2d.apply(x, self.kernel, geo=geo, n=x.shape[0])
+        if self.bias is not None:
+            y = y + self.bias.reshape(1, -1, 1, 1)
+        return self.activation(from_nchw(y, self.data_format))
+
+    def compute_output_shape(self, input_shape):
+        n, c, h, w = split_shape(input_shape, self.data_format, self.name)
+        return join_shape(n, self.filters, self._out_size(h, 0), self._out_size(w, 1), self.data_format)
+
+    def get_config(self):
+        padding = self.padding if isinstance(self.padding, str) else list(self.padding)
+        return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),
+                "strides": list(self.strides), "padding": padding, "output_padding": list(self.output_padding),
+                "dilation_rate": list(self.dilation_rate), "groups": self.groups,
+                "data_format": self.data_format, "activation": activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "kernel_constraint": constraints.serialize(self.kernel_constraint),
+                "bias_constraint": constraints.serialize(self.bias_constraint)}
