@@ -191,7 +191,8 @@ class CSVLogger(Callback):
 class TensorBoard(Callback):
     """TensorBoard event files under `log_dir`: every logged scalar each epoch (`epoch_loss`,
     `epoch_val_accuracy`, ...), the learning rate, and every `histogram_freq` epochs a histogram
-    of each weight and of its last gradient. Needs `tensorboardX` (`pip install neurona[tb]`)."""
+    of each weight and of its last gradient. Needs `tensorboardX` (`pip install -e ".[tb]"` in a
+    neurona checkout, which also installs `tensorboard` to look at the runs)."""
 
     def __init__(self, log_dir="logs", histogram_freq=0, write_grads=True, update_freq="epoch"):
         super().__init__()
@@ -202,7 +203,8 @@ class TensorBoard(Callback):
         try:
             from tensorboardX import SummaryWriter
         except ImportError:
-            raise ImportError("TensorBoard callback needs tensorboardX: pip install 'neurona[tb]'") from None
+            raise ImportError("TensorBoard callback needs tensorboardX: pip install tensorboardX tensorboard "
+                              "(or, in a neurona checkout, pip install -e '.[tb]')") from None
         self.writer = SummaryWriter(self.log_dir)
         self._step = 0
 

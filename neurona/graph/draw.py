@@ -97,7 +97,8 @@ def graph_def(graph: Graph):
         from tensorboardX.proto import (attr_value_pb2, graph_pb2, node_def_pb2,  # noqa: PLC0415
                                         tensor_shape_pb2, types_pb2, versions_pb2)
     except ImportError as e:
-        raise RuntimeError("TensorBoard graphs need tensorboardX: pip install 'neurona[tb]'") from e
+        raise RuntimeError("TensorBoard graphs need tensorboardX: pip install tensorboardX tensorboard "
+                           "(or, in a neurona checkout, pip install -e '.[tb]')") from e
 
     def shape_attr(vals):
         shapes = [tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d)

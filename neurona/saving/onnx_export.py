@@ -7,7 +7,7 @@ GlobalMaxPooling2D and LocalResponseNormalization, in a Sequential or a function
 a functional model the merge layers: Add, Subtract, Multiply, Average, Maximum, Minimum and
 Concatenate (ONNX Add, Sub, Mul, Mean, Max, Min, Concat).
 ONNX's image ops are NCHW: a `channels_last` layer is wrapped in two Transposes, so the graph
-takes and gives the same layouts as `predict`. Needs the `onnx` package (`pip install neurona[onnx]`).
+takes and gives the same layouts as `predict`. Needs the `onnx` package (`pip install onnx onnxruntime`, or `pip install -e ".[onnx]"` in a neurona checkout).
 May import: numpy, onnx (lazily), neurona.saving.format, neurona.nn.symbolic.
 """
 from __future__ import annotations
@@ -182,7 +182,8 @@ def export_onnx(model, path, opset=17):
         import onnx
         from onnx import TensorProto, helper, numpy_helper
     except ImportError:
-        raise ImportError("export_onnx needs the onnx package: pip install 'neurona[onnx]'") from None
+        raise ImportError("export_onnx needs the onnx package: pip install onnx onnxruntime "
+                          "(or, in a neurona checkout, pip install -e '.[onnx]')") from None
     from ..nn.symbolic import InputLayer
 
     if not model.built:
