@@ -11,8 +11,19 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-import graphviz
 import numpy
+
+# Both halves of graphviz: the PyPI package writes DOT, the system program `dot` renders it.
+NEEDS_PACKAGE = ("the graphviz Python package is not installed: pip install graphviz (or, in a neurona "
+                 "checkout, pip install -e '.[viz]')")
+NEEDS_DOT = ("graphviz's `dot` program is not on PATH (it renders SVG/PNG/PDF): install the system package, "
+             "`sudo apt-get install graphviz` on Debian/Ubuntu (`make setup` does it), `brew install graphviz` "
+             "on macOS, `dnf install graphviz` on Fedora; or write the DOT text with a .dot suffix")
+
+try:
+    import graphviz
+except ImportError as e:
+    raise ImportError(f"neurona.viz: {NEEDS_PACKAGE}") from e
 
 from . import backend as B
 from .autograd import grad as _grad
@@ -155,7 +166,10 @@ def draw_graph(y: Tensor, path, grads: bool = True, rankdir: str = "LR") -> Path
     if fmt in ("dot", "gv"):
         path.write_text(dot.source)
     elif fmt in graphviz.FORMATS:
-        path.write_bytes(dot.pipe(format=fmt))
+        try:
+            path.write_bytes(dot.pipe(format=fmt))
+        except graphviz.ExecutableNotFound as e:
+            raise RuntimeError(f"draw_graph: {NEEDS_DOT}") from e
     else:
         raise ValueError(f"draw_graph: cannot tell the format from {path.name!r}; use .svg, .png, .pdf or .dot")
     return path

@@ -344,8 +344,9 @@ def load_model(path, compile=True):  # noqa: A002 - Keras' name
         raise ValueError(f"load_model: {config['class_name']!r} is not a model class")
     try:
         model = cls.from_config(config["config"])
-    except (TypeError, KeyError, IndexError) as e:
-        raise ValueError(f"load_model: the architecture in {folder / CONFIG_FILE} is invalid: {e!r}") from e
+    except (TypeError, KeyError, IndexError, ValueError) as e:
+        detail = str(e) if isinstance(e, ValueError) else repr(e)
+        raise ValueError(f"load_model: the architecture in {folder / CONFIG_FILE} is invalid: {detail}") from e
     if not model.built:
         raise ValueError(f"load_model: the saved {config['class_name']} has no input shape, so it cannot be rebuilt")
     _assign(model, _read_safetensors(weights_path), weights_path)
