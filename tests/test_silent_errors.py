@@ -146,3 +146,31 @@ def test_keras_simple_mnist_convnet_with_one_line_of_rounding():
         set_default_rounding("exact")
     with pytest.raises(ValueError, match="'exact' or 'floor'"):
         set_default_rounding("ceil")
+
+
+def test_sample_weight_and_class_weight_weigh_the_loss():
+    import torch
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 4)).astype(np.float32)
+    y = rng.integers(0, 3, size=16)
+    w = rng.uniform(0.5, 2.0, size=16).astype(np.float32)
+    model = _classifier()
+    net = [t.numpy().copy() for t in model.weights]
+    model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0, sample_weight=w)
+    # the same step in torch: sum(w_i * loss_i) / N, then SGD(0.01)
+    k1, b1, k2, b2 = [torch.tensor(a, requires_grad=True) for a in net]
+    p = torch.softmax(torch.relu(torch.tensor(x) @ k1 + b1) @ k2 + b2, dim=1)
+    loss = (-(torch.log(p.clamp(1e-7, 1 - 1e-7))[torch.arange(16), torch.tensor(y)]) * torch.tensor(w)).sum() / 16
+    loss.backward()
+    for t, ref in zip(model.weights, (k1, b1, k2, b2)):
+        np.testing.assert_allclose(t.numpy(), (ref - 0.01 * ref.grad).detach().numpy(), rtol=1e-5, atol=1e-6)
+    a, b = _classifier(), _classifier()
+    b.set_weights(a.get_weights())
+    a.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, class_weight={0: 3.0, 1: 0.5})
+    b.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0,
+          sample_weight=np.where(y == 0, 3.0, np.where(y == 1, 0.5, 1.0)))
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(wa, wb, rtol=1e-6)
+    with pytest.raises(ValueError, match="3 values for 16 samples"):
+        _classifier().fit(x, y, verbose=0, sample_weight=w[:3])

@@ -270,3 +270,11 @@ def test_unusable_device_names_are_refused(device):
     layer = Dense(1)
     with pytest.raises(ValueError, match="device"):
         layer.to(device)
+
+
+def test_a_layer_made_frozen_creates_frozen_weights(tmp_path):
+    model = Sequential([Dense(3, input_dim=2, trainable=False), Dense(1)])
+    assert len(model.trainable_weights) == 2 and len(model.non_trainable_weights) == 2
+    model.compile("sgd", "mse")
+    model.save(tmp_path / "m")
+    assert len(load_model(tmp_path / "m").trainable_weights) == 2

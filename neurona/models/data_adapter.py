@@ -148,7 +148,7 @@ class DataAdapter:
     predict or for a custom step trained on x alone)."""
 
     def __init__(self, model_name, what, x, y=None, *, batch_size=None, shuffle=None, seed=None,
-                 transform=None, num_workers=0, steps=None, n_io=(None, 1), raw=False):
+                 transform=None, num_workers=0, steps=None, n_io=(None, 1), raw=False, sample_weight=None):
         self.model_name, self.what, self.n_io, self.raw = model_name, what, n_io, raw
         self.steps = None if steps is None else int(steps)
         self.from_arrays = not is_batch_source(x)
@@ -166,6 +166,14 @@ class DataAdapter:
                                  f"{[len(a) for a in self.xs]} and {[len(a) for a in self.ys]}")
             if n == 0:
                 raise ValueError(f"{model_name}.{what}: x has no samples")
+            self.weighted = sample_weight is not None
+            if self.weighted:
+                sw = np.asarray(sample_weight, dtype=np.float32).reshape(-1)
+                if len(sw) != n:
+                    raise ValueError(f"{model_name}.{what}: sample_weight has {len(sw)} values for {n} samples")
+                if not np.isfinite(sw).all() or (sw < 0).any():
+                    raise ValueError(f"{model_name}.{what}: sample weights must be finite and non-negative")
+                self.ys = self.ys + [sw]
             options = dict(batch_size=32 if batch_size is None else batch_size)
             if training:
                 options.update(shuffle=True if shuffle is None else shuffle, seed=seed, transform=transform,
@@ -193,6 +201,10 @@ class DataAdapter:
                                          f"the DataLoader)")
                 self.source = x
             self.samples = len(self.source.dataset) if isinstance(self.source, DataLoader) else None
+            self.weighted = False
+            if sample_weight is not None:
+                raise ValueError(f"{model_name}.{what}: sample_weight and class_weight need array data; a "
+                                 f"{type(x).__name__} can carry the weights in its batches, as (x, y, weights)")
         self.one_shot = is_iterator(self.source)
         self.made_loader = self.source is not x
 
@@ -236,11 +248,15 @@ class DataAdapter:
             n_in = len(self.xs)
             if self.what == "predict":
                 return [host(a) for a in batch[:n_in]], []
-            return [host(a) for a in batch[:n_in]], [host(a) for a in batch[n_in:]]
+            return [host(a) for a in batch[:n_in]], [host(a) for a in batch[n_in:len(batch) - self.weighted]]
         if self.what == "predict":
             return [host(a) for a in self._inputs_of(batch, index)], []
         xs, ys = self._targets_of(batch, index)
         return [host(a) for a in xs], [host(a) for a in ys]
+
+    def weights_of(self, batch):
+        """The batch's sample weights (array data given sample_weight/class_weight), else None."""
+        return host(batch[-1]) if self.from_arrays and self.weighted else None
 
     def _targets_of(self, batch, index):
         """(inputs, targets) of one batch of a loader: `(x, y)` with x and y each an array (or

@@ -82,6 +82,22 @@ def _check_finite(model_name, data, epoch, step):
         walk(y, "y")
 
 
+def _class_weights(model_name, class_weight, y, sample_weight):
+    """Per-sample weights from {class: weight}, times `sample_weight` when given."""
+    if not isinstance(class_weight, dict):
+        raise ValueError(f"{model_name}.fit: class_weight must be a dict {{class: weight}}, got "
+                         f"{type(class_weight).__name__}")
+    if y is None or isinstance(y, (list, tuple)) and len(y) != 1:
+        raise ValueError(f"{model_name}.fit: class_weight needs array targets y for one output")
+    y = host(as_list(y)[0])
+    labels = y.argmax(axis=-1) if y.ndim == 2 and y.shape[1] > 1 else y.reshape(len(y), -1)[:, 0]
+    if labels.dtype.kind == "f" and np.any(labels != np.round(labels)):
+        raise ValueError(f"{model_name}.fit: class_weight needs class labels (integers or one-hot), got fractions")
+    table = {int(k): float(v) for k, v in class_weight.items()}
+    weights = np.array([table.get(int(c), 1.0) for c in labels], dtype=np.float32)
+    return weights if sample_weight is None else weights * np.asarray(sample_weight, np.float32).reshape(-1)
+
+
 def _log_value(value):
     """A log entry as a float (a 0-d Tensor or array, a NumPy scalar or a float)."""
     if isinstance(value, Tensor):
@@ -224,19 +240,25 @@ class Trainer:
         """The compiled loss of `y_pred` against `y` (each output's loss times its weight, summed)
         plus the layers' regularisation penalties: what the default `train_step` minimises, for
         custom steps to reuse (Keras' `compute_loss`; `x` is accepted for its signature)."""
-        if sample_weight is not None:
-            raise ValueError(f"{self.name}.compute_loss: sample weights are not supported by the compiled "
-                             f"losses yet; weigh the per-sample losses in your own train_step")
         self._check_loss("compute_loss")
-        loss = self._compiled_loss(as_list(y), as_list(y_pred))
+        loss = self._compiled_loss(as_list(y), as_list(y_pred), sample_weight)
         for penalty in self.losses:  # L1/L2 penalties of the layers' weights
             loss = loss + penalty
         return loss
 
-    def _compiled_loss(self, ys, preds):
+    def _compiled_loss(self, ys, preds, sample_weight=None):
         total = None
         for f, w, y, p in zip(self.loss_functions, self.loss_weights, ys, preds):
-            term = f(self._tensor(y), p) * w
+            if sample_weight is None:
+                term = f(self._tensor(y), p) * w
+            else:
+                try:
+                    term = f(self._tensor(y), p, sample_weight=sample_weight) * w
+                except TypeError as e:
+                    if "sample_weight" not in str(e):
+                        raise
+                    raise ValueError(f"{self.name}: the loss {f!r} takes no sample_weight; use a neurona loss "
+                                     f"(by name or object) to weigh samples or classes") from None
             total = term if total is None else total + term
         return total
 
@@ -279,13 +301,11 @@ class Trainer:
                              f"trained on x alone overrides train_step")
         self._check_loss("train_step")
         xs, ys = as_list(x), as_list(y)
-        if sample_weight is not None:
-            raise ValueError(f"{self.name}.train_step: sample weights are not supported by the default step")
         if self._step_jit:
             self.optimizer.sync_learning_rate()  # a schedule is Python: its value goes in by tensor
-            loss, preds = self._jitted("train")(xs, ys)
+            loss, preds = self._jitted("train")(xs, ys, sample_weight)
         else:
-            loss, preds = self._train_tensors(xs, ys)
+            loss, preds = self._train_tensors(xs, ys, sample_weight)
         self._loss_tracker.update_state(float(loss.item()), sample_weight=len(xs[0]))
         self.update_metrics(ys, preds)
         return self.metric_results()
@@ -311,10 +331,10 @@ class Trainer:
         return outs if len(outs) > 1 else outs[0]
 
     # The tensor work of the default steps: what `jit=True` traces.
-    def _train_tensors(self, xs, ys):
+    def _train_tensors(self, xs, ys, sample_weight=None):
         """Forward, loss (+ penalties), backward, update, constraints."""
         preds = as_list(self(xs if len(xs) > 1 else xs[0], training=True))
-        loss = self.compute_loss(xs, ys, preds)
+        loss = self.compute_loss(xs, ys, preds, sample_weight)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
@@ -379,6 +399,9 @@ class Trainer:
         if not ys:
             return (x,)
         ty = [self._tensor(a) for a in ys]
+        weights = adapter.weights_of(batch)
+        if weights is not None:
+            return x, (ty if len(ty) > 1 else ty[0]), self._tensor(weights)
         return x, (ty if len(ty) > 1 else ty[0])
 
     def train_on_batch(self, x, y=None):
@@ -408,7 +431,8 @@ class Trainer:
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=None, initial_epoch=0, seed=None, jit=None, transform=None,
-            num_workers=0, steps_per_epoch=None, validation_steps=None, check_finite=False):
+            num_workers=0, steps_per_epoch=None, validation_steps=None, check_finite=False, sample_weight=None,
+            class_weight=None, distribute=None):
         """Train for `epochs` passes over (x, y) in mini-batches, calling `train_step` on each;
         returns a `History`.
 
@@ -442,6 +466,15 @@ class Trainer:
         (and augmenting) batches while the model trains; the batches are the same for any
         number. Transforms run on the host data before each step, outside any `jit` trace.
 
+        sample_weight: one weight per training sample (array data): the loss becomes
+        Σ wᵢ·lossᵢ / batch size, as in Keras. class_weight: {class: weight}, each sample weighted by
+        its class (integer labels, or the argmax of one-hot targets; classes left out weigh 1),
+        multiplied into sample_weight when both are given. Metrics stay unweighted.
+
+        distribute: a `neurona.distributed` strategy (ParameterAveraging, AsyncSGD, Downpour,
+        AllReduce, ModelParallel): the epochs run on Ray workers (docs/distributed.md); batch_size is
+        then one worker's batch.
+
         A loss that turns NaN or infinite is reported once with a warning (add the
         `TerminateOnNaN` callback to stop there); `check_finite=True` also checks every training
         batch for NaN/inf before the step and raises naming the batch and the input (one pass over
@@ -449,6 +482,10 @@ class Trainer:
         """
         from ..callbacks import CallbackList, History, ProgbarLogger
 
+        if distribute is not None:  # the strategy runs the epochs on Ray workers (neurona.distributed)
+            return distribute.fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                                  callbacks=callbacks, validation_data=validation_data, shuffle=shuffle,
+                                  initial_epoch=initial_epoch, seed=seed)
         self._check_compiled("fit")
         custom = self._custom("train_step")
         if steps_per_epoch is not None and int(steps_per_epoch) < 1:
@@ -468,6 +505,11 @@ class Trainer:
             cut = n - int(math.ceil(n * validation_split)) if n * validation_split >= 1 else n
             validation_data = ([a[cut:] for a in xs], [a[cut:] for a in ys])
             x, y = [a[:cut] for a in xs], [a[:cut] for a in ys] or None
+        if class_weight is not None:
+            sample_weight = _class_weights(self.name, class_weight, y, sample_weight)
+        if sample_weight is not None and validation_split and from_arrays and validation_data is None:
+            raise ValueError(f"{self.name}.fit: with sample_weight or class_weight, give validation_data instead of "
+                             f"validation_split")
         if isinstance(x, list) and len(x) == 1:
             x = x[0]
         if isinstance(y, list) and len(y) == 1:
@@ -476,7 +518,7 @@ class Trainer:
                               seed=self._resumed_seed(seed, initial_epoch) if from_arrays or isinstance(x, Dataset)
                               else seed,
                               transform=transform, num_workers=num_workers, steps=steps_per_epoch,
-                              n_io=self._n_io(), raw=custom)
+                              n_io=self._n_io(), raw=custom, sample_weight=sample_weight)
         adapter.require_steps("x", "steps_per_epoch")
         validation = None
         if validation_data is not None:

@@ -148,6 +148,34 @@ class VarianceScaling(Initializer):
         return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution}
 
 
+class Orthogonal(Initializer):
+    """A (semi-)orthogonal matrix times `gain` (Saxe et al. 2014): the Keras default for recurrent
+    kernels, whose repeated products then neither shrink nor blow up the state at the start.
+    Shapes beyond 2-D are flattened to (prod(shape[:-1]), shape[-1]).
+
+    >>> import numpy as np
+    >>> w = Orthogonal()((4, 4))
+    >>> bool(np.allclose(w @ w.T, np.eye(4), atol=1e-5))
+    True
+    """
+
+    def __init__(self, gain=1.0):
+        self.gain = float(gain)
+
+    def __call__(self, shape, dtype="float32"):
+        shape = tuple(shape)
+        rows, cols = (math.prod(shape[:-1]), shape[-1]) if len(shape) > 1 else (1, shape[0])
+        a = _rng().standard_normal((max(rows, cols), min(rows, cols)))
+        q, r = B.numpy.linalg.qr(a)
+        q = q * B.numpy.sign(B.numpy.diag(r))  # the sign fix makes q uniform over orthogonal matrices
+        if rows < cols:
+            q = q.T
+        return (self.gain * q[:rows, :cols]).reshape(shape).astype(dtype)
+
+    def get_config(self):
+        return {"gain": self.gain}
+
+
 class _Named(VarianceScaling):
     _args: tuple = ()
 
@@ -195,13 +223,14 @@ class LecunNormal(_Named):
 
 
 _CLASSES = {c.__name__: c for c in (Constant, Zeros, Ones, RandomNormal, RandomUniform, VarianceScaling,
-                                     GlorotNormal, GlorotUniform, HeNormal, HeUniform, LecunNormal)}
+                                     GlorotNormal, GlorotUniform, HeNormal, HeUniform, LecunNormal, Orthogonal)}
 _NAMES = {
     "zeros": Zeros, "zero": Zeros, "ones": Ones, "one": Ones, "constant": Constant,
     "random_normal": RandomNormal, "normal": RandomNormal, "random_uniform": RandomUniform,
     "uniform": RandomUniform, "glorot_normal": GlorotNormal, "xavier_normal": GlorotNormal,
     "glorot_uniform": GlorotUniform, "xavier_uniform": GlorotUniform, "he_normal": HeNormal,
     "he_uniform": HeUniform, "lecun_normal": LecunNormal, "variance_scaling": VarianceScaling,
+    "orthogonal": Orthogonal,
 }
 
 
@@ -220,5 +249,5 @@ def serialize(initializer):
 
 
 __all__ = ["Constant", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "Initializer", "LecunNormal",
-           "Ones", "RandomNormal", "RandomUniform", "VarianceScaling", "Zeros", "compute_fans", "get",
+           "Ones", "Orthogonal", "RandomNormal", "RandomUniform", "VarianceScaling", "Zeros", "compute_fans", "get",
            "serialize"]

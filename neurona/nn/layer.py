@@ -166,7 +166,8 @@ class Layer:
                           "they get the same gradients and never become different (symmetry is not broken); "
                           "use a random initialiser such as 'glorot_uniform' or 'he_normal'", stacklevel=3)
         data = init(tuple(shape), dtype or self.dtype)  # drawn on the host: the same values on any device
-        t = Tensor(data, requires_grad=trainable, name=f"{self.name}/{name}",
+        # a layer made with trainable=False creates its weights frozen
+        t = Tensor(data, requires_grad=trainable and self._trainable, name=f"{self.name}/{name}",
                    device=None if self._device == "cpu" else self._device)
         self._weight_list.append(Weight(name, t, trainable, regularizers.get(regularizer),
                                         constraints.get(constraint)))
@@ -322,3 +323,89 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+    def stateless_call(self, weights, inputs, training=False, **kwargs):
+        """Run this layer (or model) on `inputs` with `weights` in place of its own, and return
+        its output; its own weights are not changed, and gradients flow to `weights` (MAML's
+        inner loop, with `neurona.optim.functional`).
+
+        `weights`: a list in `self.weights` order or in `self.trainable_weights` order (told
+        apart by length), or a dict holding any subset, by weight name (`w.name`, e.g.
+        'dense/kernel') or by path in the layer (as saved: 'kernel', 'blocks.0/bias'); a weight
+        not given is the layer's own. Each
+        substitute is a Tensor (or array) of its weight's shape. With `training=True`, layers
+        that update non-trainable weights in place (BatchNormalization's moving statistics)
+        update the ones in use: the substitutes where given. The swap is undone when the call
+        returns (not thread-safe: do not call the same layer from another thread meanwhile).
+
+        >>> import neurona as nr
+        >>> from neurona.layers import Dense
+        >>> layer = Dense(1, use_bias=False)
+        >>> _ = layer(nr.ones((1, 2)))
+        >>> k = nr.tensor([[2.0], [3.0]], requires_grad=True)
+        >>> y = layer.stateless_call([k], nr.tensor([[1.0, 10.0]]))
+        >>> y.tolist(), nr.grad(y.sum(), [k])[0].tolist(), layer.kernel is layer.weights[0]
+        ([[32.0]], [[1.0], [10.0]], True)
+        """
+        if not self.built:
+            raise RuntimeError(f"{self.name}.stateless_call: the layer is not built; call it once on inputs "
+                               "(or build it) so that it has the weights to substitute")
+        own = self.weights
+        if isinstance(weights, dict):
+            names = {**self._weights_by_path(), **{t.name: t for t in own}}
+            unknown = sorted(set(weights) - set(names))
+            if unknown:
+                raise KeyError(f"{self.name}.stateless_call: no weight named {unknown}; the weights are {sorted(names)}")
+            pairs = [(names[k], v) for k, v in weights.items()]
+        else:
+            weights = list(weights)
+            trainable = self.trainable_weights
+            if len(weights) == len(own):
+                pairs = list(zip(own, weights))
+            elif len(weights) == len(trainable):
+                pairs = list(zip(trainable, weights))
+            else:
+                raise ValueError(f"{self.name}.stateless_call: got {len(weights)} weights; expected {len(own)} "
+                                 f"(self.weights) or {len(trainable)} (self.trainable_weights), or a dict by name")
+        substitute = {}
+        for old, new in pairs:
+            if not isinstance(new, Tensor):
+                new = Tensor(B.to_device(B.numpy.asarray(new) if not B.is_array(new) else new, old.device),
+                             dtype=old.dtype)
+            if new.shape != old.shape:
+                raise ValueError(f"{self.name}.stateless_call: {old.name} has shape {old.shape}, its substitute "
+                                 f"has shape {new.shape}")
+            substitute[id(old)] = new
+        undo = []  # (setter, old value), undone in reverse order
+        found = set()
+        layers, seen = [self], {id(self)}
+        while layers:
+            layer = layers.pop()
+            for key, value in list(vars(layer).items()):
+                if isinstance(value, Tensor) and id(value) in substitute:
+                    found.add(id(value))
+                    undo.append((layer.__dict__.__setitem__, key, value))
+                    layer.__dict__[key] = substitute[id(value)]  # not setattr: tracking must not see it
+                elif isinstance(value, (list, tuple)) and any(id(v) in substitute for v in value
+                                                              if isinstance(v, Tensor)):
+                    found.update(id(v) for v in value if id(v) in substitute)
+                    undo.append((layer.__dict__.__setitem__, key, value))
+                    layer.__dict__[key] = type(value)(substitute.get(id(v), v) if isinstance(v, Tensor) else v
+                                                      for v in value)
+            for w in layer._weight_list:  # so that `layer.weights` shows the substitutes meanwhile
+                if id(w.tensor) in substitute:
+                    undo.append((lambda key, value, w=w: setattr(w, key, value), "tensor", w.tensor))
+                    w.tensor = substitute[id(w.tensor)]
+            for sub in layer._sublayers():
+                if id(sub) not in seen:
+                    seen.add(id(sub))
+                    layers.append(sub)
+        try:
+            missing = [old.name for old, _ in pairs if id(old) not in found]
+            if missing:
+                raise RuntimeError(f"{self.name}.stateless_call: weights {missing} are not held in an attribute of "
+                                   "their layer (self.<name> = self.add_weight(...)), so they cannot be substituted")
+            return self(inputs, training=training, **kwargs)
+        finally:
+            for setter, key, value in reversed(undo):
+                setter(key, value)

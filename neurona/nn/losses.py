@@ -35,23 +35,37 @@ def _float_target(op, y_true, y_pred):
     return y_true
 
 
-def mean_squared_error(y_true, y_pred):
+def _reduce(values, reduction, op):
+    """'mean': one scalar over every element; 'none': one value per sample (the mean over the
+    other axes), for sample weights."""
+    if reduction == "mean":
+        return values.mean()
+    if reduction == "none":
+        return values.mean(axis=tuple(range(1, values.ndim))) if values.ndim > 1 else values
+    raise ValueError(f"{op}: reduction must be 'mean' or 'none', got {reduction!r}")
+
+
+def mean_squared_error(y_true, y_pred, reduction="mean"):
     """mean((y_true − y_pred)²) over every element.
 
     >>> mean_squared_error([[1.0, 2.0]], [[1.0, 4.0]]).item()
     2.0
     """
     y_true, y_pred = _as_pair(y_true, y_pred)
-    return ops.mse_loss(y_pred, _float_target("mean_squared_error", y_true, y_pred))
+    t = _float_target("mean_squared_error", y_true, y_pred)
+    if reduction == "mean":
+        return ops.mse_loss(y_pred, t)
+    return _reduce(ops.mse_loss(y_pred, t, reduction="none"), reduction, "mean_squared_error")
 
 
-def mean_absolute_error(y_true, y_pred):
+def mean_absolute_error(y_true, y_pred, reduction="mean"):
     """mean(|y_true − y_pred|)."""
     y_true, y_pred = _as_pair(y_true, y_pred)
-    return abs(y_pred - _float_target("mean_absolute_error", y_true, y_pred)).mean()
+    return _reduce(abs(y_pred - _float_target("mean_absolute_error", y_true, y_pred)), reduction,
+                   "mean_absolute_error")
 
 
-def binary_crossentropy(y_true, y_pred, from_logits=False):
+def binary_crossentropy(y_true, y_pred, from_logits=False, reduction="mean"):
     """−mean[y·log p + (1 − y)·log(1 − p)] for sigmoid outputs p (or logits with from_logits).
 
     >>> round(binary_crossentropy([1.0, 0.0], [0.9, 0.2]).item(), 4)
@@ -61,12 +75,15 @@ def binary_crossentropy(y_true, y_pred, from_logits=False):
     y_true = _float_target("binary_crossentropy", y_true, y_pred)
     _check_unit_interval("binary_crossentropy", y_true)
     if from_logits:
-        return ops.binary_cross_entropy_with_logits(y_pred, y_true)
+        if reduction == "mean":
+            return ops.binary_cross_entropy_with_logits(y_pred, y_true)
+        return _reduce(ops.binary_cross_entropy_with_logits(y_pred, y_true, reduction="none"), reduction,
+                       "binary_crossentropy")
     p = y_pred.clip(EPSILON, 1 - EPSILON)
-    return -(y_true * p.log() + (1 - y_true) * (1 - p).log()).mean()
+    return _reduce(-(y_true * p.log() + (1 - y_true) * (1 - p).log()), reduction, "binary_crossentropy")
 
 
-def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
+def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, reduction="mean"):
     """−mean over samples of Σ_classes y·log p, for one-hot (or soft) targets. Probabilities are
     renormalised to sum to 1 along `axis` and clipped, as Keras does.
 
@@ -80,10 +97,10 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     else:
         p = y_pred / y_pred.sum(axis=axis, keepdims=True)
         log_p = p.clip(EPSILON, 1 - EPSILON).log()
-    return -(y_true * log_p).sum(axis=axis).mean()
+    return _reduce(-(y_true * log_p).sum(axis=axis), reduction, "categorical_crossentropy")
 
 
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, reduction="mean"):
     """Categorical cross-entropy with integer labels: y_true (N, ...) or (N, ..., 1) holds class
     indices into the last axis of y_pred (N, ..., C).
 
@@ -116,17 +133,20 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
         p = y_pred / y_pred.sum(axis=-1, keepdims=True)
         log_p = p.clip(EPSILON, 1 - EPSILON).log()
     picked = ops.gather(log_p, B.array_module(labels).expand_dims(labels, -1), axis=-1)
-    return -picked.mean()
+    return _reduce(-picked, reduction, "sparse_categorical_crossentropy")
 
 
-def huber(y_true, y_pred, delta=1.0):
+def huber(y_true, y_pred, delta=1.0, reduction="mean"):
     """½d² where |d| ≤ delta, delta·(|d| − ½delta) beyond (d = y_pred − y_true), averaged.
 
     >>> huber([0.0, 0.0], [0.5, 3.0]).item()
     1.3125
     """
     y_true, y_pred = _as_pair(y_true, y_pred)
-    return ops.huber_loss(y_pred, _float_target("huber", y_true, y_pred), delta=delta)
+    t = _float_target("huber", y_true, y_pred)
+    if reduction == "mean":
+        return ops.huber_loss(y_pred, t, delta=delta)
+    return _reduce(ops.huber_loss(y_pred, t, reduction="none", delta=delta), reduction, "huber")
 
 
 mse = mean_squared_error
@@ -135,7 +155,9 @@ mae = mean_absolute_error
 
 # -- objects --------------------------------------------------------------------------------
 class Loss:
-    """Base class: `__call__(y_true, y_pred) -> scalar Tensor`, with a `name` and a config."""
+    """Base class: `__call__(y_true, y_pred, sample_weight=None) -> scalar Tensor`, with a `name`
+    and a config. With `sample_weight` (one weight per sample), the loss is Σ wᵢ·lossᵢ / N, Keras'
+    'sum over batch size' reduction."""
 
     fn = None
 
@@ -143,8 +165,19 @@ class Loss:
         self.name = name or _DEFAULT_NAMES[type(self).__name__]
         self.kwargs = kwargs
 
-    def __call__(self, y_true, y_pred):
-        return type(self).fn(y_true, y_pred, **self.kwargs)
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if sample_weight is None:
+            return type(self).fn(y_true, y_pred, **self.kwargs)
+        per_sample = type(self).fn(y_true, y_pred, reduction="none", **self.kwargs)
+        w = sample_weight if isinstance(sample_weight, Tensor) else Tensor(
+            B.array_module(per_sample.data).asarray(sample_weight))
+        w = w.astype(per_sample.dtype) if w.dtype != per_sample.dtype else w
+        if w.shape != per_sample.shape:
+            w = w.reshape(per_sample.shape) if w.size == per_sample.size else w
+        if w.shape != per_sample.shape:
+            raise ShapeError(f"{self.name}: sample_weight of shape {w.shape} must hold one weight per sample "
+                             f"({per_sample.shape[0]})")
+        return (per_sample * w).sum() / per_sample.shape[0]
 
     def get_config(self) -> dict:
         return {"name": self.name, **self.kwargs}

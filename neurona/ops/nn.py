@@ -10,6 +10,7 @@ from .activation import log_softmax
 from .elementwise import abs as absolute, clip, log, log1p, exp, maximum, where
 from .movement import gather, index
 from .reduce import mean, sum as reduce_sum
+from .sparse import EmbeddingLookup
 
 
 def _reduce(loss, reduction, op):
@@ -177,13 +178,21 @@ def dropout(x, p=0.5, training=True):
     return Dropout.apply(x, p=float(p))
 
 
-def embedding(indices, weight):
+def embedding(indices, weight, sparse=False):
     """Rows of `weight` (V, D) picked by integer `indices` (any shape): shape indices.shape + (D,).
-    The gradient adds up for repeated indices."""
+    The gradient adds up for repeated indices; with `sparse=True` a leaf `weight` gets it as a
+    `RowSparse` (the ids and their gradient rows, see `neurona.ops.sparse`) instead of a dense
+    (V, D) array.
+
+    >>> import neurona as nr
+    >>> w = nr.ones((1000, 2), requires_grad=True)
+    >>> embedding([3, 3, 7], w, sparse=True).sum().backward(); w.grad
+    RowSparse(shape=(1000, 2), rows=3, dtype=float32)
+    """
     weight = as_tensor(weight)
     idx = _index_array("embedding", indices, weight, "indices")
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, not {idx.dtype}")
     if idx.size and (idx.min() < 0 or idx.max() >= weight.shape[0]):
         raise IndexError(f"embedding: indices must lie in [0, {weight.shape[0]}), got {idx.min()}..{idx.max()}")
-    return index(weight, idx)
+    return EmbeddingLookup.apply(weight, key=idx) if sparse else index(weight, idx)

@@ -2,6 +2,9 @@
 
 An optimiser takes a parameter list (or is bound later with `bind`), and after `backward`
 `step()` updates every parameter in place under `no_grad`; `zero_grad()` clears the gradients.
+`apply_gradients([(grad, weight), ...])` applies gradients from anywhere, after the optimiser's
+`gradient_transforms` (clipping, an all-reduce); `neurona.optim.functional` holds pure,
+differentiable updates for steps that are themselves differentiated (MAML).
 
 >>> import neurona as nr
 >>> from neurona.optim import SGD
@@ -12,18 +15,19 @@ An optimiser takes a parameter list (or is bound later with `bind`), and after `
 >>> round(w.item(), 4)
 1.0
 
-May import: neurona.backend, neurona.tensor, neurona.autograd, neurona.ops, neurona.nn._config,
-neurona.graph.tracer (lazily).
+May import: neurona.backend, neurona.tensor, neurona.autograd, neurona.ops, neurona.ops.sparse,
+neurona.nn._config.
 """
 from ..nn._config import deserialize
-from .clip import clip_grad_norm, clip_grad_value
+from . import functional
+from .clip import ClipByGlobalNorm, ClipByNorm, ClipByValue, clip_grad_norm, clip_grad_value
 from .optimizer import Optimizer
-from .optimizers import SGD, Adagrad, Adam, RMSprop
+from .optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
 from .schedules import (ExponentialDecay, InverseTimeDecay, LearningRateSchedule, ReduceLROnPlateau,
                         StepDecay)
 
-_CLASSES = {c.__name__: c for c in (SGD, Adagrad, RMSprop, Adam)}
-_NAMES = {"sgd": SGD, "adagrad": Adagrad, "rmsprop": RMSprop, "adam": Adam}
+_CLASSES = {c.__name__: c for c in (SGD, Adagrad, RMSprop, Adam, AdamW)}
+_NAMES = {"sgd": SGD, "adagrad": Adagrad, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW}
 
 
 def get(identifier):
@@ -41,5 +45,6 @@ def serialize(optimizer) -> dict:
     return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
 
 
-__all__ = ["SGD", "Adagrad", "Adam", "ExponentialDecay", "InverseTimeDecay", "LearningRateSchedule", "Optimizer",
-           "RMSprop", "ReduceLROnPlateau", "StepDecay", "clip_grad_norm", "clip_grad_value", "get", "serialize"]
+__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "ClipByGlobalNorm", "ClipByNorm", "ClipByValue", "ExponentialDecay",
+           "InverseTimeDecay", "LearningRateSchedule", "Optimizer", "RMSprop", "ReduceLROnPlateau", "StepDecay",
+           "clip_grad_norm", "clip_grad_value", "get", "serialize"]

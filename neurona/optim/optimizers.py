@@ -5,10 +5,18 @@ Each `update` works in place with Tensor ops (under the `no_grad` of `Optimizer.
 scalars (`c["lr"]`, Adam's bias corrections) as 0-d tensors of p's dtype, so that a traced step
 reads them live. The formulas are the course's (CS231n notation: x the parameter, dx its
 gradient, lr the learning rate).
-May import: neurona.ops, neurona.optim.optimizer.
+
+SGD, Adagrad and Adam also take row-sparse gradients (`Embedding(sparse=True)`) in
+`update_sparse`: the rows that the gradient names are updated with the same formulas, written on
+the raw arrays (a sparse gradient never reaches a traced step, see neurona.ops.sparse), and every
+other row is left alone. For plain SGD and Adagrad that is exactly the dense update (a zero
+gradient row changes nothing); for momentum and Adam's moments it is the "lazy" update of
+torch.optim.SparseAdam and of TF/Keras' sparse momentum: an untouched row's slots do not decay.
+May import: neurona.backend, neurona.ops, neurona.optim.optimizer.
 """
 from __future__ import annotations
 
+from .. import backend as B
 from .. import ops
 from .optimizer import Optimizer
 
@@ -53,6 +61,19 @@ class SGD(Optimizer):
         else:
             p += v
 
+    def update_sparse(self, p, g, state, c):
+        """Row by row; with momentum a row's velocity decays only at the steps that touch it (as
+        TF/Keras' sparse momentum; PyTorch refuses momentum with sparse gradients)."""
+        g = g.coalesce()
+        rows, grad, lr, x = g.indices, g.values.data, c["lr"].data, p.data
+        if not self.momentum:
+            x[rows] -= lr * grad
+            return
+        v = state["velocity"].data
+        vr = v[rows] * self.momentum - lr * grad
+        v[rows] = vr
+        x[rows] += self.momentum * vr - lr * grad if self.nesterov else vr
+
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
@@ -82,6 +103,16 @@ class Adagrad(Optimizer):
         cache = state["accumulator"]
         cache += g * g
         p -= c["lr"] * g / (ops.sqrt(cache) + self.epsilon)
+
+    def update_sparse(self, p, g, state, c):
+        """Row by row: exactly the dense update (as torch.optim.Adagrad's sparse path)."""
+        g = g.coalesce()
+        rows, grad, x = g.indices, g.values.data, p.data
+        xp = B.array_module(x)
+        cache = state["accumulator"].data
+        cr = cache[rows] + grad * grad
+        cache[rows] = cr
+        x[rows] -= c["lr"].data * grad / (xp.sqrt(cr) + self.epsilon)
 
     def get_config(self):
         return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
@@ -125,7 +156,10 @@ class Adam(Optimizer):
     m = β₁·m + (1 − β₁)·dx;   v = β₂·v + (1 − β₂)·dx²
     m̂ = m / (1 − β₁ᵗ);   v̂ = v / (1 − β₂ᵗ);   x −= lr·m̂ / (√v̂ + ε)
 
-    t counts this optimiser's steps from 1.
+    t counts this optimiser's steps from 1. amsgrad=True divides by the largest v̂ seen so far
+    instead (Reddi et al. 2018; PyTorch's form). weight_decay: decoupled weight decay
+    (Loshchilov & Hutter), x −= lr·weight_decay·x before the update, as in Keras 3 and
+    `torch.optim.AdamW` (`AdamW` has it on by default).
 
     >>> import neurona as nr
     >>> w = nr.tensor([1.0, -3.0], requires_grad=True)
@@ -136,8 +170,15 @@ class Adam(Optimizer):
 
     slots = ("m", "v")
 
-    def __init__(self, params=None, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, **kwargs):
+    def __init__(self, params=None, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, amsgrad=False,
+                 weight_decay=None, **kwargs):
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        self.amsgrad = bool(amsgrad)
+        if weight_decay is not None and not float(weight_decay) >= 0:
+            raise ValueError(f"{type(self).__name__}: weight_decay must be >= 0, got {weight_decay!r}")
+        self.weight_decay = None if weight_decay is None else float(weight_decay)
+        if self.amsgrad:
+            self.slots = ("m", "v", "v_max")
         super().__init__(params, learning_rate=learning_rate, **kwargs)
 
     def _constants(self, lr):
@@ -145,14 +186,55 @@ class Adam(Optimizer):
         return {"lr": lr, "bias_1": 1.0 - self.beta_1 ** t, "bias_2": 1.0 - self.beta_2 ** t}
 
     def update(self, p, g, state, c):
+        if self.weight_decay:
+            p -= c["lr"] * self.weight_decay * p
         m, v = state["m"], state["v"]
         m *= self.beta_1
         m += (1 - self.beta_1) * g
         v *= self.beta_2
         v += (1 - self.beta_2) * g * g
+        if self.amsgrad:
+            v_max = state["v_max"]
+            v_max[...] = ops.maximum(v_max, v)
+            v = v_max
         m_hat = m / c["bias_1"]
         v_hat = v / c["bias_2"]
         p -= c["lr"] * m_hat / (ops.sqrt(v_hat) + self.epsilon)
 
+    def update_sparse(self, p, g, state, c):
+        """Lazy Adam (torch.optim.SparseAdam, TF Addons' LazyAdam): only the rows in `g` move,
+        and only their moments are updated; the bias corrections use the optimiser's step count."""
+        if self.amsgrad or self.weight_decay:
+            raise TypeError(f"{type(self).__name__}: amsgrad and weight_decay are not applied lazily to sparse "
+                            f"gradients; use Embedding(sparse=False) or plain Adam")
+        g = g.coalesce()
+        rows, grad, x = g.indices, g.values.data, p.data
+        xp = B.array_module(x)
+        m, v = state["m"].data, state["v"].data
+        mr = m[rows] * self.beta_1 + (1 - self.beta_1) * grad
+        vr = v[rows] * self.beta_2 + (1 - self.beta_2) * grad * grad
+        m[rows], v[rows] = mr, vr
+        x[rows] -= c["lr"].data * (mr / c["bias_1"].data) / (xp.sqrt(vr / c["bias_2"].data) + self.epsilon)
+
     def get_config(self):
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+        config = {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+        if self.amsgrad:
+            config["amsgrad"] = True
+        if self.weight_decay is not None:
+            config["weight_decay"] = self.weight_decay
+        return config
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay on by default (Keras' `AdamW`, weight_decay=0.004; PyTorch's
+    default is 0.01): x −= lr·weight_decay·x, then the Adam step.
+
+    >>> import neurona as nr
+    >>> w = nr.tensor([1.0], requires_grad=True)
+    >>> opt = AdamW([w], learning_rate=0.1, weight_decay=0.5)
+    >>> (w * 0).sum().backward(); opt.step(); round(w.item(), 4)
+    0.95
+    """
+
+    def __init__(self, params=None, learning_rate=0.001, weight_decay=0.004, **kwargs):
+        super().__init__(params, learning_rate=learning_rate, weight_decay=weight_decay, **kwargs)

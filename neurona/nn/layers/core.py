@@ -1,15 +1,18 @@
 """Core layers: Dense, Activation, Flatten, Reshape, Embedding.
-May import: neurona (Tensor, ops), neurona.nn (Layer, initializers, regularizers, constraints,
-activations).
+May import: numpy (for the ONNX export), neurona (Tensor, ops), neurona.nn (Layer, initializers,
+regularizers, constraints, activations).
 """
 from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ... import backend as B, ops
 from .. import activations, constraints, initializers, regularizers
 from ..layer import Layer, register
 from ...ops import ShapeError
+from ...tensor import Tensor
 
 
 @register
@@ -60,6 +63,12 @@ class Dense(Layer):
             y = y + self.bias
         return self.activation(y)
 
+    def _onnx(self, ctx, x):  # see neurona.saving.onnx_export
+        y = ctx.op("MatMul", [x, ctx.const("kernel", self.kernel.numpy())])
+        if self.bias is not None:
+            y = ctx.op("Add", [y, ctx.const("bias", self.bias.numpy())])
+        return ctx.activation(y, self.activation)
+
     def compute_output_shape(self, input_shape):
         return (*tuple(input_shape)[:-1], self.units)
 
@@ -90,6 +99,9 @@ class Activation(Layer):
     def call(self, x, training=None):
         return self.activation(x)
 
+    def _onnx(self, ctx, x):
+        return ctx.activation(x, self.activation)
+
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
@@ -108,6 +120,9 @@ class Flatten(Layer):
 
     def call(self, x, training=None):
         return x.reshape(x.shape[0], -1)
+
+    def _onnx(self, ctx, x):
+        return ctx.op("Flatten", [x], axis=1)
 
     def compute_output_shape(self, input_shape):
         rest = tuple(input_shape)[1:]
@@ -141,6 +156,9 @@ class Reshape(Layer):
     def call(self, x, training=None):
         return x.reshape((x.shape[0], *self._resolve(x.shape[1:])))
 
+    def _onnx(self, ctx, x):  # 0: keep the batch axis
+        return ctx.op("Reshape", [x, ctx.const("shape", np.array([0, *self.target_shape], np.int64))])
+
     def compute_output_shape(self, input_shape):
         rest = tuple(input_shape)[1:]
         if None in rest:
@@ -155,7 +173,13 @@ class Reshape(Layer):
 class Embedding(Layer):
     """Map integer ids in [0, input_dim) to learned vectors of size `output_dim`: input shape
     (N, ...) gives (N, ..., output_dim). Float inputs holding whole numbers are accepted (a
-    model's input is float32 by default).
+    model's input is float32 by default). `mask_zero=True` marks id 0 as padding: the recurrent
+    layers that read the output skip those steps (id 0 is then reserved for padding).
+
+    sparse=True: the table's gradient is a `RowSparse` (the batch's ids and their gradient rows)
+    instead of a dense (input_dim, output_dim) array, and SGD, Adagrad and Adam update only
+    those rows (PyTorch's `nn.Embedding(sparse=True)`); other optimisers refuse it. It pays
+    when the vocabulary is much larger than the ids of a batch (word2vec).
 
     >>> import neurona as nr
     >>> Embedding(10, 4)(nr.tensor([[1, 2, 3]])).shape
@@ -163,9 +187,10 @@ class Embedding(Layer):
     """
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
-                 embeddings_constraint=None, **kwargs):
+                 embeddings_constraint=None, sparse=False, mask_zero=False, **kwargs):
         super().__init__(**kwargs)
-        self.input_dim, self.output_dim = int(input_dim), int(output_dim)
+        self.input_dim, self.output_dim, self.sparse = int(input_dim), int(output_dim), bool(sparse)
+        self.mask_zero = bool(mask_zero)
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
         self.embeddings_constraint = constraints.get(embeddings_constraint)
@@ -176,16 +201,23 @@ class Embedding(Layer):
                                           self.embeddings_constraint)
 
     def call(self, x, training=None):
-        ids = x.data if hasattr(x, "data") else B.numpy.asarray(x)
+        ids = x if isinstance(x, Tensor) else Tensor(B.numpy.asarray(x))
         if ids.dtype.kind == "f":
-            ids = ids.astype(B.int64)
-        return ops.embedding(ids, self.embeddings)
+            # an op, not an array method: a traced step (nr.jit) then reads each batch's ids live
+            ids = ops.cast(ids, B.int64)
+        out = ops.embedding(ids, self.embeddings, sparse=self.sparse)
+        if self.mask_zero:
+            from .recurrent import set_mask
+
+            set_mask(out, ids.data != 0)
+        return out
 
     def compute_output_shape(self, input_shape):
         return (*tuple(input_shape), self.output_dim)
 
     def get_config(self):
         return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
+                "sparse": self.sparse, "mask_zero": self.mask_zero,
                 "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
                 "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
                 "embeddings_constraint": constraints.serialize(self.embeddings_constraint)}

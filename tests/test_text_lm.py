@@ -1,0 +1,65 @@
+"""Language models: the n-gram count model, the token-by-token sampler (equal to the full forward
+pass), and the char_rnn example (the course's "hello"; a tiny Shakespeare run is slow-marked)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import neurona as nr
+from neurona.layers import GRU, LSTM, Dense, Embedding, SimpleRNN
+from neurona.models import Sequential
+from neurona.text import NGramLM
+from neurona.text.generate import Sampler
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_ngram_counts_smoothing_and_cross_entropy():
+    ids = np.array([0, 1, 0, 1, 0, 2])
+    lm = NGramLM(order=2, vocab_size=3, k=1.0).fit(ids)
+    assert lm.prob([0], 1) == pytest.approx(3 / 6)  # (count(0,1)=2 + 1) / (count(0)=3 + 3)
+    assert lm.prob([2], 0) == pytest.approx(1 / 3)  # unseen context: uniform
+    uni = NGramLM(order=1, vocab_size=3, k=1.0).fit(ids)
+    assert uni.prob([], 0) == pytest.approx(4 / 9)
+    lp = lm.log_probs(ids)
+    assert lm.cross_entropy(ids) == pytest.approx(-lp.mean())
+    with pytest.raises(ValueError, match="k must be > 0"):
+        NGramLM(2, 3, k=0)
+    with pytest.raises(ValueError, match="int64"):
+        NGramLM(6, 100000).fit(np.arange(10))
+
+
+@pytest.mark.parametrize("rnn", [LSTM, GRU, SimpleRNN])
+def test_sampler_steps_equal_the_full_forward_pass(rnn):
+    nr.manual_seed(0)
+    model = Sequential([Embedding(7, 5), rnn(6, return_sequences=True), rnn(4, return_sequences=True), Dense(7)])
+    seq = np.array([[1, 4, 2, 6, 0, 3]])
+    full = model(seq).numpy()[0]
+    s = Sampler(model)
+    s.reset(1)
+    steps = np.stack([s.step([t])[0] for t in seq[0]])
+    np.testing.assert_allclose(steps, full, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="temperature"):
+        s.generate([1], 3, temperature=0)
+
+
+def test_char_rnn_hello_learns_the_course_example(tmp_path):
+    out = subprocess.run([sys.executable, str(EXAMPLES / "char_rnn.py"), "hello", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "'hell' -> 'ello'" in out.stdout
+    assert "sample from 'h': 'hello'" in out.stdout
+
+
+@pytest.mark.slow
+def test_char_rnn_shakespeare_tiny_run(tmp_path):
+    out = subprocess.run([sys.executable, str(EXAMPLES / "char_rnn.py"), "shakespeare", "--minutes", "0.3",
+                          "--hidden", "32", "--layers", "1", "--eval-every", "20", "--val-chars", "5000",
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["final_val_nats_per_char"] < np.log(res["vocab"])  # better than uniform
+    assert (tmp_path / "curves.png").exists() and (tmp_path / "samples.txt").exists()
