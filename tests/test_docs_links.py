@@ -68,6 +68,8 @@ def _cited_paths(text: str) -> list[str]:
         span = span.strip()
         if span.startswith(GENERATED) or "<" in span or not PATHLIKE.match(span):
             continue
+        if re.match(r"^[A-Z][A-Z_]*/", span):  # a placeholder folder: BASE/models.json, DIR/x
+            continue
         # A bare file name is a source file (`winograd.py`); bare `config.json` or `epoch_001.png`
         # name what a run writes.
         if "/" not in span and not re.search(r"\.(py|md)$", span):
@@ -122,7 +124,7 @@ def test_the_checker_catches_what_it_should():
     doc = ROOT / "docs" / "performance.md"
     assert _resolve(doc, "examples/no_such_example.py") is None
     assert _resolve(doc, "ops/conv.py") is not None and _resolve(doc, "winograd.py") is not None
-    assert _cited_paths("see `examples/a.py`, `out/b.png`, `x/<n>.png`, `.png`, `config.json` "
+    assert _cited_paths("see `examples/a.py`, `out/b.png`, `x/<n>.png`, `.png`, `config.json`, `BASE/m.json` "
                         "and `pool.py`") == ["examples/a.py", "pool.py"]
     assert OUTSIDE.search("see ../shared/DATA.md") and not OUTSIDE.search("docs/architecture.md")
     assert INDEX_INSTALL.search("pip install 'neurona[tb]'")
