@@ -197,3 +197,16 @@ def test_a_model_built_inside_a_jit_trace_is_an_error_not_a_frozen_model():
     opt.bind(model.trainable_weights)
     losses = [step(x, y).item() for _ in range(5)]
     assert losses[-1] < losses[0]
+
+
+def test_a_pytorch_style_function_is_explained():
+    with pytest.raises(TypeError, match="ordinary method.*no ctx.save_for_backward"):
+        class Square(nr.Function):  # noqa: F841 - defining it is the test
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x * x
+
+            @staticmethod
+            def backward(ctx, g):
+                return 2 * g
