@@ -18,7 +18,8 @@ def _load_cupy():
         try:
             import cupy  # noqa: PLC0415 - optional, heavy
         except ImportError as e:  # pragma: no cover - depends on the machine
-            raise RuntimeError("device 'cuda' needs CuPy: pip install 'neurona[gpu]'") from e
+            raise RuntimeError("device 'cuda' needs CuPy: pip install cupy-cuda12x "
+                               "(or, in a neurona checkout, pip install -e '.[gpu]')") from e
         _cupy = cupy
     return _cupy
 

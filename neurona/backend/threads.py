@@ -1,19 +1,20 @@
 """One thread setting for the whole library: neurona's kernels and NumPy's BLAS.
 
 `set_num_threads(n)` works like `torch.set_num_threads(n)`: it sets the threads of neurona's own
-kernels (Winograd's tile transforms) AND of the BLAS that NumPy calls for every GEMM (through
-threadpoolctl, process-wide). `get_num_threads()` defaults to the CPUs this process may use: its
-CPU affinity (`os.sched_getaffinity`) capped by the cgroup CPU quota (`/sys/fs/cgroup/cpu.max`),
+kernels (Winograd's tile transforms, col2im, 2×2 max pooling and its scatter) AND of the BLAS that
+NumPy calls for every GEMM (through threadpoolctl, process-wide). `available_cpus()` counts the
+CPUs this process may use: its CPU affinity (`os.sched_getaffinity`) capped by the cgroup CPU quota (`/sys/fs/cgroup/cpu.max`),
 not `os.cpu_count()`, which counts the whole machine. The environment variable
 NEURONA_NUM_THREADS sets the count for both when neurona is imported (as set_num_threads would);
 a bad value is refused with a message naming it.
 Until a count is chosen, the BLAS keeps its own default and neurona's kernels run on one thread
-(`kernel_threads`: measured faster with OpenBLAS's spinning threads).
+(`get_num_threads() == kernel_threads() == 1`: measured faster beside OpenBLAS's spinning
+threads); `available_cpus()` is the count to pass for "all the CPUs I may use".
 
 Worker threads (DataLoader workers, serving threads) read a thread-local count: inside
 `thread_limit(n)` the calling thread's kernels use n threads without touching the others. The
 BLAS limit cannot be per thread (OpenBLAS has one process-wide setting), so it is left alone there.
-May import: os, threading, threadpoolctl, numba (lazily). Nothing else in neurona.
+May import: os, threading, threadpoolctl (lazily). Nothing else in neurona.
 """
 from __future__ import annotations
 
@@ -59,24 +60,20 @@ def available_cpus() -> int:
 
 
 def _check(n, what):
-    """n as an int >= 1, or a ValueError naming `what` (the setting)."""
-    if isinstance(n, str):
-        try:
-            n = int(n.strip())
-        except ValueError:
-            raise ValueError(f"{what}: expected a whole number of threads >= 1, got {n!r}") from None
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise ValueError(f"{what}: expected a whole number of threads >= 1, got {n!r}")
-    if n < 1:
-        raise ValueError(f"{what}: expected a whole number of threads >= 1, got {n}")
+    """n (an integer, NumPy's too, not a bool, a float or a string) as an int >= 1, else a
+    ValueError naming `what`, the setting."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ValueError(f"{what} must be a positive integer (threads), got {n!r}")
     return int(n)
 
 
-def _default() -> int:
-    env = os.environ.get("NEURONA_NUM_THREADS")
-    if env is not None and env.strip():
-        return _check(env, "NEURONA_NUM_THREADS")
-    return available_cpus()
+def _check_env(env):
+    """NEURONA_NUM_THREADS's value as an int >= 1, else a ValueError naming the variable."""
+    text = env.strip()
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"NEURONA_NUM_THREADS must be a positive integer (threads for neurona's kernels and "
+                         f"the BLAS), got {env!r}; unset it for the default")
+    return int(text)
 
 
 def _apply_blas(n: int) -> None:
@@ -98,19 +95,8 @@ def set_num_threads(n: int) -> None:
     1
     """
     global _num_threads
-    _num_threads = _check(n, "set_num_threads")
+    _num_threads = _check(n, "set_num_threads: n")
     _apply_blas(_num_threads)
-
-
-def get_num_threads() -> int:
-    """The thread count in force for the calling thread: thread_limit's, else set_num_threads',
-    else NEURONA_NUM_THREADS, else the CPUs available (what the BLAS uses by itself)."""
-    local = getattr(_local, "n", None)
-    if local is not None:
-        return local
-    if _num_threads is None:
-        return _default()
-    return _num_threads
 
 
 def kernel_threads() -> int:
@@ -127,8 +113,19 @@ def kernel_threads() -> int:
         return local
     if _num_threads is None:
         env = os.environ.get("NEURONA_NUM_THREADS")
-        return _check(env, "NEURONA_NUM_THREADS") if env is not None and env.strip() else 1
+        return _check_env(env) if env is not None and env.strip() else 1
     return _num_threads
+
+
+def get_num_threads() -> int:
+    """The threads in force for the calling thread (see kernel_threads): 1 until a count is set
+    with set_num_threads or NEURONA_NUM_THREADS; `available_cpus()` is what "all" means.
+
+    >>> import neurona as nr
+    >>> nr.get_num_threads() >= 1
+    True
+    """
+    return kernel_threads()
 
 
 @contextlib.contextmanager
@@ -136,7 +133,7 @@ def thread_limit(n: int):
     """Within the block, the calling thread's kernels use at most n threads (others unchanged).
     DataLoader workers run their batches under thread_limit(1), so k workers add k threads, not
     k × cores."""
-    n = _check(n, "thread_limit")
+    n = _check(n, "thread_limit: n")
     old = getattr(_local, "n", None)
     _local.n = n
     try:
@@ -151,4 +148,4 @@ def apply_environment() -> None:
     threadpoolctl is imported only then)."""
     env = os.environ.get("NEURONA_NUM_THREADS")
     if env is not None and env.strip():
-        set_num_threads(_check(env, "NEURONA_NUM_THREADS"))
+        set_num_threads(_check_env(env))
