@@ -30,3 +30,35 @@ def test_seq2seq_pairs_and_bad_task():
     import pytest
     with pytest.raises(ValueError, match="unknown task"):
         s2s.make_pairs("sort", 1, 3, np.random.default_rng(0))
+
+
+def test_text_classifier_speeches_and_split():
+    tc = _load("text_classifier")
+    train, test, others = tc.load_split(max_len=40)
+    assert len(train) > 2000 and len(test) > 500
+    assert {y for _, y in test} == set(range(len(tc.PLAYS)))
+    # speaker names are dropped: no sample starts with the abbreviation line, e.g. "ham"
+    first = [s[0] for s, _ in train if s]
+    assert first.count("ham") < 5
+    # word2vec's corpus holds none of the five plays
+    assert len(others) == 37 and not any(p + "_gut.txt" in o for p in tc.PLAYS for o in others)
+
+
+def test_text_classifier_pretrained_embedding_frozen_or_not():
+    import neurona as nr
+    from neurona.text import KeyedVectors, Vocabulary
+    tc = _load("text_classifier")
+    vocab = Vocabulary(["king", "queen", "zzz"])
+    wv = KeyedVectors(4)
+    wv.add_vectors(["king", "queen"], np.arange(8, dtype=np.float32).reshape(2, 4))
+    m, cov = tc.pretrained_matrix(vocab, wv, 4)
+    assert cov == 2 / 3 and np.array_equal(m[vocab["queen"]], [4, 5, 6, 7]) and not m[vocab["zzz"]].any()
+    for trainable in (False, True):
+        model = tc.lstm_classifier(len(vocab), 4, 3, 2, m, trainable)
+        emb = model.layers[0]
+        assert np.array_equal(emb.get_weights()[0], m)
+        assert any(w is emb.weights[0] for w in model.trainable_weights) is trainable
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        model.fit(np.array([[2, 3, 0], [4, 0, 0]]), np.array([0, 1]), epochs=1, verbose=0)
+        assert np.array_equal(emb.get_weights()[0], m) is not trainable
+    del nr
