@@ -1,10 +1,16 @@
 """`Tensor`: an array from the backend plus what autograd needs (grad, requires_grad, the
 Function that made it). Operators and methods are sugar over `neurona.ops`.
+
+Graph mode's hooks: while this thread traces (`neurona.autograd.tracing`), reading `.data` or
+`.grad`, creating a tensor, an in-place update, `t[k] = v`, `bool(t)`/`float(t)`/`t.item()`...
+and `repr(t)` tell the thread's recorder; in every other thread, and whenever nothing is traced,
+each hook costs one check of a module attribute.
 May import: neurona.backend, neurona.autograd, neurona.ops (at the bottom, for the sugar).
 """
 from __future__ import annotations
 
 from . import backend as B
+from .autograd import tracing as _tracing
 from .autograd.grad_mode import state as _grad_state
 
 
@@ -19,7 +25,8 @@ class Tensor:
     [2.0, 4.0, 6.0]
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retain_grad", "name", "__weakref__")
+    # `data` and `grad` are properties over the `_data` and `_grad` slots (defined below the class)
+    __slots__ = ("_data", "_grad", "requires_grad", "_ctx", "_retain_grad", "name", "__weakref__")
     __array_priority__ = 1000  # numpy_array * tensor -> Tensor.__rmul__
 
     def __init__(self, data, dtype=None, requires_grad=False, device=None, name=None):
@@ -34,45 +41,55 @@ class Tensor:
         arr = xp.asarray(data, dtype=dtype)
         if dtype is None and arr.dtype == B.float64 and not hasattr(data, "dtype"):
             arr = arr.astype(B.default_float)  # Python floats become float32, as in PyTorch
-        self.data = arr
-        self.grad = None
+        self._data = arr
+        self._grad = None
         self._ctx = None
         self._retain_grad = False
         self.name = name
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
+        if _tracing.recording:
+            _born(self)
 
     @classmethod
     def _make(cls, data, requires_grad, ctx):
         t = cls.__new__(cls)
-        t.data = data
-        t.grad = None
+        t._data = data
+        t._grad = None
         t.requires_grad = requires_grad
         t._ctx = ctx
         t._retain_grad = False
         t.name = None
+        if _tracing.recording:
+            _born(t)
         return t
 
     # -- facts ----------------------------------------------------------------------------
-    shape = property(lambda self: self.data.shape)
-    ndim = property(lambda self: self.data.ndim)
-    dtype = property(lambda self: self.data.dtype)
-    size = property(lambda self: self.data.size)
-    device = property(lambda self: B.device_of(self.data))
+    shape = property(lambda self: self._data.shape)
+    ndim = property(lambda self: self._data.ndim)
+    dtype = property(lambda self: self._data.dtype)
+    size = property(lambda self: self._data.size)
+    device = property(lambda self: B.device_of(self._data))
     grad_fn = property(lambda self: self._ctx)
     is_leaf = property(lambda self: self._ctx is None)
     T = property(lambda self: _ops.transpose(self))
 
     def numpy(self):
         """The data as a NumPy array (shared memory on CPU, a copy from a GPU)."""
-        return self.data if self.device == "cpu" else self.data.get()
+        if _tracing.recording:
+            _concrete(self, "numpy")
+        return self._data if self.device == "cpu" else self._data.get()
 
     def item(self):
-        return self.data.item()
+        if _tracing.recording:
+            _concrete(self, "item")
+        return self._data.item()
 
     def tolist(self):
-        return self.data.tolist()
+        if _tracing.recording:
+            _concrete(self, "tolist")
+        return self._data.tolist()
 
     def __array__(self, dtype=None, copy=None):
         a = self.numpy()
@@ -85,17 +102,27 @@ class Tensor:
         return (self[i] for i in range(len(self)))
 
     def __bool__(self):
-        return bool(self.data)
+        if _tracing.recording:
+            _concrete(self, "__bool__")
+        return bool(self._data)
 
     def __float__(self):
-        return float(self.data)
+        if _tracing.recording:
+            _concrete(self, "__float__")
+        return float(self._data)
 
     def __int__(self):
-        return int(self.data)
+        if _tracing.recording:
+            _concrete(self, "__int__")
+        return int(self._data)
 
     __hash__ = object.__hash__
 
     def __repr__(self):
+        rec = _tracing.current()
+        traced = rec.repr(self) if rec is not None else None
+        if traced is not None:
+            return traced
         body = repr(self.numpy()).replace("array(", "tensor(", 1)
         extra = ", requires_grad=True" if self.requires_grad else ""
         if self._ctx is not None:
@@ -116,7 +143,7 @@ class Tensor:
 
     def detach(self):
         """The same data, cut from the graph."""
-        return Tensor._make(self.data, False, None)
+        return Tensor._make(self._data, False, None)
 
     def backward(self, grad=None, retain_graph=False, create_graph=False):
         """Accumulate d(self)/d(leaf) into every leaf's `.grad`.
@@ -127,13 +154,13 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad and has no graph")
         if grad is None:
-            if self.data.size != 1:
+            if self._data.size != 1:
                 raise RuntimeError(
                     f"backward: grad can be omitted only for a scalar output, not shape {self.shape}"
                 )
             # asarray(1) + reshape: a fifth of ones_like's cost, which W7 pays on every iteration
-            one = B.array_module(self.data).asarray(1, dtype=self.data.dtype)
-            grad = Tensor._make(one.reshape(self.data.shape) if self.data.ndim else one, False, None)
+            one = B.array_module(self._data).asarray(1, dtype=self._data.dtype)
+            grad = Tensor._make(one.reshape(self._data.shape) if self._data.ndim else one, False, None)
         else:
             if not isinstance(grad, Tensor):
                 grad = Tensor(grad, dtype=self.dtype, device=self.device)
@@ -234,10 +261,13 @@ class Tensor:
         return _ops.index(self, key)
 
     def __setitem__(self, key, value):
+        rec = _tracing.current()
+        if rec is not None:
+            return rec.setitem(self, key, value)
         self._check_inplace("__setitem__", value)
-        key = _ops.raw_key(key, self.data)
-        value = value.data if isinstance(value, Tensor) else value
-        self.data[key] = B.to_device(value, self.device) if B.is_array(value) else value
+        key = _ops.raw_key(key, self._data)
+        value = value._data if isinstance(value, Tensor) else value
+        self._data[key] = B.to_device(value, self.device) if B.is_array(value) else value
 
     def _check_inplace(self, op, other=None):
         if _grad_state.enabled and (
@@ -248,22 +278,26 @@ class Tensor:
                 "graph; do parameter updates inside `with nr.no_grad():`"
             )
 
-    def _inplace(self, op, o, name):
-        self._check_inplace(name, o)
-        op(self.data, o.data if isinstance(o, Tensor) else o, out=self.data, casting="same_kind")
+    def _inplace(self, ufunc, o, sym, op):
+        rec = _tracing.current()
+        if rec is not None:  # recorded as `self <- op(self, o)`
+            return rec.inplace(self, sym, op, o)
+        self._check_inplace(sym, o)
+        getattr(B.array_module(self._data), ufunc)(self._data, o._data if isinstance(o, Tensor) else o,
+                                                   out=self._data, casting="same_kind")
         return self
 
     def __iadd__(self, o):
-        return self._inplace(B.array_module(self.data).add, o, "+=")
+        return self._inplace("add", o, "+=", _ops.add)
 
     def __isub__(self, o):
-        return self._inplace(B.array_module(self.data).subtract, o, "-=")
+        return self._inplace("subtract", o, "-=", _ops.sub)
 
     def __imul__(self, o):
-        return self._inplace(B.array_module(self.data).multiply, o, "*=")
+        return self._inplace("multiply", o, "*=", _ops.mul)
 
     def __itruediv__(self, o):
-        return self._inplace(B.array_module(self.data).divide, o, "/=")
+        return self._inplace("divide", o, "/=", _ops.div)
 
     # -- methods (see neurona.functional for the documentation of each) --------------------
     def sum(self, axis=None, keepdims=False):
@@ -347,6 +381,46 @@ class Tensor:
     def dot(self, o):
         return _ops.dot(self, o)
 
+
+def _born(t):
+    rec = _tracing._current.get()
+    if rec is not None:
+        rec.born(t)
+
+
+def _concrete(t, what):
+    rec = _tracing.current()
+    if rec is not None:
+        rec.concrete(t, what)
+
+
+def _get_data(self):
+    if _tracing.recording:
+        rec = _tracing._current.get()
+        if rec is not None:
+            rec.read_data(self)
+    return self._data
+
+
+def _get_grad(self):
+    if _tracing.recording:
+        rec = _tracing._current.get()
+        if rec is not None:
+            rec.read_grad(self)
+    return self._grad
+
+
+def _set_grad(self, value):
+    if _tracing.recording:
+        rec = _tracing._current.get()
+        if rec is not None:
+            rec.write_grad(self)
+    self._grad = value
+
+
+# the setter is the slot's own (C) one: writing `.data` is not watched, reading is
+Tensor.data = property(_get_data, Tensor._data.__set__, doc="The backend array (NumPy or CuPy).")
+Tensor.grad = property(_get_grad, _set_grad, doc="The gradient accumulated by backward, or None.")
 
 from . import ops as _ops  # noqa: E402  (ops build on Tensor)
 from .autograd.engine import run_backward as _run_backward  # noqa: E402  (once here, not per backward call)

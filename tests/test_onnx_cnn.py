@@ -103,3 +103,34 @@ def test_unsupported_layer_is_named_in_the_error(tmp_path):
     with pytest.raises(ValueError, match=r"the_maxout \(Maxout\) has no ONNX export.*Conv2D"):
         model.export_onnx(tmp_path / "x.onnx")
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_ceil_rounding_max_pool_exports_ceil_mode(tmp_path):
+    # AlexNet-style 3x3 stride-2 pools that keep the last partial window: 6 -> 3, 7 -> 3
+    nr.manual_seed(4)
+    model = Sequential([Conv2D(3, 3, padding=1, input_shape=(2, 6, 7)), MaxPooling2D(3, strides=2, rounding="ceil"),
+                        Flatten(), Dense(2)])
+    assert model.output_shape == (None, 2) and model.layers[1].compute_output_shape((None, 3, 6, 7)) == (None, 3, 3, 3)
+    _check(model, _images((3, 2, 6, 7), seed=7), tmp_path)
+
+
+def test_a_custom_layer_exports_its_own_nodes(tmp_path):
+    # the exporter only walks the model: a layer with an `_onnx(ctx, x)` method is exportable
+    from neurona.layers import Layer
+
+    class Swish(Layer):
+        def call(self, x, training=None):
+            return x * nr.sigmoid(x)
+
+        def compute_output_shape(self, input_shape):
+            return tuple(input_shape)
+
+        def _onnx(self, ctx, x):
+            return ctx.op("Mul", [x, ctx.op("Sigmoid", [x])])
+
+    nr.manual_seed(5)
+    model = Sequential([Dense(6, input_shape=(4,)), Swish(name="swish"), Dense(3)])
+    x = _images((5, 4), seed=8)
+    _check(model, x, tmp_path)
+    proto = onnx.load(str(tmp_path / "m.onnx"))
+    assert [n.op_type for n in proto.graph.node if n.name.startswith("swish")] == ["Sigmoid", "Mul"]

@@ -1,9 +1,11 @@
-"""Autograd: Function nodes, the backward engine, grad modes and numerical checks.
+"""Autograd: Function nodes, the backward engine, grad modes, the per-thread recording state of
+graph mode (`is_tracing`) and numerical checks.
 May import: neurona.tensor, neurona.backend.
 """
 from .engine import run_backward
 from .function import Function
-from .grad_mode import enable_grad, is_grad_enabled, is_tracing, no_grad, set_grad_enabled
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .tracing import is_tracing
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):

@@ -5,11 +5,13 @@ node that consumed its output has passed its gradient down, so gradients of tens
 are summed before they flow on. The walk is iterative (no recursion limit: a 100,000-op chain
 backpropagates). Without `retain_graph` each node drops its inputs after use, which frees the
 graph's memory and makes a second backward an error that says what to do.
-May import: neurona.tensor, neurona.autograd.grad_mode, neurona.backend.kernels.malloc.
+May import: neurona.tensor, neurona.autograd.grad_mode, neurona.autograd.tracing,
+neurona.backend.kernels.malloc.
 """
 from __future__ import annotations
 
 from ..backend.kernels.malloc import tune_malloc
+from . import tracing as _tracing
 from .grad_mode import set_grad_enabled
 
 
@@ -74,7 +76,10 @@ def run_backward(outputs, grad_outputs, inputs=None, retain_graph=False, create_
         elif t._ctx is None or t._retain_grad:
             if not create_graph:
                 g = g.detach()
-            t.grad = g if t.grad is None else _accumulate(t.grad, g)
+            if _tracing.recording:  # through the `grad` property: a tracer sees the read and write
+                t.grad = g if t.grad is None else _accumulate(t.grad, g)
+            else:  # the slot itself: W7's hot path
+                t._grad = g if t._grad is None else _accumulate(t._grad, g)
 
     grads = {}
     roots = []

@@ -4,19 +4,40 @@ A subclass implements `forward(*arrays, **params)` on raw backend arrays (saving
 what backward needs) and `backward(grad)` that returns one gradient per input (None where none
 is needed), written with differentiable Tensor ops so that the same formula gives higher-order
 gradients when the engine runs it with `create_graph=True`.
-May import: neurona.tensor, neurona.autograd.grad_mode.
+
+A subclass also declares, as class attributes, the facts that graph mode's passes need about
+it, so that no pass keeps its own table of op names:
+* `elementwise`: the scalar expression of forward for the fusion pass (`"({0} * {1})"`, `{i}`
+  standing for input i), a tuple with one more expression per array that forward saves on
+  `self` (in the order it saves them), or a classmethod `(dtype, **params) -> str | tuple | None`
+  when the expression depends on the parameters. The language is Python on scalars with `math`
+  and `np` (`literal(x, dtype)` writes a typed constant); numba compiles it.
+* `ufunc`: the name of a NumPy ufunc equal to forward that takes `out=`: the executor lets the
+  op write into a planned buffer, or over its input for an in-place update.
+* `random`: forward draws random numbers, so no pass folds it to a constant or merges two calls.
+* `differentiable`: False for an op whose output never takes part in a gradient (a comparison).
+May import: numpy, neurona.tensor, neurona.autograd.grad_mode, neurona.autograd.tracing.
 """
 from __future__ import annotations
 
+import math
 import weakref
 
-from numpy import asarray as _asarray, generic as _numpy_scalar
+from numpy import asarray as _asarray, dtype as _dtype, generic as _numpy_scalar
 
+from . import tracing as _tracing
 from .grad_mode import state as _grad_state
 
-# Set by neurona.graph while it traces: a callable (cls, inputs, params) that records the op and
-# returns its output, or None to let this thread's call run eagerly. One global check per op.
-_trace_hook = None
+
+def literal(x, dtype) -> str:
+    """A Python number as a typed scalar in an `elementwise` expression.
+
+    >>> literal(0.5, "float32"), literal(float("-inf"), "float64")
+    ('np.float32(0.5)', 'np.float64(-math.inf)')
+    """
+    x = float(x)
+    text = repr(x) if math.isfinite(x) else ("math.nan" if x != x else ("math.inf" if x > 0 else "-math.inf"))
+    return f"np.{_dtype(dtype).name}({text})"
 
 
 class Function:
@@ -24,6 +45,7 @@ class Function:
 
     >>> import neurona as nr
     >>> class Square(nr.Function):
+    ...     elementwise = "({0} * {0})"   # lets nr.jit fuse it with its neighbours
     ...     def forward(self, x):
     ...         return x * x
     ...     def backward(self, g):
@@ -34,27 +56,42 @@ class Function:
     6.0
     """
 
+    # facts for graph mode (see the module docstring)
+    elementwise = None
+    ufunc = None
+    random = False
+    differentiable = True
+
     inputs: tuple = ()
     out_ref = None
     freed = False
 
     @classmethod
     def apply(cls, *inputs, **params):
-        if _trace_hook is not None:
-            out = _trace_hook(cls, inputs, params)
-            if out is not None:
-                return out
+        """Run forward on the inputs' arrays and link the output into the graph when an input
+        requires grad (and grad mode is on). The one place where ops are run and linked: graph
+        mode's tracer is told about each call here, in the thread that traces only."""
         fn = cls.__new__(cls)
-        data = fn.forward(*[t.data for t in inputs], **params)
-        if isinstance(data, _numpy_scalar):  # NumPy turns 0-d results into scalars
-            data = _asarray(data)
+        arrays = [t._data for t in inputs]
+        rec = _tracing._current.get() if _tracing.recording else None
+        if rec is None:
+            data = fn.forward(*arrays, **params)
+            if isinstance(data, _numpy_scalar):  # NumPy makes 0-d results scalars
+                data = _asarray(data)
+        else:
+            rec.check_inputs(cls, inputs)
+            out = fn.forward(*arrays, **params)
+            data = _asarray(out) if isinstance(out, _numpy_scalar) else out
+            rec.record(cls, inputs, params, fn, data, data is not out, arrays)
         if _grad_state.enabled:
             for t in inputs:
                 if t.requires_grad:
+                    if not cls.differentiable:
+                        break
                     fn.inputs = inputs
-                    out = Tensor._make(data, True, fn)
-                    fn.out_ref = weakref.ref(out)
-                    return out
+                    res = Tensor._make(data, True, fn)
+                    fn.out_ref = weakref.ref(res)
+                    return res
         return Tensor._make(data, False, None)
 
     def forward(self, *arrays, **params):  # pragma: no cover - abstract

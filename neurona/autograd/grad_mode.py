@@ -17,24 +17,6 @@ class _State(threading.local):
 state = _State()
 
 
-class _Tracing(threading.local):
-    tracer = None
-
-
-_tracing = _Tracing()
-
-
-def is_tracing() -> bool:
-    """Whether `nr.jit` is recording in this thread: code below graph mode (optimisers) asks this
-    rather than importing the graph package. The tracer sets it (`set_tracing`)."""
-    return _tracing.tracer is not None
-
-
-def set_tracing(tracer):
-    """Record that `tracer` (None: none) is recording in this thread; used by `neurona.graph`."""
-    _tracing.tracer = tracer
-
-
 def is_grad_enabled() -> bool:
     """Whether operations in this thread record the graph now."""
     return state.enabled

@@ -50,10 +50,10 @@ def to_dot(graph: Graph, title: str | None = None) -> str:
 
     made = {}
     for node in graph.nodes:
-        label = node.name if node.name == node.op or node.op == "Fused" else f"{node.name}\\n({node.op})"
-        if node.op == "Fused":
+        label = node.name if node.name == node.op or node.expr is not None else f"{node.name}\\n({node.op})"
+        if node.expr is not None:  # a fused node
             label += "\\n" + " → ".join(node.inner)
-        color = "palegreen" if node.op == "Fused" else "white"
+        color = "palegreen" if node.expr is not None else "white"
         lines.append(f'  n{node.id} [shape=box, style="rounded,filled", fillcolor={color}, label="{label}"];')
         for v in node.outputs:
             made[v.id] = node
@@ -127,7 +127,7 @@ def graph_def(graph: Graph):
     for node in graph.nodes:
         inputs = [made.get(v.id) or sources[v.id] for v in node.inputs]
         attr = {"_output_shapes": shape_attr(node.outputs), "T": dtype_attr(node.outputs[0])}
-        if node.op == "Fused":
+        if node.expr is not None:  # a fused node
             attr["fused_ops"] = attr_value_pb2.AttrValue(s=" -> ".join(node.inner).encode())
         nodes.append(node_def_pb2.NodeDef(name=node.name, op=node.op.split(".")[0], input=inputs, attr=attr))
     return graph_pb2.GraphDef(node=nodes, versions=versions_pb2.VersionDef(producer=22))

@@ -2,8 +2,8 @@
 
 Each node becomes one line `v7 = K[3](v2, v5)` of a generated function; a value is deleted
 right after its last reader (that is what frees memory early), and nodes that can write into a
-given buffer (fused kernels, matmul, the arithmetic ufuncs) write into the arena the memory
-planner assigned. When a kernel fails, the error gets a note naming the op and the user's
+given buffer (fused kernels, and the ops that declare a NumPy `ufunc` equal to their forward:
+matmul, the arithmetic ones) write into the arena the memory planner assigned. When a kernel fails, the error gets a note naming the op and the user's
 source line that recorded it (not the executor's).
 May import: numpy, neurona.graph.ir, neurona.graph.passes.memory.
 """
@@ -17,9 +17,11 @@ from .ir import Graph, Slot
 
 _program_ids = itertools.count()
 
-# single ops that can write into a planned buffer: op name -> ufunc (fused nodes can too)
-UFUNCS = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.true_divide,
-          "Neg": np.negative, "Exp": np.exp, "Log": np.log, "Sqrt": np.sqrt}
+
+def ufunc(node):
+    """The NumPy ufunc a single op declares equal to its forward (`Function.ufunc`), or None."""
+    name = getattr(node.cls, "ufunc", None)
+    return getattr(np, name) if name else None
 
 
 def fill(obj, arrays):
@@ -49,12 +51,12 @@ def can_write_into(node) -> bool:
         return node.expr is not None
     if node.cls is None or len(node.outputs) != 1:
         return False
-    return node.op == "MatMul" or (node.op in UFUNCS and len(node.inputs) == node.n_args)
+    return node.cls.ufunc is not None and len(node.inputs) == node.n_args
 
 
 def elementwise_out(node) -> bool:
     """Whether the node may write its output over one of its inputs (elementwise kernels)."""
-    return can_write_into(node) and node.op != "MatMul"
+    return can_write_into(node) and (node.expr is not None or node.cls.elementwise is not None)
 
 
 def make_kernel(node, out=None):
@@ -63,7 +65,7 @@ def make_kernel(node, out=None):
     `out` is a buffer to write into, or an int: write over that input (an in-place update).
     """
     if type(out) is int:
-        k = node.kernel if node.kernel is not None else UFUNCS[node.op]
+        k = node.kernel if node.kernel is not None else ufunc(node)
         i = out
         return lambda *a: k(*a, out=a[i])
     if node.kernel is not None:
@@ -72,7 +74,7 @@ def make_kernel(node, out=None):
             return k
         return lambda *a: k(*a, out=out)
     if out is not None:
-        f = np.matmul if node.op == "MatMul" else UFUNCS[node.op]
+        f = ufunc(node)
         return lambda *a: f(*a, out=out)
     cls, n, params, aux, scalar = node.cls, node.n_args, node.params, tuple(node.aux), node.scalar_out
     new, fwd = cls.__new__, cls.forward

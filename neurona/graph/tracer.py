@@ -1,15 +1,18 @@
 """The tracer: runs Python code eagerly once while recording every op into a `Graph`.
 
-Recording hooks `Function.apply` (one global check per op when nothing is traced), so every op
-of the library, and every op that the eager autograd engine runs for a backward, becomes a node:
-gradients come out of the same IR as graph nodes. While a trace is active (in the tracing thread
-only) the tracer also patches a few Tensor methods:
-* in-place updates (`p -= lr * g`, `v *= mu`, `t[i] = x`) become ordinary ops whose result is
+The tracer is this thread's recorder (`neurona.autograd.tracing`, a context variable): every
+`Function.apply` in the thread reports its call, so every op of the library, and every op that
+the eager autograd engine runs for a backward, becomes a node: gradients come out of the same IR
+as graph nodes. Nothing is patched, so other threads run eagerly, untouched, while one traces.
+The Tensor hooks make the tracer see:
+* in-place updates (`p -= lr * g`, `v *= mu`, `t[i] = x`) as ordinary ops whose result is
   rebound to the tensor and, for a tensor from outside the trace, written back after each replay;
-* `bool(t)`, `float(t)`, `t.item()`... on a traced value raise `ConcretizationError`: a branch
-  on a traced value would be frozen into the graph, so it is an error that says so;
-* `.grad` is watched: a tensor whose gradient the code assigns before reading it
-  (`opt.zero_grad()` first) does not put its incoming gradient into the signature.
+* `bool(t)`, `float(t)`, `t.item()`... on a traced value: they raise `ConcretizationError`, since
+  a branch on a traced value would be frozen into the graph;
+* `.grad` reads and writes: a tensor whose gradient the code assigns before reading it
+  (`opt.zero_grad()` first) does not put its incoming gradient into the signature;
+* `.data` reads: the arrays are checksummed, so a raw NumPy update that a replay could not
+  repeat is an error rather than a silently frozen value.
 Comparisons (`a > b`) are `Compare` Functions and random ops (dropout) Functions with
 `random = True`, recorded like any op. Tensors created before the trace (parameters, optimiser
 state, data in a closure) are `state`: read live at every replay. Tensors created inside it that
@@ -20,23 +23,18 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
-import weakref
 import zlib
 
 import numpy as np
 
 from .. import ops as _ops
-from ..autograd import function as _function, grad_mode as _grad_mode
+from ..autograd import tracing as _tracing
 from ..autograd.function import Function
-from ..autograd.grad_mode import no_grad, state as _grad_state
+from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor
 from .ir import Graph, Node, Slot, Value
 
-_slot = Tensor.__dict__["data"]  # the slot descriptor, bypassing the tracing property
-_grad_slot = Tensor.__dict__["grad"]
 _NEURONA_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_local = threading.local()
 
 
 class ConcretizationError(RuntimeError):
@@ -46,7 +44,7 @@ class ConcretizationError(RuntimeError):
 class SetItem(Function):
     """`a` with `a[key] = b`, as a new array: how the tracer records `t[key] = value`."""
 
-    graph_nograd = True
+    differentiable = False
 
     def forward(self, a, b, key):
         out = a.copy()
@@ -80,7 +78,7 @@ def _view_kernel(offset, shape, strides):
 
 def active():
     """The tracer recording in this thread, or None."""
-    return getattr(_local, "tracer", None)
+    return _tracing.current()
 
 
 def user_source():
@@ -103,7 +101,8 @@ class Tracer:
         self.graph = graph
         self.values: dict = {}  # id(array) -> Value
         self.keep: list = []  # arrays and tensors kept alive so that their ids stay unique
-        self.born: set = set()  # ids of Tensors created while tracing
+        self.born_ids: set = set()  # ids of Tensors created while tracing
+        self.recording = False
         self.state_tensors: dict = {}  # id(tensor) -> (tensor, grad at first read)
         self.grad_owner: dict = {}  # id(grad tensor) -> the tensor it is the grad of
         self.mutated: dict = {}  # id(tensor) -> tensor whose data an in-place op rebound
@@ -147,22 +146,25 @@ class Tracer:
         v = self.pinned.get(id(t)) if self.pinned else None
         if v is not None:
             return v
-        v = self.array_value(t.data)
+        arr = t._data
+        if self.recording and id(t) not in self.watched:
+            self.watch(t, arr)
+        v = self.array_value(arr)
         if v is not None:
             return v
         owner = self.grad_owner.get(id(t))
         if owner is not None:
-            return self.state(owner, "grad", t.data)
-        if id(t) in self.born or self.unknown == "const":
-            return self.const(t.data)
-        return self.state(t, "data", t.data)
+            return self.state(owner, "grad", arr)
+        if id(t) in self.born_ids or self.unknown == "const":
+            return self.const(arr)
+        return self.state(t, "data", arr)
 
     def state(self, t, attr, arr) -> Value:
         """`t.<attr>` (its data or grad) as live state, read at every run."""
         v = Value(arr.shape, arr.dtype, kind="state", ref=(t, attr), name=t.name)
         self.graph.states.append(v)
         if attr == "data" and id(t) not in self.state_tensors:
-            grad = _grad_slot.__get__(t, Tensor)  # bookkeeping, not a read by the traced code
+            grad = t._grad  # bookkeeping, not a read by the traced code
             self.state_tensors[id(t)] = (t, grad)
             if grad is not None:
                 self.grad_owner[id(grad)] = t
@@ -184,25 +186,14 @@ class Tracer:
             return {k: self.template(o, extra, first) for k, o in obj.items()}
         return obj
 
-    # -- recording --------------------------------------------------------------------------
-    def hook(self, cls, inputs, params):
-        """Run the op eagerly, record it, and link its output for eager autograd as apply does."""
-        arrays = [t.data for t in inputs]
-        for a in arrays:
-            require_host(a, f"an input of {cls.__name__}")
-        fn = cls.__new__(cls)
-        data = fn.forward(*arrays, **params)
-        scalar = isinstance(data, np.generic)
-        if scalar:
-            data = np.asarray(data)
-        self.record(cls, inputs, params, fn, data, scalar, arrays)
-        if (_grad_state.enabled and not getattr(cls, "graph_nograd", False)
-                and any(t.requires_grad for t in inputs)):
-            fn.inputs = inputs
-            out = Tensor._make(data, True, fn)
-            fn.out_ref = weakref.ref(out)
-            return out
-        return Tensor._make(data, False, None)
+    # -- recording: the hooks of Function.apply and Tensor (neurona.autograd.tracing) ------
+    def check_inputs(self, cls, inputs):
+        """Before an op runs: graph mode takes NumPy arrays only; the inputs are watched."""
+        for t in inputs:
+            arr = t._data
+            require_host(arr, f"an input of {cls.__name__}")
+            if id(t) not in self.watched:
+                self.watch(t, arr)
 
     def record(self, cls, inputs, params, fn, data, scalar, arrays):
         """Add the node of one op call: inputs, params with Slots, output and saved arrays."""
@@ -228,8 +219,8 @@ class Tracer:
     def assign(self, t: Tensor, new: Tensor) -> None:
         """Rebind `t` to the value `new` (an in-place update, recorded functionally)."""
         self.value_of(t)  # a first write to outside state still makes it state
-        t.data = new.data
-        if id(t) not in self.born:
+        t._data = new._data
+        if id(t) not in self.born_ids:
             self.mutated[id(t)] = t
 
     def watch(self, t, arr):
@@ -237,6 +228,64 @@ class Tracer:
         require_host(arr, f"tensor {t.name!r} of shape {arr.shape}" if t.name else f"a tensor of shape {arr.shape}")
         self.watched[id(t)] = (t, arr, _checksum(arr))
         self.keep.append(t)
+
+    def born(self, t):
+        """A tensor created while tracing: a constant if no op made its array."""
+        self.born_ids.add(id(t))
+        self.keep.append(t)
+
+    def read_data(self, t):
+        arr = t._data
+        if id(t) not in self.watched and arr is not None:
+            self.watch(t, arr)
+
+    def read_grad(self, t):
+        if id(t) not in self.grad_read:
+            self.grad_read.add(id(t))
+            self.keep.append(t)  # ids must stay unique while tracing
+
+    def write_grad(self, t):
+        if id(t) not in self.grad_read:
+            self.grad_free.add(id(t))
+            self.keep.append(t)
+
+    def inplace(self, t, sym, op, other):
+        """`t <sym> other` (`+=`...): the op, and `t` rebound to its result."""
+        t._check_inplace(sym, other)
+        with no_grad():
+            new = op(t, other)
+            if new.shape != t.shape:
+                raise ValueError(f"{sym}: a result of shape {new.shape} cannot be written into a "
+                                 f"tensor of shape {t.shape}")
+            if new.dtype != t.dtype:
+                new = _ops.cast(new, t.dtype)
+        self.assign(t, new)
+        return t
+
+    def setitem(self, t, key, value):
+        """`t[key] = value` as a `SetItem` node whose result `t` is rebound to."""
+        t._check_inplace("__setitem__", value)
+        with no_grad():
+            value = _ops._base.as_tensor(value, t)
+            new = SetItem.apply(t, value, key=_ops.raw_key(key))
+        self.assign(t, new)
+
+    def concrete(self, t, what):
+        """Refuse to turn a traced value into a Python value (`bool(t)`, `t.item()`...)."""
+        v = self.values.get(id(t._data))
+        if v is not None and v.kind != "const":
+            raise ConcretizationError(
+                f"{what}() of a traced tensor ({v.type_str}): inside nr.jit / a graph the "
+                "value is not known while tracing, so Python control flow (if, while, "
+                "float(), .item()) cannot depend on it. Use nr.where for data-dependent "
+                "choices, or compute it outside the traced function."
+            )
+
+    def repr(self, t):
+        v = self.values.get(id(t._data))
+        if v is not None and v.kind != "const":
+            return f"Traced<{v.type_str} {v.label}>"
+        return None
 
     def finish(self):
         """Record the write-backs: rebound data of outside tensors and changed grads.
@@ -248,8 +297,8 @@ class Tracer:
         """
         for t, arr, digest in self.watched.values():
             name = f"{t.name!r} " if t.name else ""
-            now = _slot.__get__(t, Tensor)
-            if now is not arr and id(t) not in self.born and id(now) not in self.values:
+            now = t._data
+            if now is not arr and id(t) not in self.born_ids and id(now) not in self.values:
                 raise RuntimeError(
                     f"jit: tensor {name}of shape {t.shape} had its .data replaced by an array "
                     "computed outside neurona ops while tracing; a replay cannot repeat that. "
@@ -266,8 +315,8 @@ class Tracer:
         for t in self.mutated.values():
             g.updates.append((t, "data", self.value_of(t)))
         for t, grad0 in self.state_tensors.values():
-            if t.grad is not grad0:
-                g.updates.append((t, "grad", None if t.grad is None else self.value_of(t.grad)))
+            if t._grad is not grad0:
+                g.updates.append((t, "grad", None if t._grad is None else self.value_of(t._grad)))
 
     def grad_signature(self):
         """For each state tensor: whether it had a grad when first read (replays must match).
@@ -279,178 +328,13 @@ class Tracer:
     # -- activation -------------------------------------------------------------------------
     def activate(self):
         """Start recording this thread's ops into the graph."""
-        global _n_active, _saved_patches
-        if active() is not None:
-            raise RuntimeError("graph: already tracing in this thread")
-        with _lock:
-            if _n_active == 0:  # the first tracer (of any thread) installs the hook and patches
-                _saved_patches = _install_patches()
-                _function._trace_hook = _dispatch
-            _n_active += 1
-        _local.tracer = self
-        _grad_mode.set_tracing(self)
+        self._token = _tracing.push(self)
+        self.recording = True
 
     def deactivate(self):
-        """Stop recording (the hook and patches go when the last tracer of any thread stops)."""
-        global _n_active, _saved_patches
-        _local.tracer = None
-        _grad_mode.set_tracing(None)
-        with _lock:
-            _n_active -= 1
-            if _n_active == 0:
-                _function._trace_hook = None
-                _remove_patches(_saved_patches)
-                _saved_patches = None
-
-
-_lock = threading.Lock()
-_n_active = 0
-_saved_patches = None
-
-
-def _dispatch(cls, inputs, params):
-    """The Function.apply hook: record into this thread's tracer, or None (run eagerly)."""
-    tr = getattr(_local, "tracer", None)
-    return None if tr is None else tr.hook(cls, inputs, params)
-
-
-# -- patches installed while tracing ----------------------------------------------------------
-_INPLACE = {"__iadd__": ("+=", _ops.add), "__isub__": ("-=", _ops.sub),
-            "__imul__": ("*=", _ops.mul), "__itruediv__": ("/=", _ops.div)}
-_CONCRETE = ("__bool__", "__float__", "__int__", "item", "tolist", "numpy", "__array__")
-
-
-def _traced_inplace(sym, op, orig):
-    def method(self, o):
-        tr = active()
-        if tr is None:
-            return orig(self, o)
-        self._check_inplace(sym, o)
-        with no_grad():
-            new = op(self, o)
-            if new.shape != self.shape:
-                raise ValueError(f"{sym}: a result of shape {new.shape} cannot be written into a "
-                                 f"tensor of shape {self.shape}")
-            if new.dtype != self.dtype:
-                new = _ops.cast(new, self.dtype)
-        tr.assign(self, new)
-        return self
-
-    return method
-
-
-def _traced_setitem(orig):
-    def setitem(self, key, value):
-        tr = active()
-        if tr is None:
-            return orig(self, key, value)
-        self._check_inplace("__setitem__", value)
-        with no_grad():
-            value = _ops._base.as_tensor(value, self)
-            new = SetItem.apply(self, value, key=_ops.raw_key(key))
-        tr.assign(self, new)
-
-    return setitem
-
-
-def _concrete(name, orig):
-    def method(self, *args):
-        tr = active()
-        if tr is not None:
-            v = tr.values.get(id(self.data))
-            if v is not None and v.kind != "const":
-                raise ConcretizationError(
-                    f"{name}() of a traced tensor ({v.type_str}): inside nr.jit / a graph the "
-                    "value is not known while tracing, so Python control flow (if, while, "
-                    "float(), .item()) cannot depend on it. Use nr.where for data-dependent "
-                    "choices, or compute it outside the traced function."
-                )
-        return orig(self, *args)
-
-    return method
-
-
-def _traced_repr(orig):
-    def __repr__(self):
-        tr = active()
-        v = tr.values.get(id(self.data)) if tr is not None else None
-        if v is not None and v.kind != "const":
-            return f"Traced<{v.type_str} {v.label}>"
-        return orig(self)
-
-    return __repr__
-
-
-def _install_patches():
-    saved = []
-
-    def patch(owner, name, new):
-        saved.append((owner, name, owner.__dict__.get(name, _MISSING) if isinstance(owner, type)
-                      else getattr(owner, name)))
-        setattr(owner, name, new)
-
-    for name, (sym, op) in _INPLACE.items():
-        patch(Tensor, name, _traced_inplace(sym, op, getattr(Tensor, name)))
-    patch(Tensor, "__setitem__", _traced_setitem(Tensor.__setitem__))
-    for name in _CONCRETE:
-        patch(Tensor, name, _concrete(name, getattr(Tensor, name)))
-    patch(Tensor, "__repr__", _traced_repr(Tensor.__repr__))
-    make, init = Tensor.__dict__["_make"].__func__, Tensor.__init__
-
-    def traced_make(cls, data, requires_grad, ctx):
-        t = make(cls, data, requires_grad, ctx)
-        tr = active()
-        if tr is not None:
-            tr.born.add(id(t))
-            tr.keep.append(t)
-        return t
-
-    def traced_init(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        tr = active()
-        if tr is not None:
-            tr.born.add(id(self))
-            tr.keep.append(self)
-
-    patch(Tensor, "_make", classmethod(traced_make))
-    patch(Tensor, "__init__", traced_init)
-
-    def get_data(self):
-        arr = _slot.__get__(self, Tensor)
-        tr = active()
-        if tr is not None and id(self) not in tr.watched and arr is not None:
-            tr.watch(self, arr)
-        return arr
-
-    patch(Tensor, "data", property(get_data, _slot.__set__, doc=_slot.__doc__))
-
-    def get_grad(self):
-        tr = active()
-        if tr is not None and id(self) not in tr.grad_read:
-            tr.grad_read.add(id(self))
-            tr.keep.append(self)  # ids must stay unique while tracing
-        return _grad_slot.__get__(self, Tensor)
-
-    def set_grad(self, value):
-        tr = active()
-        if tr is not None and id(self) not in tr.grad_read:
-            tr.grad_free.add(id(self))
-            tr.keep.append(self)
-        _grad_slot.__set__(self, value)
-
-    patch(Tensor, "grad", property(get_grad, set_grad, doc=_grad_slot.__doc__))
-    return saved
-
-
-_MISSING = object()
-
-
-def _remove_patches(saved):
-    for owner, name, old in reversed(saved or ()):
-        if old is _MISSING:
-            delattr(owner, name)
-        else:
-            setattr(owner, name, old)
+        """Stop recording."""
+        self.recording = False
+        _tracing.pop(self._token)
 
 
 def trace(fn, args_tensors, call, graph: Graph, unknown="state"):
@@ -460,13 +344,13 @@ def trace(fn, args_tensors, call, graph: Graph, unknown="state"):
     """
     tr = Tracer(graph, unknown)
     for t in args_tensors:
-        require_host(t.data, f"an argument of shape {t.shape}")
-        if id(t.data) not in tr.values:
+        require_host(t._data, f"an argument of shape {t.shape}")
+        if id(t._data) not in tr.values:
             v = Value(t.shape, t.dtype, kind="arg", name=t.name)
             graph.args.append(v)
-            tr.register(t.data, v)
+            tr.register(t._data, v)
         else:  # the same array passed twice: a second name for the same input
-            graph.args.append(tr.values[id(t.data)])
+            graph.args.append(tr.values[id(t._data)])
         tr.keep.append(t)
     tr.activate()
     try:

@@ -5,13 +5,15 @@ May import: neurona.backend, neurona.autograd, neurona.ops.
 from __future__ import annotations
 
 from .. import backend as B
-from ..autograd.function import Function
+from ..autograd.function import Function, literal
 from ._base import ShapeError, as_tensor, const, normalize_axes
 from .elementwise import exp, where
 from .reduce import max as reduce_max, sum as reduce_sum
 
 
 class Sigmoid(Function):
+    elementwise = "(1.0 / (1.0 + math.exp(-{0})) if {0} >= 0 else math.exp({0}) / (1.0 + math.exp({0})))"
+
     def forward(self, a):
         xp = B.array_module(a)
         # exp of a negative number only: no overflow for large |a|.
@@ -24,6 +26,9 @@ class Sigmoid(Function):
 
 
 class Tanh(Function):
+    elementwise = "math.tanh({0})"
+    ufunc = "tanh"
+
     def forward(self, a):
         return B.array_module(a).tanh(a)
 
@@ -34,6 +39,11 @@ class Tanh(Function):
 
 class LeakyReLU(Function):
     """max(x, slope·x); relu is slope 0. The gradient at 0 is `slope` (0 for relu)."""
+
+    @classmethod
+    def elementwise(cls, dtype, slope):  # the output, and the 0/1 (or slope) scale saved for backward
+        s = literal(slope, dtype)
+        return f"({{0}} if {{0}} > 0 else {{0}} * {s})", f"({literal(1, dtype)} if {{0}} > 0 else {s})"
 
     def forward(self, a, slope):
         positive = a > 0

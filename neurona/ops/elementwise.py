@@ -5,12 +5,15 @@ May import: neurona.backend, neurona.autograd, neurona.ops._base.
 from __future__ import annotations
 
 from .. import backend as B
-from ..autograd.function import Function
+from ..autograd.function import Function, literal
 from ..autograd.grad_mode import no_grad
 from ._base import as_tensor, broadcast_error, const, tensor_operands, unbroadcast
 
 
 class Add(Function):
+    elementwise = "({0} + {1})"
+    ufunc = "add"
+
     def forward(self, a, b):
         try:
             return a + b
@@ -24,6 +27,9 @@ class Add(Function):
 
 
 class Sub(Function):
+    elementwise = "({0} - {1})"
+    ufunc = "subtract"
+
     def forward(self, a, b):
         try:
             return a - b
@@ -37,6 +43,9 @@ class Sub(Function):
 
 
 class Mul(Function):
+    elementwise = "({0} * {1})"
+    ufunc = "multiply"
+
     def forward(self, a, b):
         try:
             return a * b
@@ -50,6 +59,9 @@ class Mul(Function):
 
 
 class Div(Function):
+    elementwise = "({0} / {1})"
+    ufunc = "true_divide"
+
     def forward(self, a, b):
         try:
             return a / b
@@ -63,6 +75,8 @@ class Div(Function):
 
 
 class Pow(Function):
+    elementwise = "({0} ** {1})"
+
     def forward(self, a, b):
         try:
             return a**b
@@ -77,6 +91,12 @@ class Pow(Function):
 
 
 class PowScalar(Function):
+    @classmethod
+    def elementwise(cls, dtype, p):
+        simple = {1: "{0}", 2: "({0} * {0})", 3: "({0} * {0} * {0})", 0.5: "math.sqrt({0})",
+                  -1: f"({literal(1, dtype)} / {{0}})"}
+        return simple.get(p, f"({{0}} ** {literal(p, dtype)})")
+
     def forward(self, a, p):
         self.p = p
         return a**p
@@ -89,6 +109,9 @@ class PowScalar(Function):
 
 
 class Neg(Function):
+    elementwise = "(-{0})"
+    ufunc = "negative"
+
     def forward(self, a):
         return -a
 
@@ -97,6 +120,9 @@ class Neg(Function):
 
 
 class Exp(Function):
+    elementwise = "math.exp({0})"
+    ufunc = "exp"
+
     def forward(self, a):
         return B.array_module(a).exp(a)
 
@@ -105,6 +131,9 @@ class Exp(Function):
 
 
 class Log(Function):
+    elementwise = "math.log({0})"
+    ufunc = "log"
+
     def forward(self, a):
         return B.array_module(a).log(a)
 
@@ -113,6 +142,9 @@ class Log(Function):
 
 
 class Log1p(Function):
+    elementwise = "math.log1p({0})"
+    ufunc = "log1p"
+
     def forward(self, a):
         return B.array_module(a).log1p(a)
 
@@ -121,6 +153,9 @@ class Log1p(Function):
 
 
 class Sqrt(Function):
+    elementwise = "math.sqrt({0})"
+    ufunc = "sqrt"
+
     def forward(self, a):
         return B.array_module(a).sqrt(a)
 
@@ -129,6 +164,9 @@ class Sqrt(Function):
 
 
 class Abs(Function):
+    # the output, and the sign that forward saves for backward: a fused `g * sign` never stores it
+    elementwise = ("abs({0})", "(1.0 if {0} > 0 else (-1.0 if {0} < 0 else 0.0))")
+
     def forward(self, a):
         xp = B.array_module(a)
         self.sign = xp.sign(a)
@@ -140,6 +178,11 @@ class Abs(Function):
 
 class Maximum(Function):
     """Ties split the gradient in half between the two inputs, as PyTorch does."""
+
+    @classmethod
+    def elementwise(cls, dtype, take_max=True):
+        gt, fn = (">", "max") if take_max else ("<", "min")
+        return (f"{fn}({{0}}, {{1}})", f"(0.5 if {{0}} == {{1}} else (1.0 if {{0}} {gt} {{1}} else 0.0))")
 
     def forward(self, a, b, take_max=True):
         xp = B.array_module(a)
@@ -159,6 +202,15 @@ class Maximum(Function):
 
 
 class Clip(Function):
+    @classmethod
+    def elementwise(cls, dtype, lo, hi):
+        v, cond = "{0}", []
+        if lo is not None:
+            v, cond = f"max({v}, {literal(lo, dtype)})", cond + [f"{{0}} >= {literal(lo, dtype)}"]
+        if hi is not None:
+            v, cond = f"min({v}, {literal(hi, dtype)})", cond + [f"{{0}} <= {literal(hi, dtype)}"]
+        return v, f"(1.0 if {' and '.join(cond) or 'True'} else 0.0)"
+
     def forward(self, a, lo, hi):
         xp = B.array_module(a)
         self.mask = xp.ones(a.shape, dtype=a.dtype)
@@ -173,6 +225,8 @@ class Clip(Function):
 
 
 class Where(Function):
+    elementwise = "({0} if {2} else {1})"  # {2}: the cond array, a parameter the graph feeds as input 2
+
     def forward(self, a, b, cond):
         self.cond = cond
         try:
@@ -189,6 +243,8 @@ class Where(Function):
 
 
 class Cast(Function):
+    elementwise = "{0}"  # the fused kernel casts every result to its dtype
+
     def forward(self, a, dtype):
         self.src = a.dtype
         return a.astype(dtype)
@@ -303,10 +359,18 @@ def to_device(a, device):
 
 class Compare(Function):
     """`a <name> b` as a bool array, `name` a NumPy comparison ('less', 'equal', ...). It has no
-    gradient, so it always runs without recording one (`graph_nograd` tells the graph tracer the
-    same); being a Function, graph mode records it as an ordinary node."""
+    gradient (`differentiable = False`: its output never links into a graph); being a Function,
+    graph mode records it as an ordinary node."""
 
-    graph_nograd = True
+    _SYMBOLS = {"less": "<", "less_equal": "<=", "greater": ">", "greater_equal": ">=",
+                "equal": "==", "not_equal": "!="}
+    
+    @classmethod
+    def elementwise(cls, dtype, name):
+        sym = cls._SYMBOLS.get(name)
+        return None if sym is None else f"({{0}} {sym} {{1}})"
+
+    differentiable = False
 
     def forward(self, a, b, name):
         try:

@@ -10,6 +10,8 @@ from ._base import ShapeError, tensor_operands, unbroadcast
 class MatMul(Function):
     """a @ b for a.ndim >= 2 and b.ndim >= 2 (1-D operands are promoted by `matmul`)."""
 
+    ufunc = "matmul"  # the executor may give it an output buffer
+
     def forward(self, a, b):
         if a.shape[-1] != b.shape[-2]:
             raise ShapeError(

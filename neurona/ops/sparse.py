@@ -13,7 +13,8 @@ May import: neurona.backend, neurona.autograd, neurona.tensor, neurona.ops.
 from __future__ import annotations
 
 from .. import backend as B
-from ..autograd.grad_mode import is_tracing, state as _grad_state
+from ..autograd.grad_mode import state as _grad_state
+from ..autograd.tracing import is_tracing
 from ..tensor import Tensor
 from .movement import Index
 

@@ -8,8 +8,8 @@ whole training step, optimiser included, can be traced by `nr.jit` and replayed:
 reads the step count and the learning rate live. A new learning rate (`opt.learning_rate = x`,
 a schedule's next value) is written into the learning-rate tensor in place, so it neither
 freezes into a trace nor forces a retrace.
-May import: neurona.backend, neurona.tensor, neurona.autograd.grad_mode, neurona.ops, neurona.ops.sparse,
-neurona.optim.
+May import: neurona.backend, neurona.tensor, neurona.autograd.grad_mode, neurona.autograd.tracing,
+neurona.ops, neurona.ops.sparse, neurona.optim.
 """
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ import numbers
 
 from .. import backend as B
 from .. import ops
-from ..autograd.grad_mode import is_tracing, no_grad
+from ..autograd.grad_mode import no_grad
+from ..autograd.tracing import is_tracing
 from ..tensor import Tensor
 from ..ops.sparse import RowSparse
 from .clip import ClipByGlobalNorm, ClipByNorm, ClipByValue

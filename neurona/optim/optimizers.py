@@ -106,9 +106,6 @@ class Adagrad(Optimizer):
 
     def update_sparse(self, p, g, state, c):
         """Row by row: exactly the dense update (as torch.optim.Adagrad's sparse path)."""
-        if self.amsgrad or self.weight_decay:
-            raise TypeError(f"{type(self).__name__}: amsgrad and weight_decay are not applied lazily to sparse "
-                            f"gradients; use Embedding(sparse=False) or plain Adam")
         g = g.coalesce()
         rows, grad, x = g.indices, g.values.data, p.data
         xp = B.array_module(x)
@@ -207,6 +204,9 @@ class Adam(Optimizer):
     def update_sparse(self, p, g, state, c):
         """Lazy Adam (torch.optim.SparseAdam, TF Addons' LazyAdam): only the rows in `g` move,
         and only their moments are updated; the bias corrections use the optimiser's step count."""
+        if self.amsgrad or self.weight_decay:
+            raise TypeError(f"{type(self).__name__}: amsgrad and weight_decay are not applied lazily to sparse "
+                            f"gradients; use Embedding(sparse=False) or plain Adam")
         g = g.coalesce()
         rows, grad, x = g.indices, g.values.data, p.data
         xp = B.array_module(x)

@@ -57,8 +57,8 @@ def common_subexpression_elimination(graph: Graph) -> Graph:
         except TypeError:  # params that cannot be compared: keep the node
             keep.append(node)
             continue
-        impure = getattr(node.cls, "graph_impure", False) or getattr(node.cls, "random", False)
-        other = seen.get(key) if not impure else None  # two dropouts of x draw two masks
+        # two dropouts of x draw two masks (`cls` is None for a View or a fused node)
+        other = seen.get(key) if not getattr(node.cls, "random", False) else None
         if other is None:
             seen[key] = node
             keep.append(node)

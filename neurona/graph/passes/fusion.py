@@ -1,8 +1,9 @@
 """Elementwise fusion: a chain of elementwise ops becomes one kernel that reads each input once
 and writes one output, instead of one pass over memory (and one temporary array) per op.
 
-Each elementwise op has a scalar expression per output (`EXPRESSIONS`); an op that saves an
-array for its backward (relu's 0/1 scale, abs's sign) has one for that array too, so the
+Each elementwise op declares a scalar expression per output (`Function.elementwise`, next to
+its forward in `neurona.ops`); an op that saves an array for its backward (relu's 0/1 scale,
+abs's sign) declares one for that array too, so the
 gradient's `g * scale` fuses into `g * (1 if x > 0 else 0)` and the scale is never stored.
 A group is grown backwards from a node: a producer joins when it is elementwise, has the same
 output shape, and every reader of its output is already in the group. The group's expression
@@ -15,7 +16,8 @@ loop of a `vectorize` ufunc is not vectorised: on a 784x512 float32 array Adam's
 alone takes 108 us).
 The kernel builder is chosen by array backend; only NumPy/numba exists today: a CuPy builder
 would turn the same expression lines into a `cupy.ElementwiseKernel`.
-May import: math, threading, numpy, numba (lazily), neurona.graph.ir, neurona.graph.debug.
+May import: math, threading, numpy, numba (lazily), neurona.autograd.function, neurona.graph.ir,
+neurona.graph.debug.
 """
 from __future__ import annotations
 
@@ -25,65 +27,24 @@ import threading
 
 import numpy as np
 
+from ...autograd.function import literal
 from ..debug import debug_level
 from ..ir import Graph, Node
 
-_CMP = {"less": "<", "less_equal": "<=", "greater": ">", "greater_equal": ">=", "equal": "==",
-        "not_equal": "!="}
-_BIN = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/"}
-_UNARY = {"Exp": "math.exp({0})", "Log": "math.log({0})", "Log1p": "math.log1p({0})",
-          "Sqrt": "math.sqrt({0})", "Tanh": "math.tanh({0})", "Neg": "(-{0})"}
 _kernels: dict = {}
 _scratch = threading.local()  # (shape, dtype) -> the scratch array of in-place fused loops
 
 
-def literal(x, dtype) -> str:
-    """A Python number as a typed scalar in kernel source."""
-    x = float(x)
-    text = repr(x) if math.isfinite(x) else ("math.nan" if x != x else ("math.inf" if x > 0 else "-math.inf"))
-    return f"np.{np.dtype(dtype).name}({text})"
-
-
 def expressions(node):
-    """Scalar expression templates (`{0}` is input 0) for each output of `node`, or None."""
-    op, p, dt = node.op, node.params or {}, node.outputs[0].dtype
-    if op in _BIN:
-        return [f"({{0}} {_BIN[op]} {{1}})"]
-    if op in _UNARY:
-        return [_UNARY[op]]
-    if op == "Compare" and p.get("name") in _CMP:
-        return [f"({{0}} {_CMP[p['name']]} {{1}})"]
-    if op == "Pow":
-        return ["({0} ** {1})"]
-    if op == "Cast":
-        return ["{0}"]
-    if op == "Where":
-        return ["({0} if {2} else {1})"]
-    if op == "PowScalar":
-        e = p["p"]
-        simple = {1: "{0}", 2: "({0} * {0})", 3: "({0} * {0} * {0})", 0.5: "math.sqrt({0})",
-                  -1: f"({literal(1, dt)} / {{0}})"}
-        return [simple.get(e, f"({{0}} ** {literal(e, dt)})")]
-    if op == "Sigmoid":
-        return ["(1.0 / (1.0 + math.exp(-{0})) if {0} >= 0 else math.exp({0}) / (1.0 + math.exp({0})))"]
-    if op == "LeakyReLU":
-        s = literal(p["slope"], dt)
-        return [f"({{0}} if {{0}} > 0 else {{0}} * {s})", f"({literal(1, dt)} if {{0}} > 0 else {s})"]
-    if op == "Abs":
-        return ["abs({0})", "(1.0 if {0} > 0 else (-1.0 if {0} < 0 else 0.0))"]
-    if op == "Maximum":
-        gt = ">" if p.get("take_max", True) else "<"
-        fn = "max" if gt == ">" else "min"
-        return [f"{fn}({{0}}, {{1}})", f"(0.5 if {{0}} == {{1}} else (1.0 if {{0}} {gt} {{1}} else 0.0))"]
-    if op == "Clip":
-        lo, hi = p.get("lo"), p.get("hi")
-        v, cond = "{0}", []
-        if lo is not None:
-            v, cond = f"max({v}, {literal(lo, dt)})", cond + [f"{{0}} >= {literal(lo, dt)}"]
-        if hi is not None:
-            v, cond = f"min({v}, {literal(hi, dt)})", cond + [f"{{0}} <= {literal(hi, dt)}"]
-        return [v, f"(1.0 if {' and '.join(cond) or 'True'} else 0.0)"]
-    return None
+    """Scalar expression templates (`{0}` is input 0) for each output of `node`, or None: what
+    the op's class declares as `Function.elementwise` (a string, a tuple, or a classmethod of
+    the output dtype and the op's parameters)."""
+    e = getattr(node.cls, "elementwise", None)
+    if callable(e):
+        e = e(node.outputs[0].dtype, **(node.params or {}))
+    if e is None:
+        return None
+    return [e] if isinstance(e, str) else list(e)
 
 
 def _elementwise(node, exprs) -> bool:
@@ -127,7 +88,7 @@ def _compile(lines, in_dtypes, out_dtype):
         args = ", ".join(f"x{i}" for i in range(len(in_dtypes)))
         src = f"def fused({args}):\n" + "".join(f"    {ln}\n" for ln in lines)
         ns = {"math": math, "np": np}
-        exec(src, ns)  # noqa: S102 - generated from the expression table above
+        exec(src, ns)  # noqa: S102 - generated from the ops' declared expressions
         sig = numba.from_dtype(out_dtype)(*[numba.from_dtype(d) for d in in_dtypes])
         k = _kernels[key] = numba.vectorize([sig], nopython=True)(ns["fused"])
     return k
@@ -151,7 +112,7 @@ def _compile_loop(lines, in_dtypes, out_dtype, scalar):
                f"    for i in range(out.shape[0]):\n"
                f"        out[i] = fused({reads})\n")
         ns = {"math": math, "np": np}
-        exec(src, ns)  # noqa: S102 - generated from the expression table above
+        exec(src, ns)  # noqa: S102 - generated from the ops' declared expressions
         ns["fused"] = numba.njit(error_model="numpy", inline="always")(ns["fused"])
         arrays = [numba.from_dtype(d)[::1] for d in in_dtypes]
         k = _kernels[key] = numba.njit([numba.void(*arrays, numba.from_dtype(out_dtype)[::1])],

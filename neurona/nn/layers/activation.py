@@ -30,6 +30,9 @@ class LeakyReLU(_Elementwise):
     def call(self, x, training=None):
         return ops.leaky_relu(x, self.alpha)
 
+    def _onnx(self, ctx, x):  # see neurona.saving.onnx_export
+        return ctx.op("LeakyRelu", [x], alpha=self.alpha)
+
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha}
 
@@ -65,6 +68,9 @@ class PReLU(_Elementwise):
     def call(self, x, training=None):
         return ops.prelu(x, self.alpha)
 
+    def _onnx(self, ctx, x):
+        return ctx.op("PRelu", [x, ctx.const("alpha", self.alpha.numpy())])
+
     def get_config(self):
         return {**super().get_config(), "alpha_initializer": initializers.serialize(self.alpha_initializer),
                 "alpha_regularizer": regularizers.serialize(self.alpha_regularizer),
@@ -82,6 +88,9 @@ class ELU(_Elementwise):
 
     def call(self, x, training=None):
         return ops.elu(x, self.alpha)
+
+    def _onnx(self, ctx, x):
+        return ctx.op("Elu", [x], alpha=self.alpha)
 
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha}
@@ -119,6 +128,9 @@ class Softmax(_Elementwise):
 
     def call(self, x, training=None):
         return ops.softmax(x, self.axis)
+
+    def _onnx(self, ctx, x):
+        return ctx.op("Softmax", [x], axis=self.axis)
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}

@@ -185,6 +185,19 @@ class Conv2D(Layer):
                        dilation=self.dilation_rate, groups=self.groups, rounding=self.rounding)
         return self.activation(from_nchw(y, self.data_format))
 
+    def _onnx(self, ctx, x):  # see neurona.saving.onnx_export
+        ph, pw = self._pads
+        inputs = [ctx.const("kernel", self.kernel.numpy())]
+        if self.bias is not None:
+            inputs.append(ctx.const("bias", self.bias.numpy()))
+
+        def emit(x):
+            y = ctx.op("Conv", [x, *inputs], kernel_shape=list(self.kernel_size), strides=list(self.strides),
+                       pads=[ph, pw, ph, pw], dilations=list(self.dilation_rate), group=self.groups)
+            return ctx.activation(y, self.activation)
+
+        return ctx.nchw(x, self.data_format, emit)
+
     def compute_output_shape(self, input_shape):
         n, c, h, w = split_shape(input_shape, self.data_format, self.name)
         size = [None if s is None else output_size(self.name, axis, s, k, st, p, d, self.rounding)

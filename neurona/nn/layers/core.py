@@ -1,10 +1,12 @@
 """Core layers: Dense, Activation, Flatten, Reshape, Embedding.
-May import: neurona (Tensor, ops), neurona.nn (Layer, initializers, regularizers, constraints,
-activations).
+May import: numpy (for the ONNX export), neurona (Tensor, ops), neurona.nn (Layer, initializers,
+regularizers, constraints, activations).
 """
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from ... import backend as B, ops
 from .. import activations, constraints, initializers, regularizers
@@ -61,6 +63,12 @@ class Dense(Layer):
             y = y + self.bias
         return self.activation(y)
 
+    def _onnx(self, ctx, x):  # see neurona.saving.onnx_export
+        y = ctx.op("MatMul", [x, ctx.const("kernel", self.kernel.numpy())])
+        if self.bias is not None:
+            y = ctx.op("Add", [y, ctx.const("bias", self.bias.numpy())])
+        return ctx.activation(y, self.activation)
+
     def compute_output_shape(self, input_shape):
         return (*tuple(input_shape)[:-1], self.units)
 
@@ -91,6 +99,9 @@ class Activation(Layer):
     def call(self, x, training=None):
         return self.activation(x)
 
+    def _onnx(self, ctx, x):
+        return ctx.activation(x, self.activation)
+
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
@@ -109,6 +120,9 @@ class Flatten(Layer):
 
     def call(self, x, training=None):
         return x.reshape(x.shape[0], -1)
+
+    def _onnx(self, ctx, x):
+        return ctx.op("Flatten", [x], axis=1)
 
     def compute_output_shape(self, input_shape):
         rest = tuple(input_shape)[1:]
@@ -141,6 +155,9 @@ class Reshape(Layer):
 
     def call(self, x, training=None):
         return x.reshape((x.shape[0], *self._resolve(x.shape[1:])))
+
+    def _onnx(self, ctx, x):  # 0: keep the batch axis
+        return ctx.op("Reshape", [x, ctx.const("shape", np.array([0, *self.target_shape], np.int64))])
 
     def compute_output_shape(self, input_shape):
         rest = tuple(input_shape)[1:]

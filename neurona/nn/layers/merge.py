@@ -27,6 +27,8 @@ class _Merge(Layer):
     """Base of the merge layers: checks that the input is a list of tensors of fitting shapes."""
 
     _exactly = None  # Subtract takes exactly two inputs
+    # the ONNX op, and whether it takes any number of inputs (a binary one is chained)
+    _onnx_op, _onnx_variadic = None, False
 
     def _shapes(self, input_shape):
         """The list of input shapes, or a clear error when the layer was not given a list."""
@@ -51,6 +53,14 @@ class _Merge(Layer):
             self._shapes(getattr(inputs, "shape", inputs))  # raises: not a list
         self.compute_output_shape([t.shape for t in inputs])
         return self._merge(list(inputs))
+
+    def _onnx(self, ctx, xs):  # see neurona.saving.onnx_export
+        if self._onnx_variadic:
+            return ctx.op(self._onnx_op, xs)
+        y = xs[0]
+        for x in xs[1:]:
+            y = ctx.op(self._onnx_op, [y, x])
+        return y
 
     def compute_output_shape(self, input_shape):
         shapes = self._shapes(input_shape)
@@ -79,6 +89,8 @@ class Add(_Merge):
     [[2.0, 2.0, 2.0], [2.0, 2.0, 2.0]]
     """
 
+    _onnx_op = "Add"
+
     def _merge(self, xs):
         return reduce(ops.add, xs)
 
@@ -92,6 +104,7 @@ class Subtract(_Merge):
     [[-2.0, -2.0]]
     """
 
+    _onnx_op = "Sub"
     _exactly = 2
 
     def _merge(self, xs):
@@ -107,6 +120,8 @@ class Multiply(_Merge):
     [[6.0, 6.0]]
     """
 
+    _onnx_op = "Mul"
+
     def _merge(self, xs):
         return reduce(ops.mul, xs)
 
@@ -119,6 +134,8 @@ class Average(_Merge):
     >>> Average()([nr.zeros((1, 2)), nr.ones((1, 2))]).tolist()
     [[0.5, 0.5]]
     """
+
+    _onnx_op, _onnx_variadic = "Mean", True
 
     def _merge(self, xs):
         return reduce(ops.add, xs) * (1.0 / len(xs))
@@ -133,6 +150,8 @@ class Maximum(_Merge):
     [[3.0, 5.0]]
     """
 
+    _onnx_op, _onnx_variadic = "Max", True
+
     def _merge(self, xs):
         return reduce(ops.maximum, xs)
 
@@ -145,6 +164,8 @@ class Minimum(_Merge):
     >>> Minimum()([nr.tensor([[1.0, 5.0]]), nr.tensor([[3.0, 2.0]])]).tolist()
     [[1.0, 2.0]]
     """
+
+    _onnx_op, _onnx_variadic = "Min", True
 
     def _merge(self, xs):
         return reduce(ops.minimum, xs)
@@ -168,6 +189,9 @@ class Concatenate(_Merge):
             self.axis = operator.index(axis)
         except TypeError:
             raise ValueError(f"Concatenate {self.name}: axis must be an int, got {axis!r}") from None
+
+    def _onnx(self, ctx, xs):
+        return ctx.op("Concat", xs, axis=self.axis)
 
     def _output_shape(self, shapes):
         ndim = len(shapes[0])

@@ -1,7 +1,10 @@
 """BatchNormalization (course topic 4, Ioffe & Szegedy's algorithm), on the fused `ops.batch_norm`.
-May import: neurona (ops), neurona.nn (Layer, initializers, regularizers, constraints).
+May import: numpy (for the ONNX export), neurona (ops), neurona.nn (Layer, initializers, regularizers,
+constraints).
 """
 from __future__ import annotations
+
+import numpy as np
 
 from ... import ops
 from .. import constraints, initializers, regularizers
@@ -68,6 +71,15 @@ class BatchNormalization(Layer):
         return ops.batch_norm(x, self.gamma, self.beta, self.moving_mean, self.moving_variance,
                               training=training, momentum=1 - self.momentum, eps=self.epsilon,
                               axis=self.axis)
+
+    def _onnx(self, ctx, x):  # see neurona.saving.onnx_export: one scale and shift at inference
+        var = self.moving_variance.numpy().astype(np.float64)
+        mean = self.moving_mean.numpy().astype(np.float64)
+        scale = (1.0 if self.gamma is None else self.gamma.numpy()) / np.sqrt(var + self.epsilon)
+        shift = (0.0 if self.beta is None else self.beta.numpy()) - mean * scale
+        shape = self._bshape[1:]  # broadcast over the batch axis and every non-feature axis
+        y = ctx.op("Mul", [x, ctx.const("scale", scale.reshape(shape).astype(np.float32))])
+        return ctx.op("Add", [y, ctx.const("shift", shift.reshape(shape).astype(np.float32))])
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

@@ -1,8 +1,10 @@
 """`LocalResponseNormalization`: AlexNet's NORM layers (Krizhevsky et al. 2012), which divide each
 activation by the energy of the same position in the n neighbouring channels.
-May import: neurona (ops), neurona.nn (Layer, conv layer helpers).
+May import: numpy (for the ONNX export), neurona (ops), neurona.nn (Layer, conv layer helpers).
 """
 from __future__ import annotations
+
+import numpy as np
 
 from ... import ops
 from ...ops import ShapeError
@@ -47,6 +49,26 @@ class LocalResponseNormalization(Layer):
             key = tuple(slice(j, j + c) if a == axis else slice(None) for a in range(x.ndim))
             window = sq[key] if window is None else window + sq[key]
         return x / (self.k + (self.alpha / n) * window) ** self.beta
+
+    def _onnx(self, ctx, x):  # see neurona.saving.onnx_export
+        size, alpha, beta, k = self.size, self.alpha, self.beta, self.k
+
+        def emit(x):
+            if size % 2:
+                # ONNX's LRN divides alpha by size like this layer (and torch); its window is centred for odd sizes
+                return ctx.op("LRN", [x], size=size, alpha=alpha, beta=beta, bias=k)
+            # An even window: ONNX puts the extra channel after c, this layer (and torch) before it.
+            # Average the squares over the layer's window instead: a (size, 1, 1) average pool over a
+            # new axis whose zero padding counts, so alpha/size · Σ a² = alpha · mean.
+            axis = ctx.const("axis", np.array([1], np.int64))
+            sq = ctx.op("Unsqueeze", [ctx.op("Mul", [x, x]), axis])  # (N, 1, C, H, W)
+            mean = ctx.op("AveragePool", [sq], kernel_shape=[size, 1, 1], count_include_pad=1,
+                          pads=[size // 2, 0, 0, (size - 1) // 2, 0, 0])
+            scaled = ctx.op("Add", [ctx.op("Mul", [ctx.op("Squeeze", [mean, axis]), ctx.const("alpha", np.float32(alpha))]),
+                                    ctx.const("k", np.float32(k))])
+            return ctx.op("Div", [x, ctx.op("Pow", [scaled, ctx.const("beta", np.float32(beta))])])
+
+        return ctx.nchw(x, self.data_format, emit)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

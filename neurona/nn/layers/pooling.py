@@ -18,6 +18,7 @@ from .conv import default_rounding, check_format, from_nchw, join_shape, keras_n
 
 class _Pooling2D(Layer):
     _op = None  # the functional op, set by each subclass
+    _onnx_op, _onnx_attrs = None, {}  # the ONNX op and its extra attributes
     _roundings = ("exact", "floor", "ceil")
 
     def __init__(self, pool_size=2, strides=None, padding="valid", data_format="channels_first", rounding=None,
@@ -49,6 +50,13 @@ class _Pooling2D(Layer):
         y = self._op(to_nchw(x, self.data_format), self.pool_size, self.strides, self.padding, self.rounding)
         return from_nchw(y, self.data_format)
 
+    def _onnx(self, ctx, x):  # see neurona.saving.onnx_export
+        ph, pw = self.padding
+        # 'exact' refuses a last partial window and 'floor' drops it: ceil_mode=0; 'ceil' keeps it
+        return ctx.nchw(x, self.data_format, lambda x: ctx.op(
+            self._onnx_op, [x], kernel_shape=list(self.pool_size), strides=list(self.strides),
+            pads=[ph, pw, ph, pw], ceil_mode=int(self.rounding == "ceil"), **self._onnx_attrs))
+
     def compute_output_shape(self, input_shape):
         n, c, h, w = split_shape(input_shape, self.data_format, self.name)
         size = [None if s is None else output_size(self.name, axis, s, k, st, p, 1, self.rounding)
@@ -72,6 +80,7 @@ class MaxPooling2D(_Pooling2D):
     """
 
     _op = staticmethod(ops.max_pool2d)
+    _onnx_op = "MaxPool"
 
 
 @register
@@ -84,6 +93,7 @@ class AveragePooling2D(_Pooling2D):
     """
 
     _op = staticmethod(ops.avg_pool2d)
+    _onnx_op, _onnx_attrs = "AveragePool", {"count_include_pad": 1}
     # a window kept by 'ceil' would hang past the input; what its mean should divide by differs
     # between libraries, so average pooling offers only the two unambiguous roundings
     _roundings = ("exact", "floor")
@@ -103,6 +113,13 @@ class _GlobalPooling2D(Layer):
             raise ShapeError(f"{self.name}: expects 4-D inputs, got shape {x.shape}")
         return self._reduce(x, axis=self._axes(), keepdims=self.keepdims)
 
+    def _onnx(self, ctx, x):  # (N, C, 1, 1), flattened to (N, C) unless keepdims
+        def emit(x):
+            y = ctx.op(self._onnx_op, [x])
+            return y if self.keepdims else ctx.op("Flatten", [y], axis=1)
+
+        return ctx.nchw(x, self.data_format, emit, image_out=self.keepdims)
+
     def compute_output_shape(self, input_shape):
         n, c, _, _ = split_shape(input_shape, self.data_format, self.name)
         return join_shape(n, c, 1, 1, self.data_format) if self.keepdims else (n, c)
@@ -121,6 +138,7 @@ class GlobalAveragePooling2D(_GlobalPooling2D):
     """
 
     _reduce = staticmethod(ops.mean)
+    _onnx_op = "GlobalAveragePool"
 
 
 @register
@@ -133,3 +151,4 @@ class GlobalMaxPooling2D(_GlobalPooling2D):
     """
 
     _reduce = staticmethod(ops.max)
+    _onnx_op = "GlobalMaxPool"

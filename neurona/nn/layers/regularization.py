@@ -26,6 +26,9 @@ class Dropout(Layer):
     def call(self, x, training=None):
         return ops.dropout(x, self.rate, training=bool(training))
 
+    def _onnx(self, ctx, x):  # the identity at inference
+        return x
+
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
