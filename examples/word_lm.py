@@ -101,6 +101,10 @@ def main(argv=None):
     print(f"n-gram baseline (full validation split): best order {best['order']}, k={best['k']}: perplexity "
           f"{best['val_perplexity']:.1f} ({time.perf_counter() - t0:.1f}s)")
     val_eval = val_ids[:args.val_words + 1] if args.val_words else val_ids
+    best_same = min(ngram_baseline(train_ids, val_eval, len(vocab)), key=lambda r: r["val_nats_per_word"])
+    if args.val_words:
+        print(f"n-gram on the LSTM's {len(val_eval) - 1:,} validation words: order {best_same['order']}, "
+              f"k={best_same['k']}: perplexity {best_same['val_perplexity']:.1f}")
 
     B, T = args.batch, args.seq
     model = lstm_lm(len(vocab), args.hidden, args.layers, args.embed, batch=B, stateful=True)
@@ -148,11 +152,11 @@ def main(argv=None):
     print(f"sample (T=0.8) after 'romeo .': {sample}")
     results = {"final_val_perplexity": curve[-1]["val_perplexity"], "steps": steps,
                "train_minutes": train_seconds / 60, "words_per_second": words / train_seconds,
-               "val_words_evaluated": len(val_eval) - 1, "ngram_best": best, "ngram": grams, "curve": curve,
+               "val_words_evaluated": len(val_eval) - 1, "ngram_best": best, "ngram_best_same_words": best_same, "ngram": grams, "curve": curve,
                "sample": sample, "config": vars(args), "loadavg": os.getloadavg(), "vocab": len(vocab)}
     (out / "results.json").write_text(json.dumps(results, indent=1))
     print(f"final validation perplexity {curve[-1]['val_perplexity']:.1f} after {train_seconds / 60:.1f} min "
-          f"({steps} steps); n-gram best {best['val_perplexity']:.1f}; load {os.getloadavg()}; saved {out}")
+          f"({steps} steps); n-gram best on the same words {best_same['val_perplexity']:.1f}; load {os.getloadavg()}; saved {out}")
     return results
 
 
