@@ -174,3 +174,39 @@ def test_sample_weight_and_class_weight_weigh_the_loss():
         np.testing.assert_allclose(wa, wb, rtol=1e-6)
     with pytest.raises(ValueError, match="3 values for 16 samples"):
         _classifier().fit(x, y, verbose=0, sample_weight=w[:3])
+
+
+def test_a_model_built_inside_a_jit_trace_is_an_error_not_a_frozen_model():
+    from neurona.optimizers import SGD
+
+    model = Sequential([Dense(4, activation="relu"), Dense(1)])  # no input_dim: built on first call
+    opt = SGD(0.1)
+
+    @nr.jit
+    def step(x, y):
+        loss = ((model(x) - y) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    x, y = nr.ones((8, 3)), nr.zeros((8, 1))
+    with pytest.raises(RuntimeError, match="Build it before tracing"):
+        step(x, y)
+    model(x[:1])  # built eagerly: the same step now trains
+    opt.bind(model.trainable_weights)
+    losses = [step(x, y).item() for _ in range(5)]
+    assert losses[-1] < losses[0]
+
+
+def test_a_pytorch_style_function_is_explained():
+    with pytest.raises(TypeError, match="ordinary method.*no ctx.save_for_backward"):
+        class Square(nr.Function):  # noqa: F841 - defining it is the test
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x * x
+
+            @staticmethod
+            def backward(ctx, g):
+                return 2 * g

@@ -66,6 +66,16 @@ class Function:
     out_ref = None
     freed = False
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in ("forward", "backward"):
+            if isinstance(cls.__dict__.get(name), staticmethod):
+                raise TypeError(
+                    f"{cls.__name__}.{name} is a @staticmethod taking ctx, as in PyTorch; in neurona {name} is an "
+                    f"ordinary method: `def forward(self, x, ...)` gets the inputs' arrays and keeps what backward "
+                    f"needs as attributes of self (no ctx.save_for_backward), and `def backward(self, grad)` "
+                    f"returns one gradient per input, written with neurona ops. Call it as {cls.__name__}.apply(...)")
+
     @classmethod
     def apply(cls, *inputs, **params):
         """Run forward on the inputs' arrays and link the output into the graph when an input

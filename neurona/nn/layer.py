@@ -4,7 +4,7 @@
 `call(x, training=None)` does the math with neurona ops; `get_config()` returns
 `{**super().get_config(), ...}` and `from_config(config)` rebuilds the layer. Shapes given to
 `build` include the batch axis (None when unknown). A layer builds itself on its first call.
-May import: neurona (Tensor, ops, no_grad), neurona.nn.initializers/regularizers/constraints.
+May import: neurona (Tensor, ops, no_grad, autograd.tracing), neurona.nn.initializers/regularizers/constraints.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import warnings
 
 from .. import backend as B
 from ..autograd.grad_mode import no_grad
+from ..autograd.tracing import is_tracing
 from ..tensor import Tensor
 
 _REGISTRY: dict[str, type] = {}
@@ -160,6 +161,13 @@ class Layer:
         """Create, initialise and track a weight; returns its Tensor."""
         from . import constraints, initializers, regularizers
 
+        if is_tracing():
+            raise RuntimeError(
+                f"{self.name}: creating weight {name!r} while graph mode records (inside an nr.jit function "
+                f"being traced, or a Graph().as_default() block): the layer is being built on its first call "
+                f"there, so its weights would be frozen into the graph as constants and never train. Build "
+                f"it before tracing: call the model once on a batch (model(x[:1])), or give the first layer "
+                f"input_shape=/input_dim=")
         init = initializers.get(initializer)
         if name == "kernel" and not getattr(init, "breaks_symmetry", True):
             warnings.warn(f"{self.name}: kernel initialiser {init!r} gives every unit the same weights, so "
