@@ -1,8 +1,11 @@
-"""Sequence tasks of examples/: the seq2seq encoder–decoder learns to reverse digit strings."""
+"""Sequence tasks of examples/: the seq2seq encoder–decoder learns to reverse digit strings; the
+which-play classifier's data split and word2vec-initialised Embedding (frozen or fine-tuned);
+tiny end-to-end runs of text_classifier.py and word_lm.py (slow)."""
 import importlib.util
 import pathlib
 
 import numpy as np
+import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -27,7 +30,6 @@ def test_seq2seq_pairs_and_bad_task():
     for s, t in zip(src, tgt):
         a, b = s.split("+")
         assert int(a) + int(b) == int(t[:-1]) and len(t) == 5
-    import pytest
     with pytest.raises(ValueError, match="unknown task"):
         s2s.make_pairs("sort", 1, 3, np.random.default_rng(0))
 
@@ -62,3 +64,31 @@ def test_text_classifier_pretrained_embedding_frozen_or_not():
         model.fit(np.array([[2, 3, 0], [4, 0, 0]]), np.array([0, 1]), epochs=1, verbose=0)
         assert np.array_equal(emb.get_weights()[0], m) is not trainable
     del nr
+
+
+def _run_example(name, args, tmp_path):
+    import json
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / f"{name}.py"), *args, "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=1200)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads((tmp_path / "results.json").read_text())
+
+
+@pytest.mark.slow
+def test_text_classifier_tiny_run(tmp_path):
+    res = _run_example("text_classifier", ["--epochs", "1", "--w2v-epochs", "1", "--dim", "16", "--hidden", "16"],
+                       tmp_path)
+    assert set(res["runs"]) == {"bag-of-words logistic regression", "random", "word2vec frozen",
+                                "word2vec fine-tuned"}
+    assert res["runs"]["bag-of-words logistic regression"]["test_accuracy"] > res["majority"] + 0.05
+    assert (tmp_path / "accuracy.png").exists()
+
+
+@pytest.mark.slow
+def test_word_lm_tiny_run(tmp_path):
+    res = _run_example("word_lm", ["--minutes", "0.2", "--vocab", "500", "--hidden", "32", "--embed", "16",
+                                   "--val-words", "2000", "--eval-every", "100000"], tmp_path)
+    assert res["final_val_perplexity"] < res["vocab"]  # better than uniform over the vocabulary
+    assert res["ngram_best"]["val_perplexity"] < res["vocab"]

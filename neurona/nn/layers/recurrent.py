@@ -20,8 +20,10 @@ remain for teaching, graph pictures and custom activations.
 Masking: a step whose mask is 0 leaves the state unchanged (and, with `zero_output_for_mask`,
 outputs zeros). The mask comes from `Embedding(mask_zero=True)` or `Masking` through
 `get_mask(tensor)`, or is passed as `layer(x, mask=...)`.
+ONNX export (`_onnx`, used by `neurona.saving.onnx_export`): SimpleRNN, LSTM and GRU become ONNX's
+RNN, LSTM and GRU operators.
 May import: neurona (Tensor, ops, autograd), neurona.nn (Layer, initializers, regularizers,
-constraints, activations).
+constraints, activations), numpy (lazily, for ONNX export).
 """
 from __future__ import annotations
 
