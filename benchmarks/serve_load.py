@@ -4,7 +4,7 @@ plain FastAPI endpoint; 32 concurrent closed-loop clients on loopback for 20 s e
 request in TF Serving's row format (`{"instances": [image]}` -> `{"predictions": [...]}`) on every
 side. Prints one JSON line per side (requests/s, p50/p99 latency in ms, errors) and the ratios.
 
-    python -m benchmarks.serve_load                     # 20 s per side (WORKLOADS.md W9)
+    python -m benchmarks.serve_load                     # 20 s per side (W9 of docs/performance.md)
     python -m benchmarks.serve_load --seconds 5         # a quick look
     python -m benchmarks.serve_load --forward           # the forward pass alone, batch 1/8/32, 1 thread
 

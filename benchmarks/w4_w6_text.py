@@ -1,4 +1,4 @@
-"""W4 (char-level LSTM language model) and W6 (word2vec) of WORKLOADS.md.
+"""W4 (char-level LSTM language model) and W6 (word2vec) of docs/performance.md's workloads.
 
 W4: vocabulary 65, embedding 64, 2-layer LSTM 256, sequence 64, batch 32, Adam, global clip-norm
 5: one training step (tokens/s = 2048 / s) against PyTorch eager `nn.LSTM` with the same

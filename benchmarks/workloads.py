@@ -1,4 +1,4 @@
-"""The workloads of WORKLOADS.md, each as a pair of step functions (neurona, peer).
+"""The workloads of docs/performance.md (W0-W3, W7), each as a pair of step functions (neurona, peer).
 
 neurona's side is written with the raw core (tensors, `F` ops, a hand-written optimiser update
 under `nr.no_grad()`); PyTorch's side is ordinary eager code (`torch.nn` modules and

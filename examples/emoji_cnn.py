@@ -1,4 +1,4 @@
-"""A small colour CNN on "emoji-9" (1,906 Google emoji, 9 categories; DATA.md), with augmentation.
+"""A small colour CNN on "emoji-9" (1,906 Google emoji, 9 categories; docs/datasets.md), with augmentation.
 
     python -m neurona.datasets get emoji9            # once: npm install of emoji-datasource-google@16.0.0
     python examples/emoji_cnn.py                     # the docs/results.md run

@@ -5,10 +5,15 @@ Keras-style API: `Sequential`, `compile`, `fit` with callbacks, `evaluate`, `sav
     python examples/fashion_mnist_mlp.py --epochs 30         # the full run: >= 89% test accuracy
     python examples/fashion_mnist_mlp.py --dataset mnist --epochs 20   # >= 98%
     python examples/fashion_mnist_mlp.py --jit               # each step a traced nr.jit graph
+    python examples/fashion_mnist_mlp.py --epochs 30 --verify-saved   # + reload and ONNX checks
 
 Fashion-MNIST comes from the Debian package `dataset-fashion-mnist`; MNIST from
 `python -m neurona.datasets get mnist`. Writes under --out (default out/): the saved model, the
 training curves (PNG), a CSV log and TensorBoard event files, and prints where each went.
+--verify-saved then reloads the saved folder with `load_model` and exports the model to ONNX
+(needs onnx and onnxruntime: `pip install -e ".[onnx]"`), and prints the reloaded model's test
+accuracy, the largest difference between onnxruntime's outputs and `predict`'s, and the ONNX
+model's test accuracy.
 """
 from __future__ import annotations
 
@@ -64,6 +69,8 @@ def main(argv=None):
     parser.add_argument("--out", default="out")
     parser.add_argument("--jit", action="store_true",
                         help="trace the training/evaluation steps with nr.jit (compile(jit=True))")
+    parser.add_argument("--verify-saved", action="store_true",
+                        help="reload the saved model and export it to ONNX; compare both with the trained model")
     args = parser.parse_args(argv)
 
     nr.manual_seed(args.seed)
@@ -101,7 +108,33 @@ def main(argv=None):
     print(f"saved the training curves to {out / f'{stem}_curves.png'}")
     print(f"saved the CSV log to {out / f'{stem}_log.csv'}")
     print(f"saved TensorBoard logs to {out / 'tb' / stem} (tensorboard --logdir {out / 'tb'})")
+    if args.verify_saved:
+        verify_saved(model, out / stem, x_test, y_test)
     return test_acc
+
+
+def verify_saved(model, folder, x_test, y_test):
+    """Reload `folder`, export the model to ONNX and run it in onnxruntime; print how both agree
+    with the trained model on the test set."""
+    import onnxruntime as ort
+
+    from neurona.models import load_model
+
+    start = time.perf_counter()
+    reloaded = load_model(folder)
+    load_ms = 1e3 * (time.perf_counter() - start)
+    size_mb = sum(f.stat().st_size for f in folder.iterdir()) / 1e6
+    _, reloaded_acc = reloaded.evaluate(x_test, y_test, batch_size=512)
+    print(f"reloaded {folder} in {load_ms:.0f} ms ({size_mb:.1f} MB): test accuracy {reloaded_acc:.4f}")
+    onnx_path = model.export_onnx(folder.with_suffix(".onnx"))
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    onnx_out = np.concatenate([session.run(None, {name: x_test[i:i + 1000]})[0] for i in range(0, len(x_test), 1000)])
+    ours = model.predict(x_test, batch_size=512)
+    onnx_acc = float((onnx_out.argmax(1) == y_test).mean())
+    print(f"ONNX (onnxruntime {ort.__version__}): largest difference from predict "
+          f"{np.abs(onnx_out - ours).max():.2g}, test accuracy {onnx_acc:.4f}")
+    print(f"saved {onnx_path}")
 
 
 if __name__ == "__main__":

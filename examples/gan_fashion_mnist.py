@@ -91,8 +91,9 @@ def main(argv=None):
                       verbose=2)
     train_time = time.perf_counter() - start
     save_image_grid(interpolation_grid(gan, rows=6, steps=10, seed=2), out / "interpolation.png", nrow=10)
-    from neurona.plots import plot_history  # noqa: F401 - matplotlib is set to Agg there
+    import matplotlib
 
+    matplotlib.use("Agg")  # files only: no display needed
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.5))

@@ -6,8 +6,9 @@
 3. an MLP training step (forward, backward, SGD-momentum update) traced with `nr.jit`, drawn
    before and after the optimisation passes, written for TensorBoard, and timed against eager.
 
-Run `python examples/graph_mode.py [--out DIR] [--logdir DIR]` (pictures go to docs/img by
-default); `tensorboard --logdir out/tensorboard-graph-mode` then shows the traced step's graph.
+Run `python examples/graph_mode.py [--out DIR] [--logdir DIR]`: the pictures go to out/graph_mode
+by default (the ones in docs/img were made with `--out docs/img`); `tensorboard --logdir
+out/tensorboard-graph-mode` then shows the traced step's graph.
 """
 from __future__ import annotations
 
@@ -97,8 +98,8 @@ def traced_training_step(out: Path, logdir: Path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "docs" / "img"))
-    ap.add_argument("--logdir", default=str(Path(__file__).resolve().parent.parent / "out" / "tensorboard-graph-mode"))
+    ap.add_argument("--out", default="out/graph_mode", help="folder for the SVG pictures")
+    ap.add_argument("--logdir", default="out/tensorboard-graph-mode", help="TensorBoard event folder")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

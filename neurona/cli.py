@@ -41,7 +41,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     if args.command not in commands:
-        print(f"neurona {args.command}: unavailable; install its extra (e.g. pip install 'neurona[serving]')",
+        print(f"neurona {args.command}: unavailable; install its extra (e.g. pip install -e '.[serving]' in a neurona checkout)",
               file=sys.stderr)
         return 2
     return commands[args.command].run(args)

@@ -11,8 +11,19 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-import graphviz
 import numpy
+
+# Both halves of graphviz: the PyPI package writes DOT, the system program `dot` renders it.
+NEEDS_PACKAGE = ("the graphviz Python package is not installed: pip install graphviz (or, in a neurona "
+                 "checkout, pip install -e '.[viz]')")
+NEEDS_DOT = ("graphviz's `dot` program is not on PATH (it renders SVG/PNG/PDF): install the system package, "
+             "`sudo apt-get install graphviz` on Debian/Ubuntu (`make setup` does it), `brew install graphviz` "
+             "on macOS, `dnf install graphviz` on Fedora; or write the DOT text with a .dot suffix")
+
+try:
+    import graphviz
+except ImportError as e:
+    raise ImportError(f"neurona.viz: {NEEDS_PACKAGE}") from e
 
 from . import backend as B
 from .autograd import grad as _grad
@@ -78,6 +89,28 @@ def _gradients(y: Tensor, tensors):
     return {id(t): g for t, g in zip(wanted, grads) if g is not None}
 
 
+def _gate_label(fn) -> str:
+    """The circle's text: the course's symbol for a gate, `relu` or `leaky relu α` for the
+    LeakyReLU op that implements both (read from the slope it applied), else the op's name."""
+    if fn.name == "LeakyReLU":
+        slope = getattr(fn, "slope", None)  # when the op keeps its parameter
+        if slope is not None:
+            return "relu" if slope == 0 else f"leaky relu {format_array(numpy.float32(slope), precision=3)}"
+        scale = getattr(fn, "scale", None)
+        slopes = set() if scale is None else set(numpy.unique(B.to_device(scale, "cpu")).tolist()) - {1.0}
+        if slopes == {0.0}:
+            return "relu"
+        if len(slopes) == 1:
+            return f"leaky relu {format_array(numpy.float32(slopes.pop()), precision=3)}"
+        return "(leaky) relu"  # every input was positive: the slope never showed
+    return _GATE_LABELS.get(fn.name, fn.name.lower())
+
+
+def _only_unit_axes(a_shape, b_shape) -> bool:
+    """Whether two shapes differ only by axes of size 1 (a reshape that moves no element)."""
+    return tuple(d for d in a_shape if d != 1) == tuple(d for d in b_shape if d != 1)
+
+
 def _tensor_label(t: Tensor, title: str, grad) -> str:
     rows = [f"<TR><TD><B>{html.escape(title)}</B></TD></TR>",
             f'<TR><TD><FONT COLOR="{VALUE_COLOR}">{html.escape(format_array(t.numpy()))}</FONT></TD></TR>']
@@ -87,21 +120,30 @@ def _tensor_label(t: Tensor, title: str, grad) -> str:
     return '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0">' + "".join(rows) + "</TABLE>>"
 
 
-def to_dot(y: Tensor, grads: bool = True, rankdir: str = "LR") -> graphviz.Digraph:
+def to_dot(y: Tensor, grads: bool = True, rankdir: str = "LR", simplify: bool = True) -> graphviz.Digraph:
     """The computation graph of `y` as a graphviz Digraph (`.source` is the DOT text).
 
     Tensors are boxes titled by their `name` (or the op that made them), with the value in
     green and, unless `grads=False`, the gradient of `y` with respect to it in red (for a
     non-scalar `y`, of `y.sum()`). Gates are circles. Call it before `y.backward()`, which
-    frees the graph.
+    frees the graph. `simplify` (default) leaves out reshapes that only add or drop axes of size
+    1, such as the four that `w @ x` of two vectors makes to run as a matrix product.
 
     >>> import neurona as nr
     >>> x = nr.tensor(3.0, requires_grad=True, name="x")
     >>> dot = nr.viz.to_dot(x * x)
     >>> "Mul" in dot.source and ">6<" in dot.source   # d(x²)/dx = 6
     True
+    >>> w = nr.tensor([1.0, 2.0], requires_grad=True)
+    >>> src = nr.viz.to_dot(nr.relu(w @ nr.tensor([-3.0, 1.0]))).source
+    >>> "label=relu" in src, "Reshape" in src
+    (True, False)
     """
     tensors, functions = _walk(y)
+    if simplify:
+        tensors, functions = _skip_unit_reshapes(y, tensors, functions)
+    else:
+        functions = [(fn, list(fn.inputs)) for fn in functions]
     g = _gradients(y, tensors) if grads else {}
     dot = graphviz.Digraph("computation_graph", graph_attr={"rankdir": rankdir, "fontname": "Helvetica"},
                            node_attr={"fontname": "Helvetica", "fontsize": "11"})
@@ -111,7 +153,7 @@ def to_dot(y: Tensor, grads: bool = True, rankdir: str = "LR") -> graphviz.Digra
                        f'<FONT COLOR="{GRAD_COLOR}">gradient of {of}</FONT>>', labelloc="b")
     # Sequential node ids keep the DOT text the same from run to run.
     tid = {id(t): f"t{i}" for i, t in enumerate(tensors)}
-    made_by = {id(out): fn for fn in functions if (out := fn.out_ref()) is not None}
+    made_by = {id(out): fn for fn, _ in functions if (out := fn.out_ref()) is not None}
     for t in tensors:
         fn = made_by.get(id(t))
         if t.name:
@@ -126,11 +168,10 @@ def to_dot(y: Tensor, grads: bool = True, rankdir: str = "LR") -> graphviz.Digra
         elif not t.requires_grad:
             style["color"] = "gray60"
         dot.node(tid[id(t)], _tensor_label(t, title, g.get(id(t))), **style)
-    for k, fn in enumerate(functions):
+    for k, (fn, inputs) in enumerate(functions):
         node = f"f{k}"
-        dot.node(node, _GATE_LABELS.get(fn.name, fn.name.lower()), shape="circle", tooltip=fn.name,
-                 comment=fn.name)
-        for inp in fn.inputs:
+        dot.node(node, _gate_label(fn), shape="circle", tooltip=fn.name, comment=fn.name)
+        for inp in inputs:
             dot.edge(tid[id(inp)], node)
         out = fn.out_ref()
         if out is not None and id(out) in tid:
@@ -138,7 +179,27 @@ def to_dot(y: Tensor, grads: bool = True, rankdir: str = "LR") -> graphviz.Digra
     return dot
 
 
-def draw_graph(y: Tensor, path, grads: bool = True, rankdir: str = "LR") -> Path:
+def _skip_unit_reshapes(y, tensors, functions):
+    """The tensors and (function, drawn inputs) pairs left when reshapes that only add or drop
+    unit axes are skipped: a consumer of such a reshape's output is drawn from its input."""
+    source = {}  # id of a skipped reshape's output -> the tensor drawn in its place
+    for fn in functions:
+        out = fn.out_ref()
+        if (fn.name == "Reshape" and out is not None and out is not y
+                and _only_unit_axes(fn.inputs[0].shape, out.shape)):
+            source[id(out)] = fn.inputs[0]
+
+    def drawn(t):
+        while id(t) in source:
+            t = source[id(t)]
+        return t
+
+    kept = [(fn, [drawn(t) for t in fn.inputs]) for fn in functions
+            if not (fn.out_ref() is not None and id(fn.out_ref()) in source)]
+    return [t for t in tensors if id(t) not in source], kept
+
+
+def draw_graph(y: Tensor, path, grads: bool = True, rankdir: str = "LR", simplify: bool = True) -> Path:
     """Draw the computation graph of `y` to `path`; the suffix picks the format (.svg, .png,
     .pdf, or .dot/.gv for the DOT text). Returns the path written.
 
@@ -150,12 +211,15 @@ def draw_graph(y: Tensor, path, grads: bool = True, rankdir: str = "LR") -> Path
     """
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower()
-    dot = to_dot(y, grads=grads, rankdir=rankdir)
+    dot = to_dot(y, grads=grads, rankdir=rankdir, simplify=simplify)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt in ("dot", "gv"):
         path.write_text(dot.source)
     elif fmt in graphviz.FORMATS:
-        path.write_bytes(dot.pipe(format=fmt))
+        try:
+            path.write_bytes(dot.pipe(format=fmt))
+        except graphviz.ExecutableNotFound as e:
+            raise RuntimeError(f"draw_graph: {NEEDS_DOT}") from e
     else:
         raise ValueError(f"draw_graph: cannot tell the format from {path.name!r}; use .svg, .png, .pdf or .dot")
     return path

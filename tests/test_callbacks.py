@@ -122,9 +122,10 @@ def test_tensorboard_writes_scalars_and_histograms(tmp_path):
     pytest.importorskip("tensorboardX")
     x, y = _data()
     _model().fit(x, y, epochs=2, verbose=0, callbacks=[TensorBoard(tmp_path / "tb", histogram_freq=1)])
-    files = [f for f in os.listdir(tmp_path / "tb") if f.startswith("events.out.tfevents")]
+    assert sorted(os.listdir(tmp_path / "tb")) == ["train"]  # no validation data: no validation run
+    files = [f for f in os.listdir(tmp_path / "tb" / "train") if f.startswith("events.out.tfevents")]
     assert len(files) == 1
-    tags = _event_tags(tmp_path / "tb" / files[0])
+    tags = _event_tags(tmp_path / "tb" / "train" / files[0])
     assert {"epoch_loss", "epoch_learning_rate"} <= tags
     assert any(t.endswith("/kernel") for t in tags) and any(t.endswith("/kernel/gradient") for t in tags)
 

@@ -130,7 +130,7 @@ def test_fit_learns_a_shifted_gaussian_and_writes_pictures(tmp_path):
     assert abs(gan.generate(256).mean() - 0.5) < start  # the samples moved towards the data
     assert sorted(os.listdir(tmp_path / "grids")) == ["epoch_001.png", "epoch_002.png", "epoch_003.png",
                                                       "epoch_004.png", "epochs.gif"]
-    assert any(f.startswith("events") for f in os.listdir(tmp_path / "tb"))
+    assert any(f.startswith("events") for f in os.listdir(tmp_path / "tb" / "train"))
     from PIL import Image
 
     with Image.open(tmp_path / "grids" / "epochs.gif") as gif:

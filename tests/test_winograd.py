@@ -202,7 +202,7 @@ def test_set_num_threads(monkeypatch):
     assert nr.get_num_threads() == 3
     nr.set_num_threads(1)
     assert nr.get_num_threads() == 1
-    with pytest.raises(ValueError, match="set_num_threads: n must be >= 1"):
+    with pytest.raises(ValueError, match="set_num_threads: n must be a positive integer"):
         nr.set_num_threads(0)
 
 

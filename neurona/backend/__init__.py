@@ -18,7 +18,8 @@ def _load_cupy():
         try:
             import cupy  # noqa: PLC0415 - optional, heavy
         except ImportError as e:  # pragma: no cover - depends on the machine
-            raise RuntimeError("device 'cuda' needs CuPy: pip install 'neurona[gpu]'") from e
+            raise RuntimeError("device 'cuda' needs CuPy: pip install cupy-cuda12x "
+                               "(or, in a neurona checkout, pip install -e '.[gpu]')") from e
         _cupy = cupy
     return _cupy
 
@@ -118,10 +119,9 @@ def set_num_threads(n: int) -> None:
     OPENBLAS_THREAD_TIMEOUT=4 (short spinning) 2 kernel threads helped (0.158–0.219 against
     0.191–0.218 s)."""
     global _num_threads
-    n = int(n)
-    if n < 1:
-        raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
-    _num_threads = n
+    if isinstance(n, bool) or not isinstance(n, (int, numpy.integer)) or n < 1:
+        raise ValueError(f"set_num_threads: n must be a positive integer (threads), got {n!r}")
+    _num_threads = int(n)
 
 
 def get_num_threads() -> int:
@@ -129,8 +129,13 @@ def get_num_threads() -> int:
     if _num_threads is None:
         import os  # noqa: PLC0415 - only needed here
 
-        env = os.environ.get("NEURONA_NUM_THREADS")
-        return max(1, int(env)) if env else 1
+        env = os.environ.get("NEURONA_NUM_THREADS", "").strip()
+        if not env:
+            return 1
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"NEURONA_NUM_THREADS must be a positive integer (threads for neurona's kernels), "
+                             f"got {env!r}; unset it for the default of 1")
+        return int(env)
     return _num_threads
 
 

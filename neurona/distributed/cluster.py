@@ -25,7 +25,8 @@ def _ray():
     try:
         import ray
     except ImportError:
-        raise ImportError("neurona.distributed needs Ray: pip install 'neurona[distributed]'") from None
+        raise ImportError("neurona.distributed needs Ray: pip install 'ray>=2.60,<2.61' (or, in a neurona checkout, "
+                          "pip install -e '.[distributed]')") from None
     return ray
 
 

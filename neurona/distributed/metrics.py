@@ -70,7 +70,8 @@ class RunMetrics:
             try:
                 from tensorboardX import SummaryWriter
             except ImportError:
-                raise ImportError("log_dir= needs tensorboardX: pip install 'neurona[tb]'") from None
+                raise ImportError("log_dir= needs tensorboardX: pip install tensorboardX (or, in a neurona checkout, "
+                                  "pip install -e '.[tb]')") from None
             self._writer = SummaryWriter(self.log_dir)
         for k, v in logs.items():
             self._writer.add_scalar(f"epoch_{k}", v, epoch)

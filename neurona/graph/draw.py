@@ -84,9 +84,16 @@ def draw(graph: Graph, path, title: str | None = None) -> Path:
     if path.suffix == ".dot":
         path.write_text(dot)
         return path
-    import graphviz  # noqa: PLC0415 - pictures only
-
-    data = graphviz.Source(dot).pipe(format=path.suffix.lstrip(".") or "svg")
+    try:
+        import graphviz  # noqa: PLC0415 - pictures only
+    except ImportError as e:
+        raise ImportError("nr.graph.draw: the graphviz Python package is not installed: pip install graphviz "
+                          "(or, in a neurona checkout, pip install -e '.[viz]')") from e
+    try:
+        data = graphviz.Source(dot).pipe(format=path.suffix.lstrip(".") or "svg")
+    except graphviz.ExecutableNotFound as e:
+        raise RuntimeError("nr.graph.draw: graphviz's `dot` program is not on PATH: `sudo apt-get install graphviz` "
+                           "on Debian/Ubuntu, `brew install graphviz` on macOS; or write a .dot file") from e
     path.write_bytes(data)
     return path
 
@@ -97,7 +104,8 @@ def graph_def(graph: Graph):
         from tensorboardX.proto import (attr_value_pb2, graph_pb2, node_def_pb2,  # noqa: PLC0415
                                         tensor_shape_pb2, types_pb2, versions_pb2)
     except ImportError as e:
-        raise RuntimeError("TensorBoard graphs need tensorboardX: pip install 'neurona[tb]'") from e
+        raise RuntimeError("TensorBoard graphs need tensorboardX: pip install tensorboardX tensorboard "
+                           "(or, in a neurona checkout, pip install -e '.[tb]')") from e
 
     def shape_attr(vals):
         shapes = [tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d)

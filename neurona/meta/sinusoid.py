@@ -40,16 +40,16 @@ def plot_sinusoid_fit(maml, path, k=10, steps=(0, 1, 10), seed=123, baseline=Non
     """MAML's figure: one new task's true curve, its K support points and the meta-learned
     model's predictions after each number of gradient steps in `steps` (and, if given, a
     `baseline` MAML-like object — e.g. a pretrained model — after the largest)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # a canvas of its own: pyplot's backend stays
+    from matplotlib.figure import Figure
 
     tasks = SinusoidTasks(seed=seed)
     amp, phase = tasks.draw()
     support = tasks.points(amp, phase, k)
     grid = np.linspace(-5, 5, 200, dtype=np.float32)[:, None]
-    fig, axes = plt.subplots(1, 2 if baseline is not None else 1, figsize=(11 if baseline else 6, 4), squeeze=False)
+    fig = Figure(figsize=(11 if baseline else 6, 4))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2 if baseline is not None else 1, squeeze=False)
     for ax, model, label in zip(axes[0], [maml, baseline], ["MAML", "pretrained, fine-tuned"]):
         if model is None:
             continue
@@ -64,5 +64,4 @@ def plot_sinusoid_fit(maml, path, k=10, steps=(0, 1, 10), seed=123, baseline=Non
     fig.suptitle(title or f"sinusoid regression, K = {k}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

@@ -28,6 +28,46 @@ def host(a):
     return a.astype(np.float32) if a.dtype == np.float64 else a
 
 
+def is_scalar_tree(obj):
+    """A Python number, or a (nested) list/tuple holding only numbers: data written as Python
+    lists, `[[0.1, 0.2], [0.3, 0.4]]`, which is one array (Keras' lists of scalars), not a list
+    of several inputs."""
+    if isinstance(obj, (bool, int, float, np.number)):
+        return True
+    return isinstance(obj, (list, tuple)) and len(obj) > 0 and all(is_scalar_tree(o) for o in obj)
+
+
+def array_list(model_name, what, name, value, count=None):
+    """The arrays of `value` (x or y of the array API) as a list of host arrays: one array, a
+    list/tuple of arrays (several inputs or outputs), or Python lists of numbers, converted as
+    Keras does. `count`: how many arrays the model takes, when known (a list of `count` nested
+    lists is then `count` arrays)."""
+    if value is None:
+        return []
+    if is_scalar_tree(value) and not (count and count > 1 and len(value) == count):
+        parts = [value]
+    else:
+        parts = as_list(value)
+    out = []
+    for i, part in enumerate(parts):
+        try:
+            arr = host(part)
+        except ValueError as e:  # ragged nested lists
+            where = name if len(parts) == 1 else f"{name}[{i}]"
+            raise ValueError(f"{model_name}.{what}: {where} is a nested list whose rows have different lengths; "
+                             f"give an array of one shape (np.asarray could not make one: {e})") from None
+        if arr.ndim == 0:
+            where = name if len(parts) == 1 else f"{name}[{i}]"
+            raise ValueError(f"{model_name}.{what}: {where} is a single {type(part).__name__} ({part!r}); it must "
+                             f"have a batch axis (one entry per sample)")
+        if arr.dtype == object:
+            where = name if len(parts) == 1 else f"{name}[{i}]"
+            raise ValueError(f"{model_name}.{what}: {where} could not become a numeric array (got dtype object "
+                             f"from {type(part).__name__}); give arrays or lists of numbers")
+        out.append(arr)
+    return out
+
+
 def is_array(a):
     """An array or Tensor with a batch axis (what a loader's batch fields must be)."""
     return isinstance(a, Tensor) or (hasattr(a, "shape") and hasattr(a, "__len__") and len(a.shape) >= 1)
@@ -113,9 +153,13 @@ class DataAdapter:
         self.steps = None if steps is None else int(steps)
         self.from_arrays = not is_batch_source(x)
         training = what == "fit"
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                                       or batch_size < 1):
+            raise ValueError(f"{model_name}.{what}: batch_size must be a positive integer (samples per batch), "
+                             f"got {batch_size!r}")
         if self.from_arrays:
-            self.xs = [host(a) for a in as_list(x)]
-            self.ys = [] if y is None else [host(a) for a in as_list(y)]
+            self.xs = array_list(model_name, what, "x", x, n_io[0])
+            self.ys = array_list(model_name, what, "y", y, n_io[1])
             n = len(self.xs[0]) if self.xs else 0
             if any(len(a) != n for a in self.xs + self.ys):
                 raise ValueError(f"{model_name}.{what}: x and y must have the same number of samples; got "

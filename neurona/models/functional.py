@@ -9,6 +9,7 @@ May import: neurona (Tensor, ops, no_grad), neurona.nn (Layer, registry, symboli
 """
 from __future__ import annotations
 
+from ..nn._config import rebuild
 from ..nn.layer import Layer, get_registered, register
 from ..nn.symbolic import Input, InputLayer, Node, SymbolicTensor, defer_build  # noqa: F401 - re-exported
 from .trainer import Trainer
@@ -196,7 +197,9 @@ class Model(Trainer, Layer):
     def from_config(cls, config):
         made, outputs, pending = {}, {}, []
         for spec in config["layers"]:
-            layer = get_registered(spec["class_name"]).from_config(dict(spec["config"]))
+            config_ = dict(spec["config"])
+            layer = rebuild(get_registered(spec["class_name"]), config_,
+                            f"{spec['class_name']} layer {config_.get('name')!r}")
             made[layer.name] = layer
             if isinstance(layer, InputLayer):
                 outputs[layer.name, 0] = layer._inbound_nodes[0].outputs

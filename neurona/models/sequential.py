@@ -3,6 +3,7 @@ May import: neurona (Tensor, no_grad), neurona.nn (Layer, registry), neurona.mod
 """
 from __future__ import annotations
 
+from ..nn._config import rebuild
 from ..nn.layer import Layer, get_registered, register
 from .functional import InputLayer, Model, SymbolicTensor
 
@@ -121,7 +122,9 @@ class Sequential(Model):
     def from_config(cls, config):
         model = cls(name=config.get("name"))
         for spec in config["layers"]:
-            model._layers.append(get_registered(spec["class_name"]).from_config(dict(spec["config"])))
+            config_ = dict(spec["config"])
+            model._layers.append(rebuild(get_registered(spec["class_name"]), config_,
+                                         f"{spec['class_name']} layer {config_.get('name')!r}"))
         if config.get("build_input_shape") is not None:
             model.build(tuple(config["build_input_shape"]))
             model.built = True

@@ -57,3 +57,47 @@ def deserialize(identifier, kind: str, names: dict, classes: dict, base: type | 
     if (base is not None and isinstance(identifier, base)) or callable(identifier):
         return identifier
     raise ValueError(f"cannot interpret {identifier!r} as a {kind}")
+
+
+def _init_parameters(cls):
+    """The keyword arguments `cls(...)` takes, following `**kwargs` up the base classes, and the
+    required ones of its own constructor."""
+    import inspect
+
+    accepted, required = [], None
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass) or klass is object:
+            continue
+        params = list(inspect.signature(klass.__init__).parameters.values())[1:]
+        if required is None:
+            required = [p.name for p in params if p.default is p.empty
+                        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        accepted += [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            break
+    return accepted, required or []
+
+
+def rebuild(cls, config: dict, what: str):
+    """`cls.from_config(config)`, where a hand-edited config with a key the class does not take,
+    or without one it needs, fails with an error naming `what` (e.g. "Dense layer 'hidden'"), the
+    key and what the class accepts, instead of a bare TypeError from its constructor."""
+    try:
+        return cls.from_config(config)
+    except ValueError as e:  # a bad value, e.g. activation 'rellu': say which layer holds it
+        raise type(e)(f"{what}: {e}") from e
+    except TypeError as e:
+        import difflib
+
+        accepted, required = _init_parameters(cls)
+        unknown = [k for k in config if k not in accepted]
+        missing = [k for k in required if k not in config]
+        if not (unknown or missing):
+            raise
+        parts = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, accepted, n=1)
+            parts.append(f"unknown config key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        if missing:
+            parts.append(f"missing config key{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))}")
+        raise ValueError(f"{what}: {'; '.join(parts)}. {cls.__name__} takes: {', '.join(accepted)}") from e

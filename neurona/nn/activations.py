@@ -44,7 +44,9 @@ def elu(x):
 
 
 def leaky_relu(x):
-    """max(x, 0.01·x), the course's leaky ReLU."""
+    """max(x, 0.01·x), the course's leaky ReLU (and PyTorch's default slope). The `LeakyReLU`
+    layer defaults to Keras' 0.3 instead, so that Keras code builds the same network; use the
+    layer for any other slope."""
     return ops.leaky_relu(x)
 
 

@@ -1,6 +1,7 @@
 """The model folder format and weight files.
 
-`config.json`: {"format": "neurona.model", "format_version": 2, "class_name", "config",
+`config.json`: {"format": "neurona.model", "format_version": 2, "neurona_version" (of the
+neurona that wrote it: what to install to reproduce a result), "class_name", "config",
 "compile" (or null), "weights": {"file", "sha256", "names"}, "optimizer" (or null)}. The SHA-256
 of the weights file ties the two files together, so a weights file from another save (or a
 damaged one) is refused with a clear message instead of loading wrong numbers.
@@ -18,7 +19,7 @@ Every file of a save is first written in full under a temporary name; only then 
 into place, the config last. A crash while writing leaves the previous save untouched; a crash
 between the renames (a window of microseconds) leaves files whose SHA-256 no longer match the
 config, which `load_model` refuses, naming the file.
-May import: numpy, json, hashlib, safetensors, neurona.backend, neurona.nn, neurona.optim.
+May import: numpy, json, hashlib, safetensors, neurona.__version__, neurona.backend, neurona.nn, neurona.optim.
 """
 from __future__ import annotations
 
@@ -166,8 +167,10 @@ def save_model(model, path, include_optimizer=True):
         raise ValueError(f"save_model: {model.name} is not built; build it (input_shape=, or call it on data) first")
     folder = Path(path)
     compile_config = _compile_config(model)
-    config = {"format": FORMAT, "format_version": FORMAT_VERSION, "class_name": type(model).__name__,
-              "config": model.get_config(), "compile": compile_config}
+    from .. import __version__  # noqa: PLC0415 - the package's own version, read when saving
+
+    config = {"format": FORMAT, "format_version": FORMAT_VERSION, "neurona_version": __version__,
+              "class_name": type(model).__name__, "config": model.get_config(), "compile": compile_config}
     staged = []
     try:
         weights_tmp = _stage(folder / WEIGHTS_FILE, _safetensors_writer(_weight_arrays(model)))
@@ -344,8 +347,9 @@ def load_model(path, compile=True):  # noqa: A002 - Keras' name
         raise ValueError(f"load_model: {config['class_name']!r} is not a model class")
     try:
         model = cls.from_config(config["config"])
-    except (TypeError, KeyError, IndexError) as e:
-        raise ValueError(f"load_model: the architecture in {folder / CONFIG_FILE} is invalid: {e!r}") from e
+    except (TypeError, KeyError, IndexError, ValueError) as e:
+        detail = str(e) if isinstance(e, ValueError) else repr(e)
+        raise ValueError(f"load_model: the architecture in {folder / CONFIG_FILE} is invalid: {detail}") from e
     if not model.built:
         raise ValueError(f"load_model: the saved {config['class_name']} has no input shape, so it cannot be rebuilt")
     _assign(model, _read_safetensors(weights_path), weights_path)

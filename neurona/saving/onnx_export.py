@@ -17,7 +17,8 @@ GlobalAveragePooling2D, GlobalMaxPooling2D, LocalResponseNormalization and the m
 Subtract, Multiply, Average, Maximum, Minimum and Concatenate (ONNX Add, Sub, Mul, Mean, Max,
 Min, Concat). ONNX's image ops are NCHW: a `channels_last` layer wraps its nodes in two
 Transposes (`ctx.nchw`), so the graph takes and gives the same layouts as `predict`.
-Needs the `onnx` package (`pip install neurona[onnx]`).
+Needs the `onnx` package (`pip install onnx onnxruntime`, or `pip install -e ".[onnx]"` in a
+neurona checkout).
 May import: numpy, onnx (lazily), neurona.nn.layer, neurona.nn.symbolic, neurona.saving.format.
 """
 from __future__ import annotations
@@ -119,7 +120,8 @@ def export_onnx(model, path, opset=17):
         import onnx
         from onnx import TensorProto, helper, numpy_helper
     except ImportError:
-        raise ImportError("export_onnx needs the onnx package: pip install 'neurona[onnx]'") from None
+        raise ImportError("export_onnx needs the onnx package: pip install onnx onnxruntime "
+                          "(or, in a neurona checkout, pip install -e '.[onnx]')") from None
     from ..nn.symbolic import InputLayer  # noqa: PLC0415
 
     if not model.built:

@@ -7,7 +7,11 @@ Every builder takes `build=True`: False returns the model unbuilt (no weight all
 the layers' settings alone, so VGG19's 144 M weights (575 MB in float32) need not exist to be
 counted, and no builder or plan ever runs a forward pass. Classifiers end in softmax (Keras'
 applications), so compile them with `sparse_categorical_crossentropy`; pass
-`classifier_activation=None` for logits.
+`classifier_activation=None` for logits. `include_top=False` (Keras' name) returns the
+feature extractor: the network without its classifier (the fully connected layers, and the
+Flatten or global pooling before them), ending in the last convolutional block's maps;
+`pooling='avg'` or `'max'` then adds a global pooling to give one vector per image, the input of
+a new head in transfer learning.
 May import: neurona.nn (layers), neurona.models (Sequential, Input, Model, defer_build).
 """
 from __future__ import annotations
@@ -19,7 +23,7 @@ from ..models import Input, Model, Sequential
 from ..models.functional import InputLayer, defer_build
 from ..nn.layer import get_registered
 from ..nn.layers import (Activation, Add, BatchNormalization, Conv2D, Dense, Dropout, Flatten,
-                         GlobalAveragePooling2D, LocalResponseNormalization, MaxPooling2D)
+                         GlobalAveragePooling2D, GlobalMaxPooling2D, LocalResponseNormalization, MaxPooling2D)
 
 # VGG configurations D (16 weight layers) and E (19) of Simonyan & Zisserman (2015): channels of
 # each 3×3 convolution, "M" a 2×2 max pool.
@@ -27,6 +31,20 @@ VGG_BLOCKS = {
     16: [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
     19: [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
 }
+
+
+def _top_or_pooling(include_top, pooling, top):
+    """The layers after the feature extractor: `top` (a list, or a function making it) when
+    `include_top`, else the global pooling that `pooling` asks for (None: none)."""
+    if include_top:
+        if pooling is not None:
+            raise ValueError(f"pooling={pooling!r} applies only with include_top=False (the classifier has its own)")
+        return top() if callable(top) else top
+    if pooling is None:
+        return []
+    if pooling not in ("avg", "max"):
+        raise ValueError(f"pooling must be None, 'avg' or 'max', got {pooling!r}")
+    return [(GlobalAveragePooling2D if pooling == "avg" else GlobalMaxPooling2D)(name=f"global_{pooling}_pool")]
 
 
 def _model(layers, input_shape, build, name):
@@ -37,7 +55,8 @@ def _model(layers, input_shape, build, name):
     return model
 
 
-def lenet5(num_classes=10, input_shape=(1, 28, 28), activation="relu", classifier_activation="softmax", build=True):
+def lenet5(num_classes=10, input_shape=(1, 28, 28), activation="relu", classifier_activation="softmax", build=True,
+           include_top=True, pooling=None):
     """LeNet-5 as in the course and benchmark W2 (LeCun et al. 1998, with ReLU and max pooling):
     CONV 6@5×5 pad 2 → 28×28×6, POOL 2 → 14×14×6, CONV 16@5×5 → 10×10×16, POOL 2 → 5×5×16,
     FC 120, FC 84, FC 10: 61,706 parameters. On the original 32×32 inputs pass
@@ -45,16 +64,20 @@ def lenet5(num_classes=10, input_shape=(1, 28, 28), activation="relu", classifie
 
     >>> lenet5().count_params()
     61706
+    >>> lenet5(include_top=False).output_shape          # the feature extractor
+    (None, 16, 5, 5)
     """
     pad = 2 if input_shape[-1] == 28 else 0
     layers = [Conv2D(6, 5, padding=pad, activation=activation), MaxPooling2D(2),
-              Conv2D(16, 5, activation=activation), MaxPooling2D(2), Flatten(),
-              Dense(120, activation=activation), Dense(84, activation=activation),
-              Dense(num_classes, activation=classifier_activation)]
-    return _model(layers, input_shape, build, "lenet5")
+              Conv2D(16, 5, activation=activation), MaxPooling2D(2)]
+    layers += _top_or_pooling(include_top, pooling, lambda: [
+        Flatten(), Dense(120, activation=activation), Dense(84, activation=activation),
+        Dense(num_classes, activation=classifier_activation)])
+    return _model(layers, input_shape, build, "lenet5" if include_top else "lenet5_features")
 
 
-def alexnet(num_classes=1000, two_towers=False, dropout=0.5, lrn=True, classifier_activation="softmax", build=True):
+def alexnet(num_classes=1000, two_towers=False, dropout=0.5, lrn=True, classifier_activation="softmax", build=True,
+            include_top=True, pooling=None):
     """AlexNet (Krizhevsky, Sutskever & Hinton 2012) on 227×227×3 inputs, the course's layer list:
 
     CONV1 96@11×11 s4 → 55×55×96, POOL1 3×3 s2 → 27×27×96, NORM1, CONV2 256@5×5 p2 → 27×27×256,
@@ -87,14 +110,16 @@ def alexnet(num_classes=1000, two_towers=False, dropout=0.5, lrn=True, classifie
               Conv2D(384, 3, padding=1, activation="relu", name="conv3"),
               Conv2D(384, 3, padding=1, groups=g, activation="relu", name="conv4"),
               Conv2D(256, 3, padding=1, groups=g, activation="relu", name="conv5"),
-              MaxPooling2D(3, strides=2, name="pool3"), Flatten(name="flatten"),
-              *drop(6), Dense(4096, activation="relu", name="fc6"), *drop(7),
-              Dense(4096, activation="relu", name="fc7"),
-              Dense(num_classes, activation=classifier_activation, name="fc8")]
-    return _model(layers, (3, 227, 227), build, "alexnet_two_towers" if two_towers else "alexnet")
+              MaxPooling2D(3, strides=2, name="pool3")]
+    layers += _top_or_pooling(include_top, pooling, lambda: [
+        Flatten(name="flatten"), *drop(6), Dense(4096, activation="relu", name="fc6"), *drop(7),
+        Dense(4096, activation="relu", name="fc7"), Dense(num_classes, activation=classifier_activation, name="fc8")])
+    name = "alexnet_two_towers" if two_towers else "alexnet"
+    return _model(layers, (3, 227, 227), build, name if include_top else f"{name}_features")
 
 
-def _vgg(depth, num_classes, input_shape, batch_norm, dropout, classifier_activation, build):
+def _vgg(depth, num_classes, input_shape, batch_norm, dropout, classifier_activation, build, include_top=True,
+         pooling=None):
     layers = []
     for v in VGG_BLOCKS[depth]:
         if v == "M":
@@ -103,38 +128,46 @@ def _vgg(depth, num_classes, input_shape, batch_norm, dropout, classifier_activa
             layers += [Conv2D(v, 3, padding=1, use_bias=False), BatchNormalization(), Activation("relu")]
         else:
             layers.append(Conv2D(v, 3, padding=1, activation="relu"))
-    layers.append(Flatten())
-    for _ in range(2):
-        layers += [Dense(4096, activation="relu"), *([Dropout(dropout)] if dropout else [])]
-    layers.append(Dense(num_classes, activation=classifier_activation))
-    return _model(layers, input_shape, build, f"vgg{depth}{'_bn' if batch_norm else ''}")
+    def top():
+        head = [Flatten()]
+        for _ in range(2):
+            head += [Dense(4096, activation="relu"), *([Dropout(dropout)] if dropout else [])]
+        return head + [Dense(num_classes, activation=classifier_activation)]
+
+    layers += _top_or_pooling(include_top, pooling, top)
+    name = f"vgg{depth}{'_bn' if batch_norm else ''}"
+    return _model(layers, input_shape, build, name if include_top else f"{name}_features")
 
 
 def vgg16(num_classes=1000, input_shape=(3, 224, 224), batch_norm=False, dropout=0.5,
-          classifier_activation="softmax", build=True):
+          classifier_activation="softmax", build=True, include_top=True, pooling=None):
     """VGG16 (configuration D): 13 convolutions 3×3 pad 1 in five blocks (64, 128, 256, 512, 512
     channels) each closed by a 2×2 max pool, 224 → 7, then FC 4096, 4096, 1000: 138,357,544
     parameters (14,714,688 in the convolutions, 102,764,544 in FC6 alone).
 
     >>> sum(p for _, _, p in layer_plan(vgg16(build=False), (3, 224, 224)))
     138357544
+    >>> layer_plan(vgg16(include_top=False, build=False), (3, 224, 224))[-1][1]   # the features
+    (None, 512, 7, 7)
     """
-    return _vgg(16, num_classes, input_shape, batch_norm, dropout, classifier_activation, build)
+    return _vgg(16, num_classes, input_shape, batch_norm, dropout, classifier_activation, build, include_top,
+                pooling)
 
 
 def vgg19(num_classes=1000, input_shape=(3, 224, 224), batch_norm=False, dropout=0.5,
-          classifier_activation="softmax", build=True):
+          classifier_activation="softmax", build=True, include_top=True, pooling=None):
     """VGG19 (configuration E): 16 convolutions (four in each of the last three blocks), then the
     same head as VGG16: 143,667,240 parameters.
 
     >>> sum(p for _, _, p in layer_plan(vgg19(build=False), (3, 224, 224)))
     143667240
     """
-    return _vgg(19, num_classes, input_shape, batch_norm, dropout, classifier_activation, build)
+    return _vgg(19, num_classes, input_shape, batch_norm, dropout, classifier_activation, build, include_top,
+                pooling)
 
 
 def small_vgg(num_classes=10, input_shape=(3, 32, 32), widths=(64, 128, 256), dense_units=256, batch_norm=True,
-              dropout=0.0, classifier_activation="softmax", build=True):
+              dropout=0.0, classifier_activation="softmax", build=True, include_top=True, pooling=None):
     """A VGG for small images, benchmark W3 by default: per width w, two 3×3 pad-1 convolutions of w
     channels (each followed by BatchNorm and ReLU, convolutions without bias) and a 2×2 max pool;
     then FC `dense_units` + ReLU and FC `num_classes`. On 3×32×32: 32 → 16 → 8 → 4, 4×4×256 into
@@ -151,9 +184,10 @@ def small_vgg(num_classes=10, input_shape=(3, 32, 32), widths=(64, 128, 256), de
             else:
                 layers.append(Conv2D(w, 3, padding=1, activation="relu"))
         layers.append(MaxPooling2D(2))
-    layers += [Flatten(), Dense(dense_units, activation="relu"), *([Dropout(dropout)] if dropout else []),
-               Dense(num_classes, activation=classifier_activation)]
-    return _model(layers, input_shape, build, "small_vgg")
+    layers += _top_or_pooling(include_top, pooling, lambda: [
+        Flatten(), Dense(dense_units, activation="relu"), *([Dropout(dropout)] if dropout else []),
+        Dense(num_classes, activation=classifier_activation)])
+    return _model(layers, input_shape, build, "small_vgg" if include_top else "small_vgg_features")
 
 
 def _bn(name):
@@ -194,7 +228,8 @@ def basic_block(x, filters, stride=1, name="block"):
     return Activation("relu", name=f"{name}_relu2")(Add(name=f"{name}_add")([y, shortcut]))
 
 
-def _resnet(name, input_shape, stem, stages, num_classes, classifier_activation, build):
+def _resnet(name, input_shape, stem, stages, num_classes, classifier_activation, build, include_top=True,
+            pooling=None):
     """A ResNet of basic blocks: `stem(input)`, then per (filters, blocks, stride) a stage whose first
     block has that stride, global average pooling and one FC layer."""
     with nullcontext() if build else defer_build():
@@ -203,9 +238,12 @@ def _resnet(name, input_shape, stem, stages, num_classes, classifier_activation,
         for i, (filters, blocks, stride) in enumerate(stages, 1):
             for j in range(blocks):
                 x = basic_block(x, filters, stride if j == 0 else 1, name=f"layer{i}_{j}")
-        x = GlobalAveragePooling2D(name="avgpool")(x)
-        outputs = Dense(num_classes, activation=classifier_activation, name="fc")(x)
-    return Model(inputs, outputs, name=name)
+        top = _top_or_pooling(include_top, pooling, lambda: [GlobalAveragePooling2D(name="avgpool"),
+                                                             Dense(num_classes, activation=classifier_activation,
+                                                                   name="fc")])
+        for layer in top:
+            x = layer(x)
+    return Model(inputs, x, name=name if include_top else f"{name}_features")
 
 
 def _imagenet_stem(x):
@@ -214,12 +252,14 @@ def _imagenet_stem(x):
     return MaxPooling2D(3, strides=2, padding=1, rounding="floor", name="maxpool")(x)
 
 
-def _imagenet_resnet(depth, blocks, num_classes, input_shape, classifier_activation, build):
+def _imagenet_resnet(depth, blocks, num_classes, input_shape, classifier_activation, build, include_top, pooling):
     stages = list(zip((64, 128, 256, 512), blocks, (1, 2, 2, 2)))
-    return _resnet(f"resnet{depth}", input_shape, _imagenet_stem, stages, num_classes, classifier_activation, build)
+    return _resnet(f"resnet{depth}", input_shape, _imagenet_stem, stages, num_classes, classifier_activation, build,
+                   include_top, pooling)
 
 
-def resnet18(num_classes=1000, input_shape=(3, 224, 224), classifier_activation="softmax", build=True):
+def resnet18(num_classes=1000, input_shape=(3, 224, 224), classifier_activation="softmax", build=True,
+             include_top=True, pooling=None):
     """ResNet-18 (He et al. 2015) in torchvision's layout: conv 7×7/2 (64) → BN → ReLU → max pool
     3×3/2 → four stages of two basic blocks (64, 128, 256, 512 channels; the last three start
     with stride 2 and a projection shortcut) → global average pool → FC. On 224×224: 112 → 56 →
@@ -232,10 +272,12 @@ def resnet18(num_classes=1000, input_shape=(3, 224, 224), classifier_activation=
     >>> sum(n for _, _, n in rows), rows[-1][1]
     (11699112, (None, 1000))
     """
-    return _imagenet_resnet(18, (2, 2, 2, 2), num_classes, input_shape, classifier_activation, build)
+    return _imagenet_resnet(18, (2, 2, 2, 2), num_classes, input_shape, classifier_activation, build, include_top,
+                            pooling)
 
 
-def resnet34(num_classes=1000, input_shape=(3, 224, 224), classifier_activation="softmax", build=True):
+def resnet34(num_classes=1000, input_shape=(3, 224, 224), classifier_activation="softmax", build=True,
+             include_top=True, pooling=None):
     """ResNet-34: ResNet-18's layout with 3, 4, 6 and 3 basic blocks per stage (32 convolutions
     + FC = 34 weight layers, the projections aside): 21,797,672 trainable parameters,
     torchvision's count (21,814,696 with BatchNorm's moving statistics).
@@ -243,11 +285,12 @@ def resnet34(num_classes=1000, input_shape=(3, 224, 224), classifier_activation=
     >>> plan_summary(resnet34(build=False), (3, 224, 224), print_fn=None).splitlines()[-2]
     'Trainable params: 21,797,672'
     """
-    return _imagenet_resnet(34, (3, 4, 6, 3), num_classes, input_shape, classifier_activation, build)
+    return _imagenet_resnet(34, (3, 4, 6, 3), num_classes, input_shape, classifier_activation, build, include_top,
+                            pooling)
 
 
 def resnet_cifar(depth=20, num_classes=10, input_shape=(3, 32, 32), widths=(16, 32, 64),
-                 classifier_activation="softmax", build=True):
+                 classifier_activation="softmax", build=True, include_top=True, pooling=None):
     """The CIFAR-10 ResNets of He et al. (2015, section 4.2): 6n + 2 weight layers for depth =
     20, 32, 44, 56, 110 (n = 3, 5, 7, 9, 18; any depth ≡ 2 mod 6 works, depth 8 is n = 1). A
     3×3 convolution (16 channels) → BN → ReLU, three stages of n basic blocks on 32×32, 16×16
@@ -271,7 +314,8 @@ def resnet_cifar(depth=20, num_classes=10, input_shape=(3, 32, 32), widths=(16, 
         return Activation("relu", name="relu")(_bn("bn1")(_conv(widths[0], 3, 1, "conv1")(x)))
 
     stages = list(zip(widths, (n, n, n), (1, 2, 2)))
-    return _resnet(f"resnet{depth}_cifar", input_shape, stem, stages, num_classes, classifier_activation, build)
+    return _resnet(f"resnet{depth}_cifar", input_shape, stem, stages, num_classes, classifier_activation, build,
+                   include_top, pooling)
 
 
 def layer_plan(model, input_shape):

@@ -71,8 +71,15 @@ MIN_WORK = 100_000
 MAX_TILE_WASTE = 1.15
 
 
+CONV_ALGOS = ("auto", "im2col", "winograd")
+
+
 def _algo_setting():
-    return os.environ.get("NEURONA_CONV_ALGO", "auto")
+    algo = os.environ.get("NEURONA_CONV_ALGO", "auto").strip().lower() or "auto"
+    if algo not in CONV_ALGOS:
+        raise ValueError(f"NEURONA_CONV_ALGO must be one of {', '.join(CONV_ALGOS)}, got "
+                         f"{os.environ['NEURONA_CONV_ALGO']!r}")
+    return algo
 
 
 def suits(n, c, k, geo, groups, fast) -> bool:

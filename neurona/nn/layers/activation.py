@@ -16,16 +16,22 @@ class _Elementwise(Layer):
 
 @register
 class LeakyReLU(_Elementwise):
-    """max(x, alpha·x). The default alpha=0.3 is Keras'; the course's formula uses 0.01.
+    """max(x, alpha·x). Two defaults, on purpose: this layer's alpha=0.3 is Keras' `LeakyReLU`
+    layer default, so Keras code gives the same network; the name `activation="leaky_relu"`
+    (and `F.leaky_relu`) uses 0.01, the course's formula and PyTorch's default (Keras 3's function
+    uses 0.2). For another slope, use this layer with it. `negative_slope=` (Keras 3's name for
+    alpha) is accepted too.
 
     >>> import neurona as nr
     >>> LeakyReLU(0.1)(nr.tensor([-2.0, 3.0])).tolist()
     [-0.20000000298023224, 3.0]
+    >>> LeakyReLU(negative_slope=0.01).alpha
+    0.01
     """
 
-    def __init__(self, alpha=0.3, **kwargs):
+    def __init__(self, alpha=0.3, negative_slope=None, **kwargs):
         super().__init__(**kwargs)
-        self.alpha = float(alpha)
+        self.alpha = float(alpha if negative_slope is None else negative_slope)
 
     def call(self, x, training=None):
         return ops.leaky_relu(x, self.alpha)
@@ -42,15 +48,24 @@ class PReLU(_Elementwise):
     """Leaky ReLU whose slope is learned: one alpha per input element (all axes but the batch),
     or shared along `shared_axes` (e.g. shared_axes=(2, 3) for one slope per NCHW channel).
 
+    The slopes start at zero, Keras' default (the unit starts as a ReLU); PyTorch's `nn.PReLU`
+    starts them at 0.25, as He et al. (2015) did: pass `alpha_initializer=0.25` (a number means
+    a constant) for that.
+
     >>> import neurona as nr
     >>> layer = PReLU(shared_axes=(2, 3))
     >>> layer(nr.zeros((1, 3, 4, 4))).shape, layer.count_params()
     ((1, 3, 4, 4), 3)
+    >>> torch_like = PReLU(alpha_initializer=0.25)
+    >>> torch_like(nr.tensor([[-4.0, 2.0]])).tolist()
+    [[-1.0, 2.0]]
     """
 
     def __init__(self, alpha_initializer="zeros", alpha_regularizer=None, alpha_constraint=None, shared_axes=None,
                  **kwargs):
         super().__init__(**kwargs)
+        if isinstance(alpha_initializer, (int, float)) and not isinstance(alpha_initializer, bool):
+            alpha_initializer = initializers.Constant(float(alpha_initializer))
         self.alpha_initializer = initializers.get(alpha_initializer)
         self.alpha_regularizer = regularizers.get(alpha_regularizer)
         self.alpha_constraint = constraints.get(alpha_constraint)

@@ -10,6 +10,7 @@ May import: neurona (ops), neurona.nn (Layer, initializers, regularizers, constr
 from __future__ import annotations
 
 import operator
+import warnings
 
 from ... import ops
 from ...ops import ShapeError, output_size
@@ -82,6 +83,37 @@ def split_shape(input_shape, data_format, layer):
         axes = "N, C, H, W" if data_format == "channels_first" else "N, H, W, C"
         raise ShapeError(f"{layer}: expects 4-D inputs ({axes}), got shape {shape}")
     return shape if data_format == "channels_first" else (shape[0], shape[3], shape[1], shape[2])
+
+
+def layout_hint(shape, data_format, channels=None, square=False):
+    """A hint for a 4-D shape that looks like the other layout ('' when it does not): NHWC images
+    into a layer that takes NCHW (the default), or the reverse. `channels`: what the layer
+    expects on its channel axis, when known; otherwise a small last (or second) axis, 1, 3 or 4,
+    reads as channels. `square`: also ask for equal height and width in the other reading (for
+    a warning about data that merely could be either layout)."""
+    shape = tuple(shape)
+    if len(shape) != 4 or None in shape[1:]:
+        return ""
+    _, a, b, c = shape
+    if data_format == "channels_first":
+        chan, other, spatial = c, a, (a, b)
+        layout, fix, fmt = "channels-last (N, H, W, C)", "x.transpose(0, 3, 1, 2)", "channels_last"
+    else:
+        chan, other, spatial = a, c, (b, c)
+        layout, fix, fmt = "channels-first (N, C, H, W)", "x.transpose(0, 2, 3, 1)", "channels_first"
+    fits = chan == channels if channels else chan in (1, 3, 4)
+    if not fits or other == chan or other <= 4 or (channels and other == channels):
+        return ""
+    if square and spatial[0] != spatial[1]:
+        return ""
+    return (f"; shape {shape} looks like {layout} data: transpose it ({fix}) or build the layers with "
+            f"data_format='{fmt}'")
+
+
+def with_layout_hint(error, shape, data_format, channels=None):
+    """`error` (a ShapeError) with the layout hint added to its message, when there is one."""
+    hint = layout_hint(shape, data_format, channels)
+    return ShapeError(f"{error}{hint}") if hint else error
 
 
 def join_shape(n, c, h, w, data_format):
@@ -169,6 +201,10 @@ class Conv2D(Layer):
         return (self.filters, self._in_channels(input_shape) // self.groups, *self.kernel_size)
 
     def build(self, input_shape):
+        hint = layout_hint(input_shape, self.data_format, square=True)
+        if hint:  # it may be right (a 28-channel map 28 wide and 3 high), so a warning, not an error
+            warnings.warn(f"{self.name}: building for {split_shape(input_shape, self.data_format, self.name)[1]} "
+                          f"input channels ({self.data_format}){hint}", stacklevel=3)
         self.kernel = self.add_weight("kernel", self.kernel_shape(input_shape), self.kernel_initializer,
                                       self.kernel_regularizer, self.kernel_constraint)
         self.bias = None
@@ -179,8 +215,10 @@ class Conv2D(Layer):
 
     def call(self, x, training=None):
         if x.ndim != 4 or split_shape(x.shape, self.data_format, self.name)[1] != self.kernel.shape[1] * self.groups:
+            channels = self.kernel.shape[1] * self.groups
             raise ShapeError(f"{self.name}: input shape {x.shape} ({self.data_format}) must have "
-                             f"{self.kernel.shape[1] * self.groups} channels (kernel shape {self.kernel.shape})")
+                             f"{channels} channels (kernel shape {self.kernel.shape})"
+                             f"{layout_hint(x.shape, self.data_format, channels)}")
         y = ops.conv2d(to_nchw(x, self.data_format), self.kernel, self.bias, stride=self.strides, padding=self._pads,
                        dilation=self.dilation_rate, groups=self.groups, rounding=self.rounding)
         return self.activation(from_nchw(y, self.data_format))
@@ -200,9 +238,12 @@ class Conv2D(Layer):
 
     def compute_output_shape(self, input_shape):
         n, c, h, w = split_shape(input_shape, self.data_format, self.name)
-        size = [None if s is None else output_size(self.name, axis, s, k, st, p, d, self.rounding)
-                for axis, s, k, st, p, d in zip(("height", "width"), (h, w), self.kernel_size, self.strides,
-                                                self._pads, self.dilation_rate)]
+        try:
+            size = [None if s is None else output_size(self.name, axis, s, k, st, p, d, self.rounding)
+                    for axis, s, k, st, p, d in zip(("height", "width"), (h, w), self.kernel_size, self.strides,
+                                                    self._pads, self.dilation_rate)]
+        except ShapeError as e:
+            raise with_layout_hint(e, input_shape, self.data_format) from None
         return join_shape(n, self.filters, *size, self.data_format)
 
     def get_config(self):

@@ -13,7 +13,8 @@ from __future__ import annotations
 from ... import ops
 from ...ops import ShapeError, output_size
 from ..layer import Layer, register
-from .conv import default_rounding, check_format, from_nchw, join_shape, keras_name, hw_pair, split_shape, to_nchw
+from .conv import (default_rounding, check_format, from_nchw, join_shape, keras_name, hw_pair, split_shape, to_nchw,
+                   with_layout_hint)
 
 
 class _Pooling2D(Layer):
@@ -59,8 +60,12 @@ class _Pooling2D(Layer):
 
     def compute_output_shape(self, input_shape):
         n, c, h, w = split_shape(input_shape, self.data_format, self.name)
-        size = [None if s is None else output_size(self.name, axis, s, k, st, p, 1, self.rounding)
-                for axis, s, k, st, p in zip(("height", "width"), (h, w), self.pool_size, self.strides, self.padding)]
+        try:
+            size = [None if s is None else output_size(self.name, axis, s, k, st, p, 1, self.rounding)
+                    for axis, s, k, st, p in zip(("height", "width"), (h, w), self.pool_size, self.strides,
+                                                 self.padding)]
+        except ShapeError as e:
+            raise with_layout_hint(e, input_shape, self.data_format) from None
         return join_shape(n, c, *size, self.data_format)
 
     def get_config(self):
