@@ -16,7 +16,7 @@ from .autograd import Function, enable_grad, grad, is_grad_enabled, no_grad, set
 from .autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .backend import (bool_, float16, float32, float64, get_num_threads, int8, int16, int32, int64, manual_seed,
                       set_num_threads, uint8)
-from .creation import (arange, eye, full, full_like, ones, ones_like, rand, rand_like, randint, randn,
+from .creation import (arange, eye, full, full_like, linspace, ones, ones_like, rand, rand_like, randint, randn,
                        randn_like, tensor, zeros, zeros_like)
 from .ops import *  # noqa: F401,F403 - every op is also nr.<op>
 from .ops import ShapeError

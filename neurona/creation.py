@@ -64,6 +64,20 @@ def arange(start, stop=None, step=1, dtype=None, requires_grad=False, device="cp
     return _made(xp.arange(start, stop, step, dtype=_float(dtype)), requires_grad)
 
 
+def linspace(start, stop, num=50, endpoint=True, dtype=None, requires_grad=False, device="cpu"):
+    """`num` evenly spaced values from `start` to `stop` (included unless `endpoint=False`), as
+    numpy.linspace; float32 by default.
+
+    >>> import neurona as nr
+    >>> nr.linspace(0, 1, 5).tolist()
+    [0.0, 0.25, 0.5, 0.75, 1.0]
+    """
+    if num < 0:
+        raise ValueError(f"linspace: num must be >= 0, got {num}")
+    xp = B.module_for(device)
+    return _made(xp.linspace(start, stop, num, endpoint=endpoint).astype(_float(dtype)), requires_grad)
+
+
 def rand(*shape, dtype=None, requires_grad=False, device="cpu"):
     """Uniform samples in [0, 1)."""
     xp = B.module_for(device)

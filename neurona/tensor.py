@@ -309,6 +309,18 @@ class Tensor:
     def var(self, axis=None, keepdims=False, ddof=0):
         return _ops.var(self, axis, keepdims, ddof)
 
+    def std(self, axis=None, keepdims=False, ddof=0):
+        return _ops.std(self, axis, keepdims, ddof)
+
+    def prod(self, axis=None, keepdims=False):
+        return _ops.prod(self, axis, keepdims)
+
+    def cumsum(self, axis=None):
+        return _ops.cumsum(self, axis)
+
+    def norm(self, ord=None, axis=None, keepdims=False):  # noqa: A002 - NumPy's name
+        return _ops.norm(self, ord, axis, keepdims)
+
     def max(self, axis=None, keepdims=False):
         return _ops.max(self, axis, keepdims)
 
@@ -342,6 +354,9 @@ class Tensor:
     def expand_dims(self, axis):
         return _ops.expand_dims(self, axis)
 
+    def unsqueeze(self, axis):
+        return _ops.expand_dims(self, axis)
+
     def broadcast_to(self, shape):
         return _ops.broadcast_to(self, shape)
 
@@ -356,6 +371,15 @@ class Tensor:
 
     def abs(self):
         return _ops.abs(self)
+
+    def sign(self):
+        return _ops.sign(self)
+
+    def floor(self):
+        return _ops.floor(self)
+
+    def round(self, decimals=0):
+        return _ops.round(self, decimals)
 
     def clip(self, a_min=None, a_max=None):
         return _ops.clip(self, a_min, a_max)

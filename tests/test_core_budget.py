@@ -14,9 +14,9 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "neurona"
 
 BUDGETS = {  # part of the core: (code lines when the budget was set, budget)
-    "tensor.py": (235, 295),
+    "tensor.py": (235, 310),  # +15: the NumPy/PyTorch-named methods std, prod, cumsum, norm, sign, floor, round, unsqueeze
     "autograd": (274, 345),
-    "ops": (981, 1225),
+    "ops": (981, 1360),  # +133: std, norm, prod, cumsum, einsum, sign/floor/round, one_hot, unsqueeze (issue 10); +2: LeakyReLU keeps its slope for the graph pictures
 }
 
 

@@ -210,3 +210,9 @@ def test_a_pytorch_style_function_is_explained():
             @staticmethod
             def backward(ctx, g):
                 return 2 * g
+
+
+def test_layers_accept_python_lists_of_numbers():
+    layer = Dense(2)
+    out = layer([[1.0, 2.0, 3.0]])
+    assert out.shape == (1, 2) and out.dtype == np.float32

@@ -37,8 +37,6 @@ def test_fit_evaluate_predict_take_python_lists_like_arrays():
     a.fit(x, y, validation_data=(x, y), epochs=1, verbose=0)
 
 
-@pytest.mark.xfail(strict=True, reason="Trainer.fit's validation_split and class_weight paths still split the data "
-                   "with as_list; they should use data_adapter.array_list (trainer.py is the lead's to change)")
 def test_validation_split_takes_python_lists():
     model = _mlp()
     x, y = [[0.1, 0.2], [0.3, 0.4], [0.5, 0.6], [0.7, 0.8]], [0, 1, 2, 1]

@@ -30,8 +30,8 @@ import numpy as np
 from ..autograd.grad_mode import no_grad
 from ..data import Dataset
 from ..tensor import Tensor
-from .data_adapter import (DataAdapter, as_list, close, host, is_batch_source, is_iterator, map_structure,
-                           unpack_x_y_sample_weight)
+from .data_adapter import (DataAdapter, array_list, as_list, close, host, is_batch_source, is_iterator,
+                           map_structure, unpack_x_y_sample_weight)
 
 
 class _Metric:
@@ -497,8 +497,15 @@ class Trainer:
         if from_arrays and y is None and not custom:
             raise ValueError(f"{self.name}.fit: give the targets y (only a model whose train_step is its own "
                              f"trains on x alone)")
+        if (sample_weight is not None or class_weight is not None) and validation_split and validation_data is None:
+            raise ValueError(f"{self.name}.fit: with sample_weight or class_weight, give validation_data instead of "
+                             f"validation_split")
+        n_in, n_out = self._n_io()
+        if from_arrays:  # Python lists of numbers become arrays here, as in Keras
+            x = array_list(self.name, "fit", "x", x, n_in)
+            y = None if y is None else array_list(self.name, "fit", "y", y, n_out)
         if from_arrays and validation_data is None and validation_split:
-            xs, ys = [host(a) for a in as_list(x)], [] if y is None else [host(a) for a in as_list(y)]
+            xs, ys = x, [] if y is None else y
             if not 0.0 < validation_split < 1.0:
                 raise ValueError(f"{self.name}.fit: validation_split must lie in (0, 1), got {validation_split}")
             n = len(xs[0])
@@ -507,9 +514,6 @@ class Trainer:
             x, y = [a[:cut] for a in xs], [a[:cut] for a in ys] or None
         if class_weight is not None:
             sample_weight = _class_weights(self.name, class_weight, y, sample_weight)
-        if sample_weight is not None and validation_split and from_arrays and validation_data is None:
-            raise ValueError(f"{self.name}.fit: with sample_weight or class_weight, give validation_data instead of "
-                             f"validation_split")
         if isinstance(x, list) and len(x) == 1:
             x = x[0]
         if isinstance(y, list) and len(y) == 1:

@@ -104,6 +104,8 @@ class Layer:
             return first._record_call(self, x, *args, training=training, **kwargs)
         if B.is_array(x):  # a NumPy/CuPy array from a hand-written loop
             x = first = Tensor(x)
+        elif isinstance(x, (list, tuple)) and x and not any(isinstance(t, Tensor) or B.is_array(t) for t in x):
+            x = first = Tensor(B.numpy.asarray(x))  # Python lists of numbers, as Keras accepts them
         if not self.built:
             if self._device == "cpu" and isinstance(first, Tensor) and first.device != "cpu":
                 self.to(first.device)  # an unbuilt layer called on GPU data builds its weights there

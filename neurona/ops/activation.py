@@ -46,6 +46,7 @@ class LeakyReLU(Function):
         return f"({{0}} if {{0}} > 0 else {{0}} * {s})", f"({literal(1, dtype)} if {{0}} > 0 else {s})"
 
     def forward(self, a, slope):
+        self.slope = slope  # read by the graph pictures (viz), which label the slope
         positive = a > 0
         if slope == 0:
             self.scale = positive.astype(a.dtype)

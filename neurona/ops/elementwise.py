@@ -396,3 +396,47 @@ def _compare(name):
 less, less_equal = _compare("less"), _compare("less_equal")
 greater, greater_equal = _compare("greater"), _compare("greater_equal")
 equal, not_equal = _compare("equal"), _compare("not_equal")
+
+
+class Rounding(Function):
+    """sign, floor, round (`name`: the NumPy function). The gradient is zero almost everywhere
+    (and undefined at the jumps), so, as `Compare`, the output never links into a graph:
+    PyTorch's zero gradient is what a missing gradient sums to."""
+
+    @classmethod
+    def elementwise(cls, dtype, name, decimals=0):
+        return None if decimals else f"np.{name}({{0}})"
+
+    differentiable = False
+
+    def forward(self, a, name, decimals=0):
+        xp = B.array_module(a)
+        return xp.round(a, decimals) if name == "rint" else getattr(xp, name)(a)
+
+    def backward(self, g):
+        return None
+
+
+def sign(a):
+    """-1, 0 or 1 by the sign of `a` (zero gradient).
+
+    >>> import neurona as nr
+    >>> nr.sign(nr.tensor([-2.0, 0.0, 3.0])).tolist()
+    [-1.0, 0.0, 1.0]
+    """
+    return Rounding.apply(as_tensor(a), name="sign")
+
+
+def floor(a):
+    """The largest integer <= a, same dtype (zero gradient)."""
+    return Rounding.apply(as_tensor(a), name="floor")
+
+
+def round(a, decimals=0):  # noqa: A001 - NumPy's name
+    """Round half to even (NumPy's and PyTorch's rule) to `decimals` places (zero gradient).
+
+    >>> import neurona as nr
+    >>> nr.round(nr.tensor([0.5, 1.5, 2.6])).tolist()
+    [0.0, 2.0, 3.0]
+    """
+    return Rounding.apply(as_tensor(a), name="rint", decimals=decimals)

@@ -198,6 +198,9 @@ def expand_dims(a, axis):
     return reshape(a, a.shape[:axis] + (1,) + a.shape[axis:])
 
 
+unsqueeze = expand_dims  # PyTorch's name
+
+
 def flatten(a, start_axis=0):
     """Collapse axes from `start_axis` on into one (start_axis=1 keeps the batch axis)."""
     a = as_tensor(a)

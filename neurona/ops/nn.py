@@ -196,3 +196,23 @@ def embedding(indices, weight, sparse=False):
     if idx.size and (idx.min() < 0 or idx.max() >= weight.shape[0]):
         raise IndexError(f"embedding: indices must lie in [0, {weight.shape[0]}), got {idx.min()}..{idx.max()}")
     return EmbeddingLookup.apply(weight, key=idx) if sparse else index(weight, idx)
+
+
+def one_hot(ids, num_classes, dtype=None):
+    """Integer class ids (any shape) as float one-hot vectors along a new last axis of length
+    `num_classes` (float32 by default; no gradient).
+
+    >>> import neurona as nr
+    >>> nr.one_hot(nr.tensor([2, 0]), 3).tolist()
+    [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+    """
+    ids = as_tensor(ids)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: ids must be integers, got dtype {ids.dtype}")
+    bad = (ids.data < 0) | (ids.data >= num_classes)
+    if bad.any():
+        raise IndexError(f"one_hot: ids must lie in [0, {num_classes}); got {ids.data[bad].ravel()[:5].tolist()} "
+                         f"(ids of shape {ids.shape})")
+    xp = B.array_module(ids.data)
+    dtype = B.default_float if dtype is None else B.as_dtype(dtype)
+    return const((ids.data[..., None] == xp.arange(num_classes)).astype(dtype))

@@ -15,7 +15,8 @@ Reshape, Softmax, LeakyReLU, ELU, PReLU, Conv2D (strides, padding, dilation, gro
 MaxPooling2D, AveragePooling2D (zero padding counted in the mean: count_include_pad=1),
 GlobalAveragePooling2D, GlobalMaxPooling2D, LocalResponseNormalization and the merge layers Add,
 Subtract, Multiply, Average, Maximum, Minimum and Concatenate (ONNX Add, Sub, Mul, Mean, Max,
-Min, Concat). ONNX's image ops are NCHW: a `channels_last` layer wraps its nodes in two
+Min, Concat), and the recurrent SimpleRNN, LSTM and GRU (ONNX RNN, LSTM, GRU; not stateful,
+go_backwards, return_state nor Bidirectional). ONNX's image ops are NCHW: a `channels_last` layer wraps its nodes in two
 Transposes (`ctx.nchw`), so the graph takes and gives the same layouts as `predict`.
 Needs the `onnx` package (`pip install onnx onnxruntime`, or `pip install -e ".[onnx]"` in a
 neurona checkout).

@@ -20,8 +20,10 @@ remain for teaching, graph pictures and custom activations.
 Masking: a step whose mask is 0 leaves the state unchanged (and, with `zero_output_for_mask`,
 outputs zeros). The mask comes from `Embedding(mask_zero=True)` or `Masking` through
 `get_mask(tensor)`, or is passed as `layer(x, mask=...)`.
+ONNX export (`_onnx`, used by `neurona.saving.onnx_export`): SimpleRNN, LSTM and GRU become ONNX's
+RNN, LSTM and GRU operators.
 May import: neurona (Tensor, ops, autograd), neurona.nn (Layer, initializers, regularizers,
-constraints, activations).
+constraints, activations), numpy (lazily, for ONNX export).
 """
 from __future__ import annotations
 
@@ -702,6 +704,44 @@ class _RNNLayer(RNN):
     kernel = property(lambda self: self.cell.kernel)
     recurrent_kernel = property(lambda self: self.cell.recurrent_kernel)
     bias = property(lambda self: self.cell.bias)
+
+    # ONNX gate order per kind, as indices of Keras' blocks: LSTM i,f,c,o -> ONNX i,o,f,c; GRU z,r,h is ONNX's
+    _ONNX = {"simple": ("RNN", (0,)), "lstm": ("LSTM", (0, 3, 1, 2)), "gru": ("GRU", (0, 1, 2))}
+
+    def _onnx(self, ctx, x):  # see neurona.saving.onnx_export; ONNX's recurrent ops are time-major
+        cell = self.cell
+        why = ("stateful" if self.stateful else "go_backwards" if self.go_backwards else
+               "return_state" if self.return_state else None)
+        if activations.serialize(cell.activation) != "tanh" or (
+                cell.kind != "simple" and activations.serialize(cell.recurrent_activation) != "sigmoid"):
+            why = "activations other than tanh (and sigmoid for the gates)"
+        if why:
+            raise ValueError(f"export_onnx: {self.name} ({type(self).__name__}) with {why} has no ONNX export")
+        import numpy as np  # noqa: PLC0415 - only the exporter needs host arrays here
+
+        op_type, order = self._ONNX[cell.kind]
+        h = cell.units
+
+        def gates(w):  # Keras (in, G·h) -> ONNX (1, G·h, in) in ONNX's gate order
+            return np.concatenate([w[:, g * h:(g + 1) * h] for g in order], axis=1).T[None]
+
+        W, R = gates(cell.kernel.numpy()), gates(cell.recurrent_kernel.numpy())
+        if cell.bias is None:
+            b_in, b_rec = np.zeros(W.shape[1], W.dtype), np.zeros(W.shape[1], W.dtype)
+        elif cell.kind == "gru" and cell.reset_after:  # (2, 3h): input bias, recurrent bias
+            b_in, b_rec = (gates(b[None])[0, :, 0] for b in cell.bias.numpy())
+        else:  # one bias, added with the input projection
+            b_in, b_rec = gates(cell.bias.numpy()[None])[0, :, 0], np.zeros(W.shape[1], W.dtype)
+        attrs = {"hidden_size": h}
+        if cell.kind == "gru":
+            attrs["linear_before_reset"] = int(cell.reset_after)
+        xt = ctx.op("Transpose", [x], perm=[1, 0, 2])  # (N, T, D) -> (T, N, D)
+        y = ctx.op(op_type, [xt, ctx.const("W", W), ctx.const("R", R),
+                             ctx.const("B", np.concatenate([b_in, b_rec])[None])], **attrs)
+        y = ctx.op("Squeeze", [y, ctx.const("direction_axis", np.array([1], np.int64))])  # (T, N, h)
+        if self.return_sequences:
+            return ctx.op("Transpose", [y], perm=[1, 0, 2])
+        return ctx.op("Gather", [y, ctx.const("last_step", np.array(-1, np.int64))], axis=0)  # (N, h)
 
     def get_config(self):
         cell_cfg = self.cell.get_config()
