@@ -632,20 +632,12 @@ class Session:
 
 
 def _flatten(fetches, out):
-    if isinstance(fetches, (Tensor, Operation)):
-        out.append(fetches)
-        return ("L", len(out) - 1)
-    if isinstance(fetches, (list, tuple)):
-        return (type(fetches), [_flatten(f, out) for f in fetches])
-    if isinstance(fetches, dict):
-        return (dict, [(k, _flatten(f, out)) for k, f in fetches.items()])
-    raise TypeError(f"Session.run: cannot fetch {type(fetches).__name__}; fetch tf.Tensors or tf.Operations")
+    from ..graph.session import flatten_fetches
+
+    return flatten_fetches(fetches, out, (Tensor, Operation), "tf.Tensors or tf.Operations")
 
 
 def _unflatten(spec, values):
-    tag, body = spec
-    if tag == "L":
-        return values[body]
-    if tag is dict:
-        return {k: _unflatten(s, values) for k, s in body}
-    return tag(_unflatten(s, values) for s in body)
+    from ..graph.session import unflatten_fetches
+
+    return unflatten_fetches(spec, values)

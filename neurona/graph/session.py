@@ -144,24 +144,28 @@ class GradientDescentOptimizer:
         return Operation(g, ups, g.unique_name("GradientDescent"))
 
 
-def _flatten(fetches, out):
-    if isinstance(fetches, (Tensor, Operation)):
+def flatten_fetches(fetches, out, leaves=None, what="Tensors or Operations"):
+    """The structure of `fetches` (nested lists/tuples/dicts) with its leaves moved to `out`;
+    `leaves`: the fetchable types (neurona.compat.v1 passes its own)."""
+    if isinstance(fetches, leaves or (Tensor, Operation)):
         out.append(fetches)
         return ("L", len(out) - 1)
     if isinstance(fetches, (list, tuple)):
-        return (type(fetches), [_flatten(f, out) for f in fetches])
+        return (type(fetches), [flatten_fetches(f, out, leaves, what) for f in fetches])
     if isinstance(fetches, dict):
-        return (dict, [(k, _flatten(f, out)) for k, f in fetches.items()])
-    raise TypeError(f"Session.run: cannot fetch {type(fetches).__name__}; fetch Tensors or Operations")
+        return (dict, [(k, flatten_fetches(f, out, leaves, what)) for k, f in fetches.items()])
+    raise TypeError(f"Session.run: cannot fetch {type(fetches).__name__}; fetch {what}")
 
 
-def _unflatten(spec, values):
+
+def unflatten_fetches(spec, values):
+    """Rebuild the structure `flatten_fetches` described, with `values` at its leaves."""
     tag, body = spec
     if tag == "L":
         return values[body]
     if tag is dict:
-        return {k: _unflatten(s, values) for k, s in body}
-    return tag(_unflatten(s, values) for s in body)
+        return {k: unflatten_fetches(s, values) for k, s in body}
+    return tag(unflatten_fetches(s, values) for s in body)
 
 
 class Session:
@@ -210,7 +214,7 @@ class Session:
     def run(self, fetches, feed_dict=None):
         """Values of `fetches` (NumPy arrays; None for an Operation), given `feed_dict`."""
         items: list = []
-        spec = _flatten(fetches, items)
+        spec = flatten_fetches(fetches, items)
         for x in items:
             if isinstance(x, Operation) and x.graph is not self.graph:
                 raise ValueError(f"Session.run: operation {x.name} belongs to another graph")
@@ -227,7 +231,7 @@ class Session:
         self.launches += program.n_nodes
         outs = iter(outs)
         values = [None if isinstance(x, Operation) else next(outs) for x in items]
-        return _unflatten(spec, values)
+        return unflatten_fetches(spec, values)
 
     def _feeds(self, feed_dict, needed):
         by_id = {}
