@@ -289,3 +289,37 @@ def test_import_neurona_does_not_load_ray():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert out.stdout.strip() == "False"
+
+
+def test_worker_gradients_come_from_the_public_train_step():
+    """A worker's gradients are those of the model's own train_step (loss with the layers'
+    penalties, clipping left to the applying optimiser), taken without moving its weights."""
+    import neurona as nr
+    from neurona.distributed import replica
+    from neurona.regularizers import L2
+
+    nr.manual_seed(0)
+    m = Sequential([Dense(16, input_dim=8, activation="relu", kernel_regularizer=L2(0.1)),
+                    Dense(3, activation="softmax")])
+    m.compile(SGD(0.1, clipnorm=1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    x, y = _problem(32)
+    before = m.get_weights()
+    loss, grads, logs = replica.loss_and_gradients(m, [x], [y])
+    for a, b in zip(before, m.get_weights()):
+        np.testing.assert_array_equal(a, b)  # the local optimiser did not step
+    # the same gradients by hand: compiled loss + penalty, backward, no clipping
+    weights = replica.named_weights(m)
+    out = m(nr.tensor(x), training=True)
+    total = m.compute_loss([nr.tensor(x)], [nr.tensor(y)], out)
+    for t in weights.values():
+        t.grad = None
+    total.backward()
+    assert loss == pytest.approx(float(total.item()), rel=1e-6)
+    assert set(grads) == set(weights)
+    for name, t in weights.items():
+        np.testing.assert_allclose(grads[name], t.grad.numpy(), rtol=1e-6, atol=1e-7)
+    assert np.abs(grads[m.layers[0].kernel.name]).max() > 1e-3  # unclipped
+    assert set(logs) == {"accuracy"} and 0.0 <= logs["accuracy"] <= 1.0
+    # the link is inactive outside the call: a plain step updates the weights
+    m.train_on_batch(x, y)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, m.get_weights()))

@@ -95,19 +95,65 @@ def set_arrays(model, arrays: dict, trainable=True):
             t.data[...] = a
 
 
+class GradientCapture:
+    """A gradient transform (`Optimizer.add_gradient_transform`) that takes a step's gradients
+    away from the local optimiser: while `active`, it keeps them as {weight name: NumPy array}
+    in `grads` and hands the optimiser `None` for every weight, so the replica's weights do not
+    move. A worker computes its gradients by running the model's own public `train_step` (the
+    forward pass, `compute_loss`, backward, the metrics, and a `train_step` the user overrode)
+    and pushes what this transform caught to the parameter servers (or into the ring). It sits
+    before the clipping links of the chain, so the gradients leave unclipped: the optimiser
+    that applies them (a parameter-server shard's, or the worker's after the all-reduce)
+    clips the sum, as one process would. Inactive, it passes the gradients through.
+
+    >>> import neurona as nr
+    >>> from neurona.optim import SGD
+    >>> w = nr.tensor([1.0, 2.0], requires_grad=True); w.name = "w"
+    >>> opt = SGD(learning_rate=0.5); cap = opt.add_gradient_transform(GradientCapture())
+    >>> cap.active = True; opt.apply_gradients([(nr.tensor([1.0, -1.0]), w)])
+    >>> w.tolist(), cap.grads["w"].tolist()
+    ([1.0, 2.0], [1.0, -1.0])
+    """
+
+    def __init__(self):
+        self.active, self.grads = False, {}
+
+    def __call__(self, grads, params):
+        if not self.active:
+            return grads
+        self.grads = {p.name: np.array((g.to_dense() if getattr(g, "is_sparse", False) else g).numpy(), copy=True)
+                      for g, p in zip(grads, params)}
+        return [None] * len(grads)
+
+    def __repr__(self):
+        return "GradientCapture()"
+
+
+def capture(model) -> GradientCapture:
+    """The `GradientCapture` link of `model.optimizer`'s chain (added on the first call)."""
+    opt = model.optimizer
+    for fn in opt.gradient_transforms:
+        if isinstance(fn, GradientCapture):
+            return fn
+    return opt.add_gradient_transform(GradientCapture())
+
+
 def loss_and_gradients(model, xs, ys):
-    """Forward and backward on one batch without updating: (loss, {name: gradient array}, logs)
-    where logs holds the compiled metrics on this batch. The loss is `model.compute_loss` (the
-    compiled loss plus the layers' penalties), as in `Model.train_step`."""
-    weights = named_weights(model)
-    inputs = [Tensor(x) for x in xs]
-    preds = model(inputs if len(inputs) > 1 else inputs[0], training=True)
-    loss = model.compute_loss(inputs, ys, preds)
-    for t in weights.values():
-        t.grad = None
-    loss.backward()
-    grads = {name: (np.zeros(t.shape, t.dtype) if t.grad is None else np.array(t.grad.numpy(), copy=True))
-             for name, t in weights.items()}
+    """One batch through the model's public `train_step` with the local update taken away
+    (`GradientCapture`): (loss, {name: gradient array}, logs) where logs holds the compiled
+    metrics on this batch. The loss is what `train_step` tracks: `model.compute_loss` (the
+    compiled loss plus the layers' penalties). A weight without a gradient gets zeros."""
+    cap = capture(model)
     model.reset_metrics()
-    model.update_metrics(ys, [p.detach() for p in (preds if isinstance(preds, (list, tuple)) else [preds])])
-    return float(loss.item()), grads, {m.name: m.result() for _, m in model.compiled_metrics}
+    x = [Tensor(a) for a in xs]
+    y = [Tensor(a) for a in ys]
+    cap.active, cap.grads = True, {}
+    try:
+        logs = model.train_step((x if len(x) > 1 else x[0], y if len(y) > 1 else y[0]))
+    finally:
+        cap.active = False
+    grads = {name: cap.grads[name] if name in cap.grads else np.zeros(t.shape, t.dtype)
+             for name, t in named_weights(model).items()}
+    logs = dict(logs)
+    loss = logs.pop("loss")
+    return float(loss), grads, logs

@@ -13,7 +13,7 @@ worker offers one method per way of training:
 
 Each returns a stats dict (samples, loss, compute time, fetch/push latencies, what the shards
 answered), which the driver turns into the progress line and the metrics.
-May import: numpy, time, os, neurona (Tensor, no_grad), neurona.distributed.replica,
+May import: numpy, time, os, neurona (no_grad), neurona.distributed.replica,
 neurona.distributed.cluster, ray (lazily).
 """
 from __future__ import annotations
@@ -24,7 +24,6 @@ import time
 import numpy as np
 
 from ..autograd.grad_mode import no_grad
-from ..tensor import Tensor
 from . import replica
 from .cluster import actor_failed, call, wait_alive
 
@@ -189,14 +188,13 @@ class Worker:
         """Step the local optimiser with the ring's sum divided by the number of workers."""
         flat = np.concatenate(self._chunks) / n_workers
         weights = replica.named_weights(self.model)
-        offset = 0
+        pairs, offset = [], 0
         for name, shape in zip(self._names, self._shapes):
             size = int(np.prod(shape))
             t = weights[name]
-            t.grad = Tensor(flat[offset:offset + size].reshape(shape).astype(t.dtype))
+            pairs.append((flat[offset:offset + size].reshape(shape).astype(t.dtype), t))
             offset += size
-        self.model.optimizer.step()
-        self.model.optimizer.zero_grad()
+        self.model.optimizer.apply_gradients(pairs)  # the capture link is inactive: the update happens
         with no_grad():
             self.model.apply_constraints()
         return True
