@@ -12,12 +12,15 @@ the raw arrays (a sparse gradient never reaches a traced step, see neurona.ops.s
 other row is left alone. For plain SGD and Adagrad that is exactly the dense update (a zero
 gradient row changes nothing); for momentum and Adam's moments it is the "lazy" update of
 torch.optim.SparseAdam and of TF/Keras' sparse momentum: an untouched row's slots do not decay.
-May import: neurona.backend, neurona.ops, neurona.optim.optimizer.
+May import: neurona.backend (and its fused_update kernels), neurona.ops, neurona.autograd.tracing,
+neurona.optim.optimizer.
 """
 from __future__ import annotations
 
 from .. import backend as B
 from .. import ops
+from ..autograd.tracing import is_tracing
+from ..backend.kernels import fused_update
 from .optimizer import Optimizer
 
 
@@ -50,6 +53,10 @@ class SGD(Optimizer):
 
     def update(self, p, g, state, c):
         lr = c["lr"]
+        v = state["velocity"] if self.momentum else None
+        if not is_tracing() and fused_update.sgd(p.data, g.data, None if v is None else v.data, lr.data,
+                                                  self.momentum, self.nesterov):
+            return  # one compiled pass, the same bits as the Tensor ops below
         if not self.momentum:
             p -= lr * g
             return
@@ -186,9 +193,13 @@ class Adam(Optimizer):
         return {"lr": lr, "bias_1": 1.0 - self.beta_1 ** t, "bias_2": 1.0 - self.beta_2 ** t}
 
     def update(self, p, g, state, c):
+        m, v = state["m"], state["v"]
+        if not self.amsgrad and not is_tracing() and fused_update.adam(
+                p.data, g.data, m.data, v.data, c["lr"].data, self.beta_1, self.beta_2, c["bias_1"].data,
+                c["bias_2"].data, self.epsilon, self.weight_decay):
+            return  # one compiled pass, the same bits as the Tensor ops below
         if self.weight_decay:
             p -= c["lr"] * self.weight_decay * p
-        m, v = state["m"], state["v"]
         m *= self.beta_1
         m += (1 - self.beta_1) * g
         v *= self.beta_2
