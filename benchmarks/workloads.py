@@ -1,7 +1,7 @@
 """The workloads of docs/performance.md (W0-W3, W7), each as a pair of step functions (neurona, peer).
 
-neurona's side is written with the raw core (tensors, `F` ops, a hand-written optimiser update
-under `nr.no_grad()`); PyTorch's side is ordinary eager code (`torch.nn` modules and
+neurona's side is written with the raw core (tensors, `F` ops) and the library's optimisers
+(`neurona.optim.SGD`/`Adam`); PyTorch's side is ordinary eager code (`torch.nn` modules and
 `torch.optim`). Both start from the same initial weights, copied from the torch modules.
 """
 from __future__ import annotations
@@ -11,6 +11,8 @@ import torch
 
 import neurona as nr
 from neurona import functional as F
+from neurona.optim import SGD
+from neurona.optim import Adam as _Adam
 
 from .harness import compare, report
 
@@ -38,45 +40,29 @@ def _torch_step(model, opt, x, y):
     return step
 
 
-# -- optimisers, by hand ----------------------------------------------------------------------
+# -- optimisers: the library's, as a user calls them ------------------------------------------------
+# neurona.optim.SGD's momentum form (v = μ·v − lr·g; p += v) is PyTorch's (buffer = −v/lr) with a
+# constant learning rate; its eager update is one fused pass (backend/kernels/fused_update.py).
 class SGDMomentum:
-    """PyTorch's SGD with momentum: v ← μ·v + g;  p ← p − lr·v."""
+    """neurona.optim.SGD with momentum: step(), then zero_grad()."""
 
     def __init__(self, params, lr=0.01, momentum=0.9):
-        self.params, self.lr, self.mu = params, lr, momentum
-        self.vel = [nr.zeros_like(p) for p in params]
+        self.opt = SGD(params, learning_rate=lr, momentum=momentum)
 
     def step(self):
-        with nr.no_grad():
-            for p, v in zip(self.params, self.vel):
-                v *= self.mu
-                v += p.grad
-                p -= self.lr * v
-                p.grad = None
+        self.opt.step()
+        self.opt.zero_grad()
 
 
 class Adam:
-    """Adam with bias correction, as torch.optim.Adam (no weight decay)."""
+    """neurona.optim.Adam (bias correction, no weight decay, as torch.optim.Adam): step(), then zero_grad()."""
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
-        self.params, self.lr, self.eps = params, lr, eps
-        self.b1, self.b2 = betas
-        self.m = [nr.zeros_like(p) for p in params]
-        self.v = [nr.zeros_like(p) for p in params]
-        self.t = 0
+        self.opt = _Adam(params, learning_rate=lr, beta_1=betas[0], beta_2=betas[1], epsilon=eps)
 
     def step(self):
-        self.t += 1
-        c1, c2 = 1 - self.b1**self.t, 1 - self.b2**self.t
-        with nr.no_grad():
-            for p, m, v in zip(self.params, self.m, self.v):
-                g = p.grad
-                m *= self.b1
-                m += (1 - self.b1) * g
-                v *= self.b2
-                v += (1 - self.b2) * (g * g)
-                p -= (self.lr / c1) * m / ((v / c2).sqrt() + self.eps)
-                p.grad = None
+        self.opt.step()
+        self.opt.zero_grad()
 
 
 # -- W0: GEMM -----------------------------------------------------------------------------------
