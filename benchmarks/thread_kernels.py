@@ -1,7 +1,8 @@
 """neurona's thread-split kernels at 1 and at n threads: `python -m benchmarks.thread_kernels
 [--threads 2] [--reps 15]`.
 
-Each kernel (col2im, 2×2 max pooling, its scatter, a Winograd conv forward) runs on the same
+Each kernel (col2im, 2×2 max pooling, its scatter, a Winograd conv forward, the fused batch
+norm's forward + backward) runs on the same
 arrays with `nr.set_num_threads(1)` and `nr.set_num_threads(n)` alternately (the harness's
 `compare`: median of alternating runs); prints one JSON line per kernel and shape with the time at
 1 thread, at n threads, their ratio (n/1: below 1 means the threads pay) and the load average.
@@ -24,8 +25,8 @@ from neurona.backend import kernels  # noqa: E402
 
 from .harness import blas_info, compare, cpu_model  # noqa: E402
 
-# (N, C, H, W): a CIFAR-sized layer (W3-like) and a wider, smaller map
-SHAPES = [(32, 32, 32, 32), (64, 64, 16, 16), (128, 16, 28, 28)]
+# (N, C, H, W): CIFAR-sized layers (W3-like: batch 32 and 64), a wider smaller map, a bigger batch
+SHAPES = [(32, 32, 32, 32), (64, 64, 16, 16), (128, 16, 28, 28), (64, 64, 32, 32)]
 
 
 def _cases(x):
@@ -36,7 +37,16 @@ def _cases(x):
     pooled, arg = kernels.max_pool(x, g2)
     w = np.random.default_rng(1).standard_normal((shape[1], shape[1], 3, 3)).astype(x.dtype)
     os.environ["NEURONA_CONV_ALGO"] = "winograd"
+    gamma = nr.ones(shape[1], requires_grad=True)
+    beta = nr.zeros(shape[1], requires_grad=True)
+    gy = nr.tensor(np.random.default_rng(2).standard_normal(shape).astype(x.dtype))
+
+    def batch_norm():
+        y = nr.functional.batch_norm(nr.tensor(x, requires_grad=True), gamma, beta)
+        y.backward(gy)
+
     return {"col2im 3x3": lambda: kernels.col2im(cols, shape, g3),
+            "batch_norm fwd+bwd": batch_norm,
             "max_pool 2x2": lambda: kernels.max_pool(x, g2),
             "max_pool_scatter 2x2": lambda: kernels.max_pool_scatter(pooled, arg, shape, g2),
             "winograd conv 3x3": lambda: kernels.winograd_conv(x, w, g3)}

@@ -148,3 +148,25 @@ def test_plane_split_kernels_identical_at_1_and_2_threads(dtype, restore, monkey
         out[n] = res
     for a, b in zip(out[1], out[2]):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_norm_kernels_identical_at_1_and_2_threads(dtype, restore, monkeypatch):
+    """The fused batch norm's statistics, normalisation, gradient sums and input gradient split
+    channels over threads: each channel's sums keep their order, so the bits are the same."""
+    from neurona.backend import kernels
+    pytest.importorskip("neurona.backend.kernels._bn")
+    monkeypatch.setattr(kernels, "_MIN_ELEMENTS_PER_THREAD", 1)  # split even this small array
+    rng = np.random.default_rng(2)
+    x0 = (rng.standard_normal((6, 7, 5, 4)) * 3 + 10).astype(dtype)
+    out = {}
+    for n in (1, 2):
+        nr.set_num_threads(n)
+        x = nr.tensor(x0, requires_grad=True)
+        gamma = nr.tensor(np.linspace(0.5, 2, 7).astype(dtype), requires_grad=True)
+        beta = nr.tensor(np.linspace(-1, 1, 7).astype(dtype), requires_grad=True)
+        y = nr.functional.batch_norm(x, gamma, beta)
+        (y * y * nr.tensor(x0)).sum().backward()
+        out[n] = (y.numpy(), x.grad.numpy(), gamma.grad.numpy(), beta.grad.numpy())
+    for a, b in zip(out[1], out[2]):
+        np.testing.assert_array_equal(a, b)

@@ -191,6 +191,12 @@ def _fast_bn(a):
     return _compiled_module(a, "_bn")
 
 
+def _bn_split(kernel, x, *args):
+    """kernel(*args, c0, c1) over channel ranges of x (A, C, L), on kernel_threads() threads when
+    there is work enough (the same rule as col2im and pooling); one range on one thread."""
+    _split(kernel, x.shape[1], *args, max_threads=max(1, x.size // _MIN_ELEMENTS_PER_THREAD))
+
+
 def _wide(x):
     """x in a dtype fit to sum in: float16 goes to float32."""
     return x.astype("float32") if x.dtype.itemsize < 4 else x
@@ -202,7 +208,10 @@ def bn_stats(x):
     standard deviation 1) does not cancel the variance."""
     xp = array_module(x)
     k = _fast_bn(x)
-    if k is not None:
+    if k is not None and x.shape[2] > 1:
+        sums = xp.zeros((2, x.shape[1]))
+        _bn_split(k.stats_planes, x, x, sums)
+    elif k is not None:
         sums = k.stats(x)
     else:
         d = _wide(x) - _wide(x[:1, :, :1])
@@ -216,6 +225,10 @@ def bn_stats(x):
 def bn_normalize(x, mean, scale, shift):
     """(x − mean[c])·scale[c] + shift[c] for x (A, C, L)."""
     k = _fast_bn(x)
+    if k is not None and x.shape[2] > 1:
+        y = numpy.empty_like(x)
+        _bn_split(k.normalize_planes, x, x, mean, scale, shift, y)
+        return y
     if k is not None:
         return k.normalize(x, mean, scale, shift)
     return ((x - mean[:, None]) * scale[:, None] + shift[:, None]).astype(x.dtype, copy=False)
@@ -225,6 +238,10 @@ def bn_grad_sums(g, x, mean):
     """(2, C) float64: Σ g and Σ g·(x − mean[c]) per channel, for g and x (A, C, L)."""
     xp = array_module(x)
     k = _fast_bn(x)
+    if k is not None and x.shape[2] > 1:
+        sums = xp.zeros((2, x.shape[1]))
+        _bn_split(k.grad_sums_planes, x, g, x, mean, sums)
+        return sums
     if k is not None:
         return k.grad_sums(g, x, mean)
     g = _wide(g)
@@ -235,6 +252,10 @@ def bn_grad_sums(g, x, mean):
 def bn_grad_input(g, x, mean, k1, k2, k3):
     """k1[c]·g + k2[c]·(x − mean[c]) + k3[c] for g and x (A, C, L): batch norm's input gradient."""
     k = _fast_bn(x)
+    if k is not None and x.shape[2] > 1:
+        dx = numpy.empty_like(x)
+        _bn_split(k.grad_input_planes, x, g, x, mean, k1, k2, k3, dx)
+        return dx
     if k is not None:
         return k.grad_input(g, x, mean, k1, k2, k3)
     return (k1[:, None] * g + k2[:, None] * (x - mean[:, None]) + k3[:, None]).astype(x.dtype, copy=False)

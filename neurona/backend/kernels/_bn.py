@@ -7,8 +7,10 @@ axes after it (NCHW is (N, C, H·W), (N, C) and channels-last are (N·..., C, 1)
 loops run per (a, c) plane, a zero-based loop over a 1-D row view that LLVM vectorises; with L = 1
 they run per row of C channels, vectorised across channels. Sums are kept in float64 across
 planes (within a plane too), after subtracting a per-channel shift (the channel's first
-element), so that a large mean does not cancel the variance away. Serial, like the window
-kernels; compiled per dtype on first use and cached on disk.
+element), so that a large mean does not cancel the variance away. The L > 1 loops are also
+`*_planes` kernels over a channel range that release the GIL: `kernels/__init__.py` splits the
+channels over `kernel_threads()` threads when there is work enough (each channel's sums keep
+their order, so any split gives the same bits). Compiled per dtype on first use, cached on disk.
 May import: numpy, numba.
 """
 from __future__ import annotations
@@ -33,8 +35,18 @@ def stats(x):
                 s1[c] += d
                 s2[c] += d * d
         return out
+    stats_planes(x, out, 0, c_n)
+    return out
+
+
+@njit(cache=True, fastmath=True, nogil=True)
+def stats_planes(x, out, c0, c1):
+    """`stats` for L > 1 on channels [c0, c1) into out (2, C): the same loops whatever the
+    range, so a split over threads gives the same bits."""
+    a_n, l_n = x.shape[0], x.shape[2]
+    s1, s2 = out[0], out[1]
     for a in range(a_n):
-        for c in range(c_n):
+        for c in range(c0, c1):
             row = x[a, c]
             sh = np.float64(x[0, c, 0])
             t1 = 0.0
@@ -45,7 +57,6 @@ def stats(x):
                 t2 += d * d
             s1[c] += t1
             s2[c] += t2
-    return out
 
 
 @njit(cache=True, fastmath=True)
@@ -61,13 +72,20 @@ def normalize(x, mean, scale, shift):
             for c in range(c_n):
                 out[c] = (row[c] - mean[c]) * scale[c] + shift[c]
         return y
+    normalize_planes(x, mean, scale, shift, y, 0, c_n)
+    return y
+
+
+@njit(cache=True, fastmath=True, nogil=True)
+def normalize_planes(x, mean, scale, shift, y, c0, c1):
+    """`normalize` for L > 1 on channels [c0, c1), into y."""
+    a_n, l_n = x.shape[0], x.shape[2]
     for a in range(a_n):
-        for c in range(c_n):
+        for c in range(c0, c1):
             row, out = x[a, c], y[a, c]
             m, k, b = mean[c], scale[c], shift[c]
             for i in range(l_n):
                 out[i] = (row[i] - m) * k + b
-    return y
 
 
 @njit(cache=True, fastmath=True)
@@ -87,8 +105,17 @@ def grad_sums(g, x, mean):
                 s1[c] += gv
                 s2[c] += gv * (xrow[c] - m64[c])
         return out
+    grad_sums_planes(g, x, mean, out, 0, c_n)
+    return out
+
+
+@njit(cache=True, fastmath=True, nogil=True)
+def grad_sums_planes(g, x, mean, out, c0, c1):
+    """`grad_sums` for L > 1 on channels [c0, c1) into out (2, C)."""
+    a_n, l_n = x.shape[0], x.shape[2]
+    s1, s2 = out[0], out[1]
     for a in range(a_n):
-        for c in range(c_n):
+        for c in range(c0, c1):
             grow, xrow = g[a, c], x[a, c]
             m = mean[c]
             t1 = 0.0
@@ -99,7 +126,6 @@ def grad_sums(g, x, mean):
                 t2 += gv * (xrow[i] - m)
             s1[c] += t1
             s2[c] += t2
-    return out
 
 
 @njit(cache=True, fastmath=True)
@@ -116,10 +142,17 @@ def grad_input(g, x, mean, k1, k2, k3):
             for c in range(c_n):
                 out[c] = k1[c] * grow[c] + k2[c] * (xrow[c] - mean[c]) + k3[c]
         return dx
-    for a in range(a_n):
-        for c in range(c_n):
-            grow, xrow, out = g[a, c], x[a, c], dx[a, c]
-            m, c1, c2, c3 = mean[c], k1[c], k2[c], k3[c]
-            for i in range(l_n):
-                out[i] = c1 * grow[i] + c2 * (xrow[i] - m) + c3
+    grad_input_planes(g, x, mean, k1, k2, k3, dx, 0, c_n)
     return dx
+
+
+@njit(cache=True, fastmath=True, nogil=True)
+def grad_input_planes(g, x, mean, k1, k2, k3, dx, c0, c1):
+    """`grad_input` for L > 1 on channels [c0, c1), into dx."""
+    a_n, l_n = x.shape[0], x.shape[2]
+    for a in range(a_n):
+        for c in range(c0, c1):
+            grow, xrow, out = g[a, c], x[a, c], dx[a, c]
+            m, c1_, c2_, c3_ = mean[c], k1[c], k2[c], k3[c]
+            for i in range(l_n):
+                out[i] = c1_ * grow[i] + c2_ * (xrow[i] - m) + c3_
