@@ -189,7 +189,10 @@ class Strategy:
 
 class ParameterAveraging(Strategy):
     """Synchronous parameter averaging through a parameter server; `period` local steps between
-    averagings (1: synchronous data-parallel SGD, equal to one process taking the global batch)."""
+    averagings (1: synchronous data-parallel SGD, equal to one process taking the global batch).
+    A round waits at most `straggler_timeout` seconds for a worker, then applies `on_straggler`;
+    the first round of a run, which also pays the workers' start-up (imports, kernels compiled on
+    first use), waits up to `call_timeout`."""
 
     def __init__(self, workers, period=1, straggler_timeout=30.0, on_straggler="skip", **kwargs):
         super().__init__(workers, **kwargs)
@@ -217,7 +220,10 @@ class ParameterAveraging(Strategy):
             outs = {i: self.actors[i].local_steps.options(num_returns=len(self.shards) + 1).remote(
                 epoch, first, k, *pulls) for i in self.alive}
             stats_refs = {outs[i][-1]: i for i in outs}
-            ready, late = ray.wait(list(stats_refs), num_returns=len(stats_refs), timeout=self.straggler_timeout)
+            # the first round of a run also pays each worker's one-time start-up (imports, compiling
+            # its kernels on first use): it is held to call_timeout, the straggler rule starts after it
+            timeout = self.call_timeout if self.round == 0 else self.straggler_timeout
+            ready, late = ray.wait(list(stats_refs), num_returns=len(stats_refs), timeout=timeout)
             done, stats = [], []
             for ref in ready:
                 i = stats_refs[ref]
@@ -230,7 +236,7 @@ class ParameterAveraging(Strategy):
                 self._straggler(stats_refs[ref])
             if not done:
                 raise DistributedError(f"ParameterAveraging: no worker finished round {self.round} within "
-                                       f"straggler_timeout={self.straggler_timeout:g} s")
+                                       f"{timeout:g} s")
             for j in range(len(self.shards)):
                 self._call_server(j, "average", self.round, *[outs[i][j] for i in done])
             self.round += 1
