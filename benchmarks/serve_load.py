@@ -8,9 +8,13 @@ side. Prints one JSON line per side (requests/s, p50/p99 latency in ms, errors) 
     python -m benchmarks.serve_load --seconds 5         # a quick look
     python -m benchmarks.serve_load --forward           # the forward pass alone, batch 1/8/32, 1 thread
 
-Each server runs in its own process with uvicorn (1 worker); the load generator (asyncio + httpx)
-runs in this process on the same machine, so both compete for the same cores: the figures are
-for loopback on this machine, with the load noted (os.getloadavg).
+Each server runs in its own process with uvicorn (1 worker). The load generator is `wrk` (C,
+epoll, `apt-get install wrk`; 2 threads, `--clients` connections, each closed-loop: its next
+request leaves when the answer arrives) when it is installed, else an asyncio + httpx client in
+this process (`--client httpx`), which spends ~1-2 ms of Python per request itself and, on a
+2-core machine, saturates its own core before the servers do: then the figures measure the
+client, not the servers. Either way the client shares the machine's cores with the server: the
+figures are for loopback on this machine, with the load noted (os.getloadavg).
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -162,6 +167,46 @@ async def _load(url, body, clients, seconds, warmup):
             "all_requests": total[0]}
 
 
+_WRK_SCRIPT = """
+local f = assert(io.open(os.getenv("W9_BODY"), "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('W9JSON {"requests": %d, "errors": %d, "non2xx": %d, "p50_us": %d, "p99_us": %d, "duration_us": %d}\\n',
+    summary.requests, e.connect + e.read + e.write + e.timeout, e.status, latency:percentile(50),
+    latency:percentile(99), summary.duration))
+end
+"""
+
+
+def _load_wrk(url, body, clients, seconds, warmup):
+    """The same closed loop with wrk (2 threads, `clients` connections): a warm-up run, then the
+    measured one; wrk's own latency percentiles."""
+    tmp = Path(tempfile.mkdtemp(prefix="w9-wrk-"))
+    (tmp / "body.json").write_bytes(body)
+    (tmp / "post.lua").write_text(_WRK_SCRIPT)
+    env = {**os.environ, "W9_BODY": str(tmp / "body.json")}
+    target = url + "/v1/models/w2:predict"
+
+    def run(duration):
+        cmd = ["wrk", "-t2", f"-c{clients}", f"-d{max(1, round(duration))}s", "--latency", "--timeout", "30s",
+               "-s", str(tmp / "post.lua"), target]
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
+        line = next(ln for ln in out.splitlines() if ln.startswith("W9JSON "))
+        return json.loads(line[len("W9JSON "):])
+
+    if warmup > 0:
+        run(warmup)
+    r = run(seconds)
+    ok = r["requests"] - r["non2xx"]
+    return {"requests_per_s": round(ok / (r["duration_us"] / 1e6), 1), "p50_ms": round(r["p50_us"] / 1e3, 2),
+            "p99_ms": round(r["p99_us"] / 1e3, 2), "requests": ok, "errors": r["errors"] + r["non2xx"],
+            "all_requests": r["requests"], "client": "wrk"}
+
+
 def _cpu_seconds(pid):
     """User + system CPU seconds of process `pid` so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -173,7 +218,13 @@ def run_side(name, cmd, url, check_path, body, args, env):
     try:
         _wait(url, proc, check_path)
         load_before, cpu_before = os.getloadavg()[0], _cpu_seconds(proc.pid)
-        res = asyncio.run(_load(url, body, args.clients, args.seconds, args.warmup))
+        if args.client == "wrk":
+            # wrk's warm-up is a separate run: count the server's CPU from after it
+            _load_wrk(url, body, args.clients, args.warmup, 0)
+            cpu_before = _cpu_seconds(proc.pid)
+            res = _load_wrk(url, body, args.clients, args.seconds, 0)
+        else:
+            res = {**asyncio.run(_load(url, body, args.clients, args.seconds, args.warmup)), "client": "httpx"}
         # CPU the server spent per request: a cost that contention for the cores barely changes
         cpu_ms = (_cpu_seconds(proc.pid) - cpu_before) * 1e3 / max(1, res.pop("all_requests"))
         res = {"side": name, **res, "server_cpu_ms_per_request": round(cpu_ms, 2),
@@ -191,6 +242,8 @@ def main(argv=None):
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--warmup", type=float, default=2.0)
     p.add_argument("--clients", type=int, default=32)
+    p.add_argument("--client", choices=("wrk", "httpx"), default="wrk" if shutil.which("wrk") else "httpx",
+                   help="load generator (default: wrk when installed)")
     p.add_argument("--max-batch-size", type=int, default=32)
     p.add_argument("--batch-timeout-micros", type=int, default=2000)
     p.add_argument("--forward", action="store_true", help="time the forward pass alone (min of 15) and stop")
