@@ -1,7 +1,7 @@
 """`python -m neurona.pipeline` (and `neurona pipeline`): the pipeline's command line.
 
     run PIPELINE.yaml [--watch DIR | --every 1d] [--max-runs N]   exit 0 blessed, 1 failed,
-        [--ray [--ray-address HOST:PORT]]                         2 blocked, 3 not blessed
+                                                                  2 blocked, 3 not blessed
     lineage ROOT/metadata.sqlite MODEL --at TIME [--label stable] which data and code made the
                                                                   model serving at TIME
     promote BASE MODEL [--db DB] [--version V]                    move `stable` (after the canary)
@@ -26,9 +26,6 @@ def build_parser():
     r.add_argument("--every", metavar="PERIOD", help="run on a period: 30s, 5m, 2h, 1d")
     r.add_argument("--max-runs", type=int, default=None, help="stop after this many runs (with --watch/--every)")
     r.add_argument("--poll", type=float, default=2.0, help="seconds between checks of --watch DIR")
-    r.add_argument("--ray", action="store_true", help="run the components as Ray tasks (the config's "
-                                                        "`runner: {backend: ray}`)")
-    r.add_argument("--ray-address", help="a Ray cluster to run them on (host:port or auto; implies --ray)")
     lin = sub.add_parser("lineage", help="which data and code made the model serving at a time")
     lin.add_argument("db")
     lin.add_argument("model")
@@ -63,10 +60,6 @@ def main(argv=None) -> int:
         except (ConfigError, FileNotFoundError) as e:
             print(f"error: {e}", file=sys.stderr)
             return EXIT["failed"]
-        if args.ray or args.ray_address:
-            config.runner["backend"] = "ray"
-        if args.ray_address:
-            config.runner["address"] = args.ray_address
         if args.watch or args.every:
             results = watch(config, folder=args.watch, every=parse_duration(args.every) if args.every else None,
                             max_runs=args.max_runs, poll=args.poll)

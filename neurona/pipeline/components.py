@@ -99,10 +99,6 @@ class Component:
         """None to go on, or (decision, [reasons]) to stop the run."""
         return None
 
-    # False: the component reads or writes the metadata store (or the serving folder), so it runs
-    # in the driver even when the runner sends the others to Ray tasks
-    remote_ok = True
-
     def run(self, ctx, inputs: dict, out: Path) -> dict:
         raise NotImplementedError
 
@@ -200,7 +196,6 @@ class SchemaGen(Component):
     FIELDS = {"path": "schema.yaml", "label": None, "drift": {}, "skew": {}, "max_domain": 50}
     INPUTS = {"statistics": "ExampleStatistics"}
     OUTPUTS = {"schema": "Schema"}
-    remote_ok = False  # numbers schema versions from the metadata store
 
     def cache_extra(self, ctx, inputs):
         p = ctx.resolve(self.path)
@@ -466,7 +461,6 @@ class Pusher(Component):
     INPUTS = {"model": "Model", "evaluation": "ModelEvaluation", "infra?": "InfraBlessing"}
     OUTPUTS = {"pushed": "PushedModel"}
     cacheable = False
-    remote_ok = False  # records the push in the metadata store
 
     def run(self, ctx, inputs, out):
         from .serving_io import push_model

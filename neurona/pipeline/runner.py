@@ -16,20 +16,8 @@ pipeline.yaml:
 
 Paths are relative to `base_dir` (default: the current directory). An unknown component or
 field is refused, naming it and its line in the file.
-
-Local by default: every component runs in this process. With
-
-    runner: {backend: ray, address: auto, num_cpus: 1}   # or `neurona pipeline run ... --ray`
-
-each component that only reads its inputs and writes its own artifact folder (ExampleGen,
-StatisticsGen, ExampleValidator, Transform, Tuner, Trainer, Evaluator, InfraValidator) runs as a
-Ray task (`num_cpus` each) — on this machine (a local Ray is started, and stopped at the end, when
-none is running and no address is given) or on a cluster (`address`, or RAY_ADDRESS); the root
-folder must then be on a filesystem every node sees. SchemaGen (it numbers schema versions from
-the metadata store) and Pusher (it writes the store and the serving folder) run in the driver,
-which alone writes the SQLite store: a task only returns its outputs' descriptions.
 May import: hashlib, json, time, yaml, neurona.pipeline.metadata, neurona.pipeline.components,
-neurona.pipeline.sources, neurona.pipeline.report, neurona.distributed (init/shutdown of Ray, lazily), ray (lazily).
+neurona.pipeline.sources, neurona.pipeline.report.
 """
 from __future__ import annotations
 
@@ -46,8 +34,7 @@ from .metadata import MetadataStore
 from .sources import file_sha256, tree_sha256
 
 EXIT = {"blessed": 0, "failed": 1, "blocked": 2, "refused": 3}
-TOP_FIELDS = {"pipeline", "root", "components", "base_dir", "description", "runner"}
-RUNNER_FIELDS = {"backend", "address", "num_cpus"}
+TOP_FIELDS = {"pipeline", "root", "components", "base_dir", "description"}
 NEEDS = {"StatisticsGen": ["ExampleGen"], "SchemaGen": ["StatisticsGen"], "ExampleValidator": ["SchemaGen"],
          "Transform": ["SchemaGen"], "Tuner": ["Transform"], "Trainer": ["Transform"], "Evaluator": ["Trainer"],
          "InfraValidator": ["Trainer"], "Pusher": ["Evaluator"]}
@@ -88,10 +75,6 @@ class PipelineConfig:
     components: dict  # name -> Component, in the pipeline's order
     source: str | None
     lines: dict
-    runner: dict = None  # {"backend": "local" | "ray", "address": ..., "num_cpus": ...}
-
-    def __post_init__(self):
-        self.runner = {"backend": "local", "address": None, "num_cpus": 1, **(self.runner or {})}
 
     def line(self, *path):
         return self.lines.get(tuple(path))
@@ -149,20 +132,7 @@ def load_config(path_or_dict, base_dir=None) -> PipelineConfig:
     ordered = {n: built[n] for n in ORDER if n in built}
     base = Path(base_dir if base_dir is not None else raw.get("base_dir", "."))
     root = base / raw.get("root", f"out/pipeline_{raw['pipeline']}")
-    runner = raw.get("runner") or {}
-    where = _where(source, lines, ("runner",))
-    if not isinstance(runner, dict):
-        raise ConfigError(f"{where}: 'runner' takes a mapping, e.g. {{backend: ray}}")
-    for key in runner:
-        if key not in RUNNER_FIELDS:
-            raise ConfigError(f"{_where(source, lines, ('runner', key))}: unknown runner field {key!r}; known: "
-                              f"{sorted(RUNNER_FIELDS)}")
-    if runner.get("backend", "local") not in ("local", "ray"):
-        raise ConfigError(f"{_where(source, lines, ('runner', 'backend'))}: runner backend must be 'local' or 'ray', "
-                          f"got {runner['backend']!r}")
-    if not (isinstance(runner.get("num_cpus", 1), (int, float)) and runner.get("num_cpus", 1) >= 0):
-        raise ConfigError(f"{_where(source, lines, ('runner', 'num_cpus'))}: runner num_cpus must be a number >= 0")
-    return PipelineConfig(str(raw["pipeline"]), root, base, ordered, source, lines, runner)
+    return PipelineConfig(str(raw["pipeline"]), root, base, ordered, source, lines)
 
 
 def _field_path(message, cfg) -> tuple:
@@ -289,67 +259,19 @@ def _inputs_for(comp, produced: dict, store, pipeline):
     return inputs
 
 
-class TaskContext(Context):
-    """What a component running as a Ray task gets of the run: paths, the run id and the clock,
-    not the metadata store (the driver alone writes it)."""
-
-    def __init__(self, ctx: Context):
-        self.config, self.store, self.run_id, self.pipeline, self._now = ctx.config, None, ctx.run_id, ctx.pipeline, ctx._now
-
-    def schema_version(self, content):
-        raise RuntimeError("schema versions come from the metadata store: SchemaGen runs in the driver")
-
-
-def _run_task(comp, ctx, inputs, out):
-    """A component's `run` inside a Ray task (module level, so Ray ships it by reference)."""
-    return comp.run(ctx, inputs, out)
-
-
-class RayExecutor:
-    """Runs components as Ray tasks: starts a local Ray when none is running and no address is
-    given (stopped by `close`), or joins `address` (a cluster; 'auto' or RAY_ADDRESS)."""
-
-    def __init__(self, runner: dict):
-        from ..distributed import init
-
-        self.started = init(address=runner.get("address"), num_cpus=None, object_store_memory=200 * 2**20)
-        import ray
-
-        self.ray, self.num_cpus = ray, runner.get("num_cpus", 1)
-        self.task = ray.remote(_run_task)
-
-    def run(self, comp, ctx, inputs, out):
-        ref = self.task.options(num_cpus=self.num_cpus, name=f"pipeline:{type(comp).__name__}").remote(
-            comp, TaskContext(ctx), inputs, out)
-        return self.ray.get(ref)
-
-    def close(self):
-        if self.started:
-            from ..distributed import shutdown
-
-            shutdown()
-
-
-def run_pipeline(config, now=None, log=print, report=True, executor=None) -> RunResult:
-    """Run the pipeline once; returns a RunResult (status, exit code, reasons, report path).
-    Components run in this process, or as Ray tasks when the config's runner says `backend: ray`
-    (`executor`: a RayExecutor to reuse across runs, as `watch` does)."""
+def run_pipeline(config, now=None, log=print, report=True) -> RunResult:
+    """Run the pipeline once; returns a RunResult (status, exit code, reasons, report path)."""
     if not isinstance(config, PipelineConfig):
         config = load_config(config)
     config.root.mkdir(parents=True, exist_ok=True)
-    own = executor is None and config.runner["backend"] == "ray"
-    if own:
-        executor = RayExecutor(config.runner)
     store = MetadataStore(config.root / "metadata.sqlite")
     try:
-        return _run(config, store, now, log, report, executor)
+        return _run(config, store, now, log, report)
     finally:
         store.close()
-        if own:
-            executor.close()
 
 
-def _run(config, store, now, log, report, executor=None):
+def _run(config, store, now, log, report):
     config_hash = (file_sha256(config.source) if config.source else
                    hashlib.sha256(json.dumps({n: c.config for n, c in config.components.items()}, sort_keys=True,
                                              default=str).encode()).hexdigest())
@@ -380,11 +302,7 @@ def _run(config, store, now, log, report, executor=None):
                 out = config.root / "artifacts" / name / str(ex)
                 out.mkdir(parents=True, exist_ok=True)
                 try:
-                    if executor is not None and comp.remote_ok:
-                        results = executor.run(comp, ctx, inputs, out)
-                        where = " as a Ray task"
-                    else:
-                        results, where = comp.run(ctx, inputs, out), ""
+                    results = comp.run(ctx, inputs, out)
                 except Exception as e:
                     store.finish_execution(ex, "failed", message=f"{type(e).__name__}: {e}", now=now)
                     raise
@@ -398,7 +316,7 @@ def _run(config, store, now, log, report, executor=None):
                     store.link(ex, aid, "output", k)
                     outputs[k] = Artifact(aid, o.type, Path(o.path), props, sha)
                 store.finish_execution(ex, "complete", now=now)
-                log(f"[{name}] done in {time.perf_counter() - t0:.1f} s{where}")
+                log(f"[{name}] done in {time.perf_counter() - t0:.1f} s")
             records.append({"component": name, "execution": ex, "cached": hit is not None,
                             "outputs": {k: a.id for k, a in outputs.items()}})
             produced.update(outputs)
@@ -452,15 +370,6 @@ def watch(config, folder=None, every=None, max_runs=None, poll=2.0, log=print, s
     Returns the list of RunResults."""
     if not isinstance(config, PipelineConfig):
         config = load_config(config)
-    executor = RayExecutor(config.runner) if config.runner["backend"] == "ray" else None
-    try:
-        return _watch(config, folder, every, max_runs, poll, log, sleep, executor)
-    finally:
-        if executor is not None:
-            executor.close()
-
-
-def _watch(config, folder, every, max_runs, poll, log, sleep, executor):
     results, seen = [], None
     last = None
     while max_runs is None or len(results) < max_runs:
@@ -473,7 +382,7 @@ def _watch(config, folder, every, max_runs, poll, log, sleep, executor):
             due = True
         if due:
             last = time.monotonic()
-            results.append(run_pipeline(config, log=log, executor=executor))
+            results.append(run_pipeline(config, log=log))
             log(f"run {results[-1].run_id}: {results[-1].status}")
             continue
         sleep(poll if folder is not None else max(0.0, every - (time.monotonic() - last)))
