@@ -35,10 +35,6 @@ def add_arguments(p):
     p.add_argument("--max-request-bytes", type=int, default=64 * 2**20)
     p.add_argument("--request-log", help="append sampled requests/responses to this JSON-lines file")
     p.add_argument("--log-sample-rate", type=float, default=1.0, help="share of requests logged (default 1)")
-    p.add_argument("--schema-check", choices=("off", "flag", "reject"), default=None,
-                   help="requests that violate a version's training schema (transform.json, pushed by neurona "
-                        "pipeline): flag = serve, count and log them (default), reject = answer 400; "
-                        "for --model-base-path (--model-config sets it per model)")
     p.add_argument("--auth-token", help="require 'Authorization: Bearer TOKEN' (also env NEURONA_SERVING_TOKEN)")
     p.add_argument("--tls-certfile", help="PEM certificate: serve HTTPS and gRPC over TLS")
     p.add_argument("--tls-keyfile", help="PEM private key of --tls-certfile")
@@ -67,7 +63,7 @@ def run(args) -> int:
                          auth_token=args.auth_token or os.environ.get("NEURONA_SERVING_TOKEN"),
                          tls_certfile=args.tls_certfile, tls_keyfile=args.tls_keyfile,
                          drain_seconds=args.drain_seconds, access_log=args.access_log,
-                         blas_threads=args.blas_threads or None, schema_check=args.schema_check)
+                         blas_threads=args.blas_threads or None)
     server.run()
     return 0
 

@@ -48,9 +48,6 @@ class ModelConfig:
     canary_weight: float = 0.0
     batching: BatchingConfig | None = None
     max_batch_rows: int = 1024  # the largest batch one request may carry when batching is off
-    # a version whose folder holds the training schema (transform.json, from neurona.pipeline):
-    # "flag" counts and logs violating requests, "reject" answers them 400, "off" skips the check
-    schema_check: str = "flag"
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name or "/" in self.name or ":" in self.name:
@@ -66,8 +63,6 @@ class ModelConfig:
         if not 0.0 <= float(self.canary_weight) <= 1.0:
             raise ValueError(f"{self.name}: canary_weight must lie in [0, 1], got {self.canary_weight!r}")
         self.canary_weight = float(self.canary_weight)
-        if self.schema_check not in ("off", "flag", "reject"):
-            raise ValueError(f"{self.name}: schema_check must be 'off', 'flag' or 'reject', got {self.schema_check!r}")
 
     def wanted_versions(self, on_disk) -> list[int]:
         """The versions the policy serves out of those found on disk."""
@@ -99,7 +94,7 @@ def model_config_from_dict(d: dict, root: Path | None = None) -> ModelConfig:
     if not isinstance(d, dict):
         raise ValueError(f"each model_config_list entry must be a mapping, got {d!r:.80}")
     unknown = set(d) - {"name", "base_path", "model_platform", "model_version_policy", "version_labels",
-                        "canary_weight", "batching", "max_batch_rows", "schema_check"}
+                        "canary_weight", "batching", "max_batch_rows"}
     if unknown:
         raise ValueError(f"model {d.get('name')!r}: unknown settings {sorted(unknown)}")
     for key in ("name", "base_path"):
@@ -112,7 +107,7 @@ def model_config_from_dict(d: dict, root: Path | None = None) -> ModelConfig:
     return ModelConfig(name=d["name"], base_path=str(base), version_policy=_policy(d.get("model_version_policy"), d["name"]),
                        version_labels=d.get("version_labels") or {}, canary_weight=d.get("canary_weight", 0.0),
                        batching=None if not batching else BatchingConfig(**batching),
-                       max_batch_rows=d.get("max_batch_rows", 1024), schema_check=d.get("schema_check", "flag"))
+                       max_batch_rows=d.get("max_batch_rows", 1024))
 
 
 def load_model_config(path) -> list[ModelConfig]:

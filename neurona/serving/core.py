@@ -1,9 +1,9 @@
 """The protocol-independent request path shared by the REST and gRPC front ends: resolve the
 model version (explicit version, label, or the canary split), check the inputs against its
-signature (and the training schema it was pushed with, `schema_check.py`), queue them on its
-batcher under a deadline, and record metrics and the sampled request log whatever the outcome.
+signature, queue them on its batcher under a deadline, and record metrics and the sampled
+request log whatever the outcome.
 May import: numpy, neurona.serving.repository, neurona.serving.protocol, neurona.serving.metrics,
-neurona.serving.reqlog, neurona.serving.schema_check.
+neurona.serving.reqlog.
 """
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import concurrent.futures
 import time
 import uuid
 
-from .protocol import InvalidInput, ServingError, Unavailable
-from .schema_check import summary
+from .protocol import ServingError, Unavailable
 
 
 class Outcome:
@@ -39,28 +38,7 @@ class InferenceCore:
         lv = self.repository.get(model).resolve(version, label)
         return lv, lv.signature.check(arrays, lv.max_rows, strict_dtype)
 
-    def _schema(self, model, lv, xs) -> list[str]:
-        """The serve-time schema check of a version that carries a training schema: counts each
-        problem by feature; in 'reject' mode raises InvalidInput naming them. Returns the messages
-        (for the request log) in 'flag' mode."""
-        check = lv.schema_check
-        if check is None or len(xs) != 1:
-            return []
-        problems = check.problems(xs[0])
-        if not problems:
-            return []
-        counts: dict = {}
-        for feature, _ in problems:
-            counts[feature] = counts.get(feature, 0) + 1
-        for feature, n in counts.items():
-            self.metrics.schema_violations.labels(model, str(lv.version), feature, check.mode).inc(n)
-        messages = [m for _, m in problems]
-        if check.mode == "reject":
-            raise InvalidInput(summary(messages))
-        return messages
-
-    def _record(self, t0, model, lv, protocol, status, request_id, arrays, outputs=None, error=None,
-                schema_problems=None):
+    def _record(self, t0, model, lv, protocol, status, request_id, arrays, outputs=None, error=None):
         latency = time.perf_counter() - t0
         version = "" if lv is None else str(lv.version)
         # a name no model has is counted as one label value: clients must not grow the series
@@ -71,8 +49,7 @@ class InferenceCore:
         log = self.request_log
         if log is not None and log.sampled():
             log.log(request_id=request_id, model=model, version=None if lv is None else lv.version, protocol=protocol,
-                    status=status, latency_s=latency, inputs=arrays, outputs=outputs, error=error,
-                    schema_problems=schema_problems)
+                    status=status, latency_s=latency, inputs=arrays, outputs=outputs, error=error)
 
     def refused(self, t0, model, protocol, error: ServingError, request_id=None):
         """Count and log a request refused before it reached `infer` (unreadable body, unknown
@@ -87,7 +64,6 @@ class InferenceCore:
         request_id = request_id or uuid.uuid4().hex
         try:
             lv, xs = self._prepare(model, version, label, arrays, strict_dtype)
-            problems = self._schema(model, lv, xs)
             deadline = self._deadline(timeout_s)
             fut = lv.batcher.submit(xs, deadline)
             try:
@@ -102,7 +78,7 @@ class InferenceCore:
             self._record(t0, model, lv, protocol, 500, request_id, arrays, error=f"{type(e).__name__}: {e}")
             raise
         outputs = dict(zip(lv.signature.output_names, outs))
-        self._record(t0, model, lv, protocol, 200, request_id, arrays, outputs, schema_problems=problems)
+        self._record(t0, model, lv, protocol, 200, request_id, arrays, outputs)
         return Outcome(lv.version, outputs)
 
     async def infer_async(self, model, arrays, *, version=None, label=None, protocol, strict_dtype, timeout_s=None,
@@ -112,7 +88,6 @@ class InferenceCore:
         request_id = request_id or uuid.uuid4().hex
         try:
             lv, xs = self._prepare(model, version, label, arrays, strict_dtype)
-            problems = self._schema(model, lv, xs)
             deadline = self._deadline(timeout_s)
             fut = lv.batcher.submit(xs, deadline)
             try:
@@ -126,5 +101,5 @@ class InferenceCore:
             self._record(t0, model, lv, protocol, 500, request_id, arrays, error=f"{type(e).__name__}: {e}")
             raise
         outputs = dict(zip(lv.signature.output_names, outs))
-        self._record(t0, model, lv, protocol, 200, request_id, arrays, outputs, schema_problems=problems)
+        self._record(t0, model, lv, protocol, 200, request_id, arrays, outputs)
         return Outcome(lv.version, outputs)

@@ -9,7 +9,7 @@ at AVAILABLE versions; a request naming no version goes to `stable` (else the la
 with probability `canary_weight` to `canary`. Moving a label is the rollback (admin endpoint or
 the config file, re-read when it changes).
 May import: numpy, neurona (Tensor, no_grad), neurona.models, neurona.serving.config, neurona.serving.batching,
-neurona.serving.protocol, neurona.serving.metrics, neurona.serving.schema_check.
+neurona.serving.protocol, neurona.serving.metrics.
 """
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ from ..tensor import Tensor
 from .batching import Batcher
 from .config import BatchingConfig, ModelConfig, load_model_config
 from .protocol import InvalidInput, NotFound, Unavailable, v2_datatype
-from .schema_check import SchemaCheck
 
 log = logging.getLogger("neurona.serving")
 
@@ -132,12 +131,9 @@ class Signature:
 class LoadedVersion:
     """One loaded version: the model, its signature and its batcher."""
 
-    def __init__(self, name, version, path, model, batching: BatchingConfig | None, max_rows, metrics=None,
-                 schema_check="off"):
+    def __init__(self, name, version, path, model, batching: BatchingConfig | None, max_rows, metrics=None):
         self.name, self.version, self.path, self.model = name, version, path, model
         self.signature = Signature.from_model(model)
-        # the training schema, when the folder carries one (a version pushed by neurona.pipeline)
-        self.schema_check = SchemaCheck.from_model_dir(path, schema_check)
         self.batched = batching is not None
         self.max_rows = batching.max_batch_size if batching else max_rows
         obs = dict(on_batch=metrics.batch_observer(name, version), on_depth=metrics.depth_observer(name, version)) \
@@ -267,7 +263,7 @@ class ServedModel:
             try:
                 model = load_model(on_disk[v], compile=False)
                 lv = LoadedVersion(self.name, v, on_disk[v], model, self.config.batching, self.config.max_batch_rows,
-                                   self.metrics, self.config.schema_check)
+                                   self.metrics)
                 try:
                     lv.warm_up()
                 except BaseException:

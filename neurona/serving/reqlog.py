@@ -45,8 +45,7 @@ class RequestLogger:
     def sampled(self) -> bool:
         return self.sample_rate >= 1 or self._rng.random() < self.sample_rate
 
-    def log(self, *, request_id, model, version, protocol, status, latency_s, inputs=None, outputs=None, error=None,
-            schema_problems=None):
+    def log(self, *, request_id, model, version, protocol, status, latency_s, inputs=None, outputs=None, error=None):
         rec = {"ts": datetime.datetime.now(datetime.timezone.utc).isoformat(), "request_id": request_id,
                "model": model, "version": version, "protocol": protocol, "status": status,
                "latency_ms": round(latency_s * 1e3, 3)}
@@ -56,8 +55,6 @@ class RequestLogger:
             rec["outputs"] = {k: describe(v, self.max_values) for k, v in outputs.items()}
         if error is not None:
             rec["error"] = error
-        if schema_problems:
-            rec["schema_problems"] = list(schema_problems)[:20]
         line = json.dumps(rec)
         with self._lock:
             self._file.write(line + "\n")

@@ -50,14 +50,12 @@ def configure_logging(level="INFO"):
     logger.propagate = False
 
 
-def models_from_base_path(base_path, batching: BatchingConfig | None = None, version_policy=("latest", 1),
-                          schema_check="flag"):
+def models_from_base_path(base_path, batching: BatchingConfig | None = None, version_policy=("latest", 1)):
     """One ModelConfig per subfolder of `base_path` (`base_path/<model>/<version>/`)."""
     base = Path(base_path)
     if not base.is_dir():
         raise FileNotFoundError(f"--model-base-path {base} is not a folder")
-    models = [ModelConfig(name=p.name, base_path=str(p), batching=batching, version_policy=version_policy,
-                          schema_check=schema_check)
+    models = [ModelConfig(name=p.name, base_path=str(p), batching=batching, version_policy=version_policy)
               for p in sorted(base.iterdir()) if p.is_dir() and not p.name.startswith(".")]
     if not models:
         raise ValueError(f"{base} holds no model folder (expected {base}/<model>/<version>/)")
@@ -71,22 +69,16 @@ class ModelServer:
     `model_config_file` (JSON/YAML, re-read when it changes). `rest_port`/`grpc_port`: 0 picks a
     free port (read `server.rest_port` after `start()`); grpc_port=None serves no gRPC.
     `blas_threads`: limit NumPy's BLAS to that many threads in this process once serving starts
-    (the CLI's default is 1; None leaves it alone). `schema_check` ('off', 'flag', 'reject', with
-    `model_base_path`; a model config sets its own, default 'flag'): what to do with requests that
-    violate the training schema of a version that carries one (neurona/serving/schema_check.py).
+    (the CLI's default is 1; None leaves it alone).
     """
 
     def __init__(self, models=None, *, model_base_path=None, model_config_file=None, batching=None,
                  host="127.0.0.1", rest_port=8501, grpc_port=8500, request_timeout_s=30.0,
                  max_request_bytes=64 * 2**20, auth_token=None, tls_certfile=None, tls_keyfile=None,
                  poll_seconds=1.0, request_log=None, log_sample_rate=1.0, grpc_threads=16,
-                 max_concurrent_rpcs=256, drain_seconds=30.0, workers=1, access_log=False, blas_threads=None,
-                 schema_check=None):
+                 max_concurrent_rpcs=256, drain_seconds=30.0, workers=1, access_log=False, blas_threads=None):
         if sum(x is not None for x in (models, model_base_path, model_config_file)) != 1:
             raise ValueError("ModelServer: give exactly one of models=, model_base_path=, model_config_file=")
-        if schema_check is not None and model_base_path is None:
-            raise ValueError("ModelServer: schema_check= goes with model_base_path=; set schema_check per model in "
-                             "the model config (file)")
         if (tls_certfile is None) != (tls_keyfile is None):
             raise ValueError("ModelServer: TLS needs both tls_certfile and tls_keyfile")
         self.settings = dict(model_base_path=model_base_path, model_config_file=model_config_file,
@@ -96,11 +88,11 @@ class ModelServer:
                              tls_keyfile=tls_keyfile, poll_seconds=poll_seconds, request_log=request_log,
                              log_sample_rate=log_sample_rate, grpc_threads=grpc_threads,
                              max_concurrent_rpcs=max_concurrent_rpcs, drain_seconds=drain_seconds, workers=workers,
-                             access_log=access_log, blas_threads=blas_threads, schema_check=schema_check)
+                             access_log=access_log, blas_threads=blas_threads)
         if model_config_file is not None:
             self.model_configs = load_model_config(model_config_file)
         elif model_base_path is not None:
-            self.model_configs = models_from_base_path(model_base_path, batching, schema_check=schema_check or "flag")
+            self.model_configs = models_from_base_path(model_base_path, batching)
         else:
             self.model_configs = list(models)
         self.host, self.rest_port, self.grpc_port = host, rest_port, grpc_port
