@@ -95,10 +95,12 @@ def test_serve_time_check_flags_and_rejects():
     check = ServeTimeCheck(schema, ["x1", "x2"])
     assert check([[0.1, 0.2]]) == []
     problems = check([[0.1, 0.2], [50.0, 0.0], [float("nan"), 0.0]])
-    assert len(problems) == 2 and "instance 1: feature x1 = 50.0" in problems[0] and "NaN" in problems[1]
-    with pytest.raises(ValueError, match="violates the training schema"):
+    assert [(p["feature"], p["kind"], p["instances"]) for p in problems] == [("x1", "nan", [2]),
+                                                                             ("x1", "out_of_range", [1])]
+    assert "x1' = 50.0 (instance 1) is outside the training range" in problems[1]["message"]
+    with pytest.raises(ValueError, match="violates the training schema.*'x1'"):
         ServeTimeCheck(schema, ["x1", "x2"], mode="reject")([[50.0, 0.0]])
-    assert "expected shape (N, 2)" in check([[1.0, 2.0, 3.0]])[0]
+    assert "expected 2 columns" in check([[1.0, 2.0, 3.0]])[0]["message"]
 
 
 # -- metadata --------------------------------------------------------------------------------------------
@@ -164,6 +166,8 @@ def test_blessed_run_pushes_then_rerun_is_cached_and_changes_rerun(tmp_path):
     assert (r1.status, r1.exit_code) == ("blessed", 0), r1.reasons
     assert (tmp_path / "serving" / "toy" / "1" / "config.json").is_file()
     assert read_labels(tmp_path / "serving", "toy") == {"canary": 1, "stable": 1}
+    served_schema = json.loads((tmp_path / "serving" / "toy" / "1" / "schema.json").read_text())
+    assert served_schema["mode"] == "flag" and [f["name"] for f in served_schema["features"]] == ["x1", "x2"]
     assert json.loads((tmp_path / "serving" / "models.json").read_text())["model_config_list"][0]["name"] == "toy"
     html = r1.report.read_text()
     assert "Decision: blessed" in html and "data:image/png;base64," in html

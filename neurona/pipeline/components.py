@@ -455,9 +455,17 @@ class InfraValidator(Component):
 class Pusher(Component):
     """Write the blessed model as the next integer version under `base_path/model_name/`
     (atomically: copied to a hidden folder, then renamed) and point the `canary` label at it;
-    `stable` moves only after the canary passes (`promote`), except for the very first version."""
+    `stable` moves only after the canary passes (`promote`), except for the very first version.
+    With `schema_check: flag` (the default) or `reject`, the pushed version folder holds a
+    `schema.json` (the training schema of the model's inputs) that `neurona serve` checks each
+    request against (neurona/serving/schema_check.py); `off` pushes none."""
 
-    FIELDS = {"base_path": REQUIRED, "model_name": REQUIRED}
+    FIELDS = {"base_path": REQUIRED, "model_name": REQUIRED, "schema_check": "flag", "range_slack": 0.0}
+
+    def __init__(self, **config):
+        super().__init__(**config)
+        if self.schema_check not in ("flag", "reject", "off"):
+            raise ConfigError(f"Pusher.schema_check: 'flag', 'reject' or 'off', got {self.schema_check!r}")
     INPUTS = {"model": "Model", "evaluation": "ModelEvaluation", "infra?": "InfraBlessing"}
     OUTPUTS = {"pushed": "PushedModel"}
     cacheable = False
@@ -469,7 +477,17 @@ class Pusher(Component):
             raise RuntimeError("Pusher: the model is not blessed; nothing is pushed")
         if inputs.get("infra") is not None and not inputs["infra"].properties.get("passed"):
             raise RuntimeError("Pusher: the model failed infra validation; nothing is pushed")
-        result = push_model(Path(inputs["model"].path), ctx.resolve(self.base_path), self.model_name,
+        model_dir = Path(inputs["model"].path)
+        if self.schema_check != "off":  # the pushed folder: the model and its serve-time schema
+            import shutil
+
+            info = tr.load_transform(model_dir)
+            staged = out / "model"
+            shutil.copytree(model_dir, staged, dirs_exist_ok=True)
+            write_json(staged / "schema.json", sc.serving_schema(info["schema"], info["input_features"],
+                                                                 self.schema_check, float(self.range_slack)))
+            model_dir = staged
+        result = push_model(model_dir, ctx.resolve(self.base_path), self.model_name,
                             ctx.store, model_artifact_id=inputs["model"].id, run_id=ctx.run_id)
         write_json(out / "push.json", result)
         return {"pushed": Output("PushedModel", Path(result["path"]), result)}
