@@ -13,7 +13,7 @@ pytest.importorskip("optuna")  # the pipeline extra; installed by `make test`
 from neurona.pipeline import stats as st  # noqa: E402
 from neurona.pipeline.components import ConfigError  # noqa: E402
 from neurona.pipeline.metadata import MetadataStore  # noqa: E402
-from neurona.pipeline.runner import load_config, run_pipeline, watch  # noqa: E402
+from neurona.pipeline.runner import load_config, parse_duration, run_pipeline, watch  # noqa: E402
 from neurona.pipeline.schema import ServeTimeCheck, compare_statistics, infer_schema, validate_frame  # noqa: E402
 from neurona.pipeline.serving_io import promote, read_labels  # noqa: E402
 from neurona.pipeline.sources import tree_sha256  # noqa: E402
@@ -273,18 +273,64 @@ def test_config_errors_name_the_field_and_line(tmp_path):
 def test_watch_runs_when_a_span_arrives_and_promote_moves_stable(tmp_path):
     _write_span(tmp_path / "data", "span-1.csv", _frame(seed=1))
     config = _config(tmp_path)
-    arrivals = [lambda: _write_span(tmp_path / "data", "span-2.csv", _frame(seed=2))]
+    sleeps = []
 
     def sleep(_):
-        if arrivals:
-            arrivals.pop()()
+        sleeps.append(_)
+        if len(sleeps) == 3:  # two polls find nothing new: no run; then span 2 arrives
+            _write_span(tmp_path / "data", "span-2.csv", _frame(seed=2))
 
-    results = watch(config, folder=tmp_path / "data", max_runs=2, poll=0, log=lambda *_: None, sleep=sleep)
-    assert [r.status for r in results] == ["blessed", "blessed"]
+    results = watch(config, folder=tmp_path / "data", max_runs=2, poll=5, log=lambda *_: None, sleep=sleep)
+    assert [r.status for r in results] == ["blessed", "blessed"] and sleeps == [5, 5, 5]
+    assert not any(e["cached"] for e in results[1].executions if e["component"] == "ExampleGen")
     assert read_labels(tmp_path / "serving", "toy") == {"canary": 2, "stable": 1}  # stable waits for the canary
     store = MetadataStore(tmp_path / "root" / "metadata.sqlite")
     assert promote(tmp_path / "serving", "toy", store) == {"canary": 2, "stable": 2}
     assert [h["version"] for h in store.label_history("toy", "stable")] == [1, 2]
+
+
+def test_every_period_reuses_the_cache_without_new_data_and_trains_on_a_new_span(tmp_path):
+    _write_span(tmp_path / "data", "span-1.csv", _frame(seed=1))
+    _write_span(tmp_path / "data", "span-2.csv", _frame(seed=2))
+    now, sleeps = [0.0], []
+
+    def sleep(seconds):  # a fake day passes; before the third run a new span arrives
+        sleeps.append(seconds)
+        now[0] += seconds
+        if len(sleeps) == 2:
+            _write_span(tmp_path / "data", "span-3.csv", _frame(seed=3))
+
+    results = watch(_config(tmp_path), every=parse_duration("1d"), max_runs=3, log=lambda *_: None, sleep=sleep,
+                    clock=lambda: now[0])
+    assert sleeps == [86400.0, 86400.0]
+    assert [r.status for r in results] == ["blessed", "blessed", "blessed"], [r.reasons for r in results]
+    cached = [{e["component"] for e in r.executions if e["cached"]} for r in results]
+    assert cached[0] == set()
+    # nothing new: all cached, but the Pusher (never cached; it pushes nothing) and SchemaGen, which
+    # inferred the schema on run 1 and now reads the file it wrote for review (same content, same version)
+    assert cached[1] == {e["component"] for e in results[1].executions} - {"Pusher", "SchemaGen"}
+    assert "ExampleGen" not in cached[2] and "Trainer" not in cached[2]  # the new span: retrained
+    assert sorted(p.name for p in (tmp_path / "serving" / "toy").iterdir() if p.name.isdigit()) == ["1", "2"]
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration("1 day")
+
+
+def test_cli_every_with_max_runs(tmp_path, capsys):
+    from neurona.pipeline.__main__ import main
+
+    _write_span(tmp_path / "data", "span-1.csv", _frame(seed=1))
+    cfg = _config(tmp_path, Pusher=None)
+    comps = {n: c.config for n, c in cfg.components.items()}
+    path = tmp_path / "p.yaml"
+    path.write_text(json.dumps({"pipeline": "toy", "root": "root", "base_dir": str(tmp_path), "components": comps}))
+    assert main(["run", str(path), "--every", "1s", "--max-runs", "2", "--poll", "0.1"]) == 0
+    store = MetadataStore(tmp_path / "root" / "metadata.sqlite")
+    runs = store.db.execute("SELECT id, status FROM runs ORDER BY id").fetchall()
+    assert [r["status"] for r in runs] == ["blessed", "blessed"]
+    ran = store.db.execute("SELECT component FROM executions WHERE run_id = ? AND cached_from IS NULL",
+                           (runs[1]["id"],)).fetchall()
+    assert [r["component"] for r in ran] == ["SchemaGen"]  # the rest reused (SchemaGen: see the test above)
+    assert main(["run", str(path), "--every", "1x"]) == 1 and "not a duration" in capsys.readouterr().err
 
 
 def test_warm_start_copies_all_but_the_preprocessing(tmp_path):

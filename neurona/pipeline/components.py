@@ -10,7 +10,7 @@ component whose `gate(outputs)` answers a decision stops the run: 'blocked' (the
 'refused' (no blessing, or the model cannot be served).
 May import: numpy, json, neurona.pipeline.sources, neurona.pipeline.stats, neurona.pipeline.schema,
 neurona.pipeline.training, neurona.pipeline.evaluation, neurona.pipeline.serving_io,
-neurona.pipeline.monitor, optuna and ray (lazily).
+neurona.pipeline.monitor, neurona.pipeline.ray_backend, optuna and ray (lazily).
 """
 from __future__ import annotations
 
@@ -196,6 +196,7 @@ class SchemaGen(Component):
     FIELDS = {"path": "schema.yaml", "label": None, "drift": {}, "skew": {}, "max_domain": 50}
     INPUTS = {"statistics": "ExampleStatistics"}
     OUTPUTS = {"schema": "Schema"}
+    driver_only = True  # numbers schema versions from the metadata store: never a Ray task
 
     def cache_extra(self, ctx, inputs):
         p = ctx.resolve(self.path)
@@ -320,13 +321,20 @@ class Tuner(Component):
         if self.ray:
             import ray
 
-            remote = ray.remote(_trial_score)
-            for _ in range(int(self.trials)):
-                t = study.ask()
-                hp = self._suggest(t)
-                score = ray.get(remote.remote(info, model_cfg, hp, xt, yt, xv, yv, int(self.seed)))
-                study.tell(t, score)
-                trials.append({"params": hp, "value": score})
+            from .ray_backend import ensure_ray
+
+            started = ensure_ray()  # a local Ray with a small object store unless one is running
+            try:
+                remote = ray.remote(_trial_score)
+                for _ in range(int(self.trials)):
+                    t = study.ask()
+                    hp = self._suggest(t)
+                    score = ray.get(remote.remote(info, model_cfg, hp, xt, yt, xv, yv, int(self.seed)))
+                    study.tell(t, score)
+                    trials.append({"params": hp, "value": score})
+            finally:
+                if started:
+                    ray.shutdown()
         else:
             def objective(t):
                 hp = self._suggest(t)
@@ -469,6 +477,7 @@ class Pusher(Component):
     INPUTS = {"model": "Model", "evaluation": "ModelEvaluation", "infra?": "InfraBlessing"}
     OUTPUTS = {"pushed": "PushedModel"}
     cacheable = False
+    driver_only = True  # writes the metadata store and the server's folder: never a Ray task
 
     def run(self, ctx, inputs, out):
         from .serving_io import push_model
