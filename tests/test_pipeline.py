@@ -230,6 +230,21 @@ def test_slice_regression_refuses_blessing_and_serving_untouched(tmp_path):
     assert [b["blessed"] for b in store.blessings("toy")] == [1, 0]
 
 
+def test_a_model_the_server_cannot_serve_is_refused_and_serving_untouched(tmp_path):
+    _write_span(tmp_path / "data", "span-1.csv", _frame(seed=1))
+    _write_span(tmp_path / "data", "span-2.csv", _frame(seed=2))
+    assert run_pipeline(_config(tmp_path), log=lambda *_: None).exit_code == 0
+    before = tree_sha256(tmp_path / "serving")
+    # a server that dies on start-up (as one that cannot load the model does)
+    dying = ["{python}", "-c", "import sys; print('cannot load the model'); sys.exit(3)"]
+    r = run_pipeline(_config(tmp_path, Trainer={"seed": 1}, InfraValidator={"command": dying, "timeout": 30}),
+                     log=lambda *_: None)
+    assert (r.status, r.exit_code) == ("refused", 3)
+    assert "did not report model AVAILABLE" in r.reasons[0] and "exit code 3" in r.reasons[0]
+    assert "cannot load the model" in r.reasons[0] and "Pusher" not in {e["component"] for e in r.executions}
+    assert tree_sha256(tmp_path / "serving") == before
+
+
 def test_missing_slice_and_small_slices_are_reported(tmp_path):
     _write_span(tmp_path / "data", "span-1.csv", _frame(seed=1))
     r = run_pipeline(_config(tmp_path, ExampleValidator=None, Pusher=None,
