@@ -103,6 +103,25 @@ def test_serve_time_check_flags_and_rejects():
     assert "expected 2 columns" in check([[1.0, 2.0, 3.0]])[0]["message"]
 
 
+def test_cross_slice_metrics_by_hand_and_a_cross_slice_refuses():
+    from neurona.pipeline import evaluation as ev
+
+    n = 400
+    group = np.array(["a", "b"] * (n // 2))
+    site = np.repeat(np.array(["x", "y"]), n // 2)
+    correct = np.where((group == "b") & (site == "y"), 0.0, 1.0)  # wrong only on b at site y
+    res = ev.evaluate({"accuracy": correct}, None, {"group": group, "site": site}, ["group", ["group", "site"]],
+                      thresholds={"accuracy": {"lower_bound": 0.4, "slices": True}}, min_slice_size=30,
+                      bootstrap=200)
+    assert res["overall"]["metrics"]["accuracy"]["value"] == 0.75
+    assert res["slices"]["group=b"]["metrics"]["accuracy"]["value"] == 0.5
+    assert res["slices"]["group=b,site=y"]["size"] == 100
+    assert res["slices"]["group=b,site=y"]["metrics"]["accuracy"]["value"] == 0.0
+    assert res["slices"]["group=a,site=y"]["metrics"]["accuracy"]["ci"] == (1.0, 1.0)
+    # the slice b alone passes (interval around 0.5), its cross slice with site y does not
+    assert [r.split(":")[0] for r in res["reasons"]] == ["group=b,site=y"] and not res["blessed"]
+
+
 # -- metadata --------------------------------------------------------------------------------------------
 def test_lineage_and_served_at_by_hand(tmp_path):
     s = MetadataStore(tmp_path / "m.sqlite")
