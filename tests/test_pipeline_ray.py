@@ -98,3 +98,22 @@ def test_runner_config_errors_name_the_field(tmp_path):
         _config(tmp_path, {"backend": "ray", "adress": "x:1"})
     with pytest.raises(ConfigError, match="runner.backend: 'local' or 'ray', got 'dask'"):
         _config(tmp_path, {"backend": "dask"})
+
+
+def test_cli_ray_flags_select_the_ray_backend(tmp_path, monkeypatch):
+    from neurona.pipeline import runner
+    from neurona.pipeline.__main__ import main
+    from neurona.pipeline.ray_backend import RayBackend, backend_from
+
+    assert backend_from(None) is None and backend_from({"backend": "local"}) is None
+    b = backend_from({"num_cpus": 3}, address="10.0.0.1:6379")
+    assert isinstance(b, RayBackend) and (b.address, b.num_cpus, b.object_store_mb) == ("10.0.0.1:6379", 3, 100)
+    seen = []
+    monkeypatch.setattr(runner, "run_pipeline", lambda config: seen.append(config.runner) or
+                        runner.RunResult(1, "blessed", 0, [], None, []))
+    path = tmp_path / "p.yaml"
+    path.write_text("pipeline: toy\ncomponents:\n  ExampleGen: {input: data}\n")
+    assert main(["run", str(path)]) == 0
+    assert main(["run", str(path), "--ray"]) == 0
+    assert main(["run", str(path), "--address", "127.0.0.1:6379"]) == 0
+    assert seen == [{}, {"backend": "ray"}, {"backend": "ray", "address": "127.0.0.1:6379"}]
