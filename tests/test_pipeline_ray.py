@@ -47,21 +47,17 @@ def _hashes(base, result):
 
 
 def _model_content(folder):
-    """A pushed model folder's content, up to the byte order of the safetensors header."""
-    from safetensors.numpy import load_file
+    """A pushed model folder's content, up to the safetensors header's byte order and the layer
+    names (a process that built models before numbers its layers on: dense_7 for dense): the
+    other files, the weights in order and the predictions on a fixed batch."""
+    import numpy as np
+    from neurona.models import load_model
 
     files = {p.name: p.read_bytes() for p in folder.iterdir() if p.name not in ("model.safetensors", "config.json")}
-    config = json.loads((folder / "config.json").read_text())
-    weights = {k: v.tobytes() for k, v in load_file(str(folder / "model.safetensors")).items()}
-    return files, _drop(config, "sha256"), weights
-
-
-def _drop(obj, key):
-    if isinstance(obj, dict):
-        return {k: _drop(v, key) for k, v in obj.items() if k != key}
-    if isinstance(obj, list):
-        return [_drop(v, key) for v in obj]
-    return obj
+    model = load_model(folder)
+    weights = [w.numpy().tobytes() for w in model.weights]
+    x = np.random.default_rng(0).normal(size=(16, 2)).astype(np.float32)
+    return files, weights, model.predict(x).tobytes()
 
 
 def test_ray_backend_makes_the_same_artifacts_and_decision(tmp_path):
@@ -79,8 +75,8 @@ def test_ray_backend_makes_the_same_artifacts_and_decision(tmp_path):
     assert where.pop("SchemaGen") == where.pop("Pusher") == "local"  # they use the store: on the driver
     assert set(where.values()) == {"ray"}
     # every artifact is byte-identical but the model files: safetensors writes its metadata map in
-    # a per-process hash order, so a model saved in another process differs in its header bytes only
-    # (and config.json holds that file's hash); the weights and every other file are identical
+    # a per-process hash order, and layer names count the layers the process built before (and
+    # config.json holds those names and the weights file's hash); weights and predictions are identical
     h_local, h_ray = _hashes(tmp_path / "local", local), _hashes(tmp_path / "ray", remote)
     for key in (("Trainer", "model"), ("Pusher", "pushed")):
         h_local.pop(key), h_ray.pop(key)
