@@ -264,6 +264,28 @@ def test_a_model_the_server_cannot_serve_is_refused_and_serving_untouched(tmp_pa
     assert tree_sha256(tmp_path / "serving") == before
 
 
+def test_infra_validator_serves_the_candidate_with_the_pushed_schema_check(tmp_path):
+    from neurona.pipeline.serving_io import serving_available
+
+    if not serving_available():
+        pytest.skip("neurona.serving is not in this checkout")
+    golden = _frame(n=600, seed=9)
+    golden["x1"][0] = 1000.0  # one golden instance far outside the training range
+    _write_span(tmp_path, "golden.csv", golden)
+    _write_span(tmp_path / "data", "span-1.csv", _frame(seed=1))
+    over = {"ExampleGen": {"eval_input": "golden.csv"}, "InfraValidator": {"model_name": "toy"},
+            "Pusher": {"schema_check": "reject"}}
+    cfg = _config(tmp_path, **over)
+    assert cfg.components["InfraValidator"].config["schema_check"] == "reject"  # taken from the Pusher
+    r = run_pipeline(cfg, log=lambda *_: None)
+    assert (r.status, r.exit_code) == ("refused", 3)
+    assert "HTTP 400" in r.reasons[0] and "feature 'x1' = 1000.0 (instance 0)" in r.reasons[0]
+    assert not (tmp_path / "serving").exists()  # nothing pushed
+    r = run_pipeline(_config(tmp_path, **{**over, "Pusher": {"schema_check": "flag"}}), log=lambda *_: None)
+    assert r.status == "blessed", r.reasons
+    assert json.loads((tmp_path / "serving" / "toy" / "1" / "schema.json").read_text())["mode"] == "flag"
+
+
 def test_missing_slice_and_small_slices_are_reported(tmp_path):
     _write_span(tmp_path / "data", "span-1.csv", _frame(seed=1))
     r = run_pipeline(_config(tmp_path, ExampleValidator=None, Pusher=None,

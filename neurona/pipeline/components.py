@@ -439,10 +439,18 @@ class Evaluator(Component):
 class InfraValidator(Component):
     """Serve the candidate with the real `neurona serve` on a loopback port, send canary
     requests (TF Serving REST), check the golden set's predictions against `predict`, and check
-    that a malformed request gets a 4xx while the server stays up."""
+    that a malformed request gets a 4xx while the server stays up. The candidate is served as it
+    will be pushed: with the serve-time `schema.json` of `schema_check`/`range_slack` (None: the
+    Pusher's settings; `off` without a Pusher), so a golden set that a `reject` check would refuse
+    fails here, before anything is pushed."""
 
     FIELDS = {"model_name": "model", "golden_size": 16, "timeout": 90, "atol": 1e-4,
-              "command": ["{python}", "-m", "neurona.serving"]}
+              "command": ["{python}", "-m", "neurona.serving"], "schema_check": None, "range_slack": None}
+
+    def __init__(self, **config):
+        super().__init__(**config)
+        if self.schema_check not in (None, "flag", "reject", "off"):
+            raise ConfigError(f"InfraValidator.schema_check: 'flag', 'reject' or 'off', got {self.schema_check!r}")
     INPUTS = {"model": "Model", "examples": "Examples"}
     OUTPUTS = {"infra": "InfraBlessing"}
 
@@ -451,7 +459,8 @@ class InfraValidator(Component):
 
         frame = src.load_frame(Path(inputs["examples"].path) / "eval.npz")
         result = infra_validate(Path(inputs["model"].path), frame, self.model_name, int(self.golden_size),
-                                float(self.timeout), float(self.atol), list(self.command), out)
+                                float(self.timeout), float(self.atol), list(self.command), out,
+                                schema_check=self.schema_check or "off", range_slack=float(self.range_slack or 0.0))
         write_json(out / "infra.json", result)
         return {"infra": Output("InfraBlessing", out, {"passed": result["passed"], "reasons": result["reasons"]})}
 
@@ -488,14 +497,9 @@ class Pusher(Component):
             raise RuntimeError("Pusher: the model failed infra validation; nothing is pushed")
         model_dir = Path(inputs["model"].path)
         if self.schema_check != "off":  # the pushed folder: the model and its serve-time schema
-            import shutil
+            from .serving_io import stage_for_serving
 
-            info = tr.load_transform(model_dir)
-            staged = out / "model"
-            shutil.copytree(model_dir, staged, dirs_exist_ok=True)
-            write_json(staged / "schema.json", sc.serving_schema(info["schema"], info["input_features"],
-                                                                 self.schema_check, float(self.range_slack)))
-            model_dir = staged
+            model_dir = stage_for_serving(model_dir, out / "model", self.schema_check, float(self.range_slack))
         result = push_model(model_dir, ctx.resolve(self.base_path), self.model_name,
                             ctx.store, model_artifact_id=inputs["model"].id, run_id=ctx.run_id)
         write_json(out / "push.json", result)

@@ -134,6 +134,11 @@ def load_config(path_or_dict, base_dir=None) -> PipelineConfig:
                 raise ConfigError(f"{_where(source, lines, ('components', name))}: {name} needs {need} in the "
                                   f"pipeline")
     ordered = {n: built[n] for n in ORDER if n in built}
+    if "InfraValidator" in ordered:  # serve the candidate with the serve-time check the Pusher will push
+        infra, pusher = ordered["InfraValidator"].config, ordered.get("Pusher")
+        for key, off in (("schema_check", "off"), ("range_slack", 0.0)):
+            if infra.get(key) is None:
+                infra[key] = pusher.config[key] if pusher is not None else off
     runner = raw.get("runner") or {}
     if not isinstance(runner, dict):
         raise ConfigError(f"{_where(source, lines, ('runner',))}: 'runner' must be a mapping like {{backend: ray}}")
