@@ -69,6 +69,9 @@ class SchemaCheck:
         if self.tensor and len(feats) != 1:
             raise ValueError(f"{where}: a 'tensor' feature must be the only feature")
         self.features = feats
+        shape = feats[0].get("shape") if self.tensor else None
+        self._size = int(np.prod(shape)) if shape else None
+        self._bounds()
 
     @classmethod
     def load(cls, version_dir) -> "SchemaCheck | None":
@@ -82,67 +85,77 @@ class SchemaCheck:
             raise ValueError(f"{p}: not valid JSON: {e}") from None
         return cls(spec, where=str(p))
 
-    def _columns(self, x: np.ndarray):
-        n = x.shape[0]
-        if self.tensor:
-            f = self.features[0]
-            flat = x.reshape(n, -1)
-            want = int(np.prod(f["shape"])) if f.get("shape") else flat.shape[1]
-            if flat.shape[1] != want:
-                return None, [(f["name"], "shape", f"each instance should hold {f.get('shape')} "
-                                                    f"({want} values), got {list(x.shape[1:])}", [])]
-            return [(f, flat)], []
-        flat = x.reshape(n, -1) if x.ndim != 2 else x
-        if flat.shape[1] != len(self.features):
-            names = [f["name"] for f in self.features]
-            return None, [("*", "shape", f"expected {len(names)} columns {names}, got shape {list(x.shape)}", [])]
-        return [(f, flat[:, j:j + 1]) for j, f in enumerate(self.features)], []
+    def _bounds(self):
+        """Per-feature lower/upper limits (with the slack; ±inf when absent) and domains, once."""
+        lo, hi, domains = [], [], {}
+        for j, f in enumerate(self.features):
+            a, b = f.get("min"), f.get("max")
+            slack = self.range_slack * (b - a) if a is not None and b is not None else 0.0
+            lo.append(-np.inf if a is None else a - slack)
+            hi.append(np.inf if b is None else b + slack)
+            if f.get("domain") is not None:
+                try:
+                    domains[j] = np.asarray([float(d) for d in f["domain"]])
+                except (TypeError, ValueError):
+                    domains[j] = np.asarray([], dtype=np.float64)  # a string domain: numbers never match it
+        self._lo, self._hi, self._domains = np.asarray(lo), np.asarray(hi), domains
 
     def violations(self, arrays: dict) -> list[dict]:
         """[{feature, kind, message, instances}] for a request's inputs {name: array} (empty
-        when the request conforms)."""
+        when the request conforms). Vectorised over the batch and the features; the messages are
+        only built when something is wrong."""
         name = self.input if self.input is not None else next(iter(arrays))
         if name not in arrays:
             return [{"feature": "*", "kind": "shape", "message": f"input {name!r} is missing", "instances": []}]
         x = np.asarray(arrays[name])
         if x.ndim == 0:
             return [{"feature": "*", "kind": "shape", "message": "a scalar input has no instances", "instances": []}]
-        cols, problems = self._columns(x)
-        out = [{"feature": f, "kind": k, "message": m, "instances": i} for f, k, m, i in problems]
-        for spec, col in cols or []:
-            fname = spec["name"]
-            if col.dtype.kind not in "biuf":
-                out.append({"feature": fname, "kind": "domain", "message": f"values of dtype {col.dtype} are not "
-                            "numbers", "instances": []})
-                continue
-            v = col.astype(np.float64, copy=False)
-            bad = ~np.isfinite(v).all(axis=1)
+        n = x.shape[0]
+        flat = x.reshape(n, -1)
+        if self.tensor:
+            f = self.features[0]
+            want = self._size or flat.shape[1]
+            if flat.shape[1] != want:
+                return [{"feature": f["name"], "kind": "shape", "instances": [],
+                         "message": f"feature {f['name']!r}: each instance should hold {f.get('shape')} ({want} "
+                                    f"values), got {list(x.shape[1:])}"}]
+        elif flat.shape[1] != len(self.features):
+            names = [f["name"] for f in self.features]
+            return [{"feature": "*", "kind": "shape", "instances": [],
+                     "message": f"expected {len(names)} columns {names}, got shape {list(x.shape)}"}]
+        if flat.dtype.kind not in "biuf":
+            return [{"feature": "*", "kind": "domain", "instances": [],
+                     "message": f"values of dtype {flat.dtype} are not numbers"}]
+        v = flat if flat.dtype.kind == "f" else flat.astype(np.float64)
+        if self.tensor:  # one feature: a row is out of range when its smallest or largest value is;
+            # min and max propagate NaN and show ±inf, so they alone tell a row with a non-finite value
+            low, high = v.min(axis=1, keepdims=True), v.max(axis=1, keepdims=True)
+            nan = ~(np.isfinite(low) & np.isfinite(high))
+        else:
+            nan = ~np.isfinite(v)
+            low = high = v
+        oor = ((low < self._lo) | (high > self._hi)) & ~nan
+        outside = {}
+        for j, allowed in self._domains.items():
+            bad = ~np.isin(v[:, j], allowed) & ~nan[:, j]
             if bad.any():
-                out.append(_violation(fname, "nan", "is NaN or infinite", bad))
-            ok = ~bad
-            lo, hi = spec.get("min"), spec.get("max")
-            if lo is not None or hi is not None:
-                slack = self.range_slack * (hi - lo) if lo is not None and hi is not None else 0.0
-                below = v.min(axis=1) < lo - slack if lo is not None else np.zeros(len(v), bool)
-                above = v.max(axis=1) > hi + slack if hi is not None else np.zeros(len(v), bool)
-                rng = (below | above) & ok
-                if rng.any():
-                    i = int(np.flatnonzero(rng)[0])
-                    shown = v[i, 0] if v.shape[1] == 1 else f"[{v[i].min()}, {v[i].max()}]"
-                    out.append(_violation(fname, "out_of_range", f"= {shown} (instance {i}) is outside the "
-                                          f"training range [{lo}, {hi}]", rng))
-            dom = spec.get("domain")
-            if dom is not None:
-                try:
-                    allowed = np.asarray([float(d) for d in dom])
-                except (TypeError, ValueError):
-                    allowed = None  # a string domain: numbers never match it
-                inside = np.zeros(v.shape, bool) if allowed is None else np.isin(v, allowed)
-                outside = ~inside.all(axis=1) & ok
-                if outside.any():
-                    i = int(np.flatnonzero(outside)[0])
-                    out.append(_violation(fname, "domain", f"= {v[i, 0]} (instance {i}) is not in the training "
-                                          f"domain {list(dom)[:10]}", outside))
+                outside[j] = bad
+        if not (outside or nan.any() or oor.any()):
+            return []
+        out = []
+        for j, spec in enumerate(self.features):
+            fname = spec["name"]
+            if nan[:, j].any():
+                out.append(_violation(fname, "nan", "is NaN or infinite", nan[:, j]))
+            if oor[:, j].any():
+                i = int(np.flatnonzero(oor[:, j])[0])
+                shown = v[i, j] if not self.tensor else f"[{low[i, 0]}, {high[i, 0]}]"
+                out.append(_violation(fname, "out_of_range", f"= {shown} (instance {i}) is outside the training "
+                                      f"range [{spec.get('min')}, {spec.get('max')}]", oor[:, j]))
+            if j in outside:
+                i = int(np.flatnonzero(outside[j])[0])
+                out.append(_violation(fname, "domain", f"= {v[i, j]} (instance {i}) is not in the training "
+                                      f"domain {list(spec['domain'])[:10]}", outside[j]))
         return out
 
     def apply(self, arrays: dict) -> list[dict]:
