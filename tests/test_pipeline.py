@@ -13,7 +13,7 @@ pytest.importorskip("optuna")  # the pipeline extra; installed by `make test`
 from neurona.pipeline import stats as st  # noqa: E402
 from neurona.pipeline.components import ConfigError  # noqa: E402
 from neurona.pipeline.metadata import MetadataStore  # noqa: E402
-from neurona.pipeline.runner import load_config, run_pipeline, watch  # noqa: E402
+from neurona.pipeline.runner import load_config, parse_duration, run_pipeline, watch  # noqa: E402
 from neurona.pipeline.schema import ServeTimeCheck, compare_statistics, infer_schema, validate_frame  # noqa: E402
 from neurona.pipeline.serving_io import promote, read_labels  # noqa: E402
 from neurona.pipeline.sources import tree_sha256  # noqa: E402
@@ -95,10 +95,31 @@ def test_serve_time_check_flags_and_rejects():
     check = ServeTimeCheck(schema, ["x1", "x2"])
     assert check([[0.1, 0.2]]) == []
     problems = check([[0.1, 0.2], [50.0, 0.0], [float("nan"), 0.0]])
-    assert len(problems) == 2 and "instance 1: feature x1 = 50.0" in problems[0] and "NaN" in problems[1]
-    with pytest.raises(ValueError, match="violates the training schema"):
+    assert [(p["feature"], p["kind"], p["instances"]) for p in problems] == [("x1", "nan", [2]),
+                                                                             ("x1", "out_of_range", [1])]
+    assert "x1' = 50.0 (instance 1) is outside the training range" in problems[1]["message"]
+    with pytest.raises(ValueError, match="violates the training schema.*'x1'"):
         ServeTimeCheck(schema, ["x1", "x2"], mode="reject")([[50.0, 0.0]])
-    assert "expected shape (N, 2)" in check([[1.0, 2.0, 3.0]])[0]
+    assert "expected 2 columns" in check([[1.0, 2.0, 3.0]])[0]["message"]
+
+
+def test_cross_slice_metrics_by_hand_and_a_cross_slice_refuses():
+    from neurona.pipeline import evaluation as ev
+
+    n = 400
+    group = np.array(["a", "b"] * (n // 2))
+    site = np.repeat(np.array(["x", "y"]), n // 2)
+    correct = np.where((group == "b") & (site == "y"), 0.0, 1.0)  # wrong only on b at site y
+    res = ev.evaluate({"accuracy": correct}, None, {"group": group, "site": site}, ["group", ["group", "site"]],
+                      thresholds={"accuracy": {"lower_bound": 0.4, "slices": True}}, min_slice_size=30,
+                      bootstrap=200)
+    assert res["overall"]["metrics"]["accuracy"]["value"] == 0.75
+    assert res["slices"]["group=b"]["metrics"]["accuracy"]["value"] == 0.5
+    assert res["slices"]["group=b,site=y"]["size"] == 100
+    assert res["slices"]["group=b,site=y"]["metrics"]["accuracy"]["value"] == 0.0
+    assert res["slices"]["group=a,site=y"]["metrics"]["accuracy"]["ci"] == (1.0, 1.0)
+    # the slice b alone passes (interval around 0.5), its cross slice with site y does not
+    assert [r.split(":")[0] for r in res["reasons"]] == ["group=b,site=y"] and not res["blessed"]
 
 
 # -- metadata --------------------------------------------------------------------------------------------
@@ -164,6 +185,8 @@ def test_blessed_run_pushes_then_rerun_is_cached_and_changes_rerun(tmp_path):
     assert (r1.status, r1.exit_code) == ("blessed", 0), r1.reasons
     assert (tmp_path / "serving" / "toy" / "1" / "config.json").is_file()
     assert read_labels(tmp_path / "serving", "toy") == {"canary": 1, "stable": 1}
+    served_schema = json.loads((tmp_path / "serving" / "toy" / "1" / "schema.json").read_text())
+    assert served_schema["mode"] == "flag" and [f["name"] for f in served_schema["features"]] == ["x1", "x2"]
     assert json.loads((tmp_path / "serving" / "models.json").read_text())["model_config_list"][0]["name"] == "toy"
     html = r1.report.read_text()
     assert "Decision: blessed" in html and "data:image/png;base64," in html
@@ -226,6 +249,43 @@ def test_slice_regression_refuses_blessing_and_serving_untouched(tmp_path):
     assert [b["blessed"] for b in store.blessings("toy")] == [1, 0]
 
 
+def test_a_model_the_server_cannot_serve_is_refused_and_serving_untouched(tmp_path):
+    _write_span(tmp_path / "data", "span-1.csv", _frame(seed=1))
+    _write_span(tmp_path / "data", "span-2.csv", _frame(seed=2))
+    assert run_pipeline(_config(tmp_path), log=lambda *_: None).exit_code == 0
+    before = tree_sha256(tmp_path / "serving")
+    # a server that dies on start-up (as one that cannot load the model does)
+    dying = ["{python}", "-c", "import sys; print('cannot load the model'); sys.exit(3)"]
+    r = run_pipeline(_config(tmp_path, Trainer={"seed": 1}, InfraValidator={"command": dying, "timeout": 30}),
+                     log=lambda *_: None)
+    assert (r.status, r.exit_code) == ("refused", 3)
+    assert "did not report model AVAILABLE" in r.reasons[0] and "exit code 3" in r.reasons[0]
+    assert "cannot load the model" in r.reasons[0] and "Pusher" not in {e["component"] for e in r.executions}
+    assert tree_sha256(tmp_path / "serving") == before
+
+
+def test_infra_validator_serves_the_candidate_with_the_pushed_schema_check(tmp_path):
+    from neurona.pipeline.serving_io import serving_available
+
+    if not serving_available():
+        pytest.skip("neurona.serving is not in this checkout")
+    golden = _frame(n=600, seed=9)
+    golden["x1"][0] = 1000.0  # one golden instance far outside the training range
+    _write_span(tmp_path, "golden.csv", golden)
+    _write_span(tmp_path / "data", "span-1.csv", _frame(seed=1))
+    over = {"ExampleGen": {"eval_input": "golden.csv"}, "InfraValidator": {"model_name": "toy"},
+            "Pusher": {"schema_check": "reject"}}
+    cfg = _config(tmp_path, **over)
+    assert cfg.components["InfraValidator"].config["schema_check"] == "reject"  # taken from the Pusher
+    r = run_pipeline(cfg, log=lambda *_: None)
+    assert (r.status, r.exit_code) == ("refused", 3)
+    assert "HTTP 400" in r.reasons[0] and "feature 'x1' = 1000.0 (instance 0)" in r.reasons[0]
+    assert not (tmp_path / "serving").exists()  # nothing pushed
+    r = run_pipeline(_config(tmp_path, **{**over, "Pusher": {"schema_check": "flag"}}), log=lambda *_: None)
+    assert r.status == "blessed", r.reasons
+    assert json.loads((tmp_path / "serving" / "toy" / "1" / "schema.json").read_text())["mode"] == "flag"
+
+
 def test_missing_slice_and_small_slices_are_reported(tmp_path):
     _write_span(tmp_path / "data", "span-1.csv", _frame(seed=1))
     r = run_pipeline(_config(tmp_path, ExampleValidator=None, Pusher=None,
@@ -269,18 +329,64 @@ def test_config_errors_name_the_field_and_line(tmp_path):
 def test_watch_runs_when_a_span_arrives_and_promote_moves_stable(tmp_path):
     _write_span(tmp_path / "data", "span-1.csv", _frame(seed=1))
     config = _config(tmp_path)
-    arrivals = [lambda: _write_span(tmp_path / "data", "span-2.csv", _frame(seed=2))]
+    sleeps = []
 
     def sleep(_):
-        if arrivals:
-            arrivals.pop()()
+        sleeps.append(_)
+        if len(sleeps) == 3:  # two polls find nothing new: no run; then span 2 arrives
+            _write_span(tmp_path / "data", "span-2.csv", _frame(seed=2))
 
-    results = watch(config, folder=tmp_path / "data", max_runs=2, poll=0, log=lambda *_: None, sleep=sleep)
-    assert [r.status for r in results] == ["blessed", "blessed"]
+    results = watch(config, folder=tmp_path / "data", max_runs=2, poll=5, log=lambda *_: None, sleep=sleep)
+    assert [r.status for r in results] == ["blessed", "blessed"] and sleeps == [5, 5, 5]
+    assert not any(e["cached"] for e in results[1].executions if e["component"] == "ExampleGen")
     assert read_labels(tmp_path / "serving", "toy") == {"canary": 2, "stable": 1}  # stable waits for the canary
     store = MetadataStore(tmp_path / "root" / "metadata.sqlite")
     assert promote(tmp_path / "serving", "toy", store) == {"canary": 2, "stable": 2}
     assert [h["version"] for h in store.label_history("toy", "stable")] == [1, 2]
+
+
+def test_every_period_reuses_the_cache_without_new_data_and_trains_on_a_new_span(tmp_path):
+    _write_span(tmp_path / "data", "span-1.csv", _frame(seed=1))
+    _write_span(tmp_path / "data", "span-2.csv", _frame(seed=2))
+    now, sleeps = [0.0], []
+
+    def sleep(seconds):  # a fake day passes; before the third run a new span arrives
+        sleeps.append(seconds)
+        now[0] += seconds
+        if len(sleeps) == 2:
+            _write_span(tmp_path / "data", "span-3.csv", _frame(seed=3))
+
+    results = watch(_config(tmp_path), every=parse_duration("1d"), max_runs=3, log=lambda *_: None, sleep=sleep,
+                    clock=lambda: now[0])
+    assert sleeps == [86400.0, 86400.0]
+    assert [r.status for r in results] == ["blessed", "blessed", "blessed"], [r.reasons for r in results]
+    cached = [{e["component"] for e in r.executions if e["cached"]} for r in results]
+    assert cached[0] == set()
+    # nothing new: all cached, but the Pusher (never cached; it pushes nothing) and SchemaGen, which
+    # inferred the schema on run 1 and now reads the file it wrote for review (same content, same version)
+    assert cached[1] == {e["component"] for e in results[1].executions} - {"Pusher", "SchemaGen"}
+    assert "ExampleGen" not in cached[2] and "Trainer" not in cached[2]  # the new span: retrained
+    assert sorted(p.name for p in (tmp_path / "serving" / "toy").iterdir() if p.name.isdigit()) == ["1", "2"]
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration("1 day")
+
+
+def test_cli_every_with_max_runs(tmp_path, capsys):
+    from neurona.pipeline.__main__ import main
+
+    _write_span(tmp_path / "data", "span-1.csv", _frame(seed=1))
+    cfg = _config(tmp_path, Pusher=None)
+    comps = {n: c.config for n, c in cfg.components.items()}
+    path = tmp_path / "p.yaml"
+    path.write_text(json.dumps({"pipeline": "toy", "root": "root", "base_dir": str(tmp_path), "components": comps}))
+    assert main(["run", str(path), "--every", "1s", "--max-runs", "2", "--poll", "0.1"]) == 0
+    store = MetadataStore(tmp_path / "root" / "metadata.sqlite")
+    runs = store.db.execute("SELECT id, status FROM runs ORDER BY id").fetchall()
+    assert [r["status"] for r in runs] == ["blessed", "blessed"]
+    ran = store.db.execute("SELECT component FROM executions WHERE run_id = ? AND cached_from IS NULL",
+                           (runs[1]["id"],)).fetchall()
+    assert [r["component"] for r in ran] == ["SchemaGen"]  # the rest reused (SchemaGen: see the test above)
+    assert main(["run", str(path), "--every", "1x"]) == 1 and "not a duration" in capsys.readouterr().err
 
 
 def test_warm_start_copies_all_but_the_preprocessing(tmp_path):

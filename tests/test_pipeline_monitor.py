@@ -84,6 +84,21 @@ def test_skewed_traffic_is_flagged_with_gauges_and_alerts(tmp_path, model_dir):
     assert prom.read_text() == out["prometheus"]
 
 
+def test_schema_violations_noted_by_the_server_are_counted(tmp_path, model_dir):
+    _log(tmp_path / "req.jsonl", model_dir, _frame(40, 1))
+    flagged = {"feature": "x1", "kind": "out_of_range", "instances": [0]}
+    with open(tmp_path / "req.jsonl", "a") as f:
+        for status in (200, 200, 400):  # what the server's schema check writes: flag, flag, reject
+            f.write(json.dumps({"request_id": uuid.uuid4().hex, "model": "toy", "version": 1, "status": status,
+                                "schema_violations": [flagged], **({"error": "violates"} if status != 200 else {})})
+                    + "\n")
+    out = mon.run_monitor([tmp_path / "req.jsonl"], model_dir)
+    assert [(v["feature"], v["kind"], v["action"], v["requests"]) for v in out["schema_violations"]] == [
+        ("x1", "out_of_range", "flagged", 2), ("x1", "out_of_range", "rejected", 1)]
+    assert ('neurona_pipeline_schema_violations{action="flagged",feature="x1",kind="out_of_range",model="toy",'
+            'version="1"} 2.0') in out["prometheus"]
+
+
 def test_live_quality_joins_delayed_labels(tmp_path, model_dir):
     ids, labels = _log(tmp_path / "req.jsonl", model_dir, _frame(200, 3))
     with open(tmp_path / "labels.jsonl", "w") as f:

@@ -1,7 +1,7 @@
 """`python -m neurona.pipeline` (and `neurona pipeline`): the pipeline's command line.
 
     run PIPELINE.yaml [--watch DIR | --every 1d] [--max-runs N]   exit 0 blessed, 1 failed,
-                                                                  2 blocked, 3 not blessed
+        [--ray [--address HOST:PORT]]                             2 blocked, 3 not blessed
     lineage ROOT/metadata.sqlite MODEL --at TIME [--label stable] which data and code made the
                                                                   model serving at TIME
     promote BASE MODEL [--db DB] [--version V]                    move `stable` (after the canary)
@@ -26,6 +26,8 @@ def build_parser():
     r.add_argument("--every", metavar="PERIOD", help="run on a period: 30s, 5m, 2h, 1d")
     r.add_argument("--max-runs", type=int, default=None, help="stop after this many runs (with --watch/--every)")
     r.add_argument("--poll", type=float, default=2.0, help="seconds between checks of --watch DIR")
+    r.add_argument("--ray", action="store_true", help="run the components as Ray tasks (a local Ray unless --address)")
+    r.add_argument("--address", help="the Ray cluster to connect to (implies --ray)")
     lin = sub.add_parser("lineage", help="which data and code made the model serving at a time")
     lin.add_argument("db")
     lin.add_argument("model")
@@ -60,9 +62,16 @@ def main(argv=None) -> int:
         except (ConfigError, FileNotFoundError) as e:
             print(f"error: {e}", file=sys.stderr)
             return EXIT["failed"]
+        if args.ray or args.address:
+            config.runner = {**(config.runner or {}), "backend": "ray",
+                             **({"address": args.address} if args.address else {})}
         if args.watch or args.every:
-            results = watch(config, folder=args.watch, every=parse_duration(args.every) if args.every else None,
-                            max_runs=args.max_runs, poll=args.poll)
+            try:
+                every = parse_duration(args.every) if args.every else None
+            except ValueError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return EXIT["failed"]
+            results = watch(config, folder=args.watch, every=every, max_runs=args.max_runs, poll=args.poll)
             return results[-1].exit_code if results else 0
         result = run_pipeline(config)
         print(f"run {result.run_id}: {result.status}" + (f" ({'; '.join(result.reasons[:3])})" if result.reasons else ""))

@@ -10,7 +10,7 @@ component whose `gate(outputs)` answers a decision stops the run: 'blocked' (the
 'refused' (no blessing, or the model cannot be served).
 May import: numpy, json, neurona.pipeline.sources, neurona.pipeline.stats, neurona.pipeline.schema,
 neurona.pipeline.training, neurona.pipeline.evaluation, neurona.pipeline.serving_io,
-neurona.pipeline.monitor, optuna and ray (lazily).
+neurona.pipeline.monitor, neurona.pipeline.ray_backend, optuna and ray (lazily).
 """
 from __future__ import annotations
 
@@ -196,6 +196,7 @@ class SchemaGen(Component):
     FIELDS = {"path": "schema.yaml", "label": None, "drift": {}, "skew": {}, "max_domain": 50}
     INPUTS = {"statistics": "ExampleStatistics"}
     OUTPUTS = {"schema": "Schema"}
+    driver_only = True  # numbers schema versions from the metadata store: never a Ray task
 
     def cache_extra(self, ctx, inputs):
         p = ctx.resolve(self.path)
@@ -320,13 +321,20 @@ class Tuner(Component):
         if self.ray:
             import ray
 
-            remote = ray.remote(_trial_score)
-            for _ in range(int(self.trials)):
-                t = study.ask()
-                hp = self._suggest(t)
-                score = ray.get(remote.remote(info, model_cfg, hp, xt, yt, xv, yv, int(self.seed)))
-                study.tell(t, score)
-                trials.append({"params": hp, "value": score})
+            from .ray_backend import ensure_ray
+
+            started = ensure_ray()  # a local Ray with a small object store unless one is running
+            try:
+                remote = ray.remote(_trial_score)
+                for _ in range(int(self.trials)):
+                    t = study.ask()
+                    hp = self._suggest(t)
+                    score = ray.get(remote.remote(info, model_cfg, hp, xt, yt, xv, yv, int(self.seed)))
+                    study.tell(t, score)
+                    trials.append({"params": hp, "value": score})
+            finally:
+                if started:
+                    ray.shutdown()
         else:
             def objective(t):
                 hp = self._suggest(t)
@@ -431,10 +439,18 @@ class Evaluator(Component):
 class InfraValidator(Component):
     """Serve the candidate with the real `neurona serve` on a loopback port, send canary
     requests (TF Serving REST), check the golden set's predictions against `predict`, and check
-    that a malformed request gets a 4xx while the server stays up."""
+    that a malformed request gets a 4xx while the server stays up. The candidate is served as it
+    will be pushed: with the serve-time `schema.json` of `schema_check`/`range_slack` (None: the
+    Pusher's settings; `off` without a Pusher), so a golden set that a `reject` check would refuse
+    fails here, before anything is pushed."""
 
     FIELDS = {"model_name": "model", "golden_size": 16, "timeout": 90, "atol": 1e-4,
-              "command": ["{python}", "-m", "neurona.serving"]}
+              "command": ["{python}", "-m", "neurona.serving"], "schema_check": None, "range_slack": None}
+
+    def __init__(self, **config):
+        super().__init__(**config)
+        if self.schema_check not in (None, "flag", "reject", "off"):
+            raise ConfigError(f"InfraValidator.schema_check: 'flag', 'reject' or 'off', got {self.schema_check!r}")
     INPUTS = {"model": "Model", "examples": "Examples"}
     OUTPUTS = {"infra": "InfraBlessing"}
 
@@ -443,7 +459,8 @@ class InfraValidator(Component):
 
         frame = src.load_frame(Path(inputs["examples"].path) / "eval.npz")
         result = infra_validate(Path(inputs["model"].path), frame, self.model_name, int(self.golden_size),
-                                float(self.timeout), float(self.atol), list(self.command), out)
+                                float(self.timeout), float(self.atol), list(self.command), out,
+                                schema_check=self.schema_check or "off", range_slack=float(self.range_slack or 0.0))
         write_json(out / "infra.json", result)
         return {"infra": Output("InfraBlessing", out, {"passed": result["passed"], "reasons": result["reasons"]})}
 
@@ -455,12 +472,21 @@ class InfraValidator(Component):
 class Pusher(Component):
     """Write the blessed model as the next integer version under `base_path/model_name/`
     (atomically: copied to a hidden folder, then renamed) and point the `canary` label at it;
-    `stable` moves only after the canary passes (`promote`), except for the very first version."""
+    `stable` moves only after the canary passes (`promote`), except for the very first version.
+    With `schema_check: flag` (the default) or `reject`, the pushed version folder holds a
+    `schema.json` (the training schema of the model's inputs) that `neurona serve` checks each
+    request against (neurona/serving/schema_check.py); `off` pushes none."""
 
-    FIELDS = {"base_path": REQUIRED, "model_name": REQUIRED}
+    FIELDS = {"base_path": REQUIRED, "model_name": REQUIRED, "schema_check": "flag", "range_slack": 0.0}
+
+    def __init__(self, **config):
+        super().__init__(**config)
+        if self.schema_check not in ("flag", "reject", "off"):
+            raise ConfigError(f"Pusher.schema_check: 'flag', 'reject' or 'off', got {self.schema_check!r}")
     INPUTS = {"model": "Model", "evaluation": "ModelEvaluation", "infra?": "InfraBlessing"}
     OUTPUTS = {"pushed": "PushedModel"}
     cacheable = False
+    driver_only = True  # writes the metadata store and the server's folder: never a Ray task
 
     def run(self, ctx, inputs, out):
         from .serving_io import push_model
@@ -469,7 +495,12 @@ class Pusher(Component):
             raise RuntimeError("Pusher: the model is not blessed; nothing is pushed")
         if inputs.get("infra") is not None and not inputs["infra"].properties.get("passed"):
             raise RuntimeError("Pusher: the model failed infra validation; nothing is pushed")
-        result = push_model(Path(inputs["model"].path), ctx.resolve(self.base_path), self.model_name,
+        model_dir = Path(inputs["model"].path)
+        if self.schema_check != "off":  # the pushed folder: the model and its serve-time schema
+            from .serving_io import stage_for_serving
+
+            model_dir = stage_for_serving(model_dir, out / "model", self.schema_check, float(self.range_slack))
+        result = push_model(model_dir, ctx.resolve(self.base_path), self.model_name,
                             ctx.store, model_artifact_id=inputs["model"].id, run_id=ctx.run_id)
         write_json(out / "push.json", result)
         return {"pushed": Output("PushedModel", Path(result["path"]), result)}

@@ -45,8 +45,10 @@ def _tensor(d):
 
 def read_request_log(paths, model=None) -> dict:
     """{"records": [{request_id, model, version, ts, status, inputs (N, ...), outputs (N, K)}],
-    "skipped": {"error": n, "summarised": n, "other_model": n}} from JSON-lines logs."""
-    records, skipped = [], defaultdict(int)
+    "skipped": {"error": n, "summarised": n, "other_model": n},
+    "schema_violations": {(version, feature, kind, "flagged" | "rejected"): requests}} from
+    JSON-lines logs (the server's serve-time schema check notes `schema_violations` in a record)."""
+    records, skipped, violations = [], defaultdict(int), defaultdict(int)
     for path in [paths] if isinstance(paths, (str, Path)) else paths:
         with open(path, encoding="utf-8") as f:
             for i, line in enumerate(f, 1):
@@ -60,6 +62,9 @@ def read_request_log(paths, model=None) -> dict:
                 if model is not None and rec.get("model") != model:
                     skipped["other_model"] += 1
                     continue
+                for v in rec.get("schema_violations") or ():
+                    action = "flagged" if rec.get("status", 200) == 200 else "rejected"
+                    violations[(rec.get("version"), v.get("feature"), v.get("kind"), action)] += 1
                 if rec.get("status", 200) != 200 or "error" in rec:
                     skipped["error"] += 1
                     continue
@@ -72,7 +77,7 @@ def read_request_log(paths, model=None) -> dict:
                     continue
                 records.append({"request_id": rec.get("request_id"), "model": rec.get("model"),
                                 "version": rec.get("version"), "ts": rec.get("ts"), "inputs": x, "outputs": y})
-    return {"records": records, "skipped": dict(skipped)}
+    return {"records": records, "skipped": dict(skipped), "schema_violations": dict(violations)}
 
 
 def served_frame(records, info) -> dict:
@@ -156,7 +161,7 @@ def live_quality(records, labels: dict, info) -> dict:
     return {k: {"n": len(v), "accuracy": float(np.mean(v))} for k, v in sorted(correct.items())}
 
 
-def export(result_by_version: dict, model_name: str, path=None, quality=None) -> tuple[str, list]:
+def export(result_by_version: dict, model_name: str, path=None, quality=None, violations=None) -> tuple[str, list]:
     """Prometheus gauges (text format; written to `path` atomically when given) and alert lines."""
     from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
@@ -191,6 +196,11 @@ def export(result_by_version: dict, model_name: str, path=None, quality=None) ->
             for key, v in q.items():
                 acc.labels(model_name, str(version), key).set(v["accuracy"])
                 n.labels(model_name, str(version), key).set(v["n"])
+    if violations:
+        viol = Gauge("neurona_pipeline_schema_violations", "logged requests the server's schema check flagged or "
+                     "rejected", ["model", "version", "feature", "kind", "action"], registry=reg)
+        for (version, feature, kind, action), count in violations.items():
+            viol.labels(model_name, str(version), str(feature), str(kind), action).set(count)
     text = generate_latest(reg).decode()
     if path:
         p = Path(path)
@@ -207,15 +217,17 @@ def run_monitor(log_paths, model_dir, labels_path=None, prometheus=None, min_sli
     by_version = defaultdict(list)
     for r in log["records"]:
         by_version[r["version"]].append(r)
-    model_name = next((r["model"] for r in log["records"]), "model")
+    model_name = next((r["model"] for r in log["records"]), None) or "model"
     results = {v: monitor(rs, model_dir, min_slice) for v, rs in sorted(by_version.items(), key=lambda kv: str(kv[0]))}
     quality = None
     if labels_path:
         lab = read_labels(labels_path)
         quality = {v: live_quality(rs, lab, info) for v, rs in by_version.items()}
-    text, alerts = export(results, model_name, prometheus, quality)
+    text, alerts = export(results, model_name, prometheus, quality, log["schema_violations"])
+    violations = [{"version": v, "feature": f, "kind": k, "action": a, "requests": n}
+                  for (v, f, k, a), n in sorted(log["schema_violations"].items(), key=str)]
     return {"model": model_name, "versions": results, "skipped": log["skipped"], "quality": quality,
-            "alerts": alerts, "prometheus": text}
+            "schema_violations": violations, "alerts": alerts, "prometheus": text}
 
 
 def main_monitor(args) -> int:
@@ -225,6 +237,9 @@ def main_monitor(args) -> int:
     for v, res in out["versions"].items():
         print(f"version {v}: {res['rows']} instances; " +
               ", ".join(f"{c['feature']} {c['metric']}={c['value']:.4f}" for c in res["skew"]))
+    for v in out["schema_violations"]:
+        print(f"version {v['version']}: {v['requests']} requests {v['action']} by the serve-time schema check: "
+              f"{v['feature']} {v['kind']}")
     if out["quality"]:
         for v, q in out["quality"].items():
             print(f"version {v} live accuracy: " + ", ".join(f"{k} {x['accuracy']:.3f} (n={x['n']})"

@@ -13,11 +13,13 @@ pipeline.yaml:
     components:                  # in any order; they run in the pipeline's order
       ExampleGen: {input: data/weather, pattern: "span-*.csv", window: 2}
       ...
+    runner: {backend: ray}       # optional: components as Ray tasks (neurona.pipeline.ray_backend);
+                                 # also address, num_cpus, object_store_mb. Default: local
 
 Paths are relative to `base_dir` (default: the current directory). An unknown component or
 field is refused, naming it and its line in the file.
 May import: hashlib, json, time, yaml, neurona.pipeline.metadata, neurona.pipeline.components,
-neurona.pipeline.sources, neurona.pipeline.report.
+neurona.pipeline.sources, neurona.pipeline.report, neurona.pipeline.ray_backend.
 """
 from __future__ import annotations
 
@@ -31,10 +33,11 @@ from pathlib import Path
 
 from .components import COMPONENTS, ORDER, ConfigError, Output
 from .metadata import MetadataStore
+from .ray_backend import RUNNER_FIELDS, backend_from
 from .sources import file_sha256, tree_sha256
 
 EXIT = {"blessed": 0, "failed": 1, "blocked": 2, "refused": 3}
-TOP_FIELDS = {"pipeline", "root", "components", "base_dir", "description"}
+TOP_FIELDS = {"pipeline", "root", "components", "base_dir", "description", "runner"}
 NEEDS = {"StatisticsGen": ["ExampleGen"], "SchemaGen": ["StatisticsGen"], "ExampleValidator": ["SchemaGen"],
          "Transform": ["SchemaGen"], "Tuner": ["Transform"], "Trainer": ["Transform"], "Evaluator": ["Trainer"],
          "InfraValidator": ["Trainer"], "Pusher": ["Evaluator"]}
@@ -75,6 +78,7 @@ class PipelineConfig:
     components: dict  # name -> Component, in the pipeline's order
     source: str | None
     lines: dict
+    runner: dict = None  # {backend: local | ray, address, num_cpus, object_store_mb}
 
     def line(self, *path):
         return self.lines.get(tuple(path))
@@ -130,9 +134,24 @@ def load_config(path_or_dict, base_dir=None) -> PipelineConfig:
                 raise ConfigError(f"{_where(source, lines, ('components', name))}: {name} needs {need} in the "
                                   f"pipeline")
     ordered = {n: built[n] for n in ORDER if n in built}
+    if "InfraValidator" in ordered:  # serve the candidate with the serve-time check the Pusher will push
+        infra, pusher = ordered["InfraValidator"].config, ordered.get("Pusher")
+        for key, off in (("schema_check", "off"), ("range_slack", 0.0)):
+            if infra.get(key) is None:
+                infra[key] = pusher.config[key] if pusher is not None else off
+    runner = raw.get("runner") or {}
+    if not isinstance(runner, dict):
+        raise ConfigError(f"{_where(source, lines, ('runner',))}: 'runner' must be a mapping like {{backend: ray}}")
+    for key in runner:
+        if key not in RUNNER_FIELDS:
+            raise ConfigError(f"{_where(source, lines, ('runner', key))}: runner: unknown field {key!r}; "
+                              f"known: {sorted(RUNNER_FIELDS)}")
+    if runner.get("backend", "local") not in ("local", "ray"):
+        raise ConfigError(f"{_where(source, lines, ('runner', 'backend'))}: runner.backend: 'local' or 'ray', "
+                          f"got {runner['backend']!r}")
     base = Path(base_dir if base_dir is not None else raw.get("base_dir", "."))
     root = base / raw.get("root", f"out/pipeline_{raw['pipeline']}")
-    return PipelineConfig(str(raw["pipeline"]), root, base, ordered, source, lines)
+    return PipelineConfig(str(raw["pipeline"]), root, base, ordered, source, lines, runner)
 
 
 def _field_path(message, cfg) -> tuple:
@@ -259,19 +278,26 @@ def _inputs_for(comp, produced: dict, store, pipeline):
     return inputs
 
 
-def run_pipeline(config, now=None, log=print, report=True) -> RunResult:
-    """Run the pipeline once; returns a RunResult (status, exit code, reasons, report path)."""
+def run_pipeline(config, now=None, log=print, report=True, backend=None) -> RunResult:
+    """Run the pipeline once; returns a RunResult (status, exit code, reasons, report path).
+    `backend`: an entered RayBackend (components as Ray tasks); None: what the config's `runner`
+    says (local by default; `runner: {backend: ray}` starts Ray for this run and stops it)."""
     if not isinstance(config, PipelineConfig):
         config = load_config(config)
+    if backend is None:
+        backend = backend_from(config.runner)
+        if backend is not None:
+            with backend:
+                return run_pipeline(config, now, log, report, backend)
     config.root.mkdir(parents=True, exist_ok=True)
     store = MetadataStore(config.root / "metadata.sqlite")
     try:
-        return _run(config, store, now, log, report)
+        return _run(config, store, now, log, report, backend)
     finally:
         store.close()
 
 
-def _run(config, store, now, log, report):
+def _run(config, store, now, log, report, backend=None):
     config_hash = (file_sha256(config.source) if config.source else
                    hashlib.sha256(json.dumps({n: c.config for n, c in config.components.items()}, sort_keys=True,
                                              default=str).encode()).hexdigest())
@@ -301,8 +327,9 @@ def _run(config, store, now, log, report):
                 t0 = time.perf_counter()
                 out = config.root / "artifacts" / name / str(ex)
                 out.mkdir(parents=True, exist_ok=True)
+                remote = backend is not None and backend.runs_remotely(comp)
                 try:
-                    results = comp.run(ctx, inputs, out)
+                    results = backend.run(comp, ctx, inputs, out) if remote else comp.run(ctx, inputs, out)
                 except Exception as e:
                     store.finish_execution(ex, "failed", message=f"{type(e).__name__}: {e}", now=now)
                     raise
@@ -316,8 +343,9 @@ def _run(config, store, now, log, report):
                     store.link(ex, aid, "output", k)
                     outputs[k] = Artifact(aid, o.type, Path(o.path), props, sha)
                 store.finish_execution(ex, "complete", now=now)
-                log(f"[{name}] done in {time.perf_counter() - t0:.1f} s")
+                log(f"[{name}] done in {time.perf_counter() - t0:.1f} s" + (" (a Ray task)" if remote else ""))
             records.append({"component": name, "execution": ex, "cached": hit is not None,
+                            "backend": "cache" if hit is not None else ("ray" if remote else "local"),
                             "outputs": {k: a.id for k, a in outputs.items()}})
             produced.update(outputs)
             if name == "Evaluator":
@@ -364,12 +392,22 @@ def _snapshot(folder: Path):
     return {(p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in folder.iterdir() if p.is_file()}
 
 
-def watch(config, folder=None, every=None, max_runs=None, poll=2.0, log=print, sleep=time.sleep):
-    """Continuous training: with `folder`, run when its files change (a new span arrives);
-    with `every` (seconds), run on that period. Stops after `max_runs` runs (None: forever).
-    Returns the list of RunResults."""
+def watch(config, folder=None, every=None, max_runs=None, poll=2.0, log=print, sleep=time.sleep,
+          clock=time.monotonic, backend=None):
+    """Continuous training: with `folder`, run when its files change (a new span arrives; no
+    change, no run); with `every` (seconds), run on that period (a run with no new data reuses
+    every step from the cache and pushes nothing). Stops after `max_runs` runs (None: forever).
+    `sleep` and `clock` are injectable (tests); `backend` as in `run_pipeline`, started once for
+    all the runs. Returns the list of RunResults."""
+    if folder is None and every is None:
+        raise ValueError("watch: give a folder to watch, a period (every), or both")
     if not isinstance(config, PipelineConfig):
         config = load_config(config)
+    if backend is None:
+        backend = backend_from(config.runner)
+        if backend is not None:
+            with backend:
+                return watch(config, folder, every, max_runs, poll, log, sleep, clock, backend)
     results, seen = [], None
     last = None
     while max_runs is None or len(results) < max_runs:
@@ -378,12 +416,13 @@ def watch(config, folder=None, every=None, max_runs=None, poll=2.0, log=print, s
             snap = _snapshot(Path(folder))
             due = snap != seen
             seen = snap
-        if every is not None and (last is None or time.monotonic() - last >= every):
+        if every is not None and (last is None or clock() - last >= every):
             due = True
         if due:
-            last = time.monotonic()
-            results.append(run_pipeline(config, log=log))
+            last = clock()
+            results.append(run_pipeline(config, log=log, backend=backend))
             log(f"run {results[-1].run_id}: {results[-1].status}")
             continue
-        sleep(poll if folder is not None else max(0.0, every - (time.monotonic() - last)))
+        wait = poll if every is None else max(0.0, every - (clock() - last))
+        sleep(min(wait, poll) if folder is not None else wait)
     return results

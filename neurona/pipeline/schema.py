@@ -14,7 +14,7 @@ A schema file:
 
 Anomalies are dicts {"feature", "kind", "severity" ('error' | 'warning'), "message", "value",
 "threshold"}; an anomaly of severity 'error' blocks the pipeline run (the data gate).
-May import: numpy, json, yaml, neurona.pipeline.stats.
+May import: numpy, json, yaml, neurona.pipeline.stats, neurona.serving.schema_check (lazily).
 """
 from __future__ import annotations
 
@@ -232,22 +232,46 @@ def compare_statistics(current: dict, baseline: dict, schema: dict, check="drift
     return out
 
 
+def serving_schema(schema: dict, feature_order, mode="flag", range_slack=0.0) -> dict:
+    """The serve-time check's `schema.json` (format in neurona/serving/schema_check.py) for a model
+    whose input columns are `feature_order`: each feature's type, training range and domain.
+
+    >>> serving_schema({"features": {"x": {"type": "float", "min": 0.0, "max": 1.0}}}, ["x"])["features"]
+    [{'name': 'x', 'type': 'float', 'min': 0.0, 'max': 1.0}]
+    """
+    if mode not in ("flag", "reject"):
+        raise ValueError(f"serve-time schema check: mode must be 'flag' or 'reject', got {mode!r}")
+    feats = []
+    for name in feature_order:
+        spec = schema["features"].get(name)
+        if spec is None:
+            raise ValueError(f"serve-time schema check: model input feature {name!r} is not in the schema")
+        f = {"name": name, "type": spec.get("type", "float")}
+        for k in ("min", "max", "domain", "shape"):
+            if spec.get(k) is not None:
+                f[k] = spec[k]
+        feats.append(f)
+    return {"format": "neurona.serving.schema/1", "mode": mode, "input": None, "range_slack": float(range_slack),
+            "features": feats}
+
+
 class ServeTimeCheck:
-    """The check a server runs on each request before predicting: the input tensor's columns are
-    the model's features (in `feature_order`, from the Transform), compared with the training
-    schema's types, shapes, ranges and domains. `mode='flag'` reports and lets the request
-    through, `'reject'` answers an error.
+    """The check a server runs on each request before predicting (neurona.serving.schema_check,
+    which `neurona serve` applies to a version folder holding `schema.json`), built from a
+    pipeline schema and the model's input columns `feature_order`. `mode='flag'` returns the
+    problems, `'reject'` raises ValueError naming them.
 
     >>> schema = {"features": {"x": {"type": "float", "min": 0.0, "max": 1.0}}}
-    >>> ServeTimeCheck(schema, ["x"]).check([[0.5], [7.0], [float("nan")]])
-    ['instance 1: feature x = 7.0 outside the training range [0.0, 1.0]', 'instance 2: feature x is NaN']
+    >>> [p["kind"] for p in ServeTimeCheck(schema, ["x"]).check([[0.5], [7.0], [float("nan")]])]
+    ['nan', 'out_of_range']
     """
 
     def __init__(self, schema: dict, feature_order, mode="flag", range_slack=0.0):
-        if mode not in ("flag", "reject"):
-            raise ValueError(f"ServeTimeCheck: mode must be 'flag' or 'reject', got {mode!r}")
-        self.schema, self.features, self.mode = schema, list(feature_order), mode
-        self.range_slack = float(range_slack)
+        from ..serving.schema_check import SchemaCheck
+
+        self.mode = mode
+        self.spec = serving_schema(schema, feature_order, mode, range_slack)
+        self._check = SchemaCheck(self.spec)
 
     @classmethod
     def from_model_dir(cls, model_dir, mode="flag"):
@@ -255,52 +279,16 @@ class ServeTimeCheck:
         info = json.loads((Path(model_dir) / "transform.json").read_text(encoding="utf-8"))
         return cls(info["schema"], info["input_features"], mode)
 
-    def check(self, instances) -> list[str]:
-        """Problems of a batch (a list of rows or an array of shape (N, F) / (N, *tensor shape)),
-        one message per problem; an empty list when the batch conforms."""
-        x = np.asarray(instances)
-        problems = []
-        specs = [self.schema["features"].get(f, {}) for f in self.features]
-        if len(self.features) == 1 and specs[0].get("type") == "tensor":
-            shape = list(specs[0].get("shape", []))
-            got = list(x.shape[1:])
-            if got != shape and int(np.prod(got)) != int(np.prod(shape)):
-                return [f"batch: feature {self.features[0]} should have shape {shape} per instance, got {got}"]
-            cols = {self.features[0]: x.reshape(x.shape[0], -1).astype(np.float64)}
-        else:
-            if x.ndim != 2 or x.shape[1] != len(self.features):
-                return [f"batch: expected shape (N, {len(self.features)}) for features {self.features}, "
-                        f"got {list(x.shape)}"]
-            cols = {f: x[:, j] for j, f in enumerate(self.features)}
-        for name, spec in zip(self.features, specs):
-            col = cols[name]
-            kind = spec.get("type")
-            if kind == "categorical":
-                dom = spec.get("domain")
-                for i, v in enumerate(col.tolist()):
-                    if dom is not None and v not in dom and str(v) not in map(str, dom):
-                        problems.append(f"instance {i}: feature {name} = {v!r} not in the training domain")
-                continue
-            try:
-                values = np.asarray(col, dtype=np.float64)
-            except (TypeError, ValueError):
-                problems.append(f"batch: feature {name} should be numeric")
-                continue
-            values = values.reshape(values.shape[0], -1)
-            lo, hi = spec.get("min"), spec.get("max")
-            slack = self.range_slack * (hi - lo) if lo is not None and hi is not None else 0.0
-            for i, row in enumerate(values):
-                if np.isnan(row).any():
-                    problems.append(f"instance {i}: feature {name} is NaN")
-                elif lo is not None and (row.min() < lo - slack or row.max() > hi + slack):
-                    shown = row[0] if row.size == 1 else f"[{row.min()}, {row.max()}]"
-                    problems.append(f"instance {i}: feature {name} = {shown} outside the training range [{lo}, {hi}]")
-        return problems
+    def check(self, instances) -> list[dict]:
+        """The violations of a batch (rows, or an array of shape (N, F) / (N, *tensor shape)):
+        [{feature, kind, message, instances}], empty when the batch conforms."""
+        return self._check.violations({"input": np.asarray(instances)})
 
     def __call__(self, instances):
-        """Flag mode: the list of problems. Reject mode: raise ValueError naming them."""
-        problems = self.check(instances)
-        if problems and self.mode == "reject":
-            raise ValueError("request violates the training schema: " + "; ".join(problems[:5]) +
-                             (f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""))
-        return problems
+        """Flag mode: the violations. Reject mode: raise ValueError naming them."""
+        from ..serving.schema_check import message
+
+        found = self.check(instances)
+        if found and self.mode == "reject":
+            raise ValueError(message(found))
+        return found

@@ -10,7 +10,7 @@ naming the labelled versions, and `version_labels`); the server re-reads it and 
 into place); a version folder is copied under a hidden name and renamed into place, so the
 server's poller never sees half a model.
 May import: json, os, shutil, signal, socket, subprocess, sys, time, numpy, requests,
-neurona.pipeline.sources, neurona.pipeline.training.
+neurona.pipeline.sources, neurona.pipeline.training, neurona.pipeline.schema.
 """
 from __future__ import annotations
 
@@ -157,8 +157,23 @@ def _stop(proc):
             proc.wait()
 
 
+def stage_for_serving(model_dir, dest, schema_check, range_slack=0.0) -> Path:
+    """A copy of the model folder at `dest` as it is served: with the serve-time `schema.json`
+    (the training schema of its input columns; format in neurona/serving/schema_check.py)
+    unless `schema_check` is 'off'."""
+    from .schema import serving_schema
+
+    dest = Path(dest)
+    shutil.copytree(model_dir, dest, dirs_exist_ok=True)
+    if schema_check != "off":
+        info = tr.load_transform(model_dir)
+        spec = serving_schema(info["schema"], info["input_features"], schema_check, range_slack)
+        _atomic_text(dest / "schema.json", json.dumps(spec, indent=1))
+    return dest
+
+
 def infra_validate(model_dir: Path, frame: dict, model_name: str, golden_size: int, timeout: float, atol: float,
-                   command: list, out: Path) -> dict:
+                   command: list, out: Path, schema_check="off", range_slack=0.0) -> dict:
     """Start the server on a copy of the candidate, wait until the model is AVAILABLE, send the
     golden set and compare with `predict`, send a malformed request (expect a 4xx naming the
     problem), check the server still answers. Returns {"passed", "reasons", "checks"}."""
@@ -168,7 +183,7 @@ def infra_validate(model_dir: Path, frame: dict, model_name: str, golden_size: i
         return {"passed": False, "checks": [], "reasons": ["InfraValidator: neurona.serving is not installed "
                                                            "(the model server of issue 16); cannot serve the model"]}
     base = out / "serve_base"
-    shutil.copytree(model_dir, base / model_name / "1")
+    stage_for_serving(model_dir, base / model_name / "1", schema_check, range_slack)
     port = free_port()
     argv = [a.replace("{python}", sys.executable) for a in command] + [
         "--model-base-path", str(base), "--rest-port", str(port), "--grpc-port", "-1", "--host", "127.0.0.1"]

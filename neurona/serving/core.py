@@ -3,16 +3,22 @@ model version (explicit version, label, or the canary split), check the inputs a
 signature, queue them on its batcher under a deadline, and record metrics and the sampled
 request log whatever the outcome.
 May import: numpy, neurona.serving.repository, neurona.serving.protocol, neurona.serving.metrics,
-neurona.serving.reqlog.
+neurona.serving.reqlog, neurona.serving.schema_check.
 """
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import time
 import uuid
 
-from .protocol import ServingError, Unavailable
+from . import schema_check
+from .protocol import InvalidInput, ServingError, Unavailable
+
+# the schema violations of the request being prepared, for its request-log record; a context
+# variable, so each gRPC thread and each REST request's asyncio task sees its own
+_flags = contextvars.ContextVar("schema_violations", default=None)
 
 
 class Outcome:
@@ -36,7 +42,21 @@ class InferenceCore:
         if self.draining:
             raise Unavailable("the server is shutting down")
         lv = self.repository.get(model).resolve(version, label)
-        return lv, lv.signature.check(arrays, lv.max_rows, strict_dtype)
+        xs = lv.signature.check(arrays, lv.max_rows, strict_dtype)
+        if lv.schema_check is not None:  # the version folder's schema.json: flag or reject
+            self._schema(lv, arrays)
+        return lv, xs
+
+    def _schema(self, lv, arrays):
+        check = lv.schema_check
+        found = check.violations(arrays)
+        if found:
+            action = "rejected" if check.mode == "reject" else "flagged"
+            for v in found:
+                self.metrics.schema_violations.labels(lv.name, str(lv.version), v["feature"], v["kind"], action).inc()
+            _flags.set(schema_check.summary(found))
+            if check.mode == "reject":
+                raise InvalidInput(schema_check.message(found))
 
     def _record(self, t0, model, lv, protocol, status, request_id, arrays, outputs=None, error=None):
         latency = time.perf_counter() - t0
@@ -46,10 +66,13 @@ class InferenceCore:
         self.metrics.requests.labels(known, version, protocol, str(status)).inc()
         if lv is not None:
             self.metrics.latency.labels(model, version, protocol).observe(latency)
+        flags = _flags.get()
+        _flags.set(None)
         log = self.request_log
         if log is not None and log.sampled():
             log.log(request_id=request_id, model=model, version=None if lv is None else lv.version, protocol=protocol,
-                    status=status, latency_s=latency, inputs=arrays, outputs=outputs, error=error)
+                    status=status, latency_s=latency, inputs=arrays, outputs=outputs, error=error,
+                    schema_violations=flags)
 
     def refused(self, t0, model, protocol, error: ServingError, request_id=None):
         """Count and log a request refused before it reached `infer` (unreadable body, unknown

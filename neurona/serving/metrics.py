@@ -36,6 +36,9 @@ class ServingMetrics:
                                      ["model"], registry=r, multiprocess_mode="livemax")
         self.load_failures = Counter("neurona_serving_load_failures", "Model versions that failed to load",
                                      ["model", "version"], registry=r)
+        self.schema_violations = Counter("neurona_serving_schema_violations",
+                                         "Requests violating the training schema (schema.json), by feature and kind",
+                                         ["model", "version", "feature", "kind", "action"], registry=r)
 
     def batch_observer(self, model, version):
         size, queued = self.batch_size.labels(model, str(version)), self.queue_time.labels(model, str(version))

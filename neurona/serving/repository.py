@@ -9,7 +9,8 @@ at AVAILABLE versions; a request naming no version goes to `stable` (else the la
 with probability `canary_weight` to `canary`. Moving a label is the rollback (admin endpoint or
 the config file, re-read when it changes).
 May import: numpy, neurona (Tensor, no_grad), neurona.models, neurona.serving.config, neurona.serving.batching,
-neurona.serving.protocol, neurona.serving.metrics.
+neurona.serving.protocol, neurona.serving.metrics,
+neurona.serving.schema_check.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from ..tensor import Tensor
 from .batching import Batcher
 from .config import BatchingConfig, ModelConfig, load_model_config
 from .protocol import InvalidInput, NotFound, Unavailable, v2_datatype
+from .schema_check import SchemaCheck
 
 log = logging.getLogger("neurona.serving")
 
@@ -134,6 +136,7 @@ class LoadedVersion:
     def __init__(self, name, version, path, model, batching: BatchingConfig | None, max_rows, metrics=None):
         self.name, self.version, self.path, self.model = name, version, path, model
         self.signature = Signature.from_model(model)
+        self.schema_check = SchemaCheck.load(path)  # None without a schema.json in the version folder
         self.batched = batching is not None
         self.max_rows = batching.max_batch_size if batching else max_rows
         obs = dict(on_batch=metrics.batch_observer(name, version), on_depth=metrics.depth_observer(name, version)) \

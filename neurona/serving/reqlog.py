@@ -6,7 +6,8 @@
      "outputs": {"output": {"shape": [4, 10], "dtype": "float32", "values": [[...], ...]}}}
 
 A tensor of at most `max_values` elements is logged in full ("values"); a larger one by its
-summary ("mean", "std", "min", "max") instead. Failed requests carry "error" and no outputs.
+summary ("mean", "std", "min", "max") instead. Failed requests carry "error" and no outputs;
+requests that broke the training schema (neurona.serving.schema_check) carry "schema_violations".
 docs/serving.md documents the format (the pipeline's skew monitor reads it).
 May import: numpy, json.
 """
@@ -45,7 +46,8 @@ class RequestLogger:
     def sampled(self) -> bool:
         return self.sample_rate >= 1 or self._rng.random() < self.sample_rate
 
-    def log(self, *, request_id, model, version, protocol, status, latency_s, inputs=None, outputs=None, error=None):
+    def log(self, *, request_id, model, version, protocol, status, latency_s, inputs=None, outputs=None, error=None,
+            schema_violations=None):
         rec = {"ts": datetime.datetime.now(datetime.timezone.utc).isoformat(), "request_id": request_id,
                "model": model, "version": version, "protocol": protocol, "status": status,
                "latency_ms": round(latency_s * 1e3, 3)}
@@ -55,6 +57,8 @@ class RequestLogger:
             rec["outputs"] = {k: describe(v, self.max_values) for k, v in outputs.items()}
         if error is not None:
             rec["error"] = error
+        if schema_violations:
+            rec["schema_violations"] = schema_violations
         line = json.dumps(rec)
         with self._lock:
             self._file.write(line + "\n")
