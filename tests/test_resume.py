@@ -203,14 +203,14 @@ def test_checkpoint_resumes_training(tmp_path):
 
 @pytest.mark.parametrize("crash", ["optimizer_write", "weights_write", "first_rename"])
 def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatch, crash):
-    import safetensors.numpy
+    import neurona.saving.safetensors_io as stio  # what the model folder's files are written with
 
     model, folder = _saved(tmp_path)
     before = {p: (folder / p).read_bytes() for p in os.listdir(folder)}
     assert len(before) == 3
     model.fit(X, Y, epochs=1, batch_size=16, verbose=0)  # new weights and new optimiser state
 
-    real_save = safetensors.numpy.save_file
+    real_save = stio.save_file
 
     def failing_save(arrays, filename, metadata=None):
         if crash == ("optimizer_write" if "iterations" in arrays else "weights_write"):
@@ -224,7 +224,7 @@ def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatc
     if crash == "first_rename":
         monkeypatch.setattr(os, "replace", failing_replace)
     else:
-        monkeypatch.setattr(safetensors.numpy, "save_file", failing_save)
+        monkeypatch.setattr(stio, "save_file", failing_save)
     with pytest.raises(OSError, match="disk full"):
         save_model(model, folder)
     monkeypatch.undo()

@@ -180,3 +180,23 @@ def test_onnx_export_refuses_unknown_activations(tmp_path):
     with pytest.raises(ValueError, match="no ONNX mapping"):
         model.export_onnx(tmp_path / "x.onnx")
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_saved_files_have_the_same_bytes_in_every_process(tmp_path):
+    """safetensors writes its metadata map in a per-process order; neurona sorts it, so one model
+    saved by three processes gives three identical weight files (the pipeline compares them by
+    hash)."""
+    import hashlib
+    import subprocess
+    import sys
+
+    script = ("import sys, neurona as nr\n"
+              "from neurona.models import Sequential\nfrom neurona.layers import Dense\n"
+              "nr.manual_seed(0)\n"
+              "m = Sequential([Dense(3, input_dim=2, name='a'), Dense(1, name='b')])\n"
+              "m.save(sys.argv[1])\n")
+    digests = set()
+    for i in range(3):
+        subprocess.run([sys.executable, "-c", script, str(tmp_path / str(i))], check=True)
+        digests.add(hashlib.sha256((tmp_path / str(i) / "model.safetensors").read_bytes()).hexdigest())
+    assert len(digests) == 1

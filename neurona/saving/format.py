@@ -91,7 +91,7 @@ def _named_weights(model) -> dict:
 
 
 def _safetensors_writer(arrays: dict):
-    from safetensors.numpy import save_file
+    from .safetensors_io import save_file  # the same bytes in every process (sorted metadata)
 
     # the weights' order is kept in the metadata: load_weights can then match a model of the same
     # structure whose layers were given other automatic names

@@ -13,7 +13,7 @@ Differences from gensim, on purpose: `hs=0, negative=0` trains the full softmax 
 (gensim refuses it); CBOW with `cbow_mean=1` scales the input-side update by 1/|window| (the true
 gradient of the mean; gensim applies the undivided update); models save as safetensors + JSON,
 never pickle (`save`/`load`); the word2vec formats are the interchange with gensim.
-May import: numpy, numba (through neurona.text._w2v_kernels), safetensors, scipy (lazily, for
+May import: numpy, numba (through neurona.text._w2v_kernels), safetensors, neurona.saving.safetensors_io, scipy (lazily, for
 evaluate_word_pairs), tqdm (lazily, progress bar).
 """
 from __future__ import annotations
@@ -327,7 +327,7 @@ class KeyedVectors:
     # -- neurona's own file: safetensors + JSON ---------------------------------------------------
     def save(self, path):
         """Save as `path` (safetensors: the vectors, with the words in the JSON metadata)."""
-        from safetensors.numpy import save_file
+        from ..saving.safetensors_io import save_file  # the same bytes in every process
 
         meta = {"format": "neurona.keyedvectors", "keys": json.dumps(self.index_to_key, ensure_ascii=False),
                 "counts": json.dumps(self.counts, ensure_ascii=False)}
@@ -605,7 +605,7 @@ class Word2Vec:
     def save(self, path):
         """Save the whole model (vectors, output weights, counts, settings) to `path`
         (safetensors; settings and vocabulary as JSON metadata) so that training can continue."""
-        from safetensors.numpy import save_file
+        from ..saving.safetensors_io import save_file  # the same bytes in every process
 
         meta = {"format": "neurona.word2vec", "config": json.dumps({k: getattr(self, k) for k in self._CONFIG_KEYS}),
                 "keys": json.dumps(self.wv.index_to_key, ensure_ascii=False),
