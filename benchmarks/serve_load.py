@@ -69,14 +69,14 @@ def torch_model(neurona_folder):
     return net.eval()
 
 
-def peer_server(folder, port):
+def peer_server(folder, port, threads=0):
     """The peer: PyTorch eager under torch.no_grad in a plain FastAPI endpoint (sync handler,
-    FastAPI's thread pool), uvicorn, one process."""
+    FastAPI's thread pool), uvicorn, one process; `threads` intra-op threads (0: every core)."""
     import torch
     import uvicorn
     from fastapi import FastAPI
 
-    torch.set_num_threads(os.cpu_count())
+    torch.set_num_threads(threads or os.cpu_count())
     net = torch_model(folder)
     app = FastAPI()
 
@@ -252,13 +252,15 @@ def main(argv=None):
                    help="run the three sides this many times, alternating their order; report the medians")
     p.add_argument("--sides", default="neurona,neurona_batched,peer",
                    help="which of neurona, neurona_batched, peer to run (comma-separated)")
+    p.add_argument("--peer-threads", type=int, default=0,
+                   help="PyTorch intra-op threads of the peer (torch.set_num_threads; default 0: every core)")
     p.add_argument("--client", choices=("raw", "httpx"), default="raw",
                    help="load generator: plain asyncio HTTP/1.1 streams (default) or httpx.AsyncClient")
     p.add_argument("--forward", action="store_true", help="time the forward pass alone (min of 15) and stop")
     p.add_argument("--peer-server", nargs=2, metavar=("FOLDER", "PORT"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.peer_server:
-        return peer_server(args.peer_server[0], int(args.peer_server[1]))
+        return peer_server(args.peer_server[0], int(args.peer_server[1]), args.peer_threads)
 
     import torch
 
@@ -284,7 +286,8 @@ def main(argv=None):
              "neurona_batched": (f"neurona (batching {args.max_batch_size}, {args.batch_timeout_micros} us)",
                                  serve + batching, "/v2/health/ready"),
              "peer": (f"FastAPI + torch {torch.__version__.split('+')[0]} eager",
-                      [sys.executable, "-m", "benchmarks.serve_load", "--peer-server", str(tmp / "w2" / "1")], "/docs")}
+                      [sys.executable, "-m", "benchmarks.serve_load", "--peer-threads", str(args.peer_threads),
+                       "--peer-server", str(tmp / "w2" / "1")], "/docs")}
     sides = {k: v for k, v in sides.items() if k in args.sides.split(",")}
     runs = {k: [] for k in sides}
     for r in range(args.rounds):
