@@ -7,7 +7,6 @@ side. Prints one JSON line per side (requests/s, p50/p99 latency in ms, errors) 
     python -m benchmarks.serve_load                     # 20 s per side (W9 of docs/performance.md)
     python -m benchmarks.serve_load --seconds 5         # a quick look
     python -m benchmarks.serve_load --forward           # the forward pass alone, batch 1/8/32, 1 thread
-
     python -m benchmarks.serve_load --rounds 3          # three alternating rounds, medians
     python -m benchmarks.serve_load --client httpx      # the load generator of the first W9 figures
 
