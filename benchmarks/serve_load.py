@@ -7,14 +7,16 @@ side. Prints one JSON line per side (requests/s, p50/p99 latency in ms, errors) 
     python -m benchmarks.serve_load                     # 20 s per side (W9 of docs/performance.md)
     python -m benchmarks.serve_load --seconds 5         # a quick look
     python -m benchmarks.serve_load --forward           # the forward pass alone, batch 1/8/32, 1 thread
+    python -m benchmarks.serve_load --rounds 3          # three alternating rounds, medians
+    python -m benchmarks.serve_load --client httpx      # the load generator of the first W9 figures
 
-Each server runs in its own process with uvicorn (1 worker). The load generator is `wrk` (C,
-epoll, `apt-get install wrk`; 2 threads, `--clients` connections, each closed-loop: its next
-request leaves when the answer arrives) when it is installed, else an asyncio + httpx client in
-this process (`--client httpx`), which spends ~1-2 ms of Python per request itself and, on a
-2-core machine, saturates its own core before the servers do: then the figures measure the
-client, not the servers. Either way the client shares the machine's cores with the server: the
-figures are for loopback on this machine, with the load noted (os.getloadavg).
+Each server runs in its own process with uvicorn (1 worker) and may use every core; the load
+generator runs in this process on the same machine, so both compete for the same cores: the
+figures are for loopback on this machine, with the load noted (os.getloadavg). Its default
+client is a plain asyncio HTTP/1.1 stream per client with one prepared request (about 0.07 ms of
+CPU per request, printed as client_cpu_ms_per_request), so nearly all the CPU goes to the server
+under test; httpx.AsyncClient costs ~5 ms per request, and on 2 cores it, not the server, set the
+first W9 figures. The same client, model, weights, body and cores serve every side.
 """
 from __future__ import annotations
 
@@ -23,7 +25,6 @@ import asyncio
 import json
 import os
 import platform
-import shutil
 import socket
 import subprocess
 import sys
@@ -67,14 +68,14 @@ def torch_model(neurona_folder):
     return net.eval()
 
 
-def peer_server(folder, port):
+def peer_server(folder, port, threads=0):
     """The peer: PyTorch eager under torch.no_grad in a plain FastAPI endpoint (sync handler,
-    FastAPI's thread pool), uvicorn, one process."""
+    FastAPI's thread pool), uvicorn, one process; `threads` intra-op threads (0: every core)."""
     import torch
     import uvicorn
     from fastapi import FastAPI
 
-    torch.set_num_threads(os.cpu_count())
+    torch.set_num_threads(threads or os.cpu_count())
     net = torch_model(folder)
     app = FastAPI()
 
@@ -140,71 +141,76 @@ def _wait(url, proc, path):
     raise TimeoutError(url)
 
 
-async def _load(url, body, clients, seconds, warmup):
-    import httpx
+async def _raw_client(host, port, request, stop, begin, lat, errors, total):
+    """One closed-loop client on its own keep-alive connection: writes the prepared request bytes,
+    reads the status line and headers, then exactly Content-Length bytes of body (both servers
+    answer with a Content-Length; anything else fails loudly)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        while True:
+            t0 = time.perf_counter()
+            if t0 >= stop:
+                return
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = None
+            for line in head.split(b"\r\n")[1:]:
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            if length is None:
+                raise RuntimeError(f"answer without Content-Length: {head[:200]!r}")
+            await reader.readexactly(length)
+            t1 = time.perf_counter()
+            total[0] += 1
+            if t0 >= begin:
+                if head[9:12] == b"200":
+                    lat.append(t1 - t0)
+                else:
+                    errors[0] += 1
+    finally:
+        writer.close()
 
-    lat, errors, total, stop = [], [0], [0], time.perf_counter() + warmup + seconds
+
+async def _httpx_client(c, body, stop, begin, lat, errors, total):
+    while True:
+        t0 = time.perf_counter()
+        if t0 >= stop:
+            return
+        r = await c.post("/v1/models/w2:predict", content=body, headers={"content-type": "application/json"})
+        t1 = time.perf_counter()
+        total[0] += 1
+        if t0 >= begin:
+            if r.status_code == 200:
+                lat.append(t1 - t0)
+            else:
+                errors[0] += 1
+
+
+async def _load(url, body, clients, seconds, warmup, client="raw"):
+    """`clients` closed-loop clients for `warmup` + `seconds`; latencies of the requests started
+    after the warm-up. client="raw": each client a plain asyncio stream speaking HTTP/1.1 with one
+    prepared request (~0.07 ms of CPU per request, so the 2 cores go to the server under test);
+    client="httpx": httpx.AsyncClient (~5 ms of CPU per request: on 2 cores the load generator,
+    not the server, then sets the throughput -- the figures before 2026-12-03 were taken so)."""
+    lat, errors, total = [], [0], [0]
     begin = time.perf_counter() + warmup
-    async with httpx.AsyncClient(base_url=url, timeout=30,
-                                 limits=httpx.Limits(max_connections=clients, max_keepalive_connections=clients)) as c:
-        async def client():
-            while True:
-                t0 = time.perf_counter()
-                if t0 >= stop:
-                    return
-                r = await c.post("/v1/models/w2:predict", content=body, headers={"content-type": "application/json"})
-                t1 = time.perf_counter()
-                total[0] += 1
-                if t0 >= begin:
-                    if r.status_code == 200:
-                        lat.append(t1 - t0)
-                    else:
-                        errors[0] += 1
-        await asyncio.gather(*(client() for _ in range(clients)))
+    stop = begin + seconds
+    if client == "raw":
+        host, port = url.split("//", 1)[1].rsplit(":", 1)
+        request = (b"POST /v1/models/w2:predict HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                   b"Content-Length: %d\r\n\r\n" % (host.encode(), len(body))) + body
+        await asyncio.gather(*(_raw_client(host, int(port), request, stop, begin, lat, errors, total)
+                               for _ in range(clients)))
+    else:
+        import httpx
+
+        async with httpx.AsyncClient(base_url=url, timeout=30, limits=httpx.Limits(
+                max_connections=clients, max_keepalive_connections=clients)) as c:
+            await asyncio.gather(*(_httpx_client(c, body, stop, begin, lat, errors, total) for _ in range(clients)))
     lat = np.asarray(lat) * 1e3
     return {"requests_per_s": round(len(lat) / seconds, 1), "p50_ms": round(float(np.percentile(lat, 50)), 2),
             "p99_ms": round(float(np.percentile(lat, 99)), 2), "requests": int(len(lat)), "errors": errors[0],
             "all_requests": total[0]}
-
-
-_WRK_SCRIPT = """
-local f = assert(io.open(os.getenv("W9_BODY"), "rb"))
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/json"
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('W9JSON {"requests": %d, "errors": %d, "non2xx": %d, "p50_us": %d, "p99_us": %d, "duration_us": %d}\\n',
-    summary.requests, e.connect + e.read + e.write + e.timeout, e.status, latency:percentile(50),
-    latency:percentile(99), summary.duration))
-end
-"""
-
-
-def _load_wrk(url, body, clients, seconds, warmup):
-    """The same closed loop with wrk (2 threads, `clients` connections): a warm-up run, then the
-    measured one; wrk's own latency percentiles."""
-    tmp = Path(tempfile.mkdtemp(prefix="w9-wrk-"))
-    (tmp / "body.json").write_bytes(body)
-    (tmp / "post.lua").write_text(_WRK_SCRIPT)
-    env = {**os.environ, "W9_BODY": str(tmp / "body.json")}
-    target = url + "/v1/models/w2:predict"
-
-    def run(duration):
-        cmd = ["wrk", "-t2", f"-c{clients}", f"-d{max(1, round(duration))}s", "--latency", "--timeout", "30s",
-               "-s", str(tmp / "post.lua"), target]
-        out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
-        line = next(ln for ln in out.splitlines() if ln.startswith("W9JSON "))
-        return json.loads(line[len("W9JSON "):])
-
-    if warmup > 0:
-        run(warmup)
-    r = run(seconds)
-    ok = r["requests"] - r["non2xx"]
-    return {"requests_per_s": round(ok / (r["duration_us"] / 1e6), 1), "p50_ms": round(r["p50_us"] / 1e3, 2),
-            "p99_ms": round(r["p99_us"] / 1e3, 2), "requests": ok, "errors": r["errors"] + r["non2xx"],
-            "all_requests": r["requests"], "client": "wrk"}
 
 
 def _cpu_seconds(pid):
@@ -217,17 +223,14 @@ def run_side(name, cmd, url, check_path, body, args, env):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     try:
         _wait(url, proc, check_path)
-        load_before, cpu_before = os.getloadavg()[0], _cpu_seconds(proc.pid)
-        if args.client == "wrk":
-            # wrk's warm-up is a separate run: count the server's CPU from after it
-            _load_wrk(url, body, args.clients, args.warmup, 0)
-            cpu_before = _cpu_seconds(proc.pid)
-            res = _load_wrk(url, body, args.clients, args.seconds, 0)
-        else:
-            res = {**asyncio.run(_load(url, body, args.clients, args.seconds, args.warmup)), "client": "httpx"}
+        load_before, cpu_before, client_before = os.getloadavg()[0], _cpu_seconds(proc.pid), time.process_time()
+        res = asyncio.run(_load(url, body, args.clients, args.seconds, args.warmup, args.client))
         # CPU the server spent per request: a cost that contention for the cores barely changes
-        cpu_ms = (_cpu_seconds(proc.pid) - cpu_before) * 1e3 / max(1, res.pop("all_requests"))
-        res = {"side": name, **res, "server_cpu_ms_per_request": round(cpu_ms, 2),
+        n = max(1, res.pop("all_requests"))
+        cpu_ms = (_cpu_seconds(proc.pid) - cpu_before) * 1e3 / n
+        client_ms = (time.process_time() - client_before) * 1e3 / n
+        res = {"side": name, **res, "server_cpu_ms_per_request": round(cpu_ms, 3),
+               "client_cpu_ms_per_request": round(client_ms, 3),
                "loadavg_1min_before": round(load_before, 2),
                "loadavg_1min_after": round(os.getloadavg()[0], 2)}
         print(json.dumps(res), flush=True)
@@ -242,15 +245,21 @@ def main(argv=None):
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--warmup", type=float, default=2.0)
     p.add_argument("--clients", type=int, default=32)
-    p.add_argument("--client", choices=("wrk", "httpx"), default="wrk" if shutil.which("wrk") else "httpx",
-                   help="load generator (default: wrk when installed)")
     p.add_argument("--max-batch-size", type=int, default=32)
     p.add_argument("--batch-timeout-micros", type=int, default=2000)
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run the three sides this many times, alternating their order; report the medians")
+    p.add_argument("--sides", default="neurona,neurona_batched,peer",
+                   help="which of neurona, neurona_batched, peer to run (comma-separated)")
+    p.add_argument("--peer-threads", type=int, default=0,
+                   help="PyTorch intra-op threads of the peer (torch.set_num_threads; default 0: every core)")
+    p.add_argument("--client", choices=("raw", "httpx"), default="raw",
+                   help="load generator: plain asyncio HTTP/1.1 streams (default) or httpx.AsyncClient")
     p.add_argument("--forward", action="store_true", help="time the forward pass alone (min of 15) and stop")
     p.add_argument("--peer-server", nargs=2, metavar=("FOLDER", "PORT"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.peer_server:
-        return peer_server(args.peer_server[0], int(args.peer_server[1]))
+        return peer_server(args.peer_server[0], int(args.peer_server[1]), args.peer_threads)
 
     import torch
 
@@ -268,27 +277,34 @@ def main(argv=None):
     print(json.dumps({"workload": "W9", "machine": platform.processor() or platform.machine(),
                       "cores": os.cpu_count(), "clients": args.clients, "seconds": args.seconds,
                       "python": platform.python_version(), "torch": torch.__version__}), flush=True)
-    results = {}
     serve = [sys.executable, "-m", "neurona.serving", "--model-base-path", str(tmp), "--host", "127.0.0.1",
              "--grpc-port", "-1", "--poll-seconds", "0", "--log-level", "WARNING"]
-    port = _free_port()
-    results["neurona"] = run_side("neurona (no batching)", serve + ["--rest-port", str(port)],
-                                  f"http://127.0.0.1:{port}", "/v2/health/ready", body, args, env)
-    port = _free_port()
-    results["neurona_batched"] = run_side(
-        f"neurona (batching {args.max_batch_size}, {args.batch_timeout_micros} us)",
-        serve + ["--rest-port", str(port), "--enable-batching", "--max-batch-size", str(args.max_batch_size),
-                 "--batch-timeout-micros", str(args.batch_timeout_micros)],
-        f"http://127.0.0.1:{port}", "/v2/health/ready", body, args, env)
-    port = _free_port()
-    results["peer"] = run_side(f"FastAPI + torch {torch.__version__.split('+')[0]} eager",
-                               [sys.executable, "-m", "benchmarks.serve_load", "--peer-server", str(tmp / "w2" / "1"),
-                                str(port)], f"http://127.0.0.1:{port}", "/docs", body, args, env)
-    peer = results["peer"]["requests_per_s"]
-    print(json.dumps({"workload": "W9", "unit": "requests/s",
-                      "ratio_no_batching": round(results["neurona"]["requests_per_s"] / peer, 3),
-                      "ratio_batching": round(results["neurona_batched"]["requests_per_s"] / peer, 3),
-                      "note": "ratio = neurona / peer throughput (higher is better)"}), flush=True)
+    batching = ["--enable-batching", "--max-batch-size", str(args.max_batch_size),
+                "--batch-timeout-micros", str(args.batch_timeout_micros)]
+    sides = {"neurona": ("neurona (no batching)", serve, "/v2/health/ready"),
+             "neurona_batched": (f"neurona (batching {args.max_batch_size}, {args.batch_timeout_micros} us)",
+                                 serve + batching, "/v2/health/ready"),
+             "peer": (f"FastAPI + torch {torch.__version__.split('+')[0]} eager",
+                      [sys.executable, "-m", "benchmarks.serve_load", "--peer-threads", str(args.peer_threads),
+                       "--peer-server", str(tmp / "w2" / "1")], "/docs")}
+    sides = {k: v for k, v in sides.items() if k in args.sides.split(",")}
+    runs = {k: [] for k in sides}
+    for r in range(args.rounds):
+        # alternate: every round runs the three sides, in reversed order every other round
+        for key in (list(sides) if r % 2 == 0 else list(sides)[::-1]):
+            name, cmd, check = sides[key]
+            port = _free_port()
+            cmd = cmd + (["--rest-port", str(port)] if key != "peer" else [str(port)])
+            runs[key].append(run_side(name, cmd, f"http://127.0.0.1:{port}", check, body, args, env))
+    med = {k: float(np.median([x["requests_per_s"] for x in v])) for k, v in runs.items()}
+    summary = {"workload": "W9", "unit": "requests/s", "rounds": args.rounds, "client": args.client,
+               "median_requests_per_s": med}
+    if "peer" in med:
+        for key, label in (("neurona", "ratio_no_batching"), ("neurona_batched", "ratio_batching")):
+            if key in med:
+                summary[label] = round(med[key] / med["peer"], 3)
+        summary["note"] = "ratio = neurona / peer throughput (higher is better), medians over rounds"
+    print(json.dumps(summary), flush=True)
 
 
 if __name__ == "__main__":

@@ -56,6 +56,29 @@ def test_batch_timeout_is_kept():
     assert calls == [3] and 0.19 <= waited < 5
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_full_batches_run_at_once_with_many_submitters(threads):
+    # 16 closed-loop submitters of one row each, batches of 8, a 5 s timeout: every batch fills, so
+    # no request may wait for the timeout (a batch thread must be woken as the 8th row arrives),
+    # and every request gets its own rows, whatever the interleaving of submitters and threads
+    fn, calls = _recording()
+    b = Batcher(fn, BatchingConfig(max_batch_size=8, batch_timeout_micros=5_000_000, num_batch_threads=threads))
+
+    def one(i):
+        t0 = time.monotonic()
+        out = b.submit([np.full((1, 2), i, np.float32)]).result(30)[0]
+        return out, time.monotonic() - t0
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(one, range(400)))
+    finally:
+        b.close()
+    for i, (out, waited) in enumerate(results):
+        np.testing.assert_array_equal(out, np.full((1, 2), 2 * i))
+    assert max(waited for _, waited in results) < 4
+    assert calls == [8] * 50
+
+
 def test_full_queue_refused_at_once_then_recovers():
     gate = threading.Event()
     fn, calls = _recording(gate=gate)

@@ -76,9 +76,15 @@ class Batcher:
             if self._queued + cost > self.capacity:
                 raise Overloaded(f"the queue is full ({self._queued} of {self.capacity} "
                                  f"{'rows' if self.coalesce else 'requests'} waiting); retry later")
+            was_empty = not self._queue
             self._queue.append(req)
             self._queued += cost
-            self._cond.notify()
+            # Wake a batch thread only when one has something to do: the first request of a batch
+            # (an idle thread starts gathering), or a full batch (the gathering thread stops waiting
+            # for the timeout). Waking it for every request costs each one a thread switch and a
+            # turn of the GIL, only for the thread to see the batch still open and sleep again.
+            if not self.coalesce or was_empty or self._queued >= self.config.max_batch_size:
+                self._cond.notify()
         if self._on_depth:
             self._on_depth(self._queued)
         return req.future

@@ -22,6 +22,7 @@ import time
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 
 from . import protocol as P
 from .protocol import InvalidInput, NotFound, PayloadTooLarge, ServingError, Unauthenticated
@@ -129,6 +130,21 @@ def _json(value, status=200):
     return Response(P.dump_json(value), status_code=status, media_type="application/json")
 
 
+class DirectRoute(APIRoute):
+    """The route of an inference endpoint (`async def endpoint(request, **path parameters)`, which
+    reads and checks its body itself): its handler calls the endpoint straight away instead of
+    FastAPI's per-request dependency solving, which for these endpoints only re-reads the path
+    parameters as the strings they are, yet cost ~0.1 ms a request. The route, its parameters
+    and its `openapi_extra` body stay in the OpenAPI schema like any other."""
+
+    def get_route_handler(self):
+        endpoint = self.endpoint
+
+        async def handler(request: Request):
+            return await endpoint(request, **request.path_params)
+        return handler
+
+
 class BearerAuth:
     """ASGI middleware: refuse HTTP requests without `Authorization: Bearer <token>` (401), except
     on `open_paths` (health probes, metrics). Plain ASGI rather than an @app.middleware function,
@@ -196,9 +212,11 @@ def build_app(core, *, max_request_bytes=64 * 2**20, auth_token=None, lifespan=N
                             "method_name": "tensorflow/serving/predict"}}}}}
             return predict, status, metadata
         predict, status, metadata = make()
-        app.post(f"/v1/models/{{name}}{suffix}:predict", tags=["TF Serving"], openapi_extra={"requestBody": _TF_BODY},
-                 responses=_ERRORS, summary=f"Predict{' (version)' if 'version' in kw else ''}"
-                                            f"{' (label)' if 'label' in kw else ''}")(predict)
+        app.router.add_api_route(f"/v1/models/{{name}}{suffix}:predict", predict, methods=["POST"],
+                                 route_class_override=DirectRoute, tags=["TF Serving"],
+                                 openapi_extra={"requestBody": _TF_BODY}, responses=_ERRORS,
+                                 summary=f"Predict{' (version)' if 'version' in kw else ''}"
+                                         f"{' (label)' if 'label' in kw else ''}")
         app.get(f"/v1/models/{{name}}{suffix}", tags=["TF Serving"], responses=_ERRORS)(status)
         app.get(f"/v1/models/{{name}}{suffix}/metadata", tags=["TF Serving"], responses=_ERRORS)(metadata)
 
@@ -272,8 +290,9 @@ def build_app(core, *, max_request_bytes=64 * 2**20, auth_token=None, lifespan=N
         metadata, ready_, infer = make_v2()
         app.get(f"/v2/models/{{name}}{suffix}", tags=["KServe V2"], responses=_ERRORS)(metadata)
         app.get(f"/v2/models/{{name}}{suffix}/ready", tags=["KServe V2"], responses=_ERRORS)(ready_)
-        app.post(f"/v2/models/{{name}}{suffix}/infer", tags=["KServe V2"], responses=_ERRORS,
-                 openapi_extra={"requestBody": _V2_BODY})(infer)
+        app.router.add_api_route(f"/v2/models/{{name}}{suffix}/infer", infer, methods=["POST"],
+                                 route_class_override=DirectRoute, tags=["KServe V2"], responses=_ERRORS,
+                                 openapi_extra={"requestBody": _V2_BODY})
 
     # -- admin --------------------------------------------------------------------------------------------
     def model_state(m):
