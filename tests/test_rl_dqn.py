@@ -218,24 +218,3 @@ def test_seeded_cartpole_run_improves_the_return():
     model.learn(3000)
     after, _ = evaluate_policy(model, env, n_eval_episodes=5, seed=0)
     assert after > max(2 * before, 60), (before, after)
-
-
-def test_mlp_q_values_on_raw_arrays_equal_the_model():
-    """q_values of an MLP Q-network runs on the layers' raw arrays (policies.chain_forward): the
-    same numbers as the model's forward pass, also after the learner replaced the weights."""
-    import neurona as nr
-    from neurona.rl.dqn import DQN
-    from neurona.rl.policies import dense_chain
-
-    agent = DQN("MlpPolicy", "CartPole-v1", policy_kwargs=dict(net_arch=[16, 16]), learning_starts=0, seed=0)
-    assert dense_chain(agent.q_net) is not None
-    obs = np.random.default_rng(0).normal(size=(7, 4)).astype(np.float32)
-
-    def model_q():
-        with nr.no_grad():
-            return agent.q_net(nr.tensor(obs)).numpy()
-
-    np.testing.assert_allclose(agent.q_values(obs), model_q(), rtol=1e-6, atol=1e-6)
-    agent.learn(300)  # the learner updates the weights in place or replaces their arrays
-    np.testing.assert_allclose(agent.q_values(obs), model_q(), rtol=1e-6, atol=1e-6)
-    assert agent.predict(obs[0], deterministic=True)[0] == int(model_q()[0].argmax())

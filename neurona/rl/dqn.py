@@ -42,7 +42,7 @@ from ..tensor import Tensor
 from .buffers import ReplayBuffer
 from .callbacks import convert_callback
 from .evaluation import evaluate_policy
-from .policies import build_q_network, chain_forward, dense_chain, describe_space, same_space
+from .policies import build_q_network, describe_space, same_space
 
 FORMAT = "neurona.rl.dqn"
 
@@ -167,7 +167,6 @@ class DQN:
         self._last_obs = None
         self._logger = None
         self._train_step_fn = None
-        self._chain = None  # the raw-array inference of an MLP Q-network (q_values), built on first use
         if env is not None:
             self.env = _as_vec_env(env)
             self.observation_space = self.env.single_observation_space
@@ -181,7 +180,6 @@ class DQN:
             B.manual_seed(int(self.seed))
             self.action_space.seed(int(self.seed))
         self.q_net = build_q_network(self.policy, self.observation_space, self.action_space, self.policy_kwargs)
-        self._chain = None
         self.q_net_target = Sequential.from_config(self.q_net.get_config())
         if self.device != "cpu":
             self.q_net.to(self.device)
@@ -215,15 +213,7 @@ class DQN:
         return Tensor(arr)
 
     def q_values(self, obs) -> np.ndarray:
-        """Q(s, ·) of a batch of observations, as a NumPy array. An MLP Q-network on the CPU runs
-        on its raw arrays (`policies.chain_forward`: the same x·W + b and activations, without
-        the layers' Python bookkeeping, which is most of the time of one small forward pass)."""
-        if self._chain is None:
-            self._chain = dense_chain(self.q_net) if self.device == "cpu" and not self.is_image else False
-        if self._chain:
-            x = np.asarray(obs, dtype=np.float32)
-            if x.dtype == self.q_net.layers[0].kernel.dtype:
-                return chain_forward(self._chain, x)
+        """Q(s, ·) of a batch of observations, as a NumPy array."""
         with no_grad():
             q = self.q_net(self._obs_tensor(obs)).data
         return np.asarray(q.get() if hasattr(q, "get") else q)

@@ -14,33 +14,6 @@ from ..models import Sequential
 
 POLICIES = ("MlpPolicy", "CnnPolicy")
 
-# activations the raw-array inference of `dense_chain` knows, applied in place
-_INPLACE = {"relu": lambda x: np.maximum(x, 0, out=x), "tanh": lambda x: np.tanh(x, out=x), "linear": lambda x: x}
-
-
-def dense_chain(model):
-    """The model as a list of (Dense layer, in-place activation) when it is a Sequential of Dense
-    layers with relu/tanh/linear activations (what "MlpPolicy" builds), else None. Acting with
-    such a network is three small GEMMs; run through the layers, each costs more in Python
-    bookkeeping than in arithmetic, so `chain_forward` runs it on the raw arrays instead (the
-    same arithmetic: x·W + b, then the activation)."""
-    layers = getattr(model, "layers", None)
-    if not layers or not all(type(la) is Dense for la in layers):
-        return None
-    acts = [_INPLACE.get(getattr(la.activation, "__name__", None)) for la in layers]
-    return None if any(a is None for a in acts) else list(zip(layers, acts))
-
-
-def chain_forward(chain, x):
-    """`dense_chain`'s network on a NumPy batch x (read the weights' arrays at each call: an
-    optimiser may have replaced them)."""
-    for la, act in chain:
-        x = x @ la.kernel.data
-        if la.bias is not None:
-            x += la.bias.data
-        x = act(x)
-    return x
-
 
 def mlp(obs_dim, n_actions, net_arch=(64, 64), activation="relu"):
     """obs_dim → net_arch hidden layers → n_actions Q-values (SB3's MlpPolicy default is 64-64).
