@@ -197,6 +197,21 @@ def test_policy_and_space_errors():
         model.predict(np.zeros(3))
 
 
+def test_predict_runs_the_traced_forward_and_sees_new_weights():
+    model = small_dqn(learning_starts=20)
+    obs = np.random.default_rng(3).normal(size=(5, 4)).astype(np.float32)
+    with nr.no_grad():
+        want = model.q_net(nr.tensor(obs)).numpy()
+    np.testing.assert_allclose(model.q_values(obs), want, rtol=1e-5, atol=1e-6)
+    assert model._q_fn.trace_count == 1
+    model.learn(60)  # training changes the weights in place: the same graph reads them live
+    with nr.no_grad():
+        want = model.q_net(nr.tensor(obs)).numpy()
+    np.testing.assert_allclose(model.q_values(obs), want, rtol=1e-5, atol=1e-6)
+    assert model.predict(obs[0], deterministic=True)[0] == want[0].argmax()
+    assert model._q_fn.trace_count == 2  # batch shapes (5, 4) and (1, 4): one trace each
+
+
 def test_jit_learner_step_matches_eager():
     # without fusion: compiling fused kernels with numba takes longer than this test may
     eager, traced = small_dqn(learning_starts=20), small_dqn(learning_starts=20, jit={"fuse": False})
