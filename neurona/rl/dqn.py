@@ -227,7 +227,8 @@ class DQN:
         if self._q_fn is None:
             # the forward pass as an `nr.jit` graph (one per batch shape): one kernel call per op,
             # no Function objects or autograd bookkeeping per call; the weights are read live, so
-            # training shows at once. Grad mode needs no switching off: a replay records nothing.
+            # training shows at once. Always called under no_grad, so that one trace per batch
+            # shape serves both modes (grad mode is part of a jit signature).
             from ..graph import jit
 
             q_net = self.q_net
@@ -236,7 +237,8 @@ class DQN:
                 return q_net(x)
 
             self._q_fn = jit(q_forward)
-        return self._q_fn(x)._data
+        with no_grad():
+            return self._q_fn(x)._data
 
     # -- acting -----------------------------------------------------------------------------------
     def predict(self, observation, state=None, episode_start=None, deterministic=False):
