@@ -4,7 +4,7 @@ import numpy as np
 import neurona as nr
 from neurona.graph import Program, jit, trace_graph
 from neurona.graph.passes import (MemoryPlan, common_subexpression_elimination, constant_folding,
-                                  dead_code_elimination, elementwise_fusion, optimize)
+                                  dead_code_elimination, elementwise_fusion, optimize, small_matmul_fusion)
 
 rng = np.random.default_rng(0)
 
@@ -137,3 +137,51 @@ def test_fused_loop_kernel_falls_back_to_the_ufunc_for_strided_inputs():
     np.testing.assert_allclose(g(nr.tensor(a.T.copy()), nr.tensor(b)).numpy(), expected, rtol=1e-6)
     np.testing.assert_allclose(g(nr.tensor(a.T), nr.tensor(b)).numpy(), expected, rtol=1e-6)  # a strided argument
     assert "Fused" in g.graphs()[1].op_types()
+
+
+def test_small_matmul_fusion_before_after_and_equivalence():
+    # A small product and its elementwise reader (a fused chain or a single op) become one loop;
+    # bias shapes (n,), (1, n), (m, 1) and a scalar, a narrow product (2 columns), a transposed
+    # operand, and a product read twice (it stays alone) all give the unfused values.
+    def f(x, w1, b1, w2, b2, c, w3):
+        h = nr.relu(x @ w1 + b1)                    # wide, a fused chain as epilogue
+        q = h @ w2 + b2                             # narrow, a single op (Add) as epilogue
+        r = (h @ w3.T) * c + 0.5                    # transposed operand, an (m, 1) input, a scalar
+        p = x @ w1                                  # read twice: no epilogue
+        return q, r, p * 2.0 + p.sum()
+
+    shapes = [(3, 5), (5, 16), (1, 16), (16, 2), (2,), (3, 1), (7, 16)]
+    args = [nr.tensor(rng.standard_normal(s).astype(np.float32)) for s in shapes]
+    g = elementwise_fusion(trace_graph(f, *args))
+    after = small_matmul_fusion(g)
+    assert "MatMul" in g.op_types() and "MatMul" not in after.op_types()
+    assert after.op_types().count("FusedMatMul") == 4
+    for a, b in zip(_run(after, *args, plan=True), _run(g, *args)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    big = [nr.ones((64, 64)), nr.ones((64, 64))]
+    assert small_matmul_fusion(trace_graph(lambda a, b: a @ b, *big)).op_types() == ["MatMul"]  # BLAS above MAX_MACS
+
+
+def test_jit_small_mlp_forward_and_gradients_match_eager():
+    w1 = nr.tensor(rng.standard_normal((4, 32)).astype(np.float32), requires_grad=True)
+    w2 = nr.tensor(rng.standard_normal((32, 3)).astype(np.float32), requires_grad=True)
+    x = nr.tensor(rng.standard_normal((8, 4)).astype(np.float32))
+
+    def loss(x):
+        out = nr.relu(x @ w1) @ w2
+        return (out * out).mean()
+
+    def step(x):
+        out = loss(x)
+        out.backward()
+        return out
+
+    f = jit(step)
+    got = f(x).item()
+    gw1, gw2 = w1.grad.numpy().copy(), w2.grad.numpy().copy()
+    assert "FusedMatMul" in f.graphs()[1].op_types()
+    w1.grad = w2.grad = None
+    want = step(x).item()
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    np.testing.assert_allclose(gw1, w1.grad.numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(gw2, w2.grad.numpy(), rtol=1e-4, atol=1e-6)

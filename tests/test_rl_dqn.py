@@ -197,6 +197,26 @@ def test_policy_and_space_errors():
         model.predict(np.zeros(3))
 
 
+def test_predict_runs_the_traced_forward_and_sees_new_weights():
+    model = small_dqn(learning_starts=20)
+    obs = np.random.default_rng(3).normal(size=(5, 4)).astype(np.float32)
+    with nr.no_grad():
+        want = model.q_net(nr.tensor(obs)).numpy()
+    np.testing.assert_allclose(model.q_values(obs), want, rtol=1e-5, atol=1e-6)
+    assert model._q_fn.trace_count == 1
+    model.learn(60)  # training changes the weights in place: the same graph reads them live
+    with nr.no_grad():
+        want = model.q_net(nr.tensor(obs)).numpy()
+    np.testing.assert_allclose(model.q_values(obs), want, rtol=1e-5, atol=1e-6)
+    assert model.predict(obs[0], deterministic=True)[0] == want[0].argmax()
+    # one trace per batch shape, (5, 4) and (1, 4), and each again once the weights have grads
+    # (whether a state tensor has a .grad is part of a jit signature)
+    assert model._q_fn.trace_count == 4
+    model.learn(40)
+    model.q_values(obs)
+    assert model._q_fn.trace_count == 4  # from then on every call replays
+
+
 def test_jit_learner_step_matches_eager():
     # without fusion: compiling fused kernels with numba takes longer than this test may
     eager, traced = small_dqn(learning_starts=20), small_dqn(learning_starts=20, jit={"fuse": False})

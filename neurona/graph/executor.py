@@ -77,6 +77,12 @@ def make_kernel(node, out=None):
         f = ufunc(node)
         return lambda *a: f(*a, out=out)
     cls, n, params, aux, scalar = node.cls, node.n_args, node.params, tuple(node.aux), node.scalar_out
+    f = ufunc(node)
+    if (f is not None and not params and not aux and not scalar and len(node.inputs) == n
+            and len(node.outputs) == 1 and node.outputs[0].shape != ()):
+        # the op declares this ufunc equal to its forward (as for `out=` above): call it directly,
+        # without building a Function object per call (its checks ran when the graph was traced)
+        return f
     new, fwd = cls.__new__, cls.forward
     slots = _has_slot(params)
     if not slots and not aux and not scalar:

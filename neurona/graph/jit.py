@@ -84,30 +84,35 @@ class _Compiled:
         self.grad_sig = grad_sig
         self.writes = [(t, a, v is not None) for t, a, v in optimized.updates]
         self.out_spec = out_spec
+        self.single_out = out_spec[0] == "T"  # the function returns one Tensor
 
     def replay(self, tensors):
+        # not recording here (`__call__` checked), so `_data`/`_grad` are read without the properties' hooks
         states = []
         for t, attr, shape, dtype in self.states:
             if attr == "data":
-                a = t.data
+                a = t._data
             else:
-                g = t.grad
+                g = t._grad
                 if g is None:
                     return _RETRACE
-                a = g.data
+                a = g._data
             if a.shape != shape or a.dtype != dtype:
                 return _RETRACE
             states.append(a)
         for t, had_grad in self.grad_sig:
-            if (t.grad is not None) != had_grad:
+            if (t._grad is not None) != had_grad:
                 return _RETRACE
-        outs, ups = self.program.run([t.data for t in tensors], (), states)
-        ups = iter(ups)
-        for t, attr, has in self.writes:
-            if attr == "data":
-                t.data = next(ups)
-            else:
-                t.grad = Tensor._make(next(ups), False, None) if has else None
+        outs, ups = self.program.run([t._data for t in tensors], (), states)
+        if self.writes:
+            ups = iter(ups)
+            for t, attr, has in self.writes:
+                if attr == "data":
+                    t.data = next(ups)
+                else:
+                    t.grad = Tensor._make(next(ups), False, None) if has else None
+        if self.single_out:
+            return Tensor._make(outs[0], False, None)
         return _unflatten(self.out_spec, [Tensor._make(a, False, None) for a in outs])
 
 
@@ -142,6 +147,16 @@ class TracedFunction:
     def __call__(self, *args, **kwargs):
         if active() is not None:  # called while another trace records: inline it
             return self.fn(*args, **kwargs)
+        if not kwargs and all(type(a) is Tensor for a in args):
+            # the common case, only Tensors passed positionally: the key without walking a structure
+            key = ("T*", tuple((a._data.shape, a._data.dtype) for a in args), is_grad_enabled())
+            entry = self.cache.get(key)
+            if entry is not None:
+                out = entry.replay(args)
+                if out is not _RETRACE:
+                    self._last = entry
+                    return out
+            return self._trace(key, args, kwargs, list(args))
         leaves: list = []
         spec = _flatten((args, kwargs), leaves)
         key = (_signature(spec), tuple((t.shape, t.dtype.str) for t in leaves), is_grad_enabled())

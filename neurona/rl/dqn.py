@@ -167,6 +167,7 @@ class DQN:
         self._last_obs = None
         self._logger = None
         self._train_step_fn = None
+        self._q_fn = None  # Q(s, ·) as an `nr.jit` graph (CPU), traced on the first call per batch shape
         if env is not None:
             self.env = _as_vec_env(env)
             self.observation_space = self.env.single_observation_space
@@ -205,18 +206,39 @@ class DQN:
     def _obs_tensor(self, obs):
         """Observations as a float32 Tensor on the device (images scaled to [0, 1] there, so the
         uint8 frames are what crosses to the GPU)."""
+        if self.device == "cpu":
+            arr = np.array(obs, dtype=np.float32, order="C")  # always a copy: scaled in place below
+            if self.is_image:
+                arr *= np.float32(1.0 / 255.0)
+            return Tensor._make(arr, False, None)
         xp = B.module_for(self.device)
-        arr = xp.asarray(B.to_device(np.ascontiguousarray(obs), self.device))
-        arr = arr.astype(np.float32)
+        arr = xp.asarray(B.to_device(np.ascontiguousarray(obs), self.device)).astype(np.float32)
         if self.is_image:
             arr *= np.float32(1.0 / 255.0)
         return Tensor(arr)
 
     def q_values(self, obs) -> np.ndarray:
         """Q(s, ·) of a batch of observations, as a NumPy array."""
+        x = self._obs_tensor(obs)
+        if self.device != "cpu":
+            with no_grad():
+                q = self.q_net(x).data
+            return np.asarray(q.get())
+        if self._q_fn is None:
+            # the forward pass as an `nr.jit` graph (one per batch shape): one kernel call per op,
+            # no Function objects or autograd bookkeeping per call; the weights are read live, so
+            # training shows at once. Always called under no_grad, so that one trace per batch
+            # shape serves both modes (grad mode is part of a jit signature).
+            from ..graph import jit
+
+            q_net = self.q_net
+
+            def q_forward(x):
+                return q_net(x)
+
+            self._q_fn = jit(q_forward)
         with no_grad():
-            q = self.q_net(self._obs_tensor(obs)).data
-        return np.asarray(q.get() if hasattr(q, "get") else q)
+            return self._q_fn(x)._data
 
     # -- acting -----------------------------------------------------------------------------------
     def predict(self, observation, state=None, episode_start=None, deterministic=False):

@@ -12,21 +12,22 @@ from .constfold import constant_folding
 from .cse import common_subexpression_elimination
 from .dce import dead_code_elimination
 from .fusion import elementwise_fusion
+from .matmul import small_matmul_fusion
 from .memory import MemoryPlan
 
 PIPELINE = (("dce", dead_code_elimination), ("constant_folding", constant_folding),
             ("cse", common_subexpression_elimination), ("dce", dead_code_elimination),
-            ("fusion", elementwise_fusion))
+            ("fusion", elementwise_fusion), ("small_matmul", small_matmul_fusion))
 
 
 def optimize(graph, passes=None, fuse=True):
-    """Run the passes (default `PIPELINE`, fusion only with `fuse`) and return the new graph."""
+    """Run the passes (default `PIPELINE`; the two fusions only with `fuse`) and return the new graph."""
     passes = PIPELINE if passes is None else passes
     level = debug_level()
     if level >= 2:
         print(f"[neurona.graph] traced:\n{graph}", file=sys.stderr)
     for name, p in passes:
-        if name == "fusion" and not fuse:
+        if name in ("fusion", "small_matmul") and not fuse:
             continue
         graph = p(graph)
         if level >= 2:
@@ -35,4 +36,5 @@ def optimize(graph, passes=None, fuse=True):
 
 
 __all__ = ["MemoryPlan", "PIPELINE", "common_subexpression_elimination", "constant_folding",
-           "dead_code_elimination", "debug_level", "elementwise_fusion", "optimize"]
+           "dead_code_elimination", "debug_level", "elementwise_fusion", "optimize",
+           "small_matmul_fusion"]

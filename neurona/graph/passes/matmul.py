@@ -1,0 +1,184 @@
+"""Small-matmul fusion: a small 2-D `MatMul` and the elementwise op (or fused chain) that is its
+only reader become one compiled loop, `out[i, j] = epilogue(Σ_k a[i, k]·b[k, j], ...)`.
+
+For small products BLAS is all call overhead: on a single state of a 4-128-128-2 Q-network each
+`x @ W` costs a NumPy call into sgemm (about 1.5 us) and the bias and ReLU another fused call,
+for a few thousand multiply-adds. One numba loop per layer does the multiply-adds, the bias and
+the activation in one call and never writes the pre-activation to memory. Only products of at
+most `MAX_MACS` multiply-adds are taken (above that BLAS's blocked kernels win). The sum runs
+over k in order for each output element, so results can differ from BLAS's in the last bits.
+May import: math, numpy, numba (lazily), neurona.graph.ir, neurona.graph.passes.fusion.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..ir import Graph, Node
+from .fusion import _cast, _elementwise, _kernels, expressions
+
+MAX_MACS = 32768  # M·K·N of the largest product compiled as a loop
+NARROW = 16  # fewer output columns than this: a dot product per output instead of row updates
+
+
+def _epilogue(node, mm_out):
+    """(lines, inputs other than the product, index of the product among the inputs) of an
+    elementwise reader of `mm_out`, or None."""
+    if len(node.outputs) != 1 or node.outputs[0].shape != mm_out.shape or node.inputs.count(mm_out) != 1:
+        return None
+    if node.cls is None:
+        if node.op != "Fused" or not node.expr:
+            return None
+        lines = list(node.expr)
+    else:
+        exprs = expressions(node)
+        if node.aux or node.n_args != len(node.inputs) or not _elementwise(node, exprs):
+            return None
+        text = exprs[0].format(*[f"x{i}" for i in range(len(node.inputs))])
+        lines = [f"t0 = {_cast(text, node.outputs[0].dtype)}", "return t0"]
+    return lines, node.inputs.index(mm_out)
+
+
+def _read(v, m, n):
+    """How the loop reads input `v` at (i, j) after the wrapper reshapes it; None: unsupported."""
+    if v.shape == (m, n):
+        return "full"
+    if math.prod(v.shape) == 1:
+        return "one"
+    if v.shape in ((n,), (1, n)):
+        return "row"
+    if v.shape == (m, 1):
+        return "col"
+    return None
+
+
+def _compile(lines, dtypes, kinds, j_mm, narrow):
+    key = ("matmul", tuple(lines), tuple(d.str for d in dtypes), tuple(kinds), j_mm, narrow)
+    k = _kernels.get(key)
+    if k is None:
+        import numba  # noqa: PLC0415 - only when a graph has a small product
+
+        n_epi = len(kinds)
+        ext = [f"e{p}" for p in range(n_epi) if p != j_mm]
+        idx = {"full": "[i, j]", "one": "[0]", "row": "[j]", "col": "[i]"}
+        reads = ", ".join("out[i, j]" if p == j_mm else f"e{p}{idx[kinds[p]]}" for p in range(n_epi))
+        body = "".join(f"    {ln}\n" for ln in lines)
+        head = (f"def epi({', '.join(f'x{p}' for p in range(n_epi))}):\n{body}"
+                f"def loop(a, b, {''.join(e + ', ' for e in ext)}out):\n")
+        if narrow:  # few columns: one dot product per output (a row of `a` against a column of `b`)
+            src = head + (
+                "    for i in range(a.shape[0]):\n"
+                "        for j in range(b.shape[1]):\n"
+                "            acc = a[i, 0] * b[0, j]\n"
+                "            for k in range(1, a.shape[1]):\n"
+                "                acc += a[i, k] * b[k, j]\n"
+                "            out[i, j] = acc\n"
+                f"            out[i, j] = epi({reads})\n")
+        else:  # rows of `b` scaled and added: the inner loop runs along contiguous rows (vectorised)
+            src = head + (
+               "    for i in range(a.shape[0]):\n"
+               "        for j in range(b.shape[1]):\n"
+               "            out[i, j] = 0\n"
+               "        for k in range(a.shape[1]):\n"
+               "            aik = a[i, k]\n"
+               "            for j in range(b.shape[1]):\n"
+               "                out[i, j] += aik * b[k, j]\n"
+               "        for j in range(b.shape[1]):\n"
+               f"            out[i, j] = epi({reads})\n")
+        ns = {"math": math, "np": np}
+        exec(src, ns)  # noqa: S102 - generated from the ops' declared expressions
+        ns["epi"] = numba.njit(error_model="numpy", inline="always")(ns["epi"])
+        k = _kernels[key] = numba.njit(error_model="numpy")(ns["loop"])
+    return k
+
+
+def _kernel(loop, shape, dtype, flat):
+    empty = np.empty
+    if not any(flat):
+        def kernel(a, b, *e, out=None):
+            if out is None:
+                out = empty(shape, dtype)
+            loop(a, b, *e, out)
+            return out
+
+        return kernel
+
+    def kernel(a, b, *e, out=None):  # noqa: F811 - the variant that flattens (1, n), (m, 1), (1, 1) inputs
+        if out is None:
+            out = empty(shape, dtype)
+        loop(a, b, *[x.reshape(-1) if f else x for x, f in zip(e, flat)], out)
+        return out
+
+    return kernel
+
+
+def small_matmul_fusion(graph: Graph) -> Graph:
+    """A copy of `graph` where each small 2-D float MatMul whose only reader is elementwise is
+    one `FusedMatMul` node with that reader (a product with no such reader becomes one alone).
+
+    >>> import neurona as nr
+    >>> from neurona.graph import trace_graph
+    >>> g = trace_graph(lambda x, w, b: nr.relu(x @ w + b), nr.ones((1, 4)), nr.ones((4, 8)), nr.ones(8))
+    >>> from neurona.graph.passes import elementwise_fusion
+    >>> small_matmul_fusion(elementwise_fusion(g)).op_types()
+    ['FusedMatMul']
+    """
+    g = graph.copy()
+    readers = g.consumers()
+    roots = {v.id for v in g.roots()}
+    written = {v.id for _, _, v in g.updates if v is not None}
+    replace: dict = {}  # id(node) -> new node, or None to drop
+    for node in g.nodes:
+        if node.cls is None or node.cls.__name__ != "MatMul" or node.kernel is not None or len(node.inputs) != 2:
+            continue
+        a, b = node.inputs
+        out = node.outputs[0]
+        if (len(a.shape) != 2 or len(b.shape) != 2 or a.dtype != b.dtype or a.dtype.kind != "f"
+                or out.dtype != a.dtype or a.shape[0] * a.shape[1] * b.shape[1] > MAX_MACS or a.shape[1] == 0):
+            continue
+        m, n = out.shape
+        users = readers.get(out.id, [])
+        epi = None
+        if (out.id not in roots and len(users) == 1 and id(users[0]) not in replace
+                and users[0].outputs[0].id not in written):
+            # (a reader that makes a write-back, such as `v = mu*v + dW`, stays as it is: the
+            # memory planner runs that one in place over its input)
+            epi = _epilogue(users[0], out)
+        kinds = None
+        if epi is not None:
+            kinds = ["full" if p == epi[1] else _read(v, m, n) for p, v in enumerate(users[0].inputs)]
+            if None in kinds or any(v.dtype.kind not in "biuf" for v in users[0].inputs):
+                epi = None
+        if epi is None:
+            lines, j_mm, kinds, extra, result = ["return x0"], 0, ["full"], [], out
+        else:
+            lines, j_mm = epi
+            extra = [v for p, v in enumerate(users[0].inputs) if p != j_mm]
+            result = users[0].outputs[0]
+        try:
+            loop = _compile(lines, [a.dtype] + [v.dtype for v in extra], kinds, j_mm, n < NARROW)
+        except Exception:  # noqa: BLE001 - numba cannot build it: keep the BLAS call
+            continue
+        fused = Node("FusedMatMul", None, {}, [a, b] + extra, 2 + len(extra), node.source)
+        fused.name = g.unique_name("FusedMatMul")
+        fused.outputs = [result]
+        fused.alias = ()  # a fresh array, never a view of an input
+        fused.inner = ("MatMul",) + ((users[0].inner or (users[0].op,)) if epi is not None else ())
+        flat = [kinds[p] != "full" and len(v.shape) != 1 for p, v in enumerate(users[0].inputs) if p != j_mm] \
+            if epi is not None else []
+        fused.kernel = _kernel(loop, result.shape, result.dtype, flat)
+        if epi is not None:
+            replace[id(node)] = None
+            replace[id(users[0])] = fused
+        else:
+            replace[id(node)] = fused
+    if not replace:
+        return g
+    nodes = []
+    for node in g.nodes:
+        new = replace.get(id(node), node)
+        if new is not None:
+            nodes.append(new)
+    g.nodes = nodes
+    return g
