@@ -128,6 +128,9 @@ def winograd_input_grad(gy, w, geo, x_shape):
 
 winograd_sharing = _winograd.sharing_output_adjoint
 
+# NEURONA_CONV_ALGO (auto | im2col | winograd | 1x1), checked: a bad value is refused with a message
+conv_algo_setting = _winograd._algo_setting
+
 
 def winograd_weight_grad(x, gy, geo, v=None):
     """conv2d's filter gradient through Winograd; v is winograd_conv's V when it was kept."""

@@ -71,7 +71,7 @@ MIN_WORK = 100_000
 MAX_TILE_WASTE = 1.15
 
 
-CONV_ALGOS = ("auto", "im2col", "winograd")
+CONV_ALGOS = ("auto", "im2col", "winograd", "1x1")
 
 
 def _algo_setting():
@@ -91,7 +91,7 @@ def suits(n, c, k, geo, groups, fast) -> bool:
     if not (kh == kw == 3 and sh == sw == dh == dw == 1 and groups == 1 and fast):
         return False
     algo = _algo_setting()
-    if algo == "im2col":
+    if algo in ("im2col", "1x1"):
         return False
     if algo == "winograd":
         return True
