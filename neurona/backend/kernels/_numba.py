@@ -524,14 +524,21 @@ def _a6(o0, o1, o2, o3, o4, o5, g0, g1, g2, g3):
 @njit(cache=True, nogil=True, fastmath=True)
 def winograd43_input(xt, th, tw, v, s, c0, c1):
     """winograd_input for m = 4."""
+    winograd6_input(xt, 4, th, tw, v, s, c0, c1)
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def winograd6_input(xt, step, th, tw, v, s, c0, c1):
+    """winograd_input for the 6×6 tiles of points 0, ±1, ±2, ∞ (Bᵀ is the same for F(4×4, 3×3)
+    and F(2×2, 5×5)), tiles `step` (= m) apart."""
     n = xt.shape[3]
     p_all = th * tw * n
     t = np.empty((6, 6, n), dtype=xt.dtype)   # t[a, sc]
     for ci in range(c0, c1):
         for i in range(th):
             for j in range(tw):
-                y0 = 4 * i
-                x0 = 4 * j
+                y0 = step * i
+                x0 = step * j
                 for sc in range(6):
                     _bt6(t[0, sc], t[1, sc], t[2, sc], t[3, sc], t[4, sc], t[5, sc],
                          xt[ci, y0, x0 + sc], xt[ci, y0 + 1, x0 + sc], xt[ci, y0 + 2, x0 + sc],
@@ -593,6 +600,12 @@ def winograd43_output_adjoint(gt, th, tw, dm, s, c0, c1):
 @njit(cache=True, nogil=True, fastmath=True)
 def winograd43_input_adjoint(dvf, s, th, tw, dxt, c0, c1):
     """winograd_input_adjoint for m = 4 (dxt comes zeroed)."""
+    winograd6_input_adjoint(dvf, s, 4, th, tw, dxt, c0, c1)
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def winograd6_input_adjoint(dvf, s, step, th, tw, dxt, c0, c1):
+    """The adjoint of winograd6_input (dxt comes zeroed; overlapping tiles add)."""
     n = dxt.shape[3]
     p_all = th * tw * n
     e = np.empty((6, 6, n), dtype=dvf.dtype)   # e[a, sc]
@@ -606,8 +619,8 @@ def winograd43_input_adjoint(dvf, s, th, tw, dxt, c0, c1):
                         dvf[o:o + n], dvf[o + s:o + s + n], dvf[o + 2 * s:o + 2 * s + n],
                         dvf[o + 3 * s:o + 3 * s + n], dvf[o + 4 * s:o + 4 * s + n], dvf[o + 5 * s:o + 5 * s + n],
                         False)
-                y0 = 4 * i
-                x0 = 4 * j
+                y0 = step * i
+                x0 = step * j
                 for sc in range(6):
                     _b6(dxt[ci, y0, x0 + sc], dxt[ci, y0 + 1, x0 + sc], dxt[ci, y0 + 2, x0 + sc],
                         dxt[ci, y0 + 3, x0 + sc], dxt[ci, y0 + 4, x0 + sc], dxt[ci, y0 + 5, x0 + sc],
