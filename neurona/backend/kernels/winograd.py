@@ -223,6 +223,8 @@ def forward(mod, x, w, geo):
     yt = numpy.empty((k, m * th, m * tw, n), dtype=x.dtype)
     if m == 4 and r == 3:
         _split(mod.winograd43_output, k, mflat, s, th, tw, yt)
+    elif m == 2 and r == 5:
+        _split(mod.winograd25_output, k, mflat, s, th, tw, yt)
     else:
         _split(mod.winograd_output, k, mflat, s, _mats(m, x.dtype, r)[2], th, tw, yt)
     return _from_batch_last(mod, yt, 0, 0, geo[8], geo[9]), v
@@ -258,6 +260,8 @@ def _output_adjoint(mod, gy, geo, m):
     flat, dm, s = _planes(at.shape[1] ** 2, k, th * tw * n, gy.dtype)
     if m == 4 and geo[0] == 3:
         _split(mod.winograd43_output_adjoint, k, gt, th, tw, flat, s)
+    elif m == 2 and geo[0] == 5:
+        _split(mod.winograd25_output_adjoint, k, gt, th, tw, flat, s)
     else:
         _split(mod.winograd_output_adjoint, k, gt, at, th, tw, flat, s)
     if active:
