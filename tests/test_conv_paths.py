@@ -1,4 +1,4 @@
-"""conv2d's special paths (neurona/ops/conv.py) against PyTorch and against im2col: the 1×1 path
+"""conv2d's 1×1 path (neurona/ops/conv.py) against PyTorch and against im2col:
 (a GEMM per image; strides subsample first; groups), forced and refused through NEURONA_CONV_ALGO.
 Forward, input gradient and filter gradient in float32 and float64, gradcheck and gradgradcheck
 in float64, and a check that the path is really the one taken."""
@@ -93,3 +93,4 @@ def test_bad_algorithm_setting_is_refused(monkeypatch):
     monkeypatch.setenv("NEURONA_CONV_ALGO", "fft")
     with pytest.raises(ValueError, match="NEURONA_CONV_ALGO must be one of auto, im2col, winograd, 1x1"):
         nr.conv2d(nr.zeros((1, 1, 2, 2)), nr.zeros((1, 1, 1, 1)))
+

@@ -71,6 +71,8 @@ def _mats(m, dtype, r=3):
     return _cache[key]
 
 
+# The constants below are the defaults when NEURONA_CONV_CALIBRATION=0; otherwise calibrate.py
+# measures MIN_WORK and MAX_TILE_WASTE (per kernel size) on this machine once and caches them.
 # When Winograd pays (the measured break-evens, per layer and batch, are in docs/performance.md
 # with the command, `python -m benchmarks.conv_algos --batch N --layers CxKxSIZE`): the transforms
 # are vectors over the batch and their cost grows with the channels while the GEMMs' grows with
@@ -119,11 +121,18 @@ def suits(n, c, k, geo, groups, fast) -> bool:
         return True
     m = tile_for(kh)
     th, tw = _tiles(geo, m)
-    if th * tw * m * m > MAX_TILE_WASTE * oh * ow:
+    min_work, max_waste = (MIN_WORK5 if kh == 5 else MIN_WORK), MAX_TILE_WASTE
+    from . import calibrate  # noqa: PLC0415 - imports this module
+
+    cal = calibrate.rules()  # this machine's break-evens (None: NEURONA_CONV_CALIBRATION=0)
+    if cal is not None:
+        min_work, max_waste = cal["min_work"][str(kh)], cal["max_waste"][str(kh)]
+        if min_work is None:  # Winograd never won here
+            return False
+    if th * tw * m * m > max_waste * oh * ow:
         return False
-    if kh == 5:
-        return n >= MIN_BATCH and min(c, k) >= MIN_CHANNELS5 and n * oh * ow * min(c, k) >= MIN_WORK5
-    return n >= MIN_BATCH and min(c, k) >= MIN_CHANNELS and n * oh * ow * min(c, k) >= MIN_WORK
+    min_channels = MIN_CHANNELS5 if kh == 5 else MIN_CHANNELS
+    return n >= MIN_BATCH and min(c, k) >= min_channels and n * oh * ow * min(c, k) >= min_work
 
 
 def _tiles(geo, m):
