@@ -1,5 +1,6 @@
 """Kernels NumPy does badly: for convolution and pooling, im2col/col2im, a direct convolution for
-very few channels, Winograd F(4×4, 3×3) (`winograd.py`) for 3×3 layers with many channels and
+very few channels, Winograd F(4×4, 3×3) and F(2×2, 5×5) (`winograd.py`) for 3×3 and 5×5 layers
+with many channels, its break-evens measured once per machine (`calibrate.py`), and
 max-pool with argmax routing; and the fused batch-norm passes (`_bn.py`, at the end of this file).
 
 Each kernel (the direct convolution and Winograd aside: their callers fall back to im2col) has two
