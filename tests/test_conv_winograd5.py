@@ -34,12 +34,26 @@ FIVE = [  # (N, C, H, W), K, padding: even/odd maps, no/some/asymmetric padding,
 ]  # C·K > 8 throughout: fewer channel pairs go to the direct kernel
 
 
-def test_f25_matrices_compute_a_1d_correlation():
-    bt, g, at = (np.array(a, dtype=np.float64) for a in winograd._MATRICES5[2])
+@pytest.fixture(params=[2, 4], ids=["F2x2", "F4x4"])
+def tile5(request, monkeypatch):
+    monkeypatch.setattr(winograd, "TILE5", request.param)
+    return request.param
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_f_m5_matrices_compute_a_1d_correlation(m):
+    bt, g, at = (np.array(a, dtype=np.float64) for a in winograd._MATRICES5[m])
     rng = np.random.default_rng(0)
     for _ in range(5):
-        d, f = rng.standard_normal(6), rng.standard_normal(5)
-        np.testing.assert_allclose(at @ ((g @ f) * (bt @ d)), [d[i:i + 5] @ f for i in range(2)], rtol=1e-13)
+        d, f = rng.standard_normal(m + 4), rng.standard_normal(5)
+        np.testing.assert_allclose(at @ ((g @ f) * (bt @ d)), [d[i:i + 5] @ f for i in range(m)], rtol=1e-12)
+
+
+def test_tile_size_follows_the_map(monkeypatch):
+    monkeypatch.setattr(winograd, "TILE5", None)
+    geo = lambda size: nr.ops.conv.make_geometry("t", (1, 1, size, size), 5, 1, 2, 1, "exact").ints  # noqa: E731
+    assert winograd.tile_for(5, geo(28)) == 4 and winograd.tile_for(5, geo(16)) == 4
+    assert winograd.tile_for(5, geo(14)) == 2 and winograd.tile_for(5, geo(7)) == 2
 
 
 def _five_pair(xs, k, padding, dtype):
@@ -54,7 +68,7 @@ def _five_pair(xs, k, padding, dtype):
 
 @pytest.mark.parametrize("xs,k,padding", FIVE)
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-11), (np.float32, 1e-4)])
-def test_winograd_5x5_matches_torch(xs, k, padding, dtype, tol, monkeypatch):
+def test_winograd_5x5_matches_torch(tile5, xs, k, padding, dtype, tol, monkeypatch):
     monkeypatch.setenv("NEURONA_CONV_ALGO", "winograd")
     calls = []
     for name in ("winograd_conv", "winograd_input_grad", "winograd_weight_grad"):
@@ -67,7 +81,7 @@ def test_winograd_5x5_matches_torch(xs, k, padding, dtype, tol, monkeypatch):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.abs(b).max(), err_msg=name)
 
 
-def test_winograd_5x5_gradcheck_and_gradgradcheck(monkeypatch):
+def test_winograd_5x5_gradcheck_and_gradgradcheck(tile5, monkeypatch):
     monkeypatch.setenv("NEURONA_CONV_ALGO", "winograd")
     rng = np.random.default_rng(3)
     x = nr.tensor(rng.standard_normal((2, 3, 6, 5)), requires_grad=True)
@@ -77,7 +91,7 @@ def test_winograd_5x5_gradcheck_and_gradgradcheck(monkeypatch):
     assert nr.gradgradcheck(fn, (x, w))
 
 
-def test_winograd_5x5_equals_im2col_on_a_sweep_shape(monkeypatch):
+def test_winograd_5x5_equals_im2col_on_a_sweep_shape(tile5, monkeypatch):
     monkeypatch.setenv("NEURONA_CONV_ALGO", "winograd")
     ours, _ = _five_pair((8, 16, 14, 14), 32, 2, np.float32)
     monkeypatch.setenv("NEURONA_CONV_ALGO", "im2col")
