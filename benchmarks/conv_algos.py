@@ -121,12 +121,15 @@ def main(argv=None):
     ap.add_argument("--stride", type=int, default=1)
     ap.add_argument("--torch", action="store_true", help="also time PyTorch (1 thread)")
     ap.add_argument("--tile", type=int, choices=(2, 4), default=4, help="Winograd's output tile for 3×3 (F(m×m, 3×3))")
+    ap.add_argument("--tile5", type=int, choices=(2, 4), default=None,
+                    help="Winograd's output tile for 5×5 (default: 4 where 4×4 tiles cover the map, else 2)")
     ap.add_argument("--transforms", action="store_true", help="also time the tile transforms alone")
     ap.add_argument("--keep-blas-env", action="store_true", help="keep OPENBLAS_CORETYPE/L2_SIZE as set")
     args = ap.parse_args(argv)
     from threadpoolctl import threadpool_limits  # noqa: PLC0415 - a test dependency
 
     winograd.TILE = args.tile
+    winograd.TILE5 = args.tile5
     threadpool_limits(args.threads)
     nr.set_num_threads(args.threads)
     print(json.dumps({"batch": args.batch, "threads": args.threads, "kernel": args.kernel, "stride": args.stride,
