@@ -75,6 +75,7 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="24 shapes instead of the full 1440")
     ap.add_argument("--threads", default="1,all", help="'1', 'all' or both, comma-separated")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--kernel", type=int, action="append", help="only shapes with this kernel size (repeatable)")
     ap.add_argument("--keep-blas-env", action="store_true", help="keep OPENBLAS_CORETYPE/L2_SIZE as set")
     args = ap.parse_args(argv)
     counts = [nr.backend.available_cpus() if t.strip() == "all" else int(t) for t in args.threads.split(",")]
@@ -83,8 +84,9 @@ def main(argv=None):
         "blas": blas_info(), "torch": torch.__version__, "numba_kernels": kernels.numba_active(),
         "openblas_thread_timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "loadavg": [round(v, 2) for v in os.getloadavg()], "quick": args.quick}), flush=True)
-    shapes = grid(args.quick)
+        "loadavg": [round(v, 2) for v in os.getloadavg()], "quick": args.quick,
+        "conv_algo": os.environ.get("NEURONA_CONV_ALGO", "auto")}), flush=True)
+    shapes = [sh for sh in grid(args.quick) if not args.kernel or sh[4] in args.kernel]
     for n in counts:
         nr.set_num_threads(n)
         torch.set_num_threads(n)

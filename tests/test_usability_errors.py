@@ -96,7 +96,7 @@ def test_conv_algo_is_validated_and_named(monkeypatch):
     from neurona.backend.kernels import winograd
 
     monkeypatch.setenv("NEURONA_CONV_ALGO", "foo")
-    with pytest.raises(ValueError, match=r"NEURONA_CONV_ALGO must be one of auto, im2col, winograd, got 'foo'"):
+    with pytest.raises(ValueError, match=r"NEURONA_CONV_ALGO must be one of auto, im2col, winograd, 1x1, got 'foo'"):
         winograd._algo_setting()
     geo = (3, 3, 1, 1, 1, 1, 1, 1, 8, 8)
     with pytest.raises(ValueError, match="NEURONA_CONV_ALGO"):

@@ -112,7 +112,9 @@ def test_shared_output_transform_runs_once_and_changes_nothing(force, monkeypatc
 
 
 def test_size_rule(monkeypatch):
+    """The constants (NEURONA_CONV_CALIBRATION=0); the calibrated rule is in test_conv_paths.py."""
     monkeypatch.delenv("NEURONA_CONV_ALGO", raising=False)
+    monkeypatch.setenv("NEURONA_CONV_CALIBRATION", "0")
     big = nr.ops.conv.make_geometry("t", (1, 64, 32, 32), 3, 1, 1, 1, "exact").ints
     small = nr.ops.conv.make_geometry("t", (1, 16, 14, 14), 3, 1, 1, 1, "exact").ints
     assert winograd.suits(64, 64, 64, big, 1, True)
@@ -128,7 +130,10 @@ def test_size_rule(monkeypatch):
     strided = nr.ops.conv.make_geometry("t", (1, 64, 8, 8), 3, 2, 1, 1, "floor").ints
     assert not winograd.suits(16, 64, 64, strided, 1, True)
     five = nr.ops.conv.make_geometry("t", (1, 64, 8, 8), 5, 1, 2, 1, "exact").ints
-    assert not winograd.suits(16, 64, 64, five, 1, True)
+    assert winograd.suits(16, 64, 64, five, 1, True)          # F(2×2, 5×5): 16·8·8·64 ≥ 50,000
+    assert not winograd.suits(4, 64, 64, five, 1, True)       # 4·8·8·64 < 50,000
+    seven = nr.ops.conv.make_geometry("t", (1, 64, 8, 8), 7, 1, 3, 1, "exact").ints
+    assert not winograd.suits(16, 64, 64, seven, 1, True)     # no 7×7 Winograd
     monkeypatch.setenv("NEURONA_CONV_ALGO", "im2col")
     assert not winograd.suits(16, 64, 64, big, 1, True)
     monkeypatch.setenv("NEURONA_CONV_ALGO", "winograd")

@@ -9,7 +9,10 @@ so the backward of each is written with the other two, and gradients of every or
 Each is one GEMM (the BLAS does the work) around the backend's window kernels: im2col builds a
 (C·kh·kw, N·OH·OW) matrix of the input's windows, col2im adds such a matrix back into an input.
 Layers with very few channels (LeNet's 1→6) skip im2col: the backend's direct kernels compute the
-forward pass and the filter gradient without it.
+forward pass and the filter gradient without it. 1×1 layers without padding skip it too: they are
+a GEMM per image (W (K, C) @ x[n] (C, H·W), batched by matmul, the output already NCHW), a stride
+first subsamples the input; 3×3 stride-1 layers with many channels go through Winograd.
+NEURONA_CONV_ALGO=im2col|winograd|1x1 forces one algorithm wherever it applies (im2col elsewhere).
 May import: neurona.backend, neurona.autograd, neurona.ops._base.
 """
 from __future__ import annotations
@@ -111,10 +114,73 @@ def _gy_rows(gy, g):
     return gy.transpose(1, 0, 2, 3).reshape(g, k // g, -1)
 
 
+# == 1×1 layers without padding: a GEMM per image, no im2col ====================================
+# x (N, C, H, W) is (N, G, C/G, H·W) as it lies in memory, so W (G, K/G, C/G) @ x is one batched
+# matmul whose result (N, G, K/G, OH·OW) is the NCHW output; both gradients are batched matmuls
+# too (the filter gradient sums N per-image products: measured faster than one GEMM over N·H·W,
+# which needs two transposing copies; docs/performance.md). A stride subsamples x first (a copy
+# of the pixels the windows read); the input gradient is scattered back onto those pixels.
+
+def one_by_one_suits(geo):
+    """Whether the 1×1 path computes this layer: 1×1 kernel, no padding (any stride and group;
+    dilation does not matter for 1×1), unless NEURONA_CONV_ALGO forces another algorithm."""
+    if not (geo.kh == geo.kw == 1 and geo.ph == geo.pw == 0):
+        return False
+    return kernels.conv_algo_setting() in ("auto", "1x1")
+
+
+def _subsample(x, geo):
+    """The pixels a 1×1 window reads: x[:, :, ::sh, ::sw] cut to (OH, OW), contiguous."""
+    if geo.sh == geo.sw == 1 and (geo.oh, geo.ow) == tuple(x.shape[2:]):
+        return B.array_module(x).ascontiguousarray(x)
+    xs = x[:, :, : (geo.oh - 1) * geo.sh + 1 : geo.sh, : (geo.ow - 1) * geo.sw + 1 : geo.sw]
+    return B.array_module(x).ascontiguousarray(xs)
+
+
+def _planes4(a, g):
+    """(N, C, h, w) contiguous → (N, G, C/G, h·w) view."""
+    n, c = a.shape[:2]
+    return a.reshape(n, g, c // g, -1)
+
+
+def _one_by_one_forward(x, w, geo):
+    g = geo.groups
+    xs = _subsample(x, geo)
+    k = w.shape[0]
+    y = w.reshape(g, k // g, -1) @ _planes4(xs, g)
+    return y.reshape(x.shape[0], k, geo.oh, geo.ow), xs
+
+
+def _one_by_one_input_grad(gy, w, geo, n):
+    g = geo.groups
+    k, cg = w.shape[:2]
+    xp = B.array_module(gy)
+    gy = xp.ascontiguousarray(gy)
+    dxs = (w.reshape(g, k // g, cg).transpose(0, 2, 1) @ _planes4(gy, g)).reshape(n, cg * g, geo.oh, geo.ow)
+    if (geo.oh, geo.ow) == (geo.H, geo.W):
+        return dxs
+    dx = xp.zeros((n, cg * g, geo.H, geo.W), dtype=gy.dtype)
+    dx[:, :, : (geo.oh - 1) * geo.sh + 1 : geo.sh, : (geo.ow - 1) * geo.sw + 1 : geo.sw] = dxs
+    return dx
+
+
+def _one_by_one_weight_grad(x, gy, geo, xs=None):
+    g = geo.groups
+    if xs is None:
+        xs = _subsample(x, geo)
+    gy = B.array_module(gy).ascontiguousarray(gy)
+    k = gy.shape[1]
+    dw = (_planes4(gy, g) @ _planes4(xs, g).transpose(0, 1, 3, 2)).sum(axis=0)  # (G, K/G, C/G)
+    return dw.reshape(k, x.shape[1] // g, 1, 1)
+
+
 def conv_forward(x, w, geo, cols=None):
-    """(y, saved): the convolution and what the filter gradient can reuse (im2col's matrix, or
-    Winograd's transformed input V, 3-D), None for the direct kernel."""
+    """(y, saved): the convolution and what the filter gradient can reuse (im2col's matrix, 2-D;
+    Winograd's transformed input V, 3-D; the 1×1 path's subsampled input, 4-D), None for the
+    direct kernel."""
     n, k, g = x.shape[0], w.shape[0], geo.groups
+    if cols is None and one_by_one_suits(geo):
+        return _one_by_one_forward(x, w, geo)
     if cols is None and kernels.direct_conv_suits(x, k, geo.ints, g):
         return kernels.conv_direct(x, w, geo.ints), None
     if cols is None and kernels.winograd_suits(x, x.shape[1], k, geo.ints, g):
@@ -130,6 +196,8 @@ def conv_forward(x, w, geo, cols=None):
 def conv_input_grad(gy, w, geo, n):
     k, cg = w.shape[:2]
     g = geo.groups
+    if one_by_one_suits(geo):
+        return _one_by_one_input_grad(gy, w, geo, n)
     if kernels.winograd_suits(gy, cg * g, k, geo.ints, g):
         return kernels.winograd_input_grad(gy, w, geo.ints, (n, cg * g, geo.H, geo.W))
     w3 = w.reshape(g, k // g, -1)
@@ -139,6 +207,10 @@ def conv_input_grad(gy, w, geo, n):
 
 def conv_weight_grad(x, gy, geo, cols=None):
     k, g = gy.shape[1], geo.groups
+    if (cols is None or cols.ndim == 4) and one_by_one_suits(geo):
+        return _one_by_one_weight_grad(x, gy, geo, cols)
+    if cols is not None and cols.ndim == 4:  # the 1×1 path's input, but the setting changed since
+        cols = None
     if cols is None and kernels.direct_conv_suits(x, k, geo.ints, g):
         return kernels.conv_weight_direct(x, gy, geo.ints)
     if cols is not None and cols.ndim == 3:  # Winograd's V, kept by the forward pass

@@ -1,5 +1,6 @@
 """Kernels NumPy does badly: for convolution and pooling, im2col/col2im, a direct convolution for
-very few channels, Winograd F(4×4, 3×3) (`winograd.py`) for 3×3 layers with many channels and
+very few channels, Winograd F(4×4, 3×3) and F(2×2, 5×5) (`winograd.py`) for 3×3 and 5×5 layers
+with many channels, its break-evens measured once per machine (`calibrate.py`), and
 max-pool with argmax routing; and the fused batch-norm passes (`_bn.py`, at the end of this file).
 
 Each kernel (the direct convolution and Winograd aside: their callers fall back to im2col) has two
@@ -127,6 +128,9 @@ def winograd_input_grad(gy, w, geo, x_shape):
 
 
 winograd_sharing = _winograd.sharing_output_adjoint
+
+# NEURONA_CONV_ALGO (auto | im2col | winograd | 1x1), checked: a bad value is refused with a message
+conv_algo_setting = _winograd._algo_setting
 
 
 def winograd_weight_grad(x, gy, geo, v=None):

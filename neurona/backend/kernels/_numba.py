@@ -524,14 +524,21 @@ def _a6(o0, o1, o2, o3, o4, o5, g0, g1, g2, g3):
 @njit(cache=True, nogil=True, fastmath=True)
 def winograd43_input(xt, th, tw, v, s, c0, c1):
     """winograd_input for m = 4."""
+    winograd6_input(xt, 4, th, tw, v, s, c0, c1)
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def winograd6_input(xt, step, th, tw, v, s, c0, c1):
+    """winograd_input for the 6×6 tiles of points 0, ±1, ±2, ∞ (Bᵀ is the same for F(4×4, 3×3)
+    and F(2×2, 5×5)), tiles `step` (= m) apart."""
     n = xt.shape[3]
     p_all = th * tw * n
     t = np.empty((6, 6, n), dtype=xt.dtype)   # t[a, sc]
     for ci in range(c0, c1):
         for i in range(th):
             for j in range(tw):
-                y0 = 4 * i
-                x0 = 4 * j
+                y0 = step * i
+                x0 = step * j
                 for sc in range(6):
                     _bt6(t[0, sc], t[1, sc], t[2, sc], t[3, sc], t[4, sc], t[5, sc],
                          xt[ci, y0, x0 + sc], xt[ci, y0 + 1, x0 + sc], xt[ci, y0 + 2, x0 + sc],
@@ -593,6 +600,12 @@ def winograd43_output_adjoint(gt, th, tw, dm, s, c0, c1):
 @njit(cache=True, nogil=True, fastmath=True)
 def winograd43_input_adjoint(dvf, s, th, tw, dxt, c0, c1):
     """winograd_input_adjoint for m = 4 (dxt comes zeroed)."""
+    winograd6_input_adjoint(dvf, s, 4, th, tw, dxt, c0, c1)
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def winograd6_input_adjoint(dvf, s, step, th, tw, dxt, c0, c1):
+    """The adjoint of winograd6_input (dxt comes zeroed; overlapping tiles add)."""
     n = dxt.shape[3]
     p_all = th * tw * n
     e = np.empty((6, 6, n), dtype=dvf.dtype)   # e[a, sc]
@@ -606,9 +619,81 @@ def winograd43_input_adjoint(dvf, s, th, tw, dxt, c0, c1):
                         dvf[o:o + n], dvf[o + s:o + s + n], dvf[o + 2 * s:o + 2 * s + n],
                         dvf[o + 3 * s:o + 3 * s + n], dvf[o + 4 * s:o + 4 * s + n], dvf[o + 5 * s:o + 5 * s + n],
                         False)
-                y0 = 4 * i
-                x0 = 4 * j
+                y0 = step * i
+                x0 = step * j
                 for sc in range(6):
                     _b6(dxt[ci, y0, x0 + sc], dxt[ci, y0 + 1, x0 + sc], dxt[ci, y0 + 2, x0 + sc],
                         dxt[ci, y0 + 3, x0 + sc], dxt[ci, y0 + 4, x0 + sc], dxt[ci, y0 + 5, x0 + sc],
                         e[0, sc], e[1, sc], e[2, sc], e[3, sc], e[4, sc], e[5, sc], True)
+
+
+# -- F(2×2, 5×5): the output transforms written out (Aᵀ is 2×6); the input side is winograd6_* ----
+
+@njit(cache=True, inline="always", fastmath=True)
+def _at2(o0, o1, m0, m1, m2, m3, m4, m5):
+    """o = Aᵀ·m for F(2×2, 5×5) (six values to two), lane by lane."""
+    for q in range(o0.shape[0]):
+        a1 = m1[q]
+        a2 = m2[q]
+        a3 = m3[q]
+        a4 = m4[q]
+        o0[q] = m0[q] + a1 + a2 + a3 + a4
+        o1[q] = a1 - a2 + 2 * (a3 - a4) + m5[q]
+
+
+@njit(cache=True, inline="always", fastmath=True)
+def _a2(o0, o1, o2, o3, o4, o5, g0, g1):
+    """o = A·g (two values to six, the adjoint of _at2), lane by lane."""
+    for q in range(o0.shape[0]):
+        a0 = g0[q]
+        a1 = g1[q]
+        o0[q] = a0
+        o1[q] = a0 + a1
+        o2[q] = a0 - a1
+        o3[q] = a0 + 2 * a1
+        o4[q] = a0 - 2 * a1
+        o5[q] = a1
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def winograd25_output(mf, s, th, tw, yt, c0, c1):
+    """winograd_output for F(2×2, 5×5)."""
+    n = yt.shape[3]
+    p_all = th * tw * n
+    u = np.empty((6, 2, n), dtype=mf.dtype)   # u[a, dj]
+    for ki in range(c0, c1):
+        for i in range(th):
+            for j in range(tw):
+                base = ki * p_all + (i * tw + j) * n
+                for a in range(6):
+                    o = 6 * a * s + base
+                    _at2(u[a, 0], u[a, 1],
+                         mf[o:o + n], mf[o + s:o + s + n], mf[o + 2 * s:o + 2 * s + n],
+                         mf[o + 3 * s:o + 3 * s + n], mf[o + 4 * s:o + 4 * s + n], mf[o + 5 * s:o + 5 * s + n])
+                y0 = 2 * i
+                x0 = 2 * j
+                for dj in range(2):
+                    _at2(yt[ki, y0, x0 + dj], yt[ki, y0 + 1, x0 + dj],
+                         u[0, dj], u[1, dj], u[2, dj], u[3, dj], u[4, dj], u[5, dj])
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def winograd25_output_adjoint(gt, th, tw, dm, s, c0, c1):
+    """winograd_output_adjoint for F(2×2, 5×5)."""
+    n = gt.shape[3]
+    p_all = th * tw * n
+    r = np.empty((6, 2, n), dtype=gt.dtype)   # r[a, dj]
+    for ki in range(c0, c1):
+        for i in range(th):
+            for j in range(tw):
+                y0 = 2 * i
+                x0 = 2 * j
+                for dj in range(2):
+                    _a2(r[0, dj], r[1, dj], r[2, dj], r[3, dj], r[4, dj], r[5, dj],
+                        gt[ki, y0, x0 + dj], gt[ki, y0 + 1, x0 + dj])
+                base = ki * p_all + (i * tw + j) * n
+                for a in range(6):
+                    o = 6 * a * s + base
+                    _a2(dm[o:o + n], dm[o + s:o + s + n], dm[o + 2 * s:o + 2 * s + n],
+                        dm[o + 3 * s:o + 3 * s + n], dm[o + 4 * s:o + 4 * s + n], dm[o + 5 * s:o + 5 * s + n],
+                        r[a, 0], r[a, 1])

@@ -1,12 +1,14 @@
-"""Winograd convolution F(m×m, 3×3) for 3×3, stride-1 layers with many channels.
+"""Winograd convolution F(m×m, 3×3) for 3×3 and F(2×2, 5×5) for 5×5, stride-1 layers with many channels.
 
 Each m×m block of outputs of a 3×3 convolution is computed from the α×α input tile under it
-(α = m + 2) as
+(α = m + r − 1 for an r×r kernel) as
     Y = Aᵀ·[(G·g·Gᵀ) ⊙ (Bᵀ·d·B)]·A
 (Lavin & Gray 2015). Summed over input channels, the α² elementwise products become α² GEMMs
     M[ξ] = U[ξ] (K, C) @ V[ξ] (C, P),   U = G·g·Gᵀ (filters), V = Bᵀ·d·B (input tiles),
 with P = th·tw·N tiles: for m = 4 the BLAS does 36 multiplications per 16 outputs instead of
-im2col's 144 (4× fewer), for m = 2 16 per 4 (2.25× fewer).
+im2col's 144 (4× fewer), for m = 2 16 per 4 (2.25× fewer); for 5×5 kernels F(2×2, 5×5) does 36
+per 4 outputs instead of im2col's 100 (2.8× fewer), on the same 6×6 tiles (points 0, ±1, ±2, ∞)
+as F(4×4, 3×3), so its input transform is the same written-out kernel with tiles 2 apart.
 The map is linear in the filters and in the input, so its adjoints are exact:
     input gradient:  dM = A·dY·Aᵀ, dV[ξ] = U[ξ]ᵀ @ dM[ξ], dx = Σ_tiles B·dV·Bᵀ
     filter gradient: dU[ξ] = dM[ξ] @ V[ξ]ᵀ, dg = Gᵀ·dU·G
@@ -44,21 +46,45 @@ _MATRICES = {
          [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
         [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]),
 }
+# F(2×2, 5×5) on the points of F(4×4, 3×3): the same Bᵀ; G's rows are p^k/Π_{l≠j}(p_j − p_l)
+# (the Toom-Cook construction; tests/test_conv_paths.py checks the 1-D identity)
+_MATRICES5 = {
+    2: (_MATRICES[4][0],
+        [[1 / 4, 0, 0, 0, 0], [-1 / 6, -1 / 6, -1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6, 1 / 6, -1 / 6],
+         [1 / 24, 1 / 12, 1 / 6, 1 / 3, 2 / 3], [1 / 24, -1 / 12, 1 / 6, -1 / 3, 2 / 3], [0, 0, 0, 0, 1]],
+        [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 1]]),
+    # F(4×4, 5×5): 8×8 tiles on the points 0, ±1, ±2, ±1/2, ∞ (generic transform loops)
+    4: ([[-1, 0, 21 / 4, 0, -21 / 4, 0, 1, 0], [0, 1, 1, -17 / 4, -17 / 4, 1, 1, 0],
+         [0, -1, 1, 17 / 4, -17 / 4, -1, 1, 0], [0, 1 / 2, 1 / 4, -5 / 2, -5 / 4, 2, 1, 0],
+         [0, -1 / 2, 1 / 4, 5 / 2, -5 / 4, -2, 1, 0], [0, 2, 4, -5 / 2, -5, 1 / 2, 1, 0],
+         [0, -2, 4, 5 / 2, -5, -1 / 2, 1, 0], [0, -1, 0, 21 / 4, 0, -21 / 4, 0, 1]],
+        [[-1, 0, 0, 0, 0], [-2 / 9, -2 / 9, -2 / 9, -2 / 9, -2 / 9], [-2 / 9, 2 / 9, -2 / 9, 2 / 9, -2 / 9],
+         [1 / 90, 1 / 45, 2 / 45, 4 / 45, 8 / 45], [1 / 90, -1 / 45, 2 / 45, -4 / 45, 8 / 45],
+         [32 / 45, 16 / 45, 8 / 45, 4 / 45, 2 / 45], [32 / 45, -16 / 45, 8 / 45, -4 / 45, 2 / 45], [0, 0, 0, 0, 1]],
+        [[1, 1, 1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 1 / 2, -1 / 2, 0], [0, 1, 1, 4, 4, 1 / 4, 1 / 4, 0],
+         [0, 1, -1, 8, -8, 1 / 8, -1 / 8, 1]]),
+}
 _cache: dict = {}
 
-# the output tile size used for new convolutions (tests switch it to check both)
+# the output tile size used for new 3×3 convolutions (tests switch it to check both); 5×5 layers
+# use TILE5, or when it is None F(4×4, 5×5) on maps that 4×4 tiles cover with ≤ 15 % waste and
+# F(2×2, 5×5) elsewhere (16→32 on 28×28, batch 32: 77.6 → 57.5 ms; on 14×14, where 4×4 tiles
+# waste 31 %, even; float32 errors 6e-6 of the output's scale against 3e-6)
 TILE = 4
+TILE5 = None
 
 
-def _mats(m, dtype):
-    """(Bᵀ, G⊗G, Aᵀ) for tile size m as contiguous arrays of `dtype`."""
-    key = (m, numpy.dtype(dtype))
+def _mats(m, dtype, r=3):
+    """(Bᵀ, G⊗G, Aᵀ) for tile size m and an r×r kernel as contiguous arrays of `dtype`."""
+    key = (m, r, numpy.dtype(dtype))
     if key not in _cache:
-        bt, g, at = (numpy.array(a, dtype=numpy.float64) for a in _MATRICES[m])
+        bt, g, at = (numpy.array(a, dtype=numpy.float64) for a in (_MATRICES if r == 3 else _MATRICES5)[m])
         _cache[key] = tuple(numpy.ascontiguousarray(a.astype(dtype)) for a in (bt, numpy.kron(g, g), at))
     return _cache[key]
 
 
+# The constants below are the defaults when NEURONA_CONV_CALIBRATION=0; otherwise calibrate.py
+# measures MIN_WORK and MAX_TILE_WASTE (per kernel size) on this machine once and caches them.
 # When Winograd pays (the measured break-evens, per layer and batch, are in docs/performance.md
 # with the command, `python -m benchmarks.conv_algos --batch N --layers CxKxSIZE`): the transforms
 # are vectors over the batch and their cost grows with the channels while the GEMMs' grows with
@@ -71,7 +97,12 @@ MIN_WORK = 100_000
 MAX_TILE_WASTE = 1.15
 
 
-CONV_ALGOS = ("auto", "im2col", "winograd")
+# 5×5 through F(2×2, 5×5): measured against im2col with `python -m benchmarks.conv_algos --kernel 5`
+# (docs/performance.md, "The convolution sweep")
+MIN_CHANNELS5 = 8
+MIN_WORK5 = 50_000
+
+CONV_ALGOS = ("auto", "im2col", "winograd", "1x1")
 
 
 def _algo_setting():
@@ -82,22 +113,43 @@ def _algo_setting():
     return algo
 
 
+def tile_for(r, geo):
+    """The output tile size m used for an r×r kernel on window layout geo."""
+    if r == 3:
+        return TILE
+    if TILE5 is not None:
+        return TILE5
+    th, tw = _tiles(geo, 4)
+    return 4 if th * tw * 16 <= MAX_TILE_WASTE * geo[8] * geo[9] else 2
+
+
 def suits(n, c, k, geo, groups, fast) -> bool:
     """Whether conv2d with batch n, c input channels, k filters and window layout geo should use
-    Winograd: 3×3, stride 1, no dilation, one group, float32/float64 NumPy arrays with numba
-    (`fast`), and enough batch, channels and work (the rule above; NEURONA_CONV_ALGO=winograd|
-    im2col overrides it)."""
+    Winograd: 3×3 or 5×5, stride 1, no dilation, one group, float32/float64 NumPy arrays with
+    numba (`fast`), and enough batch, channels and work (the rule above, and for 5×5 RULE5;
+    NEURONA_CONV_ALGO=winograd|im2col|1x1 overrides it)."""
     kh, kw, sh, sw, ph, pw, dh, dw, oh, ow = geo
-    if not (kh == kw == 3 and sh == sw == dh == dw == 1 and groups == 1 and fast):
+    if not (kh == kw and kh in (3, 5) and sh == sw == dh == dw == 1 and groups == 1 and fast):
         return False
     algo = _algo_setting()
-    if algo == "im2col":
+    if algo in ("im2col", "1x1"):
         return False
     if algo == "winograd":
         return True
-    th, tw = _tiles(geo, TILE)
-    return (n >= MIN_BATCH and min(c, k) >= MIN_CHANNELS and n * oh * ow * min(c, k) >= MIN_WORK
-            and th * tw * TILE * TILE <= MAX_TILE_WASTE * oh * ow)
+    m = tile_for(kh, geo)
+    th, tw = _tiles(geo, m)
+    min_work, max_waste = (MIN_WORK5 if kh == 5 else MIN_WORK), MAX_TILE_WASTE
+    from . import calibrate  # noqa: PLC0415 - imports this module
+
+    cal = calibrate.rules()  # this machine's break-evens (None: NEURONA_CONV_CALIBRATION=0)
+    if cal is not None:
+        min_work, max_waste = cal["min_work"][str(kh)], cal["max_waste"][str(kh)]
+        if min_work is None:  # Winograd never won here
+            return False
+    if th * tw * m * m > max_waste * oh * ow:
+        return False
+    min_channels = MIN_CHANNELS5 if kh == 5 else MIN_CHANNELS
+    return n >= MIN_BATCH and min(c, k) >= min_channels and n * oh * ow * min(c, k) >= min_work
 
 
 def _tiles(geo, m):
@@ -117,17 +169,17 @@ def _planes(a2, c, p, dtype):
 
 
 def filter_transform(w, m):
-    """U (α², K, C) = G·g·Gᵀ of every 3×3 filter g of w (K, C, 3, 3)."""
-    k, c = w.shape[:2]
-    gg = _mats(m, w.dtype)[1]
-    return (gg @ w.reshape(k * c, 9).T).reshape(gg.shape[0], k, c)
+    """U (α², K, C) = G·g·Gᵀ of every r×r filter g of w (K, C, r, r)."""
+    k, c, r = w.shape[:3]
+    gg = _mats(m, w.dtype, r)[1]
+    return (gg @ w.reshape(k * c, r * r).T).reshape(gg.shape[0], k, c)
 
 
-def filter_adjoint(du, m):
-    """dg (K, C, 3, 3) = Gᵀ·dU·G for dU (α², K, C): the adjoint of filter_transform."""
+def filter_adjoint(du, m, r=3):
+    """dg (K, C, r, r) = Gᵀ·dU·G for dU (α², K, C): the adjoint of filter_transform."""
     a2, k, c = du.shape
-    gg = _mats(m, du.dtype)[1]
-    return numpy.ascontiguousarray((gg.T @ du.reshape(a2, k * c)).T).reshape(k, c, 3, 3)
+    gg = _mats(m, du.dtype, r)[1]
+    return numpy.ascontiguousarray((gg.T @ du.reshape(a2, k * c)).T).reshape(k, c, r, r)
 
 
 _pool = None
@@ -174,11 +226,12 @@ def input_transform(mod, x, geo, m):
     """V (α², C, P) of input x: a strided view over a padded flat buffer."""
     th, tw = _tiles(geo, m)
     n, c = x.shape[:2]
-    bt = _mats(m, x.dtype)[0]
-    xt = _to_batch_last(mod, x, geo[4], geo[5], m * th + 2, m * tw + 2)
+    r = geo[0]
+    bt = _mats(m, x.dtype, r)[0]
+    xt = _to_batch_last(mod, x, geo[4], geo[5], m * th + r - 1, m * tw + r - 1)
     flat, v, s = _planes(bt.shape[0] ** 2, c, th * tw * n, x.dtype)
-    if m == 4:
-        _split(mod.winograd43_input, c, xt, th, tw, flat, s)
+    if bt.shape[0] == 6:  # F(4×4, 3×3) and F(2×2, 5×5)
+        _split(mod.winograd6_input, c, xt, m, th, tw, flat, s)
     else:
         _split(mod.winograd_input, c, xt, bt, m, th, tw, flat, s)
     return v
@@ -186,17 +239,20 @@ def input_transform(mod, x, geo, m):
 
 def forward(mod, x, w, geo):
     """(y, V): conv2d(x, w) (N, K, OH, OW) and the transformed input, kept for the filter gradient."""
-    m = TILE
+    r = geo[0]
+    m = tile_for(r, geo)
     n, k = x.shape[0], w.shape[0]
     th, tw = _tiles(geo, m)
     v = input_transform(mod, x, geo, m)
     mflat, mv, s = _planes(v.shape[0], k, th * tw * n, x.dtype)
     numpy.matmul(filter_transform(w, m), v, out=mv)
     yt = numpy.empty((k, m * th, m * tw, n), dtype=x.dtype)
-    if m == 4:
+    if m == 4 and r == 3:
         _split(mod.winograd43_output, k, mflat, s, th, tw, yt)
+    elif m == 2 and r == 5:
+        _split(mod.winograd25_output, k, mflat, s, th, tw, yt)
     else:
-        _split(mod.winograd_output, k, mflat, s, _mats(m, x.dtype)[2], th, tw, yt)
+        _split(mod.winograd_output, k, mflat, s, _mats(m, x.dtype, r)[2], th, tw, yt)
     return _from_batch_last(mod, yt, 0, 0, geo[8], geo[9]), v
 
 
@@ -225,11 +281,13 @@ def _output_adjoint(mod, gy, geo, m):
             return slot[2]
     th, tw = _tiles(geo, m)
     n, k = gy.shape[:2]
-    at = _mats(m, gy.dtype)[2]
+    at = _mats(m, gy.dtype, geo[0])[2]
     gt = _to_batch_last(mod, gy, 0, 0, m * th, m * tw)
     flat, dm, s = _planes(at.shape[1] ** 2, k, th * tw * n, gy.dtype)
-    if m == 4:
+    if m == 4 and geo[0] == 3:
         _split(mod.winograd43_output_adjoint, k, gt, th, tw, flat, s)
+    elif m == 2 and geo[0] == 5:
+        _split(mod.winograd25_output_adjoint, k, gt, th, tw, flat, s)
     else:
         _split(mod.winograd_output_adjoint, k, gt, at, th, tw, flat, s)
     if active:
@@ -239,25 +297,27 @@ def _output_adjoint(mod, gy, geo, m):
 
 def input_grad(mod, gy, w, geo, x_shape):
     """dx (N, C, H, W): the gradient of forward() with respect to x for output gradient gy."""
-    m = TILE
+    r = geo[0]
+    m = tile_for(r, geo)
     th, tw = _tiles(geo, m)
     n, c, h, wd = x_shape
     dm = _output_adjoint(mod, gy, geo, m)
     vflat, dv, s = _planes(dm.shape[0], c, th * tw * n, gy.dtype)
     numpy.matmul(filter_transform(w, m).transpose(0, 2, 1), dm, out=dv)
-    bt = _mats(m, gy.dtype)[0]
-    dxt = numpy.zeros((c, m * th + 2, m * tw + 2, n), dtype=gy.dtype)
-    if m == 4:
-        _split(mod.winograd43_input_adjoint, c, vflat, s, th, tw, dxt)
+    bt = _mats(m, gy.dtype, r)[0]
+    dxt = numpy.zeros((c, m * th + r - 1, m * tw + r - 1, n), dtype=gy.dtype)
+    if bt.shape[0] == 6:
+        _split(mod.winograd6_input_adjoint, c, vflat, s, m, th, tw, dxt)
     else:
         _split(mod.winograd_input_adjoint, c, vflat, s, bt, m, th, tw, dxt)
     return _from_batch_last(mod, dxt, geo[4], geo[5], h, wd)
 
 
 def weight_grad(mod, x, gy, geo, v=None):
-    """dw (K, C, 3, 3): the gradient of forward() with respect to w; v is forward's V if kept."""
-    m = TILE if v is None else int(round(v.shape[0] ** 0.5)) - 2
+    """dw (K, C, r, r): the gradient of forward() with respect to w; v is forward's V if kept."""
+    r = geo[0]
+    m = tile_for(r, geo) if v is None else int(round(v.shape[0] ** 0.5)) - (r - 1)
     if v is None:
         v = input_transform(mod, x, geo, m)
     dm = _output_adjoint(mod, gy, geo, m)
-    return filter_adjoint(dm @ v.transpose(0, 2, 1), m)
+    return filter_adjoint(dm @ v.transpose(0, 2, 1), m, r)
