@@ -54,7 +54,6 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     text = shakespeare_text() + ("\n" + kjv_text() if args.kjv else "")
-    corpus = "Shakespeare + King James Bible" if args.kjv else "Shakespeare"
     sents = sentences_of(text)
     n_words = sum(map(len, sents))
     print(f"{len(sents):,} sentences, {n_words:,} words")
@@ -92,10 +91,10 @@ def main(argv=None):
 
     model.wv.save_word2vec_format(out / "shakespeare_vectors.bin", binary=True)
     words = [w for w in model.wv.index_to_key[40:240]]  # skip the most frequent function words
-    model.wv.plot_map(out / "map_pca.png", words=words, method="pca", title=f"{corpus} word2vec, PCA")
+    model.wv.plot_map(out / "map_pca.png", words=words, method="pca", title="Shakespeare word2vec, PCA")
     print(f"saved {out / 'map_pca.png'}")
     if not args.no_tsne:
-        model.wv.plot_map(out / "map_tsne.png", words=words, method="tsne", title=f"{corpus} word2vec, t-SNE")
+        model.wv.plot_map(out / "map_tsne.png", words=words, method="tsne", title="Shakespeare word2vec, t-SNE")
         print(f"saved {out / 'map_tsne.png'}")
     (out / "results.json").write_text(json.dumps(results, indent=1))
     print(f"saved {out / 'results.json'}, {out / 'shakespeare_vectors.bin'}")
