@@ -5,7 +5,6 @@ nearest neighbours — and 2-D maps of the vectors (PCA and t-SNE) saved as PNG.
 
     python examples/word2vec_shakespeare.py                      # skip-gram, negative 5, window 5, dim 100
     python examples/word2vec_shakespeare.py --epochs 1 --no-gensim   # a quick look
-    python examples/word2vec_shakespeare.py --kjv                    # Shakespeare + the King James Bible
 """
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ import time
 from pathlib import Path
 
 from neurona.text import Word2Vec, tokenize
-from neurona.text.corpora import kjv_text, shakespeare_text
+from neurona.text.corpora import shakespeare_text
 
 PROBES = ["king", "love", "death", "sword", "night", "father"]
 
@@ -48,13 +47,11 @@ def main(argv=None):
     p.add_argument("--min-count", type=int, default=5)
     p.add_argument("--no-gensim", action="store_true")
     p.add_argument("--no-tsne", action="store_true")
-    p.add_argument("--kjv", action="store_true", help="add the King James Bible (apt-get install -y bible-kjv)")
     p.add_argument("--out", default="out/word2vec")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    text = shakespeare_text() + ("\n" + kjv_text() if args.kjv else "")
-    sents = sentences_of(text)
+    sents = sentences_of(shakespeare_text())
     n_words = sum(map(len, sents))
     print(f"{len(sents):,} sentences, {n_words:,} words")
     settings = dict(vector_size=args.vector_size, window=args.window, min_count=args.min_count, sg=args.sg,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import glob
 import importlib.util
 import os
-import re
 import shutil
 import subprocess
 
@@ -37,20 +36,12 @@ def shakespeare_text(path=None) -> str:
     return "\n\n".join(parts)
 
 
-_VERSE = re.compile(r"^[1-3]?[A-Za-z]+\d+:\d+\s+")  # Ge1:1, 1Co13:4, ... at the start of a line
-
-
-def kjv_text(path=None, references=False) -> str:
-    """The King James Bible as text, one verse per line: from `path`, or from the `bible` program
-    of bible-kjv. Each line of the program starts with its verse reference ("Ge1:1 In the
-    beginning..."); `references=False` drops it, so that "ge1" does not become a word."""
+def kjv_text(path=None) -> str:
+    """The King James Bible as text: from `path`, or from the `bible` program of bible-kjv."""
     if path is not None:
         with open(path, encoding="utf-8") as f:
-            text = f.read()
-    else:
-        if shutil.which("bible") is None:
-            raise FileNotFoundError("the King James Bible is not installed; run: apt-get install -y bible-kjv")
-        text = subprocess.run(["bible", "-f", "Gen1:1-Rev22:21"], capture_output=True, text=True, check=True).stdout
-    if references:
-        return text
-    return "\n".join(_VERSE.sub("", line) for line in text.splitlines())
+            return f.read()
+    if shutil.which("bible") is None:
+        raise FileNotFoundError("the King James Bible is not installed; run: apt-get install -y bible-kjv")
+    out = subprocess.run(["bible", "-f", "Gen1:1-Rev22:21"], capture_output=True, text=True, check=True)
+    return out.stdout
