@@ -63,25 +63,3 @@ def test_char_rnn_shakespeare_tiny_run(tmp_path):
     res = json.loads((tmp_path / "results.json").read_text())
     assert res["final_val_nats_per_char"] < np.log(res["vocab"])  # better than uniform
     assert (tmp_path / "curves.png").exists() and (tmp_path / "samples.txt").exists()
-
-
-def test_sampler_steps_equal_the_whole_sequence():
-    """Sampler.step (one LSTM step on raw arrays, one scaled tanh for the four gates) gives the
-    outputs of the model run on the whole sequence (float32 GEMMs of one row vs many: 1e-6)."""
-    import numpy as np
-
-    import neurona as nr
-    from neurona.layers import LSTM, Dense, Embedding
-    from neurona.models import Sequential
-    from neurona.text.generate import Sampler
-
-    nr.manual_seed(0)
-    m = Sequential([Embedding(11, 6), LSTM(9, return_sequences=True), LSTM(7, return_sequences=True), Dense(11)])
-    ids = np.random.default_rng(0).integers(0, 11, (1, 20))
-    full = m(nr.tensor(ids)).numpy()[0]
-    s = Sampler(m)
-    s.reset(1)
-    steps = np.stack([s.step([t])[0] for t in ids[0]])
-    np.testing.assert_allclose(steps, full, rtol=1e-5, atol=1e-6)
-    a, b = s.generate([1, 2], 50, temperature=0.7, seed=3), s.generate([1, 2], 50, temperature=0.7, seed=3)
-    assert a == b and all(0 <= t < 11 for t in a)

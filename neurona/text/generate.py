@@ -31,7 +31,6 @@ class Sampler:
     def __init__(self, model):
         self.layers = list(getattr(model, "layers", [model]))
         self.states = None
-        self._scales = {}
 
     def reset(self, n=1):
         self.states = {}
@@ -48,8 +47,6 @@ class Sampler:
         for i, la in enumerate(self.layers):
             if isinstance(la, Embedding):
                 x = la.embeddings.data[ids]
-            elif isinstance(la, RNN) and hasattr(la.cell, "step_fn") and la.cell.fusable() and la.cell.kind == "lstm":
-                x = self._lstm_step(i, la.cell, x)
             elif isinstance(la, RNN) and hasattr(la.cell, "step_fn") and la.cell.fusable():
                 cell = la.cell
                 z = x @ cell.kernel.data
@@ -72,29 +69,6 @@ class Sampler:
                     x = la(nr.Tensor(x), training=False).data
         return x
 
-    def _lstm_step(self, i, cell, x):
-        """One LSTM step on raw arrays, the sequence op's arithmetic in the same order (so the
-        same numbers) with fewer passes: the logistic gates are 0.5·(1 + tanh(x/2)), so one
-        scaled tanh over the whole (N, 4H) pre-activation serves all four gates."""
-        h, c = self.states[i]
-        H = h.shape[1]
-        a = x @ cell.kernel.data
-        if cell.input_bias() is not None:
-            a += cell.input_bias().data
-        a += h @ cell.recurrent_kernel.data
-        scale = self._scales.get(i)
-        if scale is None:
-            scale = self._scales[i] = np.concatenate([np.full(2 * H, 0.5), np.ones(H), np.full(H, 0.5)]).astype(a.dtype)
-        a *= scale
-        np.tanh(a, out=a)
-        for part in (a[:, :2 * H], a[:, 3 * H:]):
-            part += 1.0
-            part *= 0.5
-        c = a[:, H:2 * H] * c + a[:, :H] * a[:, 2 * H:3 * H]
-        h = a[:, 3 * H:] * np.tanh(c)
-        self.states[i] = [h, c]
-        return h
-
     def generate(self, prompt, n, temperature=1.0, seed=None):
         """Feed `prompt` (token ids), then draw `n` tokens from softmax(logits / temperature)."""
         if temperature <= 0:
@@ -109,8 +83,6 @@ class Sampler:
         for _ in range(n):
             logits = self.step([tok])[0].astype(np.float64) / temperature
             p = np.exp(logits - logits.max())
-            # inverse-CDF draw (what rng.choice(p=...) does, without its ~25 µs of checks)
-            cdf = np.cumsum(p)
-            tok = min(int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")), len(p) - 1)
+            tok = int(rng.choice(len(p), p=p / p.sum()))
             out.append(tok)
         return out
