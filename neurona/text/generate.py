@@ -50,24 +50,24 @@ class Sampler:
             self.reset(len(ids))
         x, shared = None, False
         for i, la in enumerate(self.layers):
-            shared = i in self._steps
             if isinstance(la, Embedding):
-                x = la.embeddings.data[ids]
+                x, shared = la.embeddings.data[ids], False
             elif i in self._steps:
-                cell = la.cell
+                shared, cell = True, la.cell
                 z = x @ cell.kernel.data
-                if cell.input_bias() is not None:
-                    z += cell.input_bias().data
+                b = cell.input_bias()
+                if b is not None:
+                    z += b.data
                 x = self._steps[i].step(z)
             elif isinstance(la, Dense) and la.activation.__name__ in ("linear", "softmax"):
-                x = x @ la.kernel.data
+                x, shared = x @ la.kernel.data, False
                 if la.bias is not None:
-                    x = x + la.bias.data  # a softmax output is sampled from its logits (pre-activation)
+                    x += la.bias.data  # a softmax output is sampled from its logits (pre-activation)
             elif isinstance(la, Dropout):
                 continue
             else:
                 with nr.no_grad():
-                    x = la(nr.Tensor(x), training=False).data
+                    x, shared = la(nr.Tensor(x), training=False).data, False
         return x.copy() if shared else x  # never hand out the carried state itself
 
     def generate(self, prompt, n, temperature=1.0, seed=None):

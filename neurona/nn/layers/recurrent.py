@@ -322,10 +322,13 @@ class RecurrentStep:
         dt, H = cell.recurrent_kernel.dtype, cell.units
         self.states = [xp.zeros((n, s), dtype=dt) for s in cell.state_size]
         G = {"lstm": 4, "gru": 3, "simple": 1}[self.kind]
-        self._a = xp.empty((n, G * H), dtype=dt)
+        self._a = a = xp.empty((n, G * H), dtype=dt)
         self._t1 = xp.empty((n, H), dtype=dt)
         self._t2 = xp.empty((n, H), dtype=dt)
         self._xp = xp
+        # the gate blocks as views of the buffer, sliced once (LSTM: i, f, c̃, o; GRU: z, r, h)
+        self._blocks = [a[:, k * H:(k + 1) * H] for k in range(G)]
+        self._first2 = a[:, :2 * H]
 
     def reset(self, states=None):
         """Zero the state, or copy `states` (a list of (n, s) arrays) into it."""
@@ -348,16 +351,17 @@ class RecurrentStep:
         h = self.states[0]
         if self.kind == "lstm":
             c = self.states[1]
+            i, f, g, o = self._blocks
             xp.matmul(h, R, out=a)
             xp.add(z, a, out=a)
-            self._sigmoid_(a[:, :2 * H])
-            xp.tanh(a[:, 2 * H:3 * H], out=a[:, 2 * H:3 * H])
-            self._sigmoid_(a[:, 3 * H:])
-            xp.multiply(a[:, H:2 * H], c, out=t1)
-            xp.multiply(a[:, :H], a[:, 2 * H:3 * H], out=t2)
+            self._sigmoid_(self._first2)
+            xp.tanh(g, out=g)
+            self._sigmoid_(o)
+            xp.multiply(f, c, out=t1)
+            xp.multiply(i, g, out=t2)
             xp.add(t1, t2, out=c)
             xp.tanh(c, out=t1)
-            xp.multiply(a[:, 3 * H:], t1, out=h)
+            xp.multiply(o, t1, out=h)
         elif self.kind == "gru":
             xp.matmul(h, R, out=a)
             xp.add(a, self.cell.recurrent_bias().data, out=a)
