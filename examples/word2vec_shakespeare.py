@@ -5,17 +5,22 @@ nearest neighbours — and 2-D maps of the vectors (PCA and t-SNE) saved as PNG.
 
     python examples/word2vec_shakespeare.py                      # skip-gram, negative 5, window 5, dim 100
     python examples/word2vec_shakespeare.py --epochs 1 --no-gensim   # a quick look
+    python examples/word2vec_shakespeare.py --kjv                # Shakespeare + the King James Bible
+
+`--kjv` adds the King James Bible (Debian's bible-kjv: `apt-get install -y bible-kjv`), one verse per
+sentence with the verse reference ("Ge1:1") removed; `--kjv-file kjv.txt` reads a saved copy instead.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import time
 from pathlib import Path
 
 from neurona.text import Word2Vec, tokenize
-from neurona.text.corpora import shakespeare_text
+from neurona.text.corpora import kjv_text, shakespeare_text
 
 PROBES = ["king", "love", "death", "sword", "night", "father"]
 
@@ -23,6 +28,14 @@ PROBES = ["king", "love", "death", "sword", "night", "father"]
 def sentences_of(text):
     """One sentence per non-empty line, lower-cased words without punctuation."""
     return [toks for toks in (tokenize(line) for line in text.splitlines()) if toks]
+
+
+_VERSE_REF = re.compile(r"^\s*[1-3]?[A-Za-z]+\d+:\d+\s+")
+
+
+def kjv_sentences(path=None):
+    """One sentence per verse of the King James Bible, without its reference ("Ge1:1 ", "1Co13:4 ")."""
+    return sentences_of("\n".join(_VERSE_REF.sub("", line) for line in kjv_text(path).splitlines()))
 
 
 def evaluate(wv):
@@ -45,18 +58,25 @@ def main(argv=None):
     p.add_argument("--vector-size", type=int, default=100)
     p.add_argument("--window", type=int, default=5)
     p.add_argument("--min-count", type=int, default=5)
+    p.add_argument("--seed", type=int, default=1, help="the seed of both libraries")
     p.add_argument("--no-gensim", action="store_true")
     p.add_argument("--no-tsne", action="store_true")
+    p.add_argument("--kjv", action="store_true", help="add the King James Bible to the corpus (bible-kjv)")
+    p.add_argument("--kjv-file", default=None, help="a saved `bible \"Gen1:1-Rev22:21\"` output (implies --kjv)")
     p.add_argument("--out", default="out/word2vec")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     sents = sentences_of(shakespeare_text())
+    corpus = "Shakespeare"
+    if args.kjv or args.kjv_file:
+        sents += kjv_sentences(args.kjv_file)
+        corpus = "Shakespeare + KJV"
     n_words = sum(map(len, sents))
-    print(f"{len(sents):,} sentences, {n_words:,} words")
+    print(f"{corpus}: {len(sents):,} sentences, {n_words:,} words")
     settings = dict(vector_size=args.vector_size, window=args.window, min_count=args.min_count, sg=args.sg,
-                    hs=args.hs, negative=args.negative, sample=1e-3, epochs=args.epochs, workers=args.workers, seed=1)
-    results = {"settings": settings, "words": n_words, "loadavg_before": os.getloadavg()}
+                    hs=args.hs, negative=args.negative, sample=1e-3, epochs=args.epochs, workers=args.workers, seed=args.seed)
+    results = {"corpus": corpus, "settings": settings, "words": n_words, "sentences": len(sents), "loadavg_before": os.getloadavg()}
 
     t = time.perf_counter()
     model = Word2Vec(sents, **settings)
@@ -75,7 +95,7 @@ def main(argv=None):
         from gensim.models import Word2Vec as GensimWord2Vec
 
         g = GensimWord2Vec(vector_size=args.vector_size, window=args.window, min_count=args.min_count, sg=args.sg,
-                           hs=args.hs, negative=args.negative, sample=1e-3, workers=args.workers, seed=1)
+                           hs=args.hs, negative=args.negative, sample=1e-3, workers=args.workers, seed=args.seed)
         g.build_vocab(sents)
         t = time.perf_counter()
         g.train(sents, total_examples=g.corpus_count, epochs=args.epochs)
@@ -88,10 +108,10 @@ def main(argv=None):
 
     model.wv.save_word2vec_format(out / "shakespeare_vectors.bin", binary=True)
     words = [w for w in model.wv.index_to_key[40:240]]  # skip the most frequent function words
-    model.wv.plot_map(out / "map_pca.png", words=words, method="pca", title="Shakespeare word2vec, PCA")
+    model.wv.plot_map(out / "map_pca.png", words=words, method="pca", title=f"{corpus} word2vec, PCA")
     print(f"saved {out / 'map_pca.png'}")
     if not args.no_tsne:
-        model.wv.plot_map(out / "map_tsne.png", words=words, method="tsne", title="Shakespeare word2vec, t-SNE")
+        model.wv.plot_map(out / "map_tsne.png", words=words, method="tsne", title=f"{corpus} word2vec, t-SNE")
         print(f"saved {out / 'map_tsne.png'}")
     (out / "results.json").write_text(json.dumps(results, indent=1))
     print(f"saved {out / 'results.json'}, {out / 'shakespeare_vectors.bin'}")

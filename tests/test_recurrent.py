@@ -252,3 +252,26 @@ def test_save_load_round_trip_and_training(tmp_path):
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
     names = [t.name for t in model.weights]
     assert "lstm_cell" not in " ".join(names) and any(n.endswith("/cell/recurrent_kernel") for n in names)
+
+
+@pytest.mark.parametrize("kind", ["simple", "lstm", "gru"])
+def test_recurrent_step_equals_the_sequence_op_bit_for_bit(kind):
+    from neurona.layers import GRUCell, LSTMCell, SimpleRNNCell
+    from neurona.nn.layers.recurrent import RecurrentStep
+
+    cell = {"simple": SimpleRNNCell, "lstm": LSTMCell, "gru": GRUCell}[kind](6)
+    rng = np.random.default_rng(3)
+    cell(nr.Tensor(rng.standard_normal((2, 5), dtype=np.float32)))  # builds the weights
+    Z = rng.standard_normal((2, 7, cell.kernel.shape[1]), dtype=np.float32)
+    states = [np.zeros((2, s), dtype=np.float32) for s in cell.state_size]
+    extra = [cell.recurrent_bias().data] if kind == "gru" else []
+    Y = RecurrentSequence().forward(Z, cell.recurrent_kernel.data, *states, *extra, kind=kind)
+    step = RecurrentStep(cell, 2)
+    for t in range(7):
+        h = step.step(Z[:, t].copy())
+        np.testing.assert_array_equal(h, Y[:, t, :6])
+        np.testing.assert_array_equal(np.concatenate(step.states, axis=1), Y[:, t])
+    step.reset()
+    assert not any(s.any() for s in step.states)
+    with pytest.raises(ValueError, match="not fusable"):
+        RecurrentStep(LSTMCell(3, activation="relu"))

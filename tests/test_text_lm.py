@@ -63,3 +63,20 @@ def test_char_rnn_shakespeare_tiny_run(tmp_path):
     res = json.loads((tmp_path / "results.json").read_text())
     assert res["final_val_nats_per_char"] < np.log(res["vocab"])  # better than uniform
     assert (tmp_path / "curves.png").exists() and (tmp_path / "samples.txt").exists()
+
+
+def test_generate_draws_what_rng_choice_draws():
+    """generate() samples with an inverse-CDF draw equal to rng.choice(p=...): same seed, same text."""
+    model = Sequential([Embedding(7, 5), LSTM(6, return_sequences=True), Dense(7)])
+    _ = model(np.zeros((1, 2)))
+    s = Sampler(model)
+    got = s.generate([1, 2], 40, temperature=0.7, seed=4)
+    s.reset(1)
+    s.step([1])
+    rng, tok, want = np.random.default_rng(4), 2, []
+    for _ in range(40):
+        logits = s.step([tok])[0].astype(np.float64) / 0.7
+        p = np.exp(logits - logits.max())
+        tok = int(rng.choice(7, p=p / p.sum()))
+        want.append(tok)
+    assert got == want

@@ -50,15 +50,16 @@ def targets_update(l1, targets, labels, neu1e, syn1neg, alpha, want_loss=True):
     σ(u·l1))·α; neu1e += g·u; u += g·l1. Returns the loss Σ −log σ(±u·l1)."""
     loss = 0.0
     d = l1.shape[0]
+    zero = l1.dtype.type(0)
     for k in range(targets.shape[0]):
         t = targets[k]
         u = syn1neg[t]
-        f = 0.0
+        f = zero  # the dot product and the updates in the vectors' dtype (float32: SIMD, as BLAS sdot)
         for j in range(d):
             f += l1[j] * u[j]
         sig, nll = _sig_and_nll(f, labels[k], want_loss)
         loss += nll
-        g = (labels[k] - sig) * alpha
+        g = l1.dtype.type((labels[k] - sig) * alpha)
         for j in range(d):
             neu1e[j] += g * u[j]
             u[j] += g * l1[j]
@@ -71,14 +72,15 @@ def hs_update(l1, points, codes, n, neu1e, syn1, alpha, want_loss=True):
     left at node p is σ(u_p·l1); code 0 means left (word2vec.c's convention, g = (1 − code − f)·α)."""
     loss = 0.0
     d = l1.shape[0]
+    zero = l1.dtype.type(0)
     for k in range(n):
         u = syn1[points[k]]
-        f = 0.0
+        f = zero
         for j in range(d):
             f += l1[j] * u[j]
         sig, nll = _sig_and_nll(f, 1.0 - codes[k], want_loss)  # code 0: label 1
         loss += nll
-        g = (1.0 - codes[k] - sig) * alpha
+        g = l1.dtype.type((1.0 - codes[k] - sig) * alpha)
         for j in range(d):
             neu1e[j] += g * u[j]
             u[j] += g * l1[j]

@@ -504,8 +504,9 @@ class Word2Vec:
         """Encode sentences as index arrays, grouped into jobs of about `batch_words` words."""
         index = self.wv.key_to_index
         words, starts, raw = [], [0], 0
+        get = index.get
         for sent in sentences:
-            ids = [index[w] for w in sent if w in index]
+            ids = [i for i in map(get, sent) if i is not None]
             raw += len(sent)
             for k in range(0, len(ids), self.batch_words):
                 piece = ids[k:k + self.batch_words]
@@ -567,9 +568,11 @@ class Word2Vec:
         t0 = time.perf_counter()
         queued, job_no = 0, 0
         try:
-            encoded = list(self._jobs(corpus_iterable))  # ids once, for every epoch
-            for _epoch in range(epochs):
-                for words, starts, raw in encoded:
+            encoded = []  # ids once, for every epoch; the first epoch encodes while the workers train
+            for epoch in range(epochs):
+                for words, starts, raw in (self._jobs(corpus_iterable) if epoch == 0 else encoded):
+                    if epoch == 0 and epochs > 1:
+                        encoded.append((words, starts, raw))
                     alpha = max(end, start - (start - end) * queued / max(total, 1))  # linear decay
                     job_no += 1
                     jobs.put((words, starts, raw, alpha, self.seed * 1000003 + job_no))

@@ -304,6 +304,83 @@ class RecurrentSequence(Function):
         return tuple(out)
 
 
+class RecurrentStep:
+    """One step of a fusable cell on raw arrays, for inference (sampling, stepping a stateful
+    model): the state and gate buffers are allocated once, every operation writes in place, and no
+    Tensor or autograd record is made. `step(z)` takes the projected input z = x·kernel + bias
+    (n, G·units) and returns h (n, units), a view of the carried state (copy it to keep it). The
+    formulas and their float rounding are `RecurrentSequence.forward`'s, so a step here equals one
+    step of the sequence op bit for bit. The cell's weights are read at every step (never cached),
+    so training between steps is seen."""
+
+    def __init__(self, cell, n=1):
+        if not (hasattr(cell, "kind") and cell.fusable()):
+            raise ValueError(f"RecurrentStep: {type(cell).__name__} with custom activations or formula is not "
+                             "fusable; step it with cell(x, states) instead")
+        self.cell, self.kind, self.n = cell, cell.kind, n
+        xp = B.array_module(cell.recurrent_kernel.data)
+        dt, H = cell.recurrent_kernel.dtype, cell.units
+        self.states = [xp.zeros((n, s), dtype=dt) for s in cell.state_size]
+        G = {"lstm": 4, "gru": 3, "simple": 1}[self.kind]
+        self._a = a = xp.empty((n, G * H), dtype=dt)
+        self._t1 = xp.empty((n, H), dtype=dt)
+        self._t2 = xp.empty((n, H), dtype=dt)
+        self._xp = xp
+        # the gate blocks as views of the buffer, sliced once (LSTM: i, f, c̃, o; GRU: z, r, h)
+        self._blocks = [a[:, k * H:(k + 1) * H] for k in range(G)]
+        self._first2 = a[:, :2 * H]
+
+    def reset(self, states=None):
+        """Zero the state, or copy `states` (a list of (n, s) arrays) into it."""
+        for k, s in enumerate(self.states):
+            if states is None:
+                s.fill(0)
+            else:
+                s[...] = states[k]
+
+    def _sigmoid_(self, v):  # in place: 0.5 · (1 + tanh(0.5 · v)), the sequence op's _sigmoid
+        xp = self._xp
+        xp.multiply(v, 0.5, out=v)
+        xp.tanh(v, out=v)
+        xp.add(v, 1.0, out=v)
+        xp.multiply(v, 0.5, out=v)
+
+    def step(self, z):
+        xp, H, a, t1, t2 = self._xp, self.cell.units, self._a, self._t1, self._t2
+        R = self.cell.recurrent_kernel.data
+        h = self.states[0]
+        if self.kind == "lstm":
+            c = self.states[1]
+            i, f, g, o = self._blocks
+            xp.matmul(h, R, out=a)
+            xp.add(z, a, out=a)
+            self._sigmoid_(self._first2)
+            xp.tanh(g, out=g)
+            self._sigmoid_(o)
+            xp.multiply(f, c, out=t1)
+            xp.multiply(i, g, out=t2)
+            xp.add(t1, t2, out=c)
+            xp.tanh(c, out=t1)
+            xp.multiply(o, t1, out=h)
+        elif self.kind == "gru":
+            xp.matmul(h, R, out=a)
+            xp.add(a, self.cell.recurrent_bias().data, out=a)
+            zr = a[:, :2 * H]
+            xp.add(z[:, :2 * H], zr, out=zr)
+            self._sigmoid_(zr)
+            xp.multiply(a[:, H:2 * H], a[:, 2 * H:], out=t1)
+            xp.add(z[:, 2 * H:], t1, out=t1)
+            xp.tanh(t1, out=t1)  # n
+            xp.subtract(h, t1, out=t2)
+            xp.multiply(a[:, :H], t2, out=t2)
+            xp.add(t1, t2, out=h)
+        else:
+            xp.matmul(h, R, out=a)
+            xp.add(z, a, out=a)
+            xp.tanh(a, out=h)
+        return h
+
+
 # -- cells ---------------------------------------------------------------------------------------
 class _Cell(Layer):
     """What the three cells share: the weights, dropout masks, the per-step `call`."""
