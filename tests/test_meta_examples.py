@@ -30,6 +30,7 @@ def test_maml_sinusoid_example_writes_its_picture_and_held_out_errors(tmp_path):
         assert set(rows) == {"0 steps", "1 steps", "10 steps"}
         assert all(math.isfinite(r["mse"]) and r["mse"] >= 0 for r in rows.values())
     assert len(record["curves"]["MAML"]) == 3 and record["test_tasks"] == 4
+    assert record["fine_tune_rate"] in (0.01, 0.003, 0.001)
 
 
 def test_learned_optimizer_plot_caps_the_axis_and_names_a_diverging_baseline(tmp_path, monkeypatch):
