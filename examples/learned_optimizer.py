@@ -43,6 +43,34 @@ def compare(name, opt, make, steps, held_out):
     return {k: v.tolist() for k, v in curves.items()}
 
 
+def plot(results, path):
+    """One panel per task, log scale; the y-axis stops at 10x the starting loss so that a
+    diverging baseline leaves the top of its panel instead of squashing the others."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 4), squeeze=False)
+    for ax, (task, curves) in zip(axes[0], results.items()):
+        start = max(c[0] for c in curves.values())
+        low = min(min(v for v in c if np.isfinite(v)) for c in curves.values())
+        for label, c in curves.items():
+            diverged = not np.isfinite(c[-1]) or c[-1] > 10 * c[0]
+            ax.plot(c, lw=2.5 if label.startswith("LSTM") else 1.2,
+                    label=label + (" - diverges (off the top)" if diverged else ""))
+        ax.set_yscale("log")
+        ax.set_ylim(low / 2, 10 * start)
+        ax.set_title(task)
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss (mean of held-out problems)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--problems", type=int, default=12, help="meta-training problems per task")
@@ -68,23 +96,7 @@ def main(argv=None):
     # generalisation: the MLP-trained optimiser on a bigger learner
     big = lambda s: MLPProblem(hidden=40, layers=2, seed=s)  # noqa: E731
     results["mlp 2x40 (unseen)"] = compare("big", trained["mlp"], big, args.steps, held)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for ax, (task, curves) in zip(axes, results.items()):
-        for label, c in curves.items():
-            ax.plot(c, lw=2.5 if label.startswith("LSTM") else 1.2, label=label)
-        ax.set_yscale("log")
-        ax.set_title(task)
-        ax.set_xlabel("step")
-        ax.set_ylabel("loss (mean of held-out problems)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "curves.png", dpi=110)
+    plot(results, out / "curves.png")
     summary = {task: {k: round(v[-1], 4) for k, v in c.items()} for task, c in results.items()}
     record = {"command": "python examples/learned_optimizer.py " + " ".join(argv or __import__("sys").argv[1:]),
               "meta_train_seconds": times, "load_avg": os.getloadavg(), "final_losses": summary, "curves": results}
