@@ -28,7 +28,7 @@ def _epilogue(node, mm_out):
     if len(node.outputs) != 1 or node.outputs[0].shape != mm_out.shape or node.inputs.count(mm_out) != 1:
         return None
     if node.cls is None:
-        if node.op != "Fused" or not node.expr:
+        if not node.expr:  # a fused elementwise group (its scalar expression lines), or no kernel to merge
             return None
         lines = list(node.expr)
     else:
@@ -130,7 +130,8 @@ def small_matmul_fusion(graph: Graph) -> Graph:
     written = {v.id for _, _, v in g.updates if v is not None}
     replace: dict = {}  # id(node) -> new node, or None to drop
     for node in g.nodes:
-        if node.cls is None or node.cls.__name__ != "MatMul" or node.kernel is not None or len(node.inputs) != 2:
+        # the op fact, not the class name: an op whose forward is NumPy's matmul
+        if node.cls is None or node.cls.ufunc != "matmul" or node.kernel is not None or len(node.inputs) != 2:
             continue
         a, b = node.inputs
         out = node.outputs[0]
