@@ -149,17 +149,12 @@ class TracedFunction:
             return self.fn(*args, **kwargs)
         if not kwargs and all(type(a) is Tensor for a in args):
             # the common case, only Tensors passed positionally: the key without walking a structure
+            leaves = list(args)
             key = ("T*", tuple((a._data.shape, a._data.dtype) for a in args), is_grad_enabled())
-            entry = self.cache.get(key)
-            if entry is not None:
-                out = entry.replay(args)
-                if out is not _RETRACE:
-                    self._last = entry
-                    return out
-            return self._trace(key, args, kwargs, list(args))
-        leaves: list = []
-        spec = _flatten((args, kwargs), leaves)
-        key = (_signature(spec), tuple((t.shape, t.dtype.str) for t in leaves), is_grad_enabled())
+        else:
+            leaves = []
+            spec = _flatten((args, kwargs), leaves)
+            key = (_signature(spec), tuple((t.shape, t.dtype.str) for t in leaves), is_grad_enabled())
         entry = self.cache.get(key)
         if entry is not None:
             out = entry.replay(leaves)
