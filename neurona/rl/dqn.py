@@ -207,9 +207,10 @@ class DQN:
         """Observations as a float32 Tensor on the device (images scaled to [0, 1] there, so the
         uint8 frames are what crosses to the GPU)."""
         if self.device == "cpu":
-            arr = np.array(obs, dtype=np.float32, order="C")  # always a copy: scaled in place below
-            if self.is_image:
-                arr *= np.float32(1.0 / 255.0)
+            if self.is_image:  # uint8 frames to scaled float32 in one pass
+                arr = np.multiply(obs, np.float32(1.0 / 255.0), dtype=np.float32)
+            else:  # no copy when the batch is float32 already (the network only reads it)
+                arr = np.ascontiguousarray(obs, dtype=np.float32)
             return Tensor._make(arr, False, None)
         xp = B.module_for(self.device)
         arr = xp.asarray(B.to_device(np.ascontiguousarray(obs), self.device)).astype(np.float32)

@@ -13,16 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextvars
 import time
 import uuid
 
 from . import schema_check
 from .protocol import InvalidInput, ServingError, Unavailable
-
-# the schema violations of the request being prepared, for its request-log record; a context
-# variable, so each gRPC thread and each REST request's asyncio task sees its own
-_flags = contextvars.ContextVar("schema_violations", default=None)
 
 _LATE = "the request's deadline passed before its prediction finished"
 
@@ -36,11 +31,11 @@ class Outcome:
 
 class _Call:
     """One inference request on its way through the core (what `_record` needs about it)."""
-    __slots__ = ("t0", "model", "protocol", "request_id", "arrays", "lv", "future", "deadline")
+    __slots__ = ("t0", "model", "protocol", "request_id", "arrays", "lv", "future", "deadline", "flags")
 
     def __init__(self, t0, model, protocol, request_id, arrays):
         self.t0, self.model, self.protocol, self.request_id, self.arrays = t0, model, protocol, request_id, arrays
-        self.lv = self.future = self.deadline = None
+        self.lv = self.future = self.deadline = self.flags = None  # flags: its schema violations, for the log
 
 
 class InferenceCore:
@@ -60,23 +55,23 @@ class InferenceCore:
         if self.draining:
             raise Unavailable("the server is shutting down")
         lv = self.repository.get(model).resolve(version, label)
-        xs = lv.signature.check(arrays, lv.max_rows, strict_dtype)
-        if lv.schema_check is not None:  # the version folder's schema.json: flag or reject
-            self._schema(lv, arrays)
-        return lv, xs
+        return lv, lv.signature.check(arrays, lv.max_rows, strict_dtype)
 
-    def _schema(self, lv, arrays):
+    def _schema(self, call: "_Call"):
+        """The version folder's schema.json check (flag or reject): counts the violations and
+        keeps them on the call for its request-log record; in reject mode raises InvalidInput."""
+        lv = call.lv
         check = lv.schema_check
-        found = check.violations(arrays)
+        found = check.violations(call.arrays)
         if found:
             action = "rejected" if check.mode == "reject" else "flagged"
             for v in found:
                 self.metrics.schema_violations.labels(lv.name, str(lv.version), v["feature"], v["kind"], action).inc()
-            _flags.set(schema_check.summary(found))
+            call.flags = schema_check.summary(found)
             if check.mode == "reject":
                 raise InvalidInput(schema_check.message(found))
 
-    def _record(self, t0, model, lv, protocol, status, request_id, arrays, outputs=None, error=None):
+    def _record(self, t0, model, lv, protocol, status, request_id, arrays, outputs=None, error=None, flags=None):
         latency = time.perf_counter() - t0
         version = "" if lv is None else str(lv.version)
         # a name no model has is counted as one label value: clients must not grow the series
@@ -92,9 +87,6 @@ class InferenceCore:
             if hist is None:
                 hist = self._histograms[key] = self.metrics.latency.labels(model, version, protocol)
             hist.observe(latency)
-        flags = _flags.get()
-        if flags is not None:
-            _flags.set(None)
         log = self.request_log
         if log is not None and log.sampled():
             # a random id only for the requests logged: uuid4 reads os.urandom, which releases the
@@ -113,6 +105,8 @@ class InferenceCore:
         call = _Call(time.perf_counter(), model, protocol, request_id, arrays)
         try:
             call.lv, xs = self._prepare(model, version, label, arrays, strict_dtype)
+            if call.lv.schema_check is not None:
+                self._schema(call)
             call.deadline = self._deadline(timeout_s)
             call.future = call.lv.batcher.submit(xs, call.deadline)
         except Exception as e:
@@ -125,11 +119,13 @@ class InferenceCore:
             status, error = e.http_status, str(e)
         else:
             status, error = 500, f"{type(e).__name__}: {e}"
-        self._record(call.t0, call.model, call.lv, call.protocol, status, call.request_id, call.arrays, error=error)
+        self._record(call.t0, call.model, call.lv, call.protocol, status, call.request_id, call.arrays, error=error,
+                     flags=call.flags)
 
     def _finish(self, call: _Call, outs) -> Outcome:
         outputs = dict(zip(call.lv.signature.output_names, outs))
-        self._record(call.t0, call.model, call.lv, call.protocol, 200, call.request_id, call.arrays, outputs)
+        self._record(call.t0, call.model, call.lv, call.protocol, 200, call.request_id, call.arrays, outputs,
+                     flags=call.flags)
         return Outcome(call.lv.version, outputs)
 
     def infer(self, model, arrays, *, version=None, label=None, protocol, strict_dtype, timeout_s=None,

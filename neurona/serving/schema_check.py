@@ -19,7 +19,7 @@ instance does not have the feature's size). Mode `flag`: the request is served, 
 counted (`neurona_serving_schema_violations_total{model, version, feature, kind, action}`) and
 noted in the request log's record (`schema_violations`); mode `reject`: also counted, and the
 request is answered HTTP 400 / gRPC INVALID_ARGUMENT with a message naming feature and violation.
-May import: json, numpy, neurona.serving.protocol.
+May import: json, numpy.
 """
 from __future__ import annotations
 
@@ -27,8 +27,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-
-from .protocol import InvalidInput
 
 SCHEMA_FILE = "schema.json"
 FORMAT = "neurona.serving.schema/1"
@@ -38,8 +36,8 @@ _FEATURE_KEYS = {"name", "type", "min", "max", "domain", "shape", "description"}
 
 
 class SchemaCheck:
-    """The check of one model version: `violations(arrays)` lists what a request breaks,
-    `apply(arrays)` raises InvalidInput in reject mode and returns the violations otherwise."""
+    """The check of one model version: `violations(arrays)` lists what a request breaks (the
+    server's `InferenceCore` counts them and, in reject mode, answers InvalidInput with `message`)."""
 
     def __init__(self, spec: dict, where="schema.json"):
         if not isinstance(spec, dict):
@@ -157,14 +155,6 @@ class SchemaCheck:
                 out.append(_violation(fname, "domain", f"= {v[i, j]} (instance {i}) is not in the training "
                                       f"domain {list(spec['domain'])[:10]}", outside[j]))
         return out
-
-    def apply(self, arrays: dict) -> list[dict]:
-        """The violations (flag mode); in reject mode an InvalidInput naming them instead."""
-        found = self.violations(arrays)
-        if found and self.mode == "reject":
-            raise InvalidInput(message(found))
-        return found
-
 
 def _violation(feature, kind, what, mask):
     idx = np.flatnonzero(mask)

@@ -4,7 +4,7 @@ when they answer False — inside a `nr.jit` trace (the caller checks), for arra
 not take (CuPy, float16, non-contiguous, mixed dtypes), or with NEURONA_NO_NUMBA=1. The kernels
 (`_optim.py`) do each formula's operations in the same order and dtype, so the result is
 bit-identical to the Tensor ops; what they save is the passes over memory and the temporaries
-(W1's 669,706 SGD-momentum parameters: 0.39 → 0.15 ms per step, 2026-12-03).
+(W1 at 1 thread went from 1.025 to 0.999 of PyTorch's step with them: docs/performance.md).
 May import: numpy, neurona.backend.kernels (its loader).
 """
 from __future__ import annotations

@@ -153,14 +153,10 @@ def _fast_kernel(make_ufunc, loop, shape, dtype):
         if not out.flags.c_contiguous:
             return ufunc(*a, out=out)
         for x in a:
-            if not x.flags.c_contiguous or (out is not None and x is not out and may_share(x, out)):
+            if not x.flags.c_contiguous or (x is not out and may_share(x, out)):
                 return ufunc(*a, out=out)
-        if out is None:
-            out = np.empty(shape, dtype)
-        elif small:  # in place, but so few elements that the scalar loop costs less than a copy
-            loop(*[x.reshape(-1) for x in a], out.reshape(-1))
-            return out
-        elif any(x is out for x in a):
+        # in place over few elements: the scalar loop costs less than the scratch copy below
+        if not small and any(x is out for x in a):
             buffers = _scratch.__dict__
             tmp = buffers.get(key)
             if tmp is None:
