@@ -129,12 +129,15 @@ def one_by_one_suits(geo):
     return kernels.conv_algo_setting() in ("auto", "1x1")
 
 
+def _read_pixels(geo):
+    """The index of the pixels 1×1 windows read: [:, :, ::sh, ::sw] cut to (OH, OW)."""
+    return (slice(None), slice(None), slice(None, (geo.oh - 1) * geo.sh + 1, geo.sh),
+            slice(None, (geo.ow - 1) * geo.sw + 1, geo.sw))
+
+
 def _subsample(x, geo):
-    """The pixels a 1×1 window reads: x[:, :, ::sh, ::sw] cut to (OH, OW), contiguous."""
-    if geo.sh == geo.sw == 1 and (geo.oh, geo.ow) == tuple(x.shape[2:]):
-        return B.array_module(x).ascontiguousarray(x)
-    xs = x[:, :, : (geo.oh - 1) * geo.sh + 1 : geo.sh, : (geo.ow - 1) * geo.sw + 1 : geo.sw]
-    return B.array_module(x).ascontiguousarray(xs)
+    """Those pixels, contiguous (no copy at stride 1 over a contiguous x: the view already is)."""
+    return B.array_module(x).ascontiguousarray(x[_read_pixels(geo)])
 
 
 def _planes4(a, g):
@@ -160,7 +163,7 @@ def _one_by_one_input_grad(gy, w, geo, n):
     if (geo.oh, geo.ow) == (geo.H, geo.W):
         return dxs
     dx = xp.zeros((n, cg * g, geo.H, geo.W), dtype=gy.dtype)
-    dx[:, :, : (geo.oh - 1) * geo.sh + 1 : geo.sh, : (geo.ow - 1) * geo.sw + 1 : geo.sw] = dxs
+    dx[_read_pixels(geo)] = dxs
     return dx
 
 
