@@ -13,7 +13,7 @@ mount on a cluster).
 Without an address, a local Ray is started with a small object store and no dashboard, and
 stopped at the end; with an address (or when Ray is already initialised) the driver connects to
 that cluster and leaves it running.
-May import: pathlib, ray (lazily).
+May import: pathlib, neurona.distributed (init, lazily), ray (lazily).
 """
 from __future__ import annotations
 
@@ -48,17 +48,13 @@ def _run_component(comp, ctx, inputs, out):
 
 def ensure_ray(address=None, num_cpus=None, object_store_mb=DEFAULT_OBJECT_STORE_MB) -> bool:
     """Initialise Ray unless it is already: a local one (small object store, no dashboard) or a
-    connection to `address`. True when this call initialised it (the caller shuts it down)."""
-    import ray
+    connection to `address` (or RAY_ADDRESS; an address that does not answer is refused within
+    seconds, naming it). True when this call initialised it (the caller shuts it down). The
+    project's one way of starting Ray: `neurona.distributed.init`."""
+    from ..distributed import init
 
-    if ray.is_initialized():
-        return False
-    kw = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
-    if address:
-        ray.init(address=address, **kw)
-    else:
-        ray.init(num_cpus=num_cpus, object_store_memory=int(object_store_mb) * 2**20, **kw)
-    return True
+    return init(address=address, num_cpus=num_cpus, object_store_memory=int(object_store_mb) * 2**20,
+                configure_logging=False)
 
 
 class RayBackend:
