@@ -176,6 +176,9 @@ class Layer:
                           "they get the same gradients and never become different (symmetry is not broken); "
                           "use a random initialiser such as 'glorot_uniform' or 'he_normal'", stacklevel=3)
         data = init(tuple(shape), dtype or self.dtype)  # drawn on the host: the same values on any device
+        # C order whatever the initialiser returned (Orthogonal's q.T is Fortran-ordered): the
+        # optimisers' fused updates take contiguous weights, slots and gradients of one layout
+        data = B.array_module(data).ascontiguousarray(data)
         # a layer made with trainable=False creates its weights frozen
         t = Tensor(data, requires_grad=trainable and self._trainable, name=f"{self.name}/{name}",
                    device=None if self._device == "cpu" else self._device)

@@ -23,13 +23,17 @@ outputs zeros). The mask comes from `Embedding(mask_zero=True)` or `Masking` thr
 ONNX export (`_onnx`, used by `neurona.saving.onnx_export`): SimpleRNN, LSTM and GRU become ONNX's
 RNN, LSTM and GRU operators.
 May import: neurona (Tensor, ops, autograd), neurona.nn (Layer, initializers, regularizers,
-constraints, activations), numpy (lazily, for ONNX export).
+constraints, activations), neurona.backend.kernels.rnn (the fused LSTM step), numpy (the fused
+path's buffers and GEMMs; it only runs on NumPy arrays).
 """
 from __future__ import annotations
 
 import weakref
 
+import numpy as np
+
 from ... import backend as B, ops
+from ...backend.kernels.rnn import lstm_kernels
 from ...autograd import grad as _grad
 from ...autograd.function import Function
 from ...autograd.grad_mode import enable_grad, is_grad_enabled, no_grad
@@ -150,6 +154,14 @@ def _rebind(grads, leaves, originals, stop):
                 stack.append(t._ctx)
 
 
+def _row_mask(mask, n, t, dtype):
+    """The mask as an (N, T) array of `dtype` for the fused kernels and whether there is one
+    (without one, a zero-width stand-in the kernels never read)."""
+    if mask is None:
+        return np.zeros((n, t), dtype=dtype), False
+    return np.ascontiguousarray(mask, dtype=dtype), True
+
+
 class RecurrentSequence(Function):
     """The fused recurrence: inputs (Z, R, h0[, c0 for 'lstm'][, rb for 'gru']); Z (N, T, G·H)
     are the projected inputs, R the recurrent kernel. Output (N, T, S·H): the states of every
@@ -159,6 +171,9 @@ class RecurrentSequence(Function):
 
     def forward(self, Z, R, *rest, kind, mask=None, rmask=None):
         self.kind, self.mask, self.rmask = kind, mask, rmask
+        self.fused = kind == "lstm" and lstm_kernels(Z) is not None and R.dtype == Z.dtype
+        if self.fused:
+            return self._lstm_fused_forward(Z, R, *rest)
         xp = B.array_module(Z)
         N, T, _ = Z.shape
         H = R.shape[0]
@@ -214,9 +229,62 @@ class RecurrentSequence(Function):
         self.hrs, self.Y = hrs, Y
         return Y
 
+    def _lstm_fused_forward(self, Z, R, h0, c0):
+        """The LSTM recurrence with one fused kernel a step after the GEMM (float32 NumPy)."""
+        k = lstm_kernels(Z)
+        N, T, _ = Z.shape
+        H = R.shape[0]
+        rmask, dt = self.rmask, Z.dtype
+        m, use_mask = _row_mask(self.mask, N, T, dt)
+        hrs = np.empty((N, T, H), dtype=dt)
+        Y = np.empty((N, T, 2 * H), dtype=dt)
+        self.gates = gates = np.empty((N, T, 4 * H), dtype=dt)
+        self.tc = tc = np.empty((N, T, H), dtype=dt)
+        a = np.empty((N, 4 * H), dtype=dt)
+        h0, c0 = np.ascontiguousarray(h0, dtype=dt), np.ascontiguousarray(c0, dtype=dt)
+        Z = np.ascontiguousarray(Z)
+        h = h0
+        for t in range(T):
+            hr = hrs[:, t]
+            if rmask is not None:
+                np.multiply(h, rmask, out=hr)
+            else:
+                hr[...] = h
+            np.matmul(hr, R, out=a)
+            k.lstm_forward(Z, a, t, h0, c0, m, use_mask, gates, tc, Y)
+            h = Y[:, t, :H]
+        self.hrs, self.Y = hrs, Y
+        return Y
+
+    def _lstm_fused_backward(self, gy):
+        k = lstm_kernels(gy)
+        Z, R = self.inputs[0].data, self.inputs[1].data
+        N, T, _ = Z.shape
+        H, dt, rmask = R.shape[0], Z.dtype, self.rmask
+        m, use_mask = _row_mask(self.mask, N, T, dt)
+        Rt = np.ascontiguousarray(R.T)
+        Y, gates, tc = self.Y, self.gates, self.tc
+        dZ = np.empty(Z.shape, dtype=dt)
+        dh = np.zeros((N, H), dtype=dt)
+        dc = np.zeros((N, H), dtype=dt)
+        keep_h = np.empty((N, H), dtype=dt) if use_mask else dh
+        c0 = np.ascontiguousarray(self.inputs[3].data, dtype=dt)
+        for t in range(T - 1, -1, -1):
+            k.lstm_backward(gy, t, dh, dc, gates, tc, Y, c0, m, use_mask, dZ, keep_h)
+            np.matmul(dZ[:, t], Rt, out=dh)
+            if rmask is not None:
+                dh *= rmask
+            if use_mask:
+                dh += keep_h
+        dR = self.hrs.reshape(N * T, H).T @ dZ.reshape(N * T, -1) if self.needs_grad(1) else None
+        return (const(dZ) if self.needs_grad(0) else None, None if dR is None else const(dR),
+                const(dh) if self.needs_grad(2) else None, const(dc) if self.needs_grad(3) else None)
+
     def backward(self, g):
         if is_grad_enabled():  # create_graph=True: differentiate the step-by-step recomputation
             return self._differentiable_backward(g)
+        if self.fused:
+            return self._lstm_fused_backward(np.ascontiguousarray(g.data, dtype=self.Y.dtype))
         kind, rmask = self.kind, self.rmask
         gy = g.data
         Z, R = self.inputs[0].data, self.inputs[1].data
@@ -329,6 +397,12 @@ class RecurrentStep:
         # the gate blocks as views of the buffer, sliced once (LSTM: i, f, c̃, o; GRU: z, r, h)
         self._blocks = [a[:, k * H:(k + 1) * H] for k in range(G)]
         self._first2 = a[:, :2 * H]
+        # float32 LSTM: the sequence op's fused kernel, on one-step buffers (N, 1, ·)
+        self._k = lstm_kernels(cell.recurrent_kernel.data) if self.kind == "lstm" else None
+        if self._k is not None:
+            self._z1, self._g1 = xp.empty((n, 1, G * H), dtype=dt), xp.empty((n, 1, G * H), dtype=dt)
+            self._tc1, self._y1 = xp.empty((n, 1, H), dtype=dt), xp.empty((n, 1, 2 * H), dtype=dt)
+            self._m1 = xp.zeros((n, 1), dtype=dt)
 
     def reset(self, states=None):
         """Zero the state, or copy `states` (a list of (n, s) arrays) into it."""
@@ -349,7 +423,14 @@ class RecurrentStep:
         xp, H, a, t1, t2 = self._xp, self.cell.units, self._a, self._t1, self._t2
         R = self.cell.recurrent_kernel.data
         h = self.states[0]
-        if self.kind == "lstm":
+        if self.kind == "lstm" and self._k is not None and z.dtype == a.dtype:
+            c = self.states[1]
+            xp.matmul(h, R, out=a)
+            self._z1[:, 0] = z
+            self._k.lstm_forward(self._z1, a, 0, h, c, self._m1, False, self._g1, self._tc1, self._y1)
+            h[...] = self._y1[:, 0, :H]
+            c[...] = self._y1[:, 0, H:]
+        elif self.kind == "lstm":
             c = self.states[1]
             i, f, g, o = self._blocks
             xp.matmul(h, R, out=a)

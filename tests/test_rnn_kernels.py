@@ -1,0 +1,77 @@
+"""The fused float32 LSTM step kernels (neurona/backend/kernels/_rnn.py) against the NumPy
+formulas they replace, and their vectorised tanh against float64 tanh."""
+import numpy as np
+import pytest
+
+import neurona as nr
+import neurona.nn.layers.recurrent as rec
+from neurona.nn.layers.recurrent import RecurrentSequence
+
+_rnn = pytest.importorskip("neurona.backend.kernels._rnn")
+
+
+@pytest.mark.parametrize("lo, hi", [(-3, 3), (-12, 12), (-1e-3, 1e-3)])
+def test_kernel_tanh_is_within_4e7_of_float64_tanh(lo, hi):
+    from numba import njit
+
+    @njit
+    def apply(x, out):
+        for k in range(x.shape[0]):
+            out[k] = _rnn.tanh(x[k])
+
+    x = np.linspace(lo, hi, 200_001, dtype=np.float32)
+    out = np.empty_like(x)
+    apply(x, out)
+    err = np.abs(out.astype(np.float64) - np.tanh(x.astype(np.float64)))
+    assert err.max() <= 4e-7  # measured 3.4e-7 (at x ≈ 5.9, ~6 units in the last place)
+    assert np.all(np.abs(out) <= 1)
+    special = np.array([np.nan, np.inf, -np.inf, 9.1, -9.1, 50.0, 0.0], dtype=np.float32)
+    apply(special, out[:7])
+    assert np.isnan(out[0])  # NaN stays NaN (no `nnan` fastmath flag)
+    assert out[1:7].tolist() == [1.0, -1.0, 1.0, -1.0, 1.0, 0.0]  # saturated exactly, as float32 tanh
+
+
+def _run(fused, seed, mask=None, rmask=None, N=5, T=7, H=16):
+    rng = np.random.default_rng(seed)
+    Z = nr.tensor(rng.standard_normal((N, T, 4 * H)).astype(np.float32), requires_grad=True)
+    R = nr.tensor((rng.standard_normal((H, 4 * H)) * 0.3).astype(np.float32), requires_grad=True)
+    h0 = nr.tensor(rng.standard_normal((N, H)).astype(np.float32), requires_grad=True)
+    c0 = nr.tensor(rng.standard_normal((N, H)).astype(np.float32), requires_grad=True)
+    w = nr.tensor(rng.standard_normal((N, T, 2 * H)).astype(np.float32))
+    Y = RecurrentSequence.apply(Z, R, h0, c0, kind="lstm", mask=mask, rmask=rmask)
+    assert Y._ctx.fused is fused
+    (Y * w).sum().backward()
+    return [Y.data, Z.grad.data, R.grad.data, h0.grad.data, c0.grad.data]
+
+
+@pytest.mark.parametrize("use_mask, use_rmask", [(False, False), (True, False), (False, True), (True, True)])
+def test_fused_lstm_sequence_equals_the_numpy_formulas(monkeypatch, use_mask, use_rmask):
+    rng = np.random.default_rng(0)
+    mask = rng.random((5, 7)) > 0.3 if use_mask else None
+    rmask = (rng.random((5, 16)) > 0.2).astype(np.float32) / 0.8 if use_rmask else None
+    fused = _run(True, 1, mask, rmask)
+    monkeypatch.setattr(rec, "lstm_kernels", lambda a: None)
+    plain = _run(False, 1, mask, rmask)
+    for name, a, b in zip(["Y", "dZ", "dR", "dh0", "dc0"], fused, plain):
+        # only the tanh differs (≤ 3e-7 absolute), carried through 7 steps
+        np.testing.assert_allclose(a, b, rtol=2e-6, atol=2e-6, err_msg=name)
+    if use_mask:  # a masked step leaves the state as it was, in both paths
+        n, t = np.argwhere(~mask[:, 1:])[0]
+        np.testing.assert_array_equal(fused[0][n, t + 1], fused[0][n, t])
+
+
+def test_fused_path_is_float32_numpy_only():
+    from neurona.backend.kernels.rnn import lstm_kernels
+
+    assert lstm_kernels(np.zeros(3, np.float32)) is not None
+    assert lstm_kernels(np.zeros(3, np.float64)) is None  # gradcheck's dtype keeps the NumPy formulas
+    assert lstm_kernels(np.zeros(3, np.float16)) is None
+
+
+def test_recurrent_kernels_are_created_c_contiguous_so_optimizers_fuse():
+    from neurona.layers import LSTM
+
+    layer = LSTM(8)
+    layer.build((None, 3, 4))
+    # Orthogonal's q.T is Fortran-ordered; the Adam/SGD kernels take C-ordered weights only
+    assert all(w.data.flags.c_contiguous for w in layer.weights)
