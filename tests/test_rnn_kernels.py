@@ -75,3 +75,19 @@ def test_recurrent_kernels_are_created_c_contiguous_so_optimizers_fuse():
     layer.build((None, 3, 4))
     # Orthogonal's q.T is Fortran-ordered; the Adam/SGD kernels take C-ordered weights only
     assert all(w.data.flags.c_contiguous for w in layer.weights)
+
+
+@pytest.mark.parametrize("shape, idx_shape", [((65, 8), (32, 16)), ((7,), (300,)), ((5, 2, 3), (4, 25))])
+def test_index_add_rows_has_add_at_bits(shape, idx_shape):
+    """An embedding's backward (IndexAdd with an integer-array key) through the numba kernel."""
+    from neurona.backend import kernels
+
+    rng = np.random.default_rng(0)
+    idx = rng.integers(-shape[0], shape[0], idx_shape)
+    g = rng.standard_normal(idx_shape + shape[1:]).astype(np.float32)
+    a, b = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+    assert kernels.index_add_rows(a, idx, g)
+    np.add.at(b, idx, g)
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(IndexError, match="out of range for"):
+        kernels.index_add_rows(a, np.array([shape[0]]), np.zeros((1,) + shape[1:], np.float32))

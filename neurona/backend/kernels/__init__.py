@@ -68,6 +68,23 @@ def _fast(a):
     return _compiled_module(a, "_numba")
 
 
+def index_add_rows(out, key, g) -> bool:
+    """out[key] += g in place for one integer-array key on axis 0 (an embedding's backward),
+    repeated rows adding up in order: the bits of `np.add.at(out, key, g)`, whose element-wise
+    loop is ~10× slower. False, nothing done, when the numba kernel does not take these arrays."""
+    k = _fast(out)
+    idx = key[0] if isinstance(key, tuple) and len(key) == 1 else key
+    if (k is None or type(g) is not numpy.ndarray or g.dtype != out.dtype or type(idx) is not numpy.ndarray
+            or idx.dtype.kind not in "iu" or g.shape != idx.shape + out.shape[1:] or not out.flags.c_contiguous):
+        return False
+    rows = out.shape[0]
+    flat = idx.reshape(-1).astype(numpy.int64)
+    if flat.size and (flat.min() < -rows or flat.max() >= rows):
+        raise IndexError(f"index_add: an index is out of range for {rows} rows")
+    k.add_rows(out.reshape(rows, -1), flat, numpy.ascontiguousarray(g).reshape(flat.size, -1))
+    return True
+
+
 def numba_active() -> bool:
     """Whether NumPy arrays go through the numba kernels in this process."""
     return _fast(numpy.empty(0)) is not None

@@ -697,3 +697,16 @@ def winograd25_output_adjoint(gt, th, tw, dm, s, c0, c1):
                     _a2(dm[o:o + n], dm[o + s:o + s + n], dm[o + 2 * s:o + 2 * s + n],
                         dm[o + 3 * s:o + 3 * s + n], dm[o + 4 * s:o + 4 * s + n], dm[o + 5 * s:o + 5 * s + n],
                         r[a, 0], r[a, 1])
+
+
+@njit(cache=True, nogil=True)
+def add_rows(out, idx, g):
+    """out[idx[k]] += g[k] for k in order (np.add.at's order and bits); negative ids count from
+    the end (checked in range by the caller)."""
+    rows, width = out.shape
+    for k in range(idx.shape[0]):
+        r = idx[k]
+        if r < 0:
+            r += rows
+        for j in range(width):
+            out[r, j] += g[k, j]
