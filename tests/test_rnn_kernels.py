@@ -31,28 +31,31 @@ def test_kernel_tanh_is_within_4e7_of_float64_tanh(lo, hi):
     assert out[1:7].tolist() == [1.0, -1.0, 1.0, -1.0, 1.0, 0.0]  # saturated exactly, as float32 tanh
 
 
-def _run(fused, seed, mask=None, rmask=None, N=5, T=7, H=16):
+def _run(fused, seed, mask=None, rmask=None, N=5, T=7, H=16, bias=True):
     rng = np.random.default_rng(seed)
     Z = nr.tensor(rng.standard_normal((N, T, 4 * H)).astype(np.float32), requires_grad=True)
     R = nr.tensor((rng.standard_normal((H, 4 * H)) * 0.3).astype(np.float32), requires_grad=True)
     h0 = nr.tensor(rng.standard_normal((N, H)).astype(np.float32), requires_grad=True)
     c0 = nr.tensor(rng.standard_normal((N, H)).astype(np.float32), requires_grad=True)
     w = nr.tensor(rng.standard_normal((N, T, 2 * H)).astype(np.float32))
-    Y = RecurrentSequence.apply(Z, R, h0, c0, kind="lstm", mask=mask, rmask=rmask)
+    b = nr.tensor(rng.standard_normal(4 * H).astype(np.float32), requires_grad=True)
+    Y = RecurrentSequence.apply(Z, R, h0, c0, *([b] if bias else []), kind="lstm", mask=mask, rmask=rmask)
     assert Y._ctx.fused is fused
     (Y * w).sum().backward()
-    return [Y.data, Z.grad.data, R.grad.data, h0.grad.data, c0.grad.data]
+    return [Y.data, Z.grad.data, R.grad.data, h0.grad.data, c0.grad.data] + ([b.grad.data] if bias else [])
 
 
-@pytest.mark.parametrize("use_mask, use_rmask", [(False, False), (True, False), (False, True), (True, True)])
-def test_fused_lstm_sequence_equals_the_numpy_formulas(monkeypatch, use_mask, use_rmask):
+@pytest.mark.parametrize("use_mask, use_rmask, bias", [(False, False, True), (True, False, True), (False, True, False),
+                                                        (True, True, False)])
+def test_fused_lstm_sequence_equals_the_numpy_formulas(monkeypatch, use_mask, use_rmask, bias):
     rng = np.random.default_rng(0)
     mask = rng.random((5, 7)) > 0.3 if use_mask else None
     rmask = (rng.random((5, 16)) > 0.2).astype(np.float32) / 0.8 if use_rmask else None
-    fused = _run(True, 1, mask, rmask)
+    fused = _run(True, 1, mask, rmask, bias=bias)
     monkeypatch.setattr(rec, "lstm_kernels", lambda a: None)
-    plain = _run(False, 1, mask, rmask)
-    for name, a, b in zip(["Y", "dZ", "dR", "dh0", "dc0"], fused, plain):
+    plain = _run(False, 1, mask, rmask, bias=bias)
+    assert len(fused) == len(plain) == (6 if bias else 5)
+    for name, a, b in zip(["Y", "dZ", "dR", "dh0", "dc0", "db"], fused, plain):
         # only the tanh differs (≤ 3e-7 absolute), carried through 7 steps
         np.testing.assert_allclose(a, b, rtol=2e-6, atol=2e-6, err_msg=name)
     if use_mask:  # a masked step leaves the state as it was, in both paths
@@ -91,3 +94,14 @@ def test_index_add_rows_has_add_at_bits(shape, idx_shape):
     np.testing.assert_array_equal(a, b)
     with pytest.raises(IndexError, match="out of range for"):
         kernels.index_add_rows(a, np.array([shape[0]]), np.zeros((1,) + shape[1:], np.float32))
+
+
+def test_lstm_sequence_with_its_bias_input_gradchecks_and_has_second_derivatives():
+    """float64 (the NumPy formulas): the bias input's gradient, and gradients of gradients
+    through the differentiable backward."""
+    rng = np.random.default_rng(2)
+    N, T, H = 2, 3, 3
+    ins = [nr.tensor(rng.standard_normal(s), requires_grad=True)
+           for s in [(N, T, 4 * H), (H, 4 * H), (N, H), (N, H), (4 * H,)]]
+    assert nr.gradcheck(lambda *a: RecurrentSequence.apply(*a, kind="lstm"), ins)
+    assert nr.gradgradcheck(lambda *a: RecurrentSequence.apply(*a, kind="lstm"), ins)

@@ -47,8 +47,9 @@ def sigmoid(x):
 
 
 @njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
-def lstm_forward(Z, A, t, h0, c0, m, use_mask, gates, tc, Y):
-    """Step t: A (N, 4H) = h_{t−1}·R from the GEMM, Z (N, T, 4H) the projected inputs, h0 and c0
+def lstm_forward(Z, b, A, t, h0, c0, m, use_mask, gates, tc, Y):
+    """Step t: A (N, 4H) = h_{t−1}·R from the GEMM, Z (N, T, 4H) the projected inputs and b (4H)
+    their bias (pre-activation (z + b) + a), h0 and c0
     (N, H) the states before step 0. Writes the activated gates [i f c̃ o] to gates[:, t]
     (N, T, 4H), tanh(c_t) to tc[:, t] (N, T, H), and Y[:, t] = [h_t c_t] (N, T, 2H); with the
     mask m (N, T), a masked row keeps its state. All arrays C-contiguous: the loops run over
@@ -60,11 +61,11 @@ def lstm_forward(Z, A, t, h0, c0, m, use_mask, gates, tc, Y):
     for n in range(n_rows):
         z, a, g, tr, y = Z[n, t], A[n], gates[n, t], tc[n, t], Y[n, t]
         for j in range(2 * H):
-            g[j] = sigmoid(z[j] + a[j])
+            g[j] = sigmoid((z[j] + b[j]) + a[j])
         for j in range(2 * H, 3 * H):
-            g[j] = tanh(z[j] + a[j])
+            g[j] = tanh((z[j] + b[j]) + a[j])
         for j in range(3 * H, 4 * H):
-            g[j] = sigmoid(z[j] + a[j])
+            g[j] = sigmoid((z[j] + b[j]) + a[j])
         cp = c0[n] if t == 0 else Y[n, t - 1, H:]
         hp = h0[n] if t == 0 else Y[n, t - 1, :H]
         ig, fg, gg, og = g[:H], g[H:2 * H], g[2 * H:3 * H], g[3 * H:]
@@ -82,12 +83,13 @@ def lstm_forward(Z, A, t, h0, c0, m, use_mask, gates, tc, Y):
 
 
 @njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
-def lstm_backward(gy, t, dh, dc, gates, tc, Y, c0, m, use_mask, dZ, keep_h):
+def lstm_backward(gy, t, dh, dc, gates, tc, Y, c0, m, use_mask, dZ, keep_h, db):
     """BPTT step t: dh, dc (N, H) hold the gradients flowing into h_t and c_t from step t+1; gy
     (N, T, 2H) those from the outputs [h c]. Writes dZ[:, t] (N, T, 4H), the gradient of the
     gates' pre-activations, and leaves in dc the gradient for c_{t−1} and in dh the part of h_t's
     gradient that goes through the gates; with the mask m (N, T), the part that skips the step
-    goes to keep_h (the caller adds it after dh_{t−1} = dZ[:, t]·Rᵀ)."""
+    goes to keep_h (the caller adds it after dh_{t−1} = dZ[:, t]·Rᵀ). dZ[:, t] is added into db
+    (4H, float64): the bias gradient, summed as BPTT goes."""
     n_rows, H = dh.shape
     for n in range(n_rows):
         g, tr, dz, dhr, dcr, gyr = gates[n, t], tc[n, t], dZ[n, t], dh[n], dc[n], gy[n, t]
@@ -114,3 +116,5 @@ def lstm_backward(gy, t, dh, dc, gates, tc, Y, c0, m, use_mask, dZ, keep_h):
             dg[j] = dcv * ig[j] * (_ONE - gg[j] * gg[j])
         for j in range(H):
             do[j] = dhr[j] * tr[j] * og[j] * (_ONE - og[j])
+        for j in range(4 * H):
+            db[j] += dz[j]

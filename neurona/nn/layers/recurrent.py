@@ -163,17 +163,23 @@ def _row_mask(mask, n, t, dtype):
 
 
 class RecurrentSequence(Function):
-    """The fused recurrence: inputs (Z, R, h0[, c0 for 'lstm'][, rb for 'gru']); Z (N, T, G·H)
-    are the projected inputs, R the recurrent kernel. Output (N, T, S·H): the states of every
+    """The fused recurrence: inputs (Z, R, h0[, c0 for 'lstm'][, rb for 'gru'][, b]); Z (N, T, G·H)
+    are the projected inputs, R the recurrent kernel, b (G·H) an input bias added to every step
+    of Z (LSTM only: the fused kernel adds it and sums its gradient as it goes, which saves a
+    pass over Z both ways; without it Z already holds the bias). Output (N, T, S·H): the states of every
     step (LSTM: h then c). `mask` (N, T) bool and `rmask` (N, H) (recurrent dropout) are
     constants. Forward and BPTT are loops over t on raw arrays; each step is one GEMM plus
     elementwise work."""
 
     def forward(self, Z, R, *rest, kind, mask=None, rmask=None):
         self.kind, self.mask, self.rmask = kind, mask, rmask
-        self.fused = kind == "lstm" and lstm_kernels(Z) is not None and R.dtype == Z.dtype
+        self.has_bias = kind == "lstm" and len(rest) == 3
+        self.fused = kind == "lstm" and lstm_kernels(Z) is not None and R.dtype == Z.dtype and all(
+            r.dtype == Z.dtype for r in rest)
         if self.fused:
             return self._lstm_fused_forward(Z, R, *rest)
+        if self.has_bias:
+            Z, rest = Z + rest[2], rest[:2]
         xp = B.array_module(Z)
         N, T, _ = Z.shape
         H = R.shape[0]
@@ -229,7 +235,7 @@ class RecurrentSequence(Function):
         self.hrs, self.Y = hrs, Y
         return Y
 
-    def _lstm_fused_forward(self, Z, R, h0, c0):
+    def _lstm_fused_forward(self, Z, R, h0, c0, b=None):
         """The LSTM recurrence with one fused kernel a step after the GEMM (float32 NumPy)."""
         k = lstm_kernels(Z)
         N, T, _ = Z.shape
@@ -243,7 +249,10 @@ class RecurrentSequence(Function):
         a = np.empty((N, 4 * H), dtype=dt)
         h0, c0 = np.ascontiguousarray(h0, dtype=dt), np.ascontiguousarray(c0, dtype=dt)
         Z = np.ascontiguousarray(Z)
-        RF = np.asfortranarray(R)  # the BLAS takes h·R 6% faster with R column-major (N=32, H=256)
+        b = np.zeros(4 * H, dtype=dt) if b is None else np.ascontiguousarray(b)
+        # R column-major: the BLAS takes h·R 6% faster so (N=32, H=256), and its transpose is the
+        # C-ordered Rᵀ that BPTT's dh·Rᵀ wants (13% faster than the transposed view): one copy
+        self.RF = RF = np.asfortranarray(R)
         h = h0
         for t in range(T):
             hr = hrs[:, t]
@@ -252,7 +261,7 @@ class RecurrentSequence(Function):
             else:
                 hr[...] = h
             np.matmul(hr, RF, out=a)
-            k.lstm_forward(Z, a, t, h0, c0, m, use_mask, gates, tc, Y)
+            k.lstm_forward(Z, b, a, t, h0, c0, m, use_mask, gates, tc, Y)
             h = Y[:, t, :H]
         self.hrs, self.Y = hrs, Y
         return Y
@@ -263,23 +272,25 @@ class RecurrentSequence(Function):
         N, T, _ = Z.shape
         H, dt, rmask = R.shape[0], Z.dtype, self.rmask
         m, use_mask = _row_mask(self.mask, N, T, dt)
-        Rt = np.ascontiguousarray(R.T)
+        Rt = self.RF.T
         Y, gates, tc = self.Y, self.gates, self.tc
         dZ = np.empty(Z.shape, dtype=dt)
         dh = np.zeros((N, H), dtype=dt)
         dc = np.zeros((N, H), dtype=dt)
         keep_h = np.empty((N, H), dtype=dt) if use_mask else dh
         c0 = np.ascontiguousarray(self.inputs[3].data, dtype=dt)
+        db = np.zeros(4 * H, dtype=np.float64)  # the bias gradient, summed over n and t as BPTT goes
         for t in range(T - 1, -1, -1):
-            k.lstm_backward(gy, t, dh, dc, gates, tc, Y, c0, m, use_mask, dZ, keep_h)
+            k.lstm_backward(gy, t, dh, dc, gates, tc, Y, c0, m, use_mask, dZ, keep_h, db)
             np.matmul(dZ[:, t], Rt, out=dh)
             if rmask is not None:
                 dh *= rmask
             if use_mask:
                 dh += keep_h
         dR = self.hrs.reshape(N * T, H).T @ dZ.reshape(N * T, -1) if self.needs_grad(1) else None
-        return (const(dZ) if self.needs_grad(0) else None, None if dR is None else const(dR),
-                const(dh) if self.needs_grad(2) else None, const(dc) if self.needs_grad(3) else None)
+        out = (const(dZ) if self.needs_grad(0) else None, None if dR is None else const(dR),
+               const(dh) if self.needs_grad(2) else None, const(dc) if self.needs_grad(3) else None)
+        return out + (const(db.astype(dt)) if self.needs_grad(4) else None,) if self.has_bias else out
 
     def backward(self, g):
         if is_grad_enabled():  # create_graph=True: differentiate the step-by-step recomputation
@@ -350,6 +361,8 @@ class RecurrentSequence(Function):
                const(dh) if self.needs_grad(2) else None]
         if kind == "lstm":
             out.append(const(dc) if self.needs_grad(3) else None)
+            if self.has_bias:
+                out.append(const(dZ.sum(axis=(0, 1))) if self.needs_grad(4) else None)
         elif kind == "gru":
             out.append(const(dU.sum(axis=(0, 1))) if self.needs_grad(3) else None)
         return tuple(out)
@@ -359,7 +372,8 @@ class RecurrentSequence(Function):
         Z, R, h0 = leaves[:3]
         with enable_grad():
             if self.kind == "lstm":
-                Y = composite_sequence("lstm", Z, R, None, [h0, leaves[3]], self.mask, self.rmask)
+                Zb = Z + leaves[4] if self.has_bias else Z
+                Y = composite_sequence("lstm", Zb, R, None, [h0, leaves[3]], self.mask, self.rmask)
             elif self.kind == "gru":
                 Y = composite_sequence("gru", Z, R, leaves[3], [h0], self.mask, self.rmask)
             else:
@@ -403,7 +417,7 @@ class RecurrentStep:
         if self._k is not None:
             self._z1, self._g1 = xp.empty((n, 1, G * H), dtype=dt), xp.empty((n, 1, G * H), dtype=dt)
             self._tc1, self._y1 = xp.empty((n, 1, H), dtype=dt), xp.empty((n, 1, 2 * H), dtype=dt)
-            self._m1 = xp.zeros((n, 1), dtype=dt)
+            self._m1, self._b0 = xp.zeros((n, 1), dtype=dt), xp.zeros(G * H, dtype=dt)
 
     def reset(self, states=None):
         """Zero the state, or copy `states` (a list of (n, s) arrays) into it."""
@@ -428,7 +442,7 @@ class RecurrentStep:
             c = self.states[1]
             xp.matmul(h, R, out=a)
             self._z1[:, 0] = z
-            self._k.lstm_forward(self._z1, a, 0, h, c, self._m1, False, self._g1, self._tc1, self._y1)
+            self._k.lstm_forward(self._z1, self._b0, a, 0, h, c, self._m1, False, self._g1, self._tc1, self._y1)
             h[...] = self._y1[:, 0, :H]
             c[...] = self._y1[:, 0, H:]
         elif self.kind == "lstm":
@@ -788,14 +802,16 @@ class RNN(Layer):
             if dmask is not None:
                 x = x * const(dmask[:, None, :])
             z = (x.reshape(n * t, d) @ cell.kernel).reshape(n, t, -1)  # all steps' input projections: one GEMM
-            if cell.input_bias() is not None:
+            # a fused LSTM adds its input bias inside the sequence op
+            fold = cell.fusable() and cell.kind == "lstm" and cell.input_bias() is not None
+            if cell.input_bias() is not None and not fold:
                 z = z + cell.input_bias()
             if self.go_backwards:
                 z = z[:, ::-1]
                 mask = None if mask is None else mask[:, ::-1]
             R, rb = cell.recurrent_kernel, cell.recurrent_bias()
             if cell.fusable():
-                extra = [rb] if cell.kind == "gru" else []
+                extra = [rb] if cell.kind == "gru" else [cell.input_bias()] if fold else []
                 Y = RecurrentSequence.apply(z, R, *states, *extra, kind=cell.kind, mask=mask, rmask=rmask)
             else:
                 Y = composite_sequence(cell.step_fn(), z, R, rb, states, mask, rmask, cell.activation,
