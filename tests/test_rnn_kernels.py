@@ -14,7 +14,7 @@ _rnn = pytest.importorskip("neurona.backend.kernels._rnn")
 def test_kernel_tanh_is_within_4e7_of_float64_tanh(lo, hi):
     from numba import njit
 
-    @njit
+    @njit(fastmath=_rnn._FM, error_model="numpy")  # the flags of the kernels that inline it
     def apply(x, out):
         for k in range(x.shape[0]):
             out[k] = _rnn.tanh(x[k])
