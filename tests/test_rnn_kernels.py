@@ -105,3 +105,21 @@ def test_lstm_sequence_with_its_bias_input_gradchecks_and_has_second_derivatives
            for s in [(N, T, 4 * H), (H, 4 * H), (N, H), (N, H), (4 * H,)]]
     assert nr.gradcheck(lambda *a: RecurrentSequence.apply(*a, kind="lstm"), ins)
     assert nr.gradgradcheck(lambda *a: RecurrentSequence.apply(*a, kind="lstm"), ins)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_fused_lstm_over_row_blocks_equals_one_thread(threads):
+    """With several kernel threads each takes a block of batch rows for the whole sequence; the
+    result is the one-thread result (the bias gradient within float rounding: its partial sums
+    are added per block)."""
+    from neurona.backend import thread_limit
+
+    rng = np.random.default_rng(5)
+    mask = rng.random((24, 6)) > 0.2
+    rmask = (rng.random((24, 16)) > 0.2).astype(np.float32) / 0.8
+    with thread_limit(1):
+        one = _run(True, 3, mask, rmask, N=24, T=6)
+    with thread_limit(threads):
+        many = _run(True, 3, mask, rmask, N=24, T=6)
+    for name, a, b in zip(["Y", "dZ", "dR", "dh0", "dc0", "db"], many, one):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, err_msg=name)

@@ -47,7 +47,7 @@ def sigmoid(x):
 
 
 @njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
-def lstm_forward(Z, b, A, t, h0, c0, m, use_mask, gates, tc, Y):
+def lstm_forward(Z, b, A, t, h0, c0, m, use_mask, gates, tc, Y, n0):
     """Step t: A (N, 4H) = h_{t−1}·R from the GEMM, Z (N, T, 4H) the projected inputs and b (4H)
     their bias (pre-activation (z + b) + a), h0 and c0
     (N, H) the states before step 0. Writes the activated gates [i f c̃ o] to gates[:, t]
@@ -55,11 +55,13 @@ def lstm_forward(Z, b, A, t, h0, c0, m, use_mask, gates, tc, Y):
     mask m (N, T), a masked row keeps its state. All arrays C-contiguous: the loops run over
     row views whose unit stride the compiler knows (views of views are 'A' layout, which LLVM
     does not vectorise), one loop per gate block (one loop over all four gates was not
-    vectorised either: too many arrays for its runtime alias checks)."""
+    vectorised either: too many arrays for its runtime alias checks). A holds rows n0 … n0 +
+    len(A) − 1 of the batch, the rows this call does (threads take disjoint row blocks)."""
     n_rows, four_h = A.shape
     H = four_h // 4
-    for n in range(n_rows):
-        z, a, g, tr, y = Z[n, t], A[n], gates[n, t], tc[n, t], Y[n, t]
+    for r in range(n_rows):
+        n = n0 + r
+        z, a, g, tr, y = Z[n, t], A[r], gates[n, t], tc[n, t], Y[n, t]
         for j in range(2 * H):
             g[j] = sigmoid((z[j] + b[j]) + a[j])
         for j in range(2 * H, 3 * H):
@@ -83,23 +85,25 @@ def lstm_forward(Z, b, A, t, h0, c0, m, use_mask, gates, tc, Y):
 
 
 @njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
-def lstm_backward(gy, t, dh, dc, gates, tc, Y, c0, m, use_mask, dZ, keep_h, db):
+def lstm_backward(gy, t, dh, dc, gates, tc, Y, c0, m, use_mask, dZ, keep_h, db, n0):
     """BPTT step t: dh, dc (N, H) hold the gradients flowing into h_t and c_t from step t+1; gy
     (N, T, 2H) those from the outputs [h c]. Writes dZ[:, t] (N, T, 4H), the gradient of the
     gates' pre-activations, and leaves in dc the gradient for c_{t−1} and in dh the part of h_t's
     gradient that goes through the gates; with the mask m (N, T), the part that skips the step
     goes to keep_h (the caller adds it after dh_{t−1} = dZ[:, t]·Rᵀ). dZ[:, t] is added into db
-    (4H, float64): the bias gradient, summed as BPTT goes."""
+    (4H, float64): the bias gradient, summed as BPTT goes. dh, dc and keep_h hold rows n0 … n0 +
+    len(dh) − 1 of the batch."""
     n_rows, H = dh.shape
-    for n in range(n_rows):
-        g, tr, dz, dhr, dcr, gyr = gates[n, t], tc[n, t], dZ[n, t], dh[n], dc[n], gy[n, t]
+    for r in range(n_rows):
+        n = n0 + r
+        g, tr, dz, dhr, dcr, gyr = gates[n, t], tc[n, t], dZ[n, t], dh[r], dc[r], gy[n, t]
         cp = c0[n] if t == 0 else Y[n, t - 1, H:]
         mm = m[n, t] if use_mask else _ONE
         for j in range(H):
             dhr[j] += gyr[j]
             dcr[j] += gyr[H + j]
         if use_mask:  # the part of the gradient that skips a masked step
-            kh = keep_h[n]
+            kh = keep_h[r]
             for j in range(H):
                 kh[j] = dhr[j] * (_ONE - mm)
                 dhr[j] = dhr[j] * mm
