@@ -52,7 +52,7 @@ def test_fused_lstm_sequence_equals_the_numpy_formulas(monkeypatch, use_mask, us
     mask = rng.random((5, 7)) > 0.3 if use_mask else None
     rmask = (rng.random((5, 16)) > 0.2).astype(np.float32) / 0.8 if use_rmask else None
     fused = _run(True, 1, mask, rmask, bias=bias)
-    monkeypatch.setattr(rec, "lstm_kernels", lambda a: None)
+    monkeypatch.setattr(rec, "rnn_kernels", lambda a: None)
     plain = _run(False, 1, mask, rmask, bias=bias)
     assert len(fused) == len(plain) == (6 if bias else 5)
     for name, a, b in zip(["Y", "dZ", "dR", "dh0", "dc0", "db"], fused, plain):
@@ -64,11 +64,11 @@ def test_fused_lstm_sequence_equals_the_numpy_formulas(monkeypatch, use_mask, us
 
 
 def test_fused_path_is_float32_numpy_only():
-    from neurona.backend.kernels.rnn import lstm_kernels
+    from neurona.backend.kernels.rnn import rnn_kernels
 
-    assert lstm_kernels(np.zeros(3, np.float32)) is not None
-    assert lstm_kernels(np.zeros(3, np.float64)) is None  # gradcheck's dtype keeps the NumPy formulas
-    assert lstm_kernels(np.zeros(3, np.float16)) is None
+    assert rnn_kernels(np.zeros(3, np.float32)) is not None
+    assert rnn_kernels(np.zeros(3, np.float64)) is None  # gradcheck's dtype keeps the NumPy formulas
+    assert rnn_kernels(np.zeros(3, np.float16)) is None
 
 
 def test_recurrent_kernels_are_created_c_contiguous_so_optimizers_fuse():
@@ -123,3 +123,37 @@ def test_fused_lstm_over_row_blocks_equals_one_thread(threads):
         many = _run(True, 3, mask, rmask, N=24, T=6)
     for name, a, b in zip(["Y", "dZ", "dR", "dh0", "dc0", "db"], many, one):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, err_msg=name)
+
+
+def _run_kind(kind, seed, mask=None, rmask=None, N=5, T=7, H=16):
+    rng = np.random.default_rng(seed)
+    G = {"gru": 3, "simple": 1}[kind]
+    Z = nr.tensor(rng.standard_normal((N, T, G * H)).astype(np.float32), requires_grad=True)
+    R = nr.tensor((rng.standard_normal((H, G * H)) * 0.3).astype(np.float32), requires_grad=True)
+    h0 = nr.tensor(rng.standard_normal((N, H)).astype(np.float32), requires_grad=True)
+    extra = [nr.tensor(rng.standard_normal(G * H).astype(np.float32), requires_grad=True)] if kind == "gru" else []
+    w = nr.tensor(rng.standard_normal((N, T, H)).astype(np.float32))
+    Y = RecurrentSequence.apply(Z, R, h0, *extra, kind=kind, mask=mask, rmask=rmask)
+    fused = Y._ctx.fused  # (backward frees what the op saved)
+    (Y * w).sum().backward()
+    return fused, [Y.data] + [t.grad.data for t in [Z, R, h0, *extra]]
+
+
+@pytest.mark.parametrize("kind", ["gru", "simple"])
+@pytest.mark.parametrize("use_mask, use_rmask", [(False, False), (True, True)])
+def test_fused_gru_and_simple_rnn_equal_the_numpy_formulas(monkeypatch, kind, use_mask, use_rmask):
+    from neurona.backend import thread_limit
+
+    rng = np.random.default_rng(0)
+    mask = rng.random((16, 7)) > 0.3 if use_mask else None
+    rmask = (rng.random((16, 16)) > 0.2).astype(np.float32) / 0.8 if use_rmask else None
+    fused_flag, fused = _run_kind(kind, 1, mask, rmask, N=16)
+    with thread_limit(2):  # two blocks of 8 rows
+        _, split = _run_kind(kind, 1, mask, rmask, N=16)
+    monkeypatch.setattr(rec, "rnn_kernels", lambda a: None)
+    plain_flag, plain = _run_kind(kind, 1, mask, rmask, N=16)
+    assert fused_flag and not plain_flag
+    for name, a, b, c in zip(["Y", "dZ", "dR", "dh0", "drb"], fused, plain, split):
+        # within float32 rounding of the largest entry (dR sums 112 products of size ~10)
+        assert np.abs(a - b).max() <= 2e-6 * max(1.0, np.abs(b).max()), name
+        assert np.abs(c - a).max() <= 1e-6 * max(1.0, np.abs(a).max()), name

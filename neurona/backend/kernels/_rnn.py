@@ -1,6 +1,7 @@
-"""numba kernels for one LSTM step's elementwise work (contract in `rnn.py`): the four gate
-activations, the cell update and h = o·tanh(c) in one pass over memory (forward), and the gate
-gradients with the cell-state gradient carried (backward). The GEMMs stay in the BLAS.
+"""numba kernels for one recurrent step's elementwise work (contract in `rnn.py`): for the LSTM
+the four gate activations, the cell update and h = o·tanh(c) in one pass over memory (forward),
+and the gate gradients with the cell-state gradient carried (backward); the same for the GRU
+(reset_after) and the SimpleRNN. The GEMMs stay in the BLAS.
 
 Why a kernel: the step's arithmetic as NumPy calls is ~20 passes over (N, 4H) arrays and five
 transcendental ufuncs; numba's scalar tanh (libm's) costs ~18 ns an element against NumPy's
@@ -122,3 +123,95 @@ def lstm_backward(gy, t, dh, dc, gates, tc, Y, c0, m, use_mask, dZ, keep_h, db, 
             do[j] = dhr[j] * tr[j] * og[j] * (_ONE - og[j])
         for j in range(4 * H):
             db[j] += dz[j]
+
+
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
+def gru_forward(Z, U, rb, t, h0, m, use_mask, zrs, ns, uhs, Y, n0):
+    """GRU step t (reset_after, Keras' default): U (rows, 3H) = h_{t−1}·R from the GEMM, rb (3H)
+    the recurrent bias, Z (N, T, 3H) the projected inputs with their bias. Writes [z r] to zrs
+    (N, T, 2H), ñ to ns (N, T, H), u_h = (h·R + b_r)_h to uhs (N, T, H) and h_t to Y (N, T, H);
+    a masked row keeps its state. U holds rows n0 … n0 + len(U) − 1."""
+    n_rows, three_h = U.shape
+    H = three_h // 3
+    for r in range(n_rows):
+        n = n0 + r
+        z, u, zr, nv, uh, y = Z[n, t], U[r], zrs[n, t], ns[n, t], uhs[n, t], Y[n, t]
+        hp = h0[n] if t == 0 else Y[n, t - 1]
+        for j in range(2 * H):
+            zr[j] = sigmoid(z[j] + (u[j] + rb[j]))
+        for j in range(H):
+            uh[j] = u[2 * H + j] + rb[2 * H + j]
+        rg = zr[H:]
+        for j in range(H):
+            nv[j] = tanh(z[2 * H + j] + rg[j] * uh[j])
+        for j in range(H):
+            y[j] = nv[j] + zr[j] * (hp[j] - nv[j])
+        if use_mask:
+            mm = m[n, t]
+            for j in range(H):
+                y[j] = hp[j] + mm * (y[j] - hp[j])
+
+
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
+def gru_backward(gy, t, dh, carry, zrs, ns, uhs, Y, h0, m, use_mask, dZ, dU, n0):
+    """GRU BPTT step t: dh (rows, H) holds the gradient flowing into h_t from step t+1; gy
+    (N, T, H) the outputs'. Writes dZ[:, t] (the input pre-activations' gradient) and dU[:, t]
+    (that of h_{t−1}·R + b_r), and in carry the part of h_{t−1}'s gradient that does not go
+    through R (z·∂h, plus a masked step's skip); the caller adds it to dU[:, t]·Rᵀ."""
+    n_rows, H = dh.shape
+    for r in range(n_rows):
+        n = n0 + r
+        zr, nv, uh, dz, du, dhr, cr, gyr = zrs[n, t], ns[n, t], uhs[n, t], dZ[n, t], dU[n, t], dh[r], carry[r], gy[n, t]
+        hp = h0[n] if t == 0 else Y[n, t - 1]
+        mm = m[n, t] if use_mask else _ONE
+        for j in range(H):
+            dhr[j] += gyr[j]
+        zg, rg = zr[:H], zr[H:]
+        for j in range(H):
+            d = dhr[j]
+            keep = d * (_ONE - mm) if use_mask else np.float32(0.0)
+            d = d * mm if use_mask else d
+            dan = d * (_ONE - zg[j]) * (_ONE - nv[j] * nv[j])
+            dzz = d * (hp[j] - nv[j]) * zg[j] * (_ONE - zg[j])
+            dz[j] = dzz
+            du[j] = dzz
+            dzr = dan * uh[j] * rg[j] * (_ONE - rg[j])
+            dz[H + j] = dzr
+            du[H + j] = dzr
+            dz[2 * H + j] = dan
+            du[2 * H + j] = dan * rg[j]
+            cr[j] = d * zg[j] + keep
+
+
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
+def simple_forward(Z, A, t, h0, m, use_mask, acts, Y, n0):
+    """SimpleRNN step t: h_t = tanh(z_t + h_{t−1}·R) with A (rows, H) the GEMM's result; writes
+    the activation to acts (N, T, H) and the (masked) state to Y (N, T, H)."""
+    n_rows, H = A.shape
+    for r in range(n_rows):
+        n = n0 + r
+        z, a, ac, y = Z[n, t], A[r], acts[n, t], Y[n, t]
+        for j in range(H):
+            ac[j] = tanh(z[j] + a[j])
+            y[j] = ac[j]
+        if use_mask:
+            hp = h0[n] if t == 0 else Y[n, t - 1]
+            mm = m[n, t]
+            for j in range(H):
+                y[j] = hp[j] + mm * (ac[j] - hp[j])
+
+
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
+def simple_backward(gy, t, dh, acts, m, use_mask, dZ, carry, n0):
+    """SimpleRNN BPTT step t: dh (rows, H) in, dZ[:, t] = ∂h·(1 − h²) out; a masked step's
+    skip to carry (the caller adds it to dZ[:, t]·Rᵀ)."""
+    n_rows, H = dh.shape
+    for r in range(n_rows):
+        n = n0 + r
+        ac, dz, dhr, cr, gyr = acts[n, t], dZ[n, t], dh[r], carry[r], gy[n, t]
+        mm = m[n, t] if use_mask else _ONE
+        for j in range(H):
+            d = dhr[j] + gyr[j]
+            cr[j] = d * (_ONE - mm) if use_mask else np.float32(0.0)
+            d = d * mm if use_mask else d
+            dz[j] = d * (_ONE - ac[j] * ac[j])

@@ -1,5 +1,5 @@
-"""The fused LSTM step kernels (`_rnn.py`) for `neurona.nn`'s recurrent sequence op and
-`RecurrentStep`: `lstm_kernels(a)` is the compiled module when array `a` should go through it —
+"""The fused recurrent step kernels (`_rnn.py`: LSTM, GRU, SimpleRNN) for `neurona.nn`'s sequence op and
+`RecurrentStep`: `rnn_kernels(a)` is the compiled module when array `a` should go through it —
 a float32 NumPy array, numba importable, NEURONA_NO_NUMBA unset — else None, and the caller runs
 its NumPy formulas (float64, which gradcheck uses, CuPy, float16). The kernel's tanh is a
 rational approximation (max abs error 3.4e-7, see `_rnn.py`), so the float32 results differ from
@@ -17,7 +17,7 @@ from .winograd import run_side_by_side
 _F32 = numpy.dtype(numpy.float32)
 
 
-def lstm_kernels(a):
+def rnn_kernels(a):
     """The `_rnn` module if float32 array `a` should use it, else None."""
     if type(a) is not numpy.ndarray or a.dtype != _F32:
         return None

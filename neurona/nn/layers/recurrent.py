@@ -33,7 +33,7 @@ import weakref
 import numpy as np
 
 from ... import backend as B, ops
-from ...backend.kernels.rnn import lstm_kernels, over_rows
+from ...backend.kernels.rnn import rnn_kernels, over_rows
 from ...autograd import grad as _grad
 from ...autograd.function import Function
 from ...autograd.grad_mode import enable_grad, is_grad_enabled, no_grad
@@ -174,10 +174,9 @@ class RecurrentSequence(Function):
     def forward(self, Z, R, *rest, kind, mask=None, rmask=None):
         self.kind, self.mask, self.rmask = kind, mask, rmask
         self.has_bias = kind == "lstm" and len(rest) == 3
-        self.fused = kind == "lstm" and lstm_kernels(Z) is not None and R.dtype == Z.dtype and all(
-            r.dtype == Z.dtype for r in rest)
+        self.fused = rnn_kernels(Z) is not None and R.dtype == Z.dtype and all(r.dtype == Z.dtype for r in rest)
         if self.fused:
-            return self._lstm_fused_forward(Z, R, *rest)
+            return self._fused_forward(Z, R, *rest)
         if self.has_bias:
             Z, rest = Z + rest[2], rest[:2]
         xp = B.array_module(Z)
@@ -235,28 +234,46 @@ class RecurrentSequence(Function):
         self.hrs, self.Y = hrs, Y
         return Y
 
-    def _lstm_fused_forward(self, Z, R, h0, c0, b=None):
-        """The LSTM recurrence with one fused kernel a step after the GEMM (float32 NumPy). The
-        batch rows are independent through the sequence, so with several kernel threads each
+    def _fused_forward(self, Z, R, h0, *rest):
+        """The recurrence with one compiled kernel a step after the step's GEMM (float32 NumPy).
+        The batch rows are independent through the sequence, so with several kernel threads each
         takes a block of rows for all T steps (`over_rows`)."""
-        k = lstm_kernels(Z)
-        N, T, _ = Z.shape
+        k, kind = rnn_kernels(Z), self.kind
+        N, T, GH = Z.shape
         H = R.shape[0]
         rmask, dt = self.rmask, Z.dtype
         m, use_mask = _row_mask(self.mask, N, T, dt)
         self.hrs = hrs = np.empty((N, T, H), dtype=dt)
-        self.Y = Y = np.empty((N, T, 2 * H), dtype=dt)
-        self.gates = gates = np.empty((N, T, 4 * H), dtype=dt)
-        self.tc = tc = np.empty((N, T, H), dtype=dt)
-        h0, c0 = np.ascontiguousarray(h0, dtype=dt), np.ascontiguousarray(c0, dtype=dt)
+        self.Y = Y = np.empty((N, T, 2 * H if kind == "lstm" else H), dtype=dt)
+        h0 = np.ascontiguousarray(h0, dtype=dt)
         Z = np.ascontiguousarray(Z)
-        b = np.zeros(4 * H, dtype=dt) if b is None else np.ascontiguousarray(b)
         # R column-major: the BLAS takes h·R 6% faster so (N=32, H=256), and its transpose is the
         # C-ordered Rᵀ that BPTT's dh·Rᵀ wants (13% faster than the transposed view): one copy
         self.RF = RF = np.asfortranarray(R)
+        if kind == "lstm":
+            c0 = np.ascontiguousarray(rest[0], dtype=dt)
+            b = np.ascontiguousarray(rest[1]) if len(rest) > 1 else np.zeros(GH, dtype=dt)
+            self.gates = gates = np.empty((N, T, GH), dtype=dt)
+            self.tc = tc = np.empty((N, T, H), dtype=dt)
+
+            def step(a, t, n0):
+                k.lstm_forward(Z, b, a, t, h0, c0, m, use_mask, gates, tc, Y, n0)
+        elif kind == "gru":
+            rb = np.ascontiguousarray(rest[0])
+            self.zrs = zrs = np.empty((N, T, 2 * H), dtype=dt)
+            self.ns = ns = np.empty((N, T, H), dtype=dt)
+            self.uhs = uhs = np.empty((N, T, H), dtype=dt)
+
+            def step(a, t, n0):
+                k.gru_forward(Z, a, rb, t, h0, m, use_mask, zrs, ns, uhs, Y, n0)
+        else:
+            self.acts = acts = np.empty((N, T, H), dtype=dt)
+
+            def step(a, t, n0):
+                k.simple_forward(Z, a, t, h0, m, use_mask, acts, Y, n0)
 
         def rows(n0, n1):
-            a = np.empty((n1 - n0, 4 * H), dtype=dt)
+            a = np.empty((n1 - n0, GH), dtype=dt)
             h = h0[n0:n1]
             for t in range(T):
                 hr = hrs[n0:n1, t]
@@ -265,49 +282,63 @@ class RecurrentSequence(Function):
                 else:
                     hr[...] = h
                 np.matmul(hr, RF, out=a)
-                k.lstm_forward(Z, b, a, t, h0, c0, m, use_mask, gates, tc, Y, n0)
+                step(a, t, n0)
                 h = Y[n0:n1, t, :H]
 
         over_rows(rows, N)
         return Y
 
-    def _lstm_fused_backward(self, gy):
-        k = lstm_kernels(gy)
-        Z, R = self.inputs[0].data, self.inputs[1].data
-        N, T, _ = Z.shape
-        H, dt, rmask = R.shape[0], Z.dtype, self.rmask
+    def _fused_backward(self, gy):
+        k, kind = rnn_kernels(gy), self.kind
+        Z = self.inputs[0].data
+        N, T, GH = Z.shape
+        H, dt, rmask = self.RF.shape[0], Z.dtype, self.rmask
         m, use_mask = _row_mask(self.mask, N, T, dt)
         Rt = self.RF.T
-        Y, gates, tc = self.Y, self.gates, self.tc
+        Y = self.Y
         dZ = np.empty(Z.shape, dtype=dt)
+        dU = np.empty((N, T, GH), dtype=dt) if kind == "gru" else dZ  # grads of hr·R (+ rb)
         dh = np.zeros((N, H), dtype=dt)
-        dc = np.zeros((N, H), dtype=dt)
-        c0 = np.ascontiguousarray(self.inputs[3].data, dtype=dt)
+        dc = np.zeros((N, H), dtype=dt) if kind == "lstm" else None
+        h0 = np.ascontiguousarray(self.inputs[2].data, dtype=dt)
+        c0 = np.ascontiguousarray(self.inputs[3].data, dtype=dt) if kind == "lstm" else None
 
         def rows(n0, n1):
-            dhr, dcr = dh[n0:n1], dc[n0:n1]
-            keep_h = np.empty((n1 - n0, H), dtype=dt) if use_mask else dhr
-            db = np.zeros(4 * H, dtype=np.float64)  # the bias gradient, summed over n and t as BPTT goes
+            dhr = dh[n0:n1]
+            carry = np.empty((n1 - n0, H), dtype=dt)  # what reaches h_{t−1} besides dU·Rᵀ
+            db = np.zeros(GH, dtype=np.float64)  # LSTM: the input bias gradient, summed as BPTT goes
             for t in range(T - 1, -1, -1):
-                k.lstm_backward(gy, t, dhr, dcr, gates, tc, Y, c0, m, use_mask, dZ, keep_h, db, n0)
-                np.matmul(dZ[n0:n1, t], Rt, out=dhr)
+                if kind == "lstm":
+                    k.lstm_backward(gy, t, dhr, dc[n0:n1], self.gates, self.tc, Y, c0, m, use_mask, dZ, carry,
+                                    db, n0)
+                elif kind == "gru":
+                    k.gru_backward(gy, t, dhr, carry, self.zrs, self.ns, self.uhs, Y, h0, m, use_mask, dZ, dU, n0)
+                else:
+                    k.simple_backward(gy, t, dhr, self.acts, m, use_mask, dZ, carry, n0)
+                np.matmul(dU[n0:n1, t], Rt, out=dhr)
                 if rmask is not None:
                     dhr *= rmask[n0:n1]
-                if use_mask:
-                    dhr += keep_h
+                if use_mask or kind == "gru":
+                    dhr += carry
             return db
 
         db = sum(over_rows(rows, N))
-        dR = self.hrs.reshape(N * T, H).T @ dZ.reshape(N * T, -1) if self.needs_grad(1) else None
-        out = (const(dZ) if self.needs_grad(0) else None, None if dR is None else const(dR),
-               const(dh) if self.needs_grad(2) else None, const(dc) if self.needs_grad(3) else None)
-        return out + (const(db.astype(dt)) if self.needs_grad(4) else None,) if self.has_bias else out
+        dR = self.hrs.reshape(N * T, H).T @ dU.reshape(N * T, -1) if self.needs_grad(1) else None
+        out = [const(dZ) if self.needs_grad(0) else None, None if dR is None else const(dR),
+               const(dh) if self.needs_grad(2) else None]
+        if kind == "lstm":
+            out.append(const(dc) if self.needs_grad(3) else None)
+            if self.has_bias:
+                out.append(const(db.astype(dt)) if self.needs_grad(4) else None)
+        elif kind == "gru":
+            out.append(const(dU.sum(axis=(0, 1))) if self.needs_grad(3) else None)
+        return tuple(out)
 
     def backward(self, g):
         if is_grad_enabled():  # create_graph=True: differentiate the step-by-step recomputation
             return self._differentiable_backward(g)
         if self.fused:
-            return self._lstm_fused_backward(np.ascontiguousarray(g.data, dtype=self.Y.dtype))
+            return self._fused_backward(np.ascontiguousarray(g.data, dtype=self.Y.dtype))
         kind, rmask = self.kind, self.rmask
         gy = g.data
         Z, R = self.inputs[0].data, self.inputs[1].data
@@ -423,12 +454,14 @@ class RecurrentStep:
         # the gate blocks as views of the buffer, sliced once (LSTM: i, f, c̃, o; GRU: z, r, h)
         self._blocks = [a[:, k * H:(k + 1) * H] for k in range(G)]
         self._first2 = a[:, :2 * H]
-        # float32 LSTM: the sequence op's fused kernel, on one-step buffers (N, 1, ·)
-        self._k = lstm_kernels(cell.recurrent_kernel.data) if self.kind == "lstm" else None
+        # float32: the sequence op's compiled kernels, on one-step buffers (n, 1, ·)
+        self._k = rnn_kernels(cell.recurrent_kernel.data)
         if self._k is not None:
+            S = len(cell.state_size)
             self._z1, self._g1 = xp.empty((n, 1, G * H), dtype=dt), xp.empty((n, 1, G * H), dtype=dt)
-            self._tc1, self._y1 = xp.empty((n, 1, H), dtype=dt), xp.empty((n, 1, 2 * H), dtype=dt)
-            self._m1, self._b0 = xp.zeros((n, 1), dtype=dt), xp.zeros(G * H, dtype=dt)
+            self._tc1, self._u1 = xp.empty((n, 1, H), dtype=dt), xp.empty((n, 1, H), dtype=dt)
+            self._y1, self._m1 = xp.empty((n, 1, S * H), dtype=dt), xp.zeros((n, 1), dtype=dt)
+            self._b0 = xp.zeros(G * H, dtype=dt)
 
     def reset(self, states=None):
         """Zero the state, or copy `states` (a list of (n, s) arrays) into it."""
@@ -449,13 +482,20 @@ class RecurrentStep:
         xp, H, a, t1, t2 = self._xp, self.cell.units, self._a, self._t1, self._t2
         R = self.cell.recurrent_kernel.data
         h = self.states[0]
-        if self.kind == "lstm" and self._k is not None and z.dtype == a.dtype:
-            c = self.states[1]
+        if self._k is not None and z.dtype == a.dtype:
+            k, z1, y1, m1 = self._k, self._z1, self._y1, self._m1
             xp.matmul(h, R, out=a)
-            self._z1[:, 0] = z
-            self._k.lstm_forward(self._z1, self._b0, a, 0, h, c, self._m1, False, self._g1, self._tc1, self._y1, 0)
-            h[...] = self._y1[:, 0, :H]
-            c[...] = self._y1[:, 0, H:]
+            z1[:, 0] = z
+            if self.kind == "lstm":
+                c = self.states[1]
+                k.lstm_forward(z1, self._b0, a, 0, h, c, m1, False, self._g1, self._tc1, y1, 0)
+                c[...] = y1[:, 0, H:]
+            elif self.kind == "gru":
+                k.gru_forward(z1, a, self.cell.recurrent_bias().data, 0, h, m1, False, self._g1, self._tc1,
+                              self._u1, y1, 0)
+            else:
+                k.simple_forward(z1, a, 0, h, m1, False, self._tc1, y1, 0)
+            h[...] = y1[:, 0, :H]
         elif self.kind == "lstm":
             c = self.states[1]
             i, f, g, o = self._blocks
