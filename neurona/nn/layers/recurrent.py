@@ -323,16 +323,7 @@ class RecurrentSequence(Function):
             return db
 
         db = sum(over_rows(rows, N))
-        dR = self.hrs.reshape(N * T, H).T @ dU.reshape(N * T, -1) if self.needs_grad(1) else None
-        out = [const(dZ) if self.needs_grad(0) else None, None if dR is None else const(dR),
-               const(dh) if self.needs_grad(2) else None]
-        if kind == "lstm":
-            out.append(const(dc) if self.needs_grad(3) else None)
-            if self.has_bias:
-                out.append(const(db.astype(dt)) if self.needs_grad(4) else None)
-        elif kind == "gru":
-            out.append(const(dU.sum(axis=(0, 1))) if self.needs_grad(3) else None)
-        return tuple(out)
+        return self._gradients(dZ, dU, dh, dc, lambda: db.astype(dt))
 
     def backward(self, g):
         if is_grad_enabled():  # create_graph=True: differentiate the step-by-step recomputation
@@ -398,14 +389,20 @@ class RecurrentSequence(Function):
                 if kind == "lstm":
                     dc = dc + keep_c
             dh = dh_prev
+        return self._gradients(dZ, dU, dh, dc, lambda: dZ.sum(axis=(0, 1)))
+
+    def _gradients(self, dZ, dU, dh, dc, bias_grad):
+        """The inputs' gradients from BPTT's: dZ, dU (the recurrent product's, = dZ but for the
+        GRU), dh and dc (LSTM) for the initial states; bias_grad() the LSTM input bias's."""
+        N, T, H = self.hrs.shape
         dR = self.hrs.reshape(N * T, H).T @ dU.reshape(N * T, -1) if self.needs_grad(1) else None
         out = [const(dZ) if self.needs_grad(0) else None, None if dR is None else const(dR),
                const(dh) if self.needs_grad(2) else None]
-        if kind == "lstm":
+        if self.kind == "lstm":
             out.append(const(dc) if self.needs_grad(3) else None)
             if self.has_bias:
-                out.append(const(dZ.sum(axis=(0, 1))) if self.needs_grad(4) else None)
-        elif kind == "gru":
+                out.append(const(bias_grad()) if self.needs_grad(4) else None)
+        elif self.kind == "gru":
             out.append(const(dU.sum(axis=(0, 1))) if self.needs_grad(3) else None)
         return tuple(out)
 
