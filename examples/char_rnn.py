@@ -10,7 +10,7 @@
    Curves, samples and the numbers go to out/char_rnn/.
 
     python examples/char_rnn.py hello
-    python examples/char_rnn.py shakespeare --minutes 12          # the protocol of docs/results.md
+    python examples/char_rnn.py shakespeare --minutes 12 --threads 2   # the protocol of docs/results.md
     python examples/char_rnn.py shakespeare --minutes 1 --hidden 64 --val-chars 20000   # a quick look
 """
 from __future__ import annotations
@@ -156,7 +156,8 @@ def shakespeare(args, out: Path):
                         "text": "".join(vocab.decode(sampler.generate(vocab.encode("KING"), 300, temp, seed=1)))})
     results = {"chars_per_second": chars / train_seconds, "steps": steps, "train_minutes": train_seconds / 60,
                "final_val_nats_per_char": curve[-1]["val"], "ngram_best": best, "ngram": grams, "curve": curve,
-               "config": vars(args), "loadavg": os.getloadavg(), "vocab": len(vocab)}
+               "config": vars(args), "loadavg": os.getloadavg(), "vocab": len(vocab),
+               "threads": nr.get_num_threads()}
     (out / "results.json").write_text(json.dumps(results, indent=1))
     (out / "samples.txt").write_text("\n\n".join(f"[step {s['step']}, T={s['temperature']}]\n{s['text']}"
                                                  for s in samples), encoding="utf-8")
@@ -203,7 +204,12 @@ def main(argv=None):
     p.add_argument("--val-chars", type=int, default=0, help="evaluate on the first N validation chars (0: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out/char_rnn")
+    p.add_argument("--threads", type=int, default=0,
+                   help="nr.set_num_threads(N): BLAS and kernel threads (0: leave the defaults); with N > 1 each "
+                        "LSTM runs its batch rows in N blocks side by side")
     args = p.parse_args(argv)
+    if args.threads:
+        nr.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.task == "hello":
