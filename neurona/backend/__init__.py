@@ -105,7 +105,7 @@ _seed = None
 
 
 # -- threads (threads.py): one setting for neurona's kernels and NumPy's BLAS ---------------------
-from .threads import available_cpus, get_num_threads, kernel_threads, set_num_threads, thread_limit  # noqa: E402,F401
+from .threads import available_cpus, blas_threads, get_num_threads, kernel_threads, set_num_threads, thread_limit  # noqa: E402,F401
 from .threads import apply_environment as _apply_environment  # noqa: E402
 
 _apply_environment()

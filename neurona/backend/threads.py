@@ -87,6 +87,35 @@ def _apply_blas(n: int) -> None:
     _blas_limiter = threadpool_limits(limits=n, user_api="blas")
 
 
+_blas_libs = None  # threadpoolctl's controllers of the BLAS libraries, found once (a scan takes ms)
+
+
+@contextlib.contextmanager
+def blas_threads(n: int):
+    """Within the block the BLAS runs on n threads, then goes back to its count (process-wide, as
+    OpenBLAS's setting is: other Python threads' GEMMs get n too meanwhile). Each switch is a
+    ctypes call of about a microsecond, cheap enough to wrap single operations: the batch-split
+    convolutions (kernels.over_batch) run their GEMMs at 1 thread each, side by side."""
+    global _blas_libs
+    if _blas_libs is None:
+        try:
+            from threadpoolctl import ThreadpoolController  # noqa: PLC0415 - loads the BLAS info lazily
+        except ImportError:  # pragma: no cover - a core dependency
+            _blas_libs = []
+        else:
+            import numpy  # noqa: F401,PLC0415 - NumPy's BLAS must be loaded for threadpoolctl to see it
+
+            _blas_libs = ThreadpoolController().select(user_api="blas").lib_controllers
+    old = [lib.get_num_threads() for lib in _blas_libs]
+    for lib in _blas_libs:
+        lib.set_num_threads(n)
+    try:
+        yield
+    finally:
+        for lib, k in zip(_blas_libs, old):
+            lib.set_num_threads(k)
+
+
 def set_num_threads(n: int) -> None:
     """Use `n` threads in neurona's kernels and in NumPy's BLAS (like `torch.set_num_threads`).
 

@@ -23,6 +23,7 @@ import os
 
 import numpy
 
+from .. import blas_threads, kernel_threads, thread_limit
 from . import _xp
 from . import winograd as _winograd
 from .winograd import _split
@@ -177,6 +178,73 @@ def max_pool_select(x, arg, geo):
     if k is None:
         return _xp.max_pool_select(x, arg, geo)
     return k.max_pool_select(numpy.ascontiguousarray(x), arg, *geo)
+
+
+# == whole convolutions split over the batch (ops/conv.py) =======================================
+# With several kernel threads, a convolution on few channels is many short steps (a GEMM, then
+# each transform, each split over the threads): every step waits for the slowest thread, and a
+# BLAS thread handed a small GEMM costs more than it saves (a 16×27 @ 27×6272 GEMM took 0.11 ms
+# on one thread and 24 ms, a scheduler time slice, on two beside another busy process;
+# docs/performance.md). Splitting the batch instead runs the whole op once per thread, side by
+# side, each with one kernel thread and one BLAS thread: one wait per op.
+MIN_IMAGES_PER_THREAD = 4
+
+
+def batch_ranges(a, n):
+    """The batch ranges [(b0, b1), ...] over which a conv2d op on array `a` (batch n) runs side
+    by side, one per kernel thread (each with ≥ MIN_IMAGES_PER_THREAD images), or None: run it
+    whole (one kernel thread, a small batch, or not a NumPy array)."""
+    threads = min(kernel_threads(), n // MIN_IMAGES_PER_THREAD)
+    if threads <= 1 or type(a) is not numpy.ndarray or _fast(a) is None:
+        return None
+    return [(n * i // threads, n * (i + 1) // threads) for i in range(threads)]
+
+
+def over_batch(ranges, task):
+    """[task(i, b0, b1) for each range i], side by side, each with one kernel and one BLAS thread."""
+    def one(i, b0, b1):
+        with thread_limit(1):
+            return task(i, b0, b1)
+
+    with blas_threads(1):
+        return _winograd.run_side_by_side([lambda i=i, r=r: one(i, *r) for i, r in enumerate(ranges)])
+
+
+# The three conv2d ops (ops/conv.py passes its functions in: this package cannot import ops/).
+# The forward pass keeps each range's saved matrix (im2col's, Winograd's V, ...) with the ranges,
+# as (ranges, [saved, ...]); the filter gradient uses them when its ranges are the same, and sums
+# the ranges' parts in order.
+
+def conv_by_batch(forward, x, w, geo):
+    """forward(x, w, geo) → (y, saved), per batch range when batch_ranges says so."""
+    ranges = batch_ranges(x, x.shape[0])
+    if ranges is None:
+        return forward(x, w, geo)
+    parts = over_batch(ranges, lambda i, b0, b1: forward(x[b0:b1], w, geo))
+    return numpy.concatenate([p[0] for p in parts]), (ranges, [p[1] for p in parts])
+
+
+def conv_input_grad_by_batch(input_grad, gy, w, geo, n):
+    """input_grad(gy, w, geo, n), per batch range when batch_ranges says so."""
+    ranges = batch_ranges(gy, n)
+    if ranges is None:
+        return input_grad(gy, w, geo, n)
+    return numpy.concatenate(over_batch(ranges, lambda i, b0, b1: input_grad(gy[b0:b1], w, geo, b1 - b0)))
+
+
+def conv_weight_grad_by_batch(weight_grad, x, gy, geo, saved):
+    """weight_grad(x, gy, geo, saved), per batch range when batch_ranges says so; `saved` is what
+    the forward pass kept (conv_by_batch's (ranges, list) or the whole op's matrix, or None)."""
+    ranges = batch_ranges(x, x.shape[0])
+    per_range = saved if isinstance(saved, tuple) else (None, None)
+    if ranges is None:
+        return weight_grad(x, gy, geo, None if isinstance(saved, tuple) else saved)
+    kept = per_range[1] if per_range[0] == ranges else [None] * len(ranges)  # else the threads changed
+    parts = over_batch(ranges, lambda i, b0, b1: weight_grad(x[b0:b1], gy[b0:b1], geo, kept[i]))
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
 
 
 # NumPy's strided copy is near a plain copy (measured: 1.3× memcpy on VGG-sized inputs), so im2col

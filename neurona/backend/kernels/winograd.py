@@ -190,21 +190,26 @@ _pool_lock = threading.Lock()
 def _split(kernel, total, *args, max_threads=None):
     """kernel(*args, c0, c1) over channel ranges covering [0, total), on kernel_threads()
     threads (the kernels release the GIL), at most max_threads; this thread takes the first range."""
-    global _pool, _pool_size
     threads = min(kernel_threads(), total, max_threads or total)
     if threads <= 1:
         kernel(*args, 0, total)
         return
-    with _pool_lock:
-        if _pool is None or _pool_size < threads - 1:
-            _pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="neurona-winograd")
-            _pool_size = threads - 1
-        pool = _pool
     bounds = [total * i // threads for i in range(threads + 1)]
-    futures = [pool.submit(kernel, *args, bounds[i], bounds[i + 1]) for i in range(1, threads)]
-    kernel(*args, bounds[0], bounds[1])
-    for f in futures:
-        f.result()
+    run_side_by_side([lambda a=bounds[i], b=bounds[i + 1]: kernel(*args, a, b) for i in range(threads)])
+
+
+def run_side_by_side(tasks):
+    """[task() for task in tasks], the first in this thread and the others in the kernel pool at
+    once (they release the GIL); the results in order. Raises the first task's error."""
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size < len(tasks) - 1:
+            _pool = ThreadPoolExecutor(max_workers=len(tasks) - 1, thread_name_prefix="neurona-kernels")
+            _pool_size = len(tasks) - 1
+        pool = _pool
+    futures = [pool.submit(task) for task in tasks[1:]]
+    first = tasks[0]()
+    return [first] + [f.result() for f in futures]
 
 
 def _to_batch_last(mod, x, ph, pw, hp, wp):
