@@ -53,7 +53,7 @@ _MATRICES5 = {
         [[1 / 4, 0, 0, 0, 0], [-1 / 6, -1 / 6, -1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6, 1 / 6, -1 / 6],
          [1 / 24, 1 / 12, 1 / 6, 1 / 3, 2 / 3], [1 / 24, -1 / 12, 1 / 6, -1 / 3, 2 / 3], [0, 0, 0, 0, 1]],
         [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 1]]),
-    # F(4×4, 5×5): 8×8 tiles on the points 0, ±1, ±2, ±1/2, ∞ (generic transform loops)
+    # F(4×4, 5×5): 8×8 tiles on the points 0, ±1, ±2, ±1/2, ∞ (transforms written out in _numba.py)
     4: ([[-1, 0, 21 / 4, 0, -21 / 4, 0, 1, 0], [0, 1, 1, -17 / 4, -17 / 4, 1, 1, 0],
          [0, -1, 1, 17 / 4, -17 / 4, -1, 1, 0], [0, 1 / 2, 1 / 4, -5 / 2, -5 / 4, 2, 1, 0],
          [0, -1 / 2, 1 / 4, 5 / 2, -5 / 4, -2, 1, 0], [0, 2, 4, -5 / 2, -5, 1 / 2, 1, 0],
@@ -237,6 +237,8 @@ def input_transform(mod, x, geo, m):
     flat, v, s = _planes(bt.shape[0] ** 2, c, th * tw * n, x.dtype)
     if bt.shape[0] == 6:  # F(4×4, 3×3) and F(2×2, 5×5)
         _split(mod.winograd6_input, c, xt, m, th, tw, flat, s)
+    elif bt.shape[0] == 8 and m == 4:  # F(4×4, 5×5)
+        _split(mod.winograd8_input, c, xt, th, tw, flat, s)
     else:
         _split(mod.winograd_input, c, xt, bt, m, th, tw, flat, s)
     return v
@@ -256,6 +258,8 @@ def forward(mod, x, w, geo):
         _split(mod.winograd43_output, k, mflat, s, th, tw, yt)
     elif m == 2 and r == 5:
         _split(mod.winograd25_output, k, mflat, s, th, tw, yt)
+    elif m == 4 and r == 5:
+        _split(mod.winograd45_output, k, mflat, s, th, tw, yt)
     else:
         _split(mod.winograd_output, k, mflat, s, _mats(m, x.dtype, r)[2], th, tw, yt)
     return _from_batch_last(mod, yt, 0, 0, geo[8], geo[9]), v
@@ -293,6 +297,8 @@ def _output_adjoint(mod, gy, geo, m):
         _split(mod.winograd43_output_adjoint, k, gt, th, tw, flat, s)
     elif m == 2 and geo[0] == 5:
         _split(mod.winograd25_output_adjoint, k, gt, th, tw, flat, s)
+    elif m == 4 and geo[0] == 5:
+        _split(mod.winograd45_output_adjoint, k, gt, th, tw, flat, s)
     else:
         _split(mod.winograd_output_adjoint, k, gt, at, th, tw, flat, s)
     if active:
@@ -313,6 +319,8 @@ def input_grad(mod, gy, w, geo, x_shape):
     dxt = numpy.zeros((c, m * th + r - 1, m * tw + r - 1, n), dtype=gy.dtype)
     if bt.shape[0] == 6:
         _split(mod.winograd6_input_adjoint, c, vflat, s, m, th, tw, dxt)
+    elif bt.shape[0] == 8 and m == 4:
+        _split(mod.winograd8_input_adjoint, c, vflat, s, th, tw, dxt)
     else:
         _split(mod.winograd_input_adjoint, c, vflat, s, bt, m, th, tw, dxt)
     return _from_batch_last(mod, dxt, geo[4], geo[5], h, wd)
