@@ -67,9 +67,11 @@ _MATRICES5 = {
 _cache: dict = {}
 
 # the output tile size used for new 3×3 convolutions (tests switch it to check both); 5×5 layers
-# use TILE5, or when it is None F(4×4, 5×5) on maps that 4×4 tiles cover with ≤ 15 % waste and
-# F(2×2, 5×5) elsewhere (16→32 on 28×28, batch 32: 77.6 → 57.5 ms; on 14×14, where 4×4 tiles
-# waste 31 %, even; float32 errors 6e-6 of the output's scale against 3e-6)
+# use TILE5, or when it is None the tile size with less transformed data, th·tw·α² per channel
+# and image: F(4×4, 5×5) on every map of 7 or more (with its transforms written out it beat
+# F(2×2, 5×5) on 7×7, 14×14 and 28×28, 31 % waste on the first two included: 16→32 on 14×14,
+# batch 32, 9.2 → 7.3 ms; docs/performance.md), F(2×2, 5×5) on the smallest; float32 errors
+# 6e-6 of the output's scale against 3e-6
 TILE = 4
 TILE5 = None
 
@@ -101,6 +103,7 @@ MAX_TILE_WASTE = 1.15
 # (docs/performance.md, "The convolution sweep")
 MIN_CHANNELS5 = 8
 MIN_WORK5 = 50_000
+MAX_TILE_WASTE5 = 1.35  # F(4×4, 5×5) on 14×14 and 7×7 maps (31 % waste) beat im2col and F(2×2)
 
 CONV_ALGOS = ("auto", "im2col", "winograd", "1x1")
 
@@ -119,8 +122,8 @@ def tile_for(r, geo):
         return TILE
     if TILE5 is not None:
         return TILE5
-    th, tw = _tiles(geo, 4)
-    return 4 if th * tw * 16 <= MAX_TILE_WASTE * geo[8] * geo[9] else 2
+    (th4, tw4), (th2, tw2) = _tiles(geo, 4), _tiles(geo, 2)
+    return 4 if th4 * tw4 * 64 <= th2 * tw2 * 36 else 2
 
 
 def suits(n, c, k, geo, groups, fast) -> bool:
@@ -138,7 +141,7 @@ def suits(n, c, k, geo, groups, fast) -> bool:
         return True
     m = tile_for(kh, geo)
     th, tw = _tiles(geo, m)
-    min_work, max_waste = (MIN_WORK5 if kh == 5 else MIN_WORK), MAX_TILE_WASTE
+    min_work, max_waste = (MIN_WORK5, MAX_TILE_WASTE5) if kh == 5 else (MIN_WORK, MAX_TILE_WASTE)
     from . import calibrate  # noqa: PLC0415 - imports this module
 
     cal = calibrate.rules()  # this machine's break-evens (None: NEURONA_CONV_CALIBRATION=0)
