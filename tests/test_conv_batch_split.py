@@ -39,10 +39,12 @@ def _run(x0, w0, g0, kw, threads_fwd, threads_bwd):
     return y.numpy(), x.grad.numpy(), w.grad.numpy()
 
 
+@pytest.mark.parametrize("min_work", [0, 1 << 40])  # split, then whole on one thread
 @pytest.mark.parametrize("name", LAYERS)
-def test_split_equals_the_whole_op(name, restore, monkeypatch):
+def test_split_equals_the_whole_op(name, min_work, restore, monkeypatch):
     x_shape, w_shape, kw, algo = LAYERS[name]
     monkeypatch.setenv("NEURONA_CONV_ALGO", algo)
+    monkeypatch.setattr(kernels, "MIN_SPLIT_WORK", min_work)
     rng = np.random.default_rng(0)
     x0 = rng.standard_normal(x_shape).astype(np.float32)
     w0 = rng.standard_normal(w_shape).astype(np.float32)
@@ -59,18 +61,21 @@ def test_split_equals_the_whole_op(name, restore, monkeypatch):
         split = _run(x0, w0, g0, kw, fwd, bwd)
         expected = [fwd] if fwd > 1 else []
         expected += [bwd, bwd] if bwd > 1 else []
-        assert calls == [min(c, x_shape[0] // kernels.MIN_IMAGES_PER_THREAD) for c in expected], (fwd, bwd, calls)
+        ranges = [1 if min_work else min(c, x_shape[0] // kernels.MIN_IMAGES_PER_THREAD) for c in expected]
+        assert calls == ranges, (fwd, bwd, calls)
         for what, a, b in zip(("y", "dx", "dw"), whole, split):
             scale = np.abs(a).max()
             np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * scale, err_msg=f"{name} {what} at {fwd}/{bwd}")
 
 
-def test_small_batches_and_one_thread_run_whole(restore):
+def test_small_batches_small_layers_and_one_thread_run_whole(restore):
     nr.set_num_threads(2)
     x = np.zeros((7, 3, 4, 4), np.float32)
     assert kernels.batch_ranges(x, 7) is None  # 7 images: not 4 per thread
     assert kernels.batch_ranges(x, 8) == [(0, 4), (4, 8)]
     assert kernels.batch_ranges(x.astype(np.float16), 8) is None  # no compiled kernels
+    assert kernels.batch_ranges(x, 64, work=kernels.MIN_SPLIT_WORK - 1) == [(0, 64)]  # whole, one thread
+    assert kernels.batch_ranges(x, 64, work=kernels.MIN_SPLIT_WORK) == [(i, i + 32) for i in (0, 32)]
     nr.set_num_threads(1)
     assert kernels.batch_ranges(x, 64) is None
 
@@ -79,6 +84,7 @@ def test_small_batches_and_one_thread_run_whole(restore):
 def test_split_matches_torch_and_gradchecks(name, restore, monkeypatch):
     x_shape, w_shape, kw, algo = LAYERS[name]
     monkeypatch.setenv("NEURONA_CONV_ALGO", algo)
+    monkeypatch.setattr(kernels, "MIN_SPLIT_WORK", 0)
     nr.set_num_threads(2)
     small_x = (8, 2) + x_shape[2:]  # central differences over few inputs; still 2 ranges
     small_w = (3, 2) + w_shape[2:]
