@@ -1,7 +1,8 @@
 """Kernels NumPy does badly: for convolution and pooling, im2col/col2im, a direct convolution for
-very few channels, Winograd F(4×4, 3×3) and F(2×2, 5×5) (`winograd.py`) for 3×3 and 5×5 layers
+very few channels, Winograd F(4×4, 3×3), F(2×2, 5×5) and F(4×4, 5×5) (`winograd.py`) for 3×3 and 5×5 layers
 with many channels, its break-evens measured once per machine (`calibrate.py`), and
-max-pool with argmax routing; and the fused batch-norm passes (`_bn.py`, at the end of this file).
+max-pool with argmax routing; the batch split of whole convolutions at several threads
+(`conv_by_batch`); and the fused batch-norm passes (`_bn.py`, at the end of this file).
 
 Each kernel (the direct convolution and Winograd aside: their callers fall back to im2col) has two
 implementations with the same contract: a numba one (`_numba.py`, compiled
