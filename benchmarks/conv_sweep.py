@@ -76,6 +76,11 @@ def main(argv=None):
     ap.add_argument("--threads", default="1,all", help="'1', 'all' or both, comma-separated")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--kernel", type=int, action="append", help="only shapes with this kernel size (repeatable)")
+    ap.add_argument("--in-channels", type=int, action="append", help="only shapes with this many input channels (repeatable)")
+    ap.add_argument("--map", type=int, action="append", help="only shapes with this map size (repeatable)")
+    ap.add_argument("--stride", type=int, action="append", help="only shapes with this stride (repeatable)")
+    ap.add_argument("--no-batch-split", action="store_true",
+                    help="at several threads split each GEMM and transform (before issue 11's batch split)")
     ap.add_argument("--keep-blas-env", action="store_true", help="keep OPENBLAS_CORETYPE/L2_SIZE as set")
     args = ap.parse_args(argv)
     counts = [nr.backend.available_cpus() if t.strip() == "all" else int(t) for t in args.threads.split(",")]
@@ -85,8 +90,13 @@ def main(argv=None):
         "openblas_thread_timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "loadavg": [round(v, 2) for v in os.getloadavg()], "quick": args.quick,
-        "conv_algo": os.environ.get("NEURONA_CONV_ALGO", "auto")}), flush=True)
-    shapes = [sh for sh in grid(args.quick) if not args.kernel or sh[4] in args.kernel]
+        "conv_algo": os.environ.get("NEURONA_CONV_ALGO", "auto"), "batch_split": not args.no_batch_split}),
+        flush=True)
+    if args.no_batch_split:
+        kernels.batch_ranges = lambda a, n, work=None: None
+    shapes = [sh for sh in grid(args.quick)
+              if all(not keep or sh[i] in keep for i, keep in ((1, args.in_channels), (3, args.map),
+                                                                (4, args.kernel), (5, args.stride)))]
     for n in counts:
         nr.set_num_threads(n)
         torch.set_num_threads(n)

@@ -52,8 +52,11 @@ def test_f_m5_matrices_compute_a_1d_correlation(m):
 def test_tile_size_follows_the_map(monkeypatch):
     monkeypatch.setattr(winograd, "TILE5", None)
     geo = lambda size: nr.ops.conv.make_geometry("t", (1, 1, size, size), 5, 1, 2, 1, "exact").ints  # noqa: E731
+    # the tile with less transformed data, th·tw·α²: 4×4 outputs on 8×8 tiles from 5×5 maps on
+    # (14×14: 16·64 against 49·36), 2×2 on 6×6 tiles below (2×2 maps: 64 against 36)
     assert winograd.tile_for(5, geo(28)) == 4 and winograd.tile_for(5, geo(16)) == 4
-    assert winograd.tile_for(5, geo(14)) == 2 and winograd.tile_for(5, geo(7)) == 2
+    assert winograd.tile_for(5, geo(14)) == 4 and winograd.tile_for(5, geo(7)) == 4
+    assert winograd.tile_for(5, geo(5)) == 4 and winograd.tile_for(5, geo(2)) == 2
 
 
 def _five_pair(xs, k, padding, dtype):

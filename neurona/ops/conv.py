@@ -13,6 +13,8 @@ forward pass and the filter gradient without it. 1×1 layers without padding ski
 a GEMM per image (W (K, C) @ x[n] (C, H·W), batched by matmul, the output already NCHW), a stride
 first subsamples the input; 3×3 stride-1 layers with many channels go through Winograd.
 NEURONA_CONV_ALGO=im2col|winograd|1x1 forces one algorithm wherever it applies (im2col elsewhere).
+With several kernel threads, each of the three ops runs once per batch range, side by side
+(kernels.conv_by_batch and its two siblings), rather than splitting each GEMM and transform.
 May import: neurona.backend, neurona.autograd, neurona.ops._base.
 """
 from __future__ import annotations
@@ -232,7 +234,7 @@ def conv_weight_grad(x, gy, geo, cols=None):
 class Conv2d(Function):
     def forward(self, x, w, geo):
         self.geo = geo
-        y, self.cols = conv_forward(x, w, geo)
+        y, self.cols = kernels.conv_by_batch(conv_forward, x, w, geo)
         return y
 
     def backward(self, gy):
@@ -249,7 +251,7 @@ class ConvTranspose2d(Function):
 
     def forward(self, gy, w, geo, n):
         self.geo = geo
-        return conv_input_grad(gy, w, geo, n)
+        return kernels.conv_input_grad_by_batch(conv_input_grad, gy, w, geo, n)
 
     def backward(self, gx):
         gy, w = self.inputs
@@ -263,7 +265,7 @@ class Conv2dWeight(Function):
 
     def forward(self, x, gy, geo, cols):
         self.geo = geo
-        return conv_weight_grad(x, gy, geo, cols)
+        return kernels.conv_weight_grad_by_batch(conv_weight_grad, x, gy, geo, cols)
 
     def backward(self, gw):
         x, gy = self.inputs

@@ -1,7 +1,8 @@
 """Kernels NumPy does badly: for convolution and pooling, im2col/col2im, a direct convolution for
-very few channels, Winograd F(4×4, 3×3) and F(2×2, 5×5) (`winograd.py`) for 3×3 and 5×5 layers
+very few channels, Winograd F(4×4, 3×3), F(2×2, 5×5) and F(4×4, 5×5) (`winograd.py`) for 3×3 and 5×5 layers
 with many channels, its break-evens measured once per machine (`calibrate.py`), and
-max-pool with argmax routing; and the fused batch-norm passes (`_bn.py`, at the end of this file).
+max-pool with argmax routing; the batch split of whole convolutions at several threads
+(`conv_by_batch`); and the fused batch-norm passes (`_bn.py`, at the end of this file).
 
 Each kernel (the direct convolution and Winograd aside: their callers fall back to im2col) has two
 implementations with the same contract: a numba one (`_numba.py`, compiled
@@ -23,6 +24,7 @@ import os
 
 import numpy
 
+from .. import blas_threads, kernel_threads, thread_limit
 from . import _xp
 from . import winograd as _winograd
 from .winograd import _split
@@ -194,6 +196,98 @@ def max_pool_select(x, arg, geo):
     if k is None:
         return _xp.max_pool_select(x, arg, geo)
     return k.max_pool_select(numpy.ascontiguousarray(x), arg, *geo)
+
+
+# == whole convolutions split over the batch (ops/conv.py) =======================================
+# With several kernel threads, a convolution on few channels is many short steps (a GEMM, then
+# each transform, each split over the threads): every step waits for the slowest thread, and a
+# BLAS thread handed a small GEMM costs more than it saves (a 16×27 @ 27×6272 GEMM took 0.11 ms
+# on one thread and 24 ms, a scheduler time slice, on two beside another busy process;
+# docs/performance.md). Splitting the batch instead runs the whole op once per thread, side by
+# side, each with one kernel thread and one BLAS thread: one wait per op.
+MIN_IMAGES_PER_THREAD = 4
+# Below this many multiply-adds (N·OH·OW·K·C/G·kh·kw, the direct convolution's) an op runs
+# whole on one thread even when more are set: handing out the ranges costs about 0.1 ms, more
+# than a second thread saves on such layers (3→16 on 14×14, 3×3, batch 32: 2.7 M; measured in
+# docs/performance.md).
+MIN_SPLIT_WORK = 1 << 23
+
+
+def batch_ranges(a, n, work=None):
+    """The batch ranges [(b0, b1), ...] over which a conv2d op on array `a` (batch n, `work`
+    multiply-adds) runs side by side, one per kernel thread with ≥ MIN_IMAGES_PER_THREAD images
+    each; [(0, n)] when it should run whole on one thread (less work than MIN_SPLIT_WORK); None
+    when the caller's threads apply (one kernel thread, a small batch, not a NumPy array)."""
+    if kernel_threads() <= 1 or type(a) is not numpy.ndarray or _fast(a) is None:
+        return None
+    if work is not None and work < MIN_SPLIT_WORK:
+        return [(0, n)]
+    threads = min(kernel_threads(), n // MIN_IMAGES_PER_THREAD)
+    if threads <= 1:
+        return None
+    return [(n * i // threads, n * (i + 1) // threads) for i in range(threads)]
+
+
+def over_batch(ranges, task):
+    """[task(i, b0, b1) for each range i], side by side, each with one kernel and one BLAS thread."""
+    def one(i, b0, b1):
+        with thread_limit(1):
+            return task(i, b0, b1)
+
+    with blas_threads(1):
+        if len(ranges) == 1:
+            return [one(0, *ranges[0])]
+        return _winograd.run_side_by_side([lambda i=i, r=r: one(i, *r) for i, r in enumerate(ranges)])
+
+
+def _work(n, c, k, geo):
+    """Multiply-adds of a conv2d with batch n, c input channels and k filters on layout `geo`
+    (ops/conv.py's Geometry)."""
+    return n * geo.oh * geo.ow * k * (c // geo.groups) * geo.kh * geo.kw
+
+
+# The three conv2d ops (ops/conv.py passes its functions in: this package cannot import ops/).
+# The forward pass keeps each range's saved matrix (im2col's, Winograd's V, ...) with the ranges,
+# as (ranges, [saved, ...]); the filter gradient uses them when its ranges are the same, and sums
+# the ranges' parts in order.
+
+def _join(parts):
+    return parts[0] if len(parts) == 1 else numpy.concatenate(parts)
+
+
+def conv_by_batch(forward, x, w, geo):
+    """forward(x, w, geo) → (y, saved), per batch range when batch_ranges says so."""
+    ranges = batch_ranges(x, x.shape[0], _work(x.shape[0], x.shape[1], w.shape[0], geo))
+    if ranges is None:
+        return forward(x, w, geo)
+    parts = over_batch(ranges, lambda i, b0, b1: forward(x[b0:b1] if len(ranges) > 1 else x, w, geo))
+    return _join([p[0] for p in parts]), (ranges, [p[1] for p in parts])
+
+
+def conv_input_grad_by_batch(input_grad, gy, w, geo, n):
+    """input_grad(gy, w, geo, n), per batch range when batch_ranges says so."""
+    ranges = batch_ranges(gy, n, _work(n, w.shape[1] * geo.groups, w.shape[0], geo))
+    if ranges is None:
+        return input_grad(gy, w, geo, n)
+    return _join(over_batch(ranges, lambda i, b0, b1: input_grad(gy[b0:b1] if len(ranges) > 1 else gy,
+                                                                 w, geo, b1 - b0)))
+
+
+def conv_weight_grad_by_batch(weight_grad, x, gy, geo, saved):
+    """weight_grad(x, gy, geo, saved), per batch range when batch_ranges says so; `saved` is what
+    the forward pass kept (conv_by_batch's (ranges, list) or the whole op's matrix, or None)."""
+    ranges = batch_ranges(x, x.shape[0], _work(x.shape[0], x.shape[1], gy.shape[1], geo))
+    per_range = saved if isinstance(saved, tuple) else (None, None)
+    if ranges is None:
+        return weight_grad(x, gy, geo, None if isinstance(saved, tuple) else saved)
+    kept = per_range[1] if per_range[0] == ranges else [None] * len(ranges)  # else the threads changed
+    whole = len(ranges) == 1  # then gy itself: Winograd's input gradient kept its transform
+    parts = over_batch(ranges, lambda i, b0, b1: weight_grad(x if whole else x[b0:b1], gy if whole else gy[b0:b1],
+                                                             geo, kept[i]))
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
 
 
 # NumPy's strided copy is near a plain copy (measured: 1.3× memcpy on VGG-sized inputs), so im2col

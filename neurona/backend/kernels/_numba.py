@@ -289,10 +289,12 @@ def to_batch_last(x, ph, pw, out, c0, c1):
     n, c, h, w = x.shape
     hh = min(h, out.shape[1] - ph)
     ww = min(w, out.shape[2] - pw)
-    # image by image: x is read in order (reading 64 images' rows side by side, 256 KB apart on
-    # VGG's 64×32×32 layer, was 4× slower; docs/performance.md)
-    for ni in range(n):
-        for ci in range(c0, c1):
+    # channel by channel, then image by image: one channel's output block (hp·wp·N) stays in
+    # cache while each image's plane is read in order (images outermost cycled the whole output
+    # through the cache N times: 2-3× slower, 17.6 against 5.7 ms for 64 × 64 × 32×32; reading
+    # 64 images' rows side by side, 256 KB apart, was 4× slower still; docs/performance.md)
+    for ci in range(c0, c1):
+        for ni in range(n):
             for y in range(hh):
                 dst = out[ci, y + ph]
                 src = x[ni, ci, y]
@@ -710,3 +712,210 @@ def add_rows(out, idx, g):
             r += rows
         for j in range(width):
             out[r, j] += g[k, j]
+
+
+# -- F(4×4, 5×5): 8×8 tiles (points 0, ±1, ±2, ±½, ∞), every transform written out -------------
+# The generic coefficient loops took two thirds of a 16→32 layer's time on 28×28 maps
+# (docs/performance.md, "The convolution sweep"); pairing the rows that differ in the sign of
+# the odd powers (points ±p) halves the multiplications, as in _at4.
+
+@njit(cache=True, inline="always", fastmath=True)
+def _bt8(o0, o1, o2, o3, o4, o5, o6, o7, d0, d1, d2, d3, d4, d5, d6, d7):
+    """o = Bᵀ·d for F(4×4, 5×5), lane by lane."""
+    for q in range(o0.shape[0]):
+        a1 = d1[q]
+        a2 = d2[q]
+        a3 = d3[q]
+        a4 = d4[q]
+        a5 = d5[q]
+        a6 = d6[q]
+        o0[q] = 5.25 * (a2 - a4) + a6 - d0[q]
+        e = a2 - 4.25 * a4 + a6
+        f = a1 - 4.25 * a3 + a5
+        o1[q] = e + f
+        o2[q] = e - f
+        e = 0.25 * a2 - 1.25 * a4 + a6
+        f = 0.5 * a1 - 2.5 * a3 + 2 * a5
+        o3[q] = e + f
+        o4[q] = e - f
+        e = 4 * a2 - 5 * a4 + a6
+        f = 2 * a1 - 2.5 * a3 + 0.5 * a5
+        o5[q] = e + f
+        o6[q] = e - f
+        o7[q] = 5.25 * (a3 - a5) + d7[q] - a1
+
+
+@njit(cache=True, inline="always", fastmath=True)
+def _b8(o0, o1, o2, o3, o4, o5, o6, o7, e0, e1, e2, e3, e4, e5, e6, e7, add):
+    """o = B·e (the adjoint of _bt8), or o += B·e when `add`, lane by lane."""
+    for q in range(o0.shape[0]):
+        a0 = e0[q]
+        a7 = e7[q]
+        s12 = e1[q] + e2[q]
+        d12 = e1[q] - e2[q]
+        s34 = e3[q] + e4[q]
+        d34 = e3[q] - e4[q]
+        s56 = e5[q] + e6[q]
+        d56 = e5[q] - e6[q]
+        r0 = -a0
+        r1 = d12 + 0.5 * d34 + 2 * d56 - a7
+        r2 = 5.25 * a0 + s12 + 0.25 * s34 + 4 * s56
+        r3 = -4.25 * d12 - 2.5 * (d34 + d56) + 5.25 * a7
+        r4 = -5.25 * a0 - 4.25 * s12 - 1.25 * s34 - 5 * s56
+        r5 = d12 + 2 * d34 + 0.5 * d56 - 5.25 * a7
+        r6 = a0 + s12 + s34 + s56
+        if add:
+            o0[q] += r0
+            o1[q] += r1
+            o2[q] += r2
+            o3[q] += r3
+            o4[q] += r4
+            o5[q] += r5
+            o6[q] += r6
+            o7[q] += a7
+        else:
+            o0[q] = r0
+            o1[q] = r1
+            o2[q] = r2
+            o3[q] = r3
+            o4[q] = r4
+            o5[q] = r5
+            o6[q] = r6
+            o7[q] = a7
+
+
+@njit(cache=True, inline="always", fastmath=True)
+def _at8(o0, o1, o2, o3, m0, m1, m2, m3, m4, m5, m6, m7):
+    """o = Aᵀ·m for F(4×4, 5×5) (eight values to four), lane by lane."""
+    for q in range(o0.shape[0]):
+        s12 = m1[q] + m2[q]
+        d12 = m1[q] - m2[q]
+        s34 = m3[q] + m4[q]
+        d34 = m3[q] - m4[q]
+        s56 = m5[q] + m6[q]
+        d56 = m5[q] - m6[q]
+        o0[q] = m0[q] + s12 + s34 + s56
+        o1[q] = d12 + 2 * d34 + 0.5 * d56
+        o2[q] = s12 + 4 * s34 + 0.25 * s56
+        o3[q] = d12 + 8 * d34 + 0.125 * d56 + m7[q]
+
+
+@njit(cache=True, inline="always", fastmath=True)
+def _a8(o0, o1, o2, o3, o4, o5, o6, o7, g0, g1, g2, g3):
+    """o = A·g (four values to eight, the adjoint of _at8), lane by lane."""
+    for q in range(o0.shape[0]):
+        a0 = g0[q]
+        a1 = g1[q]
+        a2 = g2[q]
+        a3 = g3[q]
+        e = a0 + a2
+        f = a1 + a3
+        o0[q] = a0
+        o1[q] = e + f
+        o2[q] = e - f
+        e = a0 + 4 * a2
+        f = 2 * a1 + 8 * a3
+        o3[q] = e + f
+        o4[q] = e - f
+        e = a0 + 0.25 * a2
+        f = 0.5 * a1 + 0.125 * a3
+        o5[q] = e + f
+        o6[q] = e - f
+        o7[q] = a3
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def winograd8_input(xt, th, tw, v, s, c0, c1):
+    """winograd_input for F(4×4, 5×5) (8×8 tiles 4 apart)."""
+    n = xt.shape[3]
+    p_all = th * tw * n
+    t = np.empty((8, 8, n), dtype=xt.dtype)   # t[a, sc]
+    for ci in range(c0, c1):
+        for i in range(th):
+            for j in range(tw):
+                y0 = 4 * i
+                x0 = 4 * j
+                for sc in range(8):
+                    _bt8(t[0, sc], t[1, sc], t[2, sc], t[3, sc], t[4, sc], t[5, sc], t[6, sc], t[7, sc],
+                         xt[ci, y0, x0 + sc], xt[ci, y0 + 1, x0 + sc], xt[ci, y0 + 2, x0 + sc],
+                         xt[ci, y0 + 3, x0 + sc], xt[ci, y0 + 4, x0 + sc], xt[ci, y0 + 5, x0 + sc],
+                         xt[ci, y0 + 6, x0 + sc], xt[ci, y0 + 7, x0 + sc])
+                base = ci * p_all + (i * tw + j) * n
+                for a in range(8):
+                    o = 8 * a * s + base
+                    _bt8(v[o:o + n], v[o + s:o + s + n], v[o + 2 * s:o + 2 * s + n], v[o + 3 * s:o + 3 * s + n],
+                         v[o + 4 * s:o + 4 * s + n], v[o + 5 * s:o + 5 * s + n], v[o + 6 * s:o + 6 * s + n],
+                         v[o + 7 * s:o + 7 * s + n],
+                         t[a, 0], t[a, 1], t[a, 2], t[a, 3], t[a, 4], t[a, 5], t[a, 6], t[a, 7])
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def winograd8_input_adjoint(dvf, s, th, tw, dxt, c0, c1):
+    """The adjoint of winograd8_input (dxt comes zeroed; overlapping tiles add)."""
+    n = dxt.shape[3]
+    p_all = th * tw * n
+    e = np.empty((8, 8, n), dtype=dvf.dtype)   # e[a, sc]
+    for ci in range(c0, c1):
+        for i in range(th):
+            for j in range(tw):
+                base = ci * p_all + (i * tw + j) * n
+                for a in range(8):
+                    o = 8 * a * s + base
+                    _b8(e[a, 0], e[a, 1], e[a, 2], e[a, 3], e[a, 4], e[a, 5], e[a, 6], e[a, 7],
+                        dvf[o:o + n], dvf[o + s:o + s + n], dvf[o + 2 * s:o + 2 * s + n],
+                        dvf[o + 3 * s:o + 3 * s + n], dvf[o + 4 * s:o + 4 * s + n], dvf[o + 5 * s:o + 5 * s + n],
+                        dvf[o + 6 * s:o + 6 * s + n], dvf[o + 7 * s:o + 7 * s + n], False)
+                y0 = 4 * i
+                x0 = 4 * j
+                for sc in range(8):
+                    _b8(dxt[ci, y0, x0 + sc], dxt[ci, y0 + 1, x0 + sc], dxt[ci, y0 + 2, x0 + sc],
+                        dxt[ci, y0 + 3, x0 + sc], dxt[ci, y0 + 4, x0 + sc], dxt[ci, y0 + 5, x0 + sc],
+                        dxt[ci, y0 + 6, x0 + sc], dxt[ci, y0 + 7, x0 + sc],
+                        e[0, sc], e[1, sc], e[2, sc], e[3, sc], e[4, sc], e[5, sc], e[6, sc], e[7, sc], True)
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def winograd45_output(mf, s, th, tw, yt, c0, c1):
+    """winograd_output for F(4×4, 5×5)."""
+    n = yt.shape[3]
+    p_all = th * tw * n
+    u = np.empty((8, 4, n), dtype=mf.dtype)   # u[a, dj]
+    for ki in range(c0, c1):
+        for i in range(th):
+            for j in range(tw):
+                base = ki * p_all + (i * tw + j) * n
+                for a in range(8):
+                    o = 8 * a * s + base
+                    _at8(u[a, 0], u[a, 1], u[a, 2], u[a, 3],
+                         mf[o:o + n], mf[o + s:o + s + n], mf[o + 2 * s:o + 2 * s + n], mf[o + 3 * s:o + 3 * s + n],
+                         mf[o + 4 * s:o + 4 * s + n], mf[o + 5 * s:o + 5 * s + n], mf[o + 6 * s:o + 6 * s + n],
+                         mf[o + 7 * s:o + 7 * s + n])
+                y0 = 4 * i
+                x0 = 4 * j
+                for dj in range(4):
+                    _at8(yt[ki, y0, x0 + dj], yt[ki, y0 + 1, x0 + dj], yt[ki, y0 + 2, x0 + dj],
+                         yt[ki, y0 + 3, x0 + dj],
+                         u[0, dj], u[1, dj], u[2, dj], u[3, dj], u[4, dj], u[5, dj], u[6, dj], u[7, dj])
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def winograd45_output_adjoint(gt, th, tw, dm, s, c0, c1):
+    """winograd_output_adjoint for F(4×4, 5×5)."""
+    n = gt.shape[3]
+    p_all = th * tw * n
+    r = np.empty((8, 4, n), dtype=gt.dtype)   # r[a, dj]
+    for ki in range(c0, c1):
+        for i in range(th):
+            for j in range(tw):
+                y0 = 4 * i
+                x0 = 4 * j
+                for dj in range(4):
+                    _a8(r[0, dj], r[1, dj], r[2, dj], r[3, dj], r[4, dj], r[5, dj], r[6, dj], r[7, dj],
+                        gt[ki, y0, x0 + dj], gt[ki, y0 + 1, x0 + dj], gt[ki, y0 + 2, x0 + dj],
+                        gt[ki, y0 + 3, x0 + dj])
+                base = ki * p_all + (i * tw + j) * n
+                for a in range(8):
+                    o = 8 * a * s + base
+                    _a8(dm[o:o + n], dm[o + s:o + s + n], dm[o + 2 * s:o + 2 * s + n], dm[o + 3 * s:o + 3 * s + n],
+                        dm[o + 4 * s:o + 4 * s + n], dm[o + 5 * s:o + 5 * s + n], dm[o + 6 * s:o + 6 * s + n],
+                        dm[o + 7 * s:o + 7 * s + n], r[a, 0], r[a, 1], r[a, 2], r[a, 3])

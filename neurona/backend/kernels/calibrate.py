@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy
 
-VERSION = 2
+VERSION = 3  # 3: F(4×4, 5×5)'s transforms written out, the 5×5 tile chosen by data volume
 # (batch, channels C = K, map) for each rung of the ladder, smallest work first
 LADDER = ((8, 8, 16), (8, 16, 16), (16, 16, 16), (16, 32, 16), (32, 32, 16))
 WASTE_PROBE = (16, 32, 14)

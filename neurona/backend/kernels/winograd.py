@@ -53,7 +53,7 @@ _MATRICES5 = {
         [[1 / 4, 0, 0, 0, 0], [-1 / 6, -1 / 6, -1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6, 1 / 6, -1 / 6],
          [1 / 24, 1 / 12, 1 / 6, 1 / 3, 2 / 3], [1 / 24, -1 / 12, 1 / 6, -1 / 3, 2 / 3], [0, 0, 0, 0, 1]],
         [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 1]]),
-    # F(4×4, 5×5): 8×8 tiles on the points 0, ±1, ±2, ±1/2, ∞ (generic transform loops)
+    # F(4×4, 5×5): 8×8 tiles on the points 0, ±1, ±2, ±1/2, ∞ (transforms written out in _numba.py)
     4: ([[-1, 0, 21 / 4, 0, -21 / 4, 0, 1, 0], [0, 1, 1, -17 / 4, -17 / 4, 1, 1, 0],
          [0, -1, 1, 17 / 4, -17 / 4, -1, 1, 0], [0, 1 / 2, 1 / 4, -5 / 2, -5 / 4, 2, 1, 0],
          [0, -1 / 2, 1 / 4, 5 / 2, -5 / 4, -2, 1, 0], [0, 2, 4, -5 / 2, -5, 1 / 2, 1, 0],
@@ -67,9 +67,11 @@ _MATRICES5 = {
 _cache: dict = {}
 
 # the output tile size used for new 3×3 convolutions (tests switch it to check both); 5×5 layers
-# use TILE5, or when it is None F(4×4, 5×5) on maps that 4×4 tiles cover with ≤ 15 % waste and
-# F(2×2, 5×5) elsewhere (16→32 on 28×28, batch 32: 77.6 → 57.5 ms; on 14×14, where 4×4 tiles
-# waste 31 %, even; float32 errors 6e-6 of the output's scale against 3e-6)
+# use TILE5, or when it is None the tile size with less transformed data, th·tw·α² per channel
+# and image: F(4×4, 5×5) on every map of 7 or more (with its transforms written out it beat
+# F(2×2, 5×5) on 7×7, 14×14 and 28×28, 31 % waste on the first two included: 16→32 on 14×14,
+# batch 32, 9.2 → 7.3 ms; docs/performance.md), F(2×2, 5×5) on the smallest; float32 errors
+# 6e-6 of the output's scale against 3e-6
 TILE = 4
 TILE5 = None
 
@@ -101,6 +103,7 @@ MAX_TILE_WASTE = 1.15
 # (docs/performance.md, "The convolution sweep")
 MIN_CHANNELS5 = 8
 MIN_WORK5 = 50_000
+MAX_TILE_WASTE5 = 1.35  # F(4×4, 5×5) on 14×14 and 7×7 maps (31 % waste) beat im2col and F(2×2)
 
 CONV_ALGOS = ("auto", "im2col", "winograd", "1x1")
 
@@ -119,8 +122,8 @@ def tile_for(r, geo):
         return TILE
     if TILE5 is not None:
         return TILE5
-    th, tw = _tiles(geo, 4)
-    return 4 if th * tw * 16 <= MAX_TILE_WASTE * geo[8] * geo[9] else 2
+    (th4, tw4), (th2, tw2) = _tiles(geo, 4), _tiles(geo, 2)
+    return 4 if th4 * tw4 * 64 <= th2 * tw2 * 36 else 2
 
 
 def suits(n, c, k, geo, groups, fast) -> bool:
@@ -138,7 +141,7 @@ def suits(n, c, k, geo, groups, fast) -> bool:
         return True
     m = tile_for(kh, geo)
     th, tw = _tiles(geo, m)
-    min_work, max_waste = (MIN_WORK5 if kh == 5 else MIN_WORK), MAX_TILE_WASTE
+    min_work, max_waste = (MIN_WORK5, MAX_TILE_WASTE5) if kh == 5 else (MIN_WORK, MAX_TILE_WASTE)
     from . import calibrate  # noqa: PLC0415 - imports this module
 
     cal = calibrate.rules()  # this machine's break-evens (None: NEURONA_CONV_CALIBRATION=0)
@@ -237,6 +240,8 @@ def input_transform(mod, x, geo, m):
     flat, v, s = _planes(bt.shape[0] ** 2, c, th * tw * n, x.dtype)
     if bt.shape[0] == 6:  # F(4×4, 3×3) and F(2×2, 5×5)
         _split(mod.winograd6_input, c, xt, m, th, tw, flat, s)
+    elif bt.shape[0] == 8 and m == 4:  # F(4×4, 5×5)
+        _split(mod.winograd8_input, c, xt, th, tw, flat, s)
     else:
         _split(mod.winograd_input, c, xt, bt, m, th, tw, flat, s)
     return v
@@ -256,6 +261,8 @@ def forward(mod, x, w, geo):
         _split(mod.winograd43_output, k, mflat, s, th, tw, yt)
     elif m == 2 and r == 5:
         _split(mod.winograd25_output, k, mflat, s, th, tw, yt)
+    elif m == 4 and r == 5:
+        _split(mod.winograd45_output, k, mflat, s, th, tw, yt)
     else:
         _split(mod.winograd_output, k, mflat, s, _mats(m, x.dtype, r)[2], th, tw, yt)
     return _from_batch_last(mod, yt, 0, 0, geo[8], geo[9]), v
@@ -293,6 +300,8 @@ def _output_adjoint(mod, gy, geo, m):
         _split(mod.winograd43_output_adjoint, k, gt, th, tw, flat, s)
     elif m == 2 and geo[0] == 5:
         _split(mod.winograd25_output_adjoint, k, gt, th, tw, flat, s)
+    elif m == 4 and geo[0] == 5:
+        _split(mod.winograd45_output_adjoint, k, gt, th, tw, flat, s)
     else:
         _split(mod.winograd_output_adjoint, k, gt, at, th, tw, flat, s)
     if active:
@@ -313,6 +322,8 @@ def input_grad(mod, gy, w, geo, x_shape):
     dxt = numpy.zeros((c, m * th + r - 1, m * tw + r - 1, n), dtype=gy.dtype)
     if bt.shape[0] == 6:
         _split(mod.winograd6_input_adjoint, c, vflat, s, m, th, tw, dxt)
+    elif bt.shape[0] == 8 and m == 4:
+        _split(mod.winograd8_input_adjoint, c, vflat, s, th, tw, dxt)
     else:
         _split(mod.winograd_input_adjoint, c, vflat, s, bt, m, th, tw, dxt)
     return _from_batch_last(mod, dxt, geo[4], geo[5], h, wd)
