@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import numpy
 
-from .. import blas_threads, kernel_threads
-from . import _compiled_module
-from .winograd import run_side_by_side
+from .. import kernel_threads
+from . import _compiled_module, over_batch
 
 _F32 = numpy.dtype(numpy.float32)
 
@@ -31,12 +30,11 @@ MIN_ROWS_PER_THREAD = 8
 def over_rows(task, n):
     """task(n0, n1) over row blocks covering [0, n) — the rows of an LSTM batch, independent
     through the whole sequence — on kernel_threads() threads (at most n // MIN_ROWS_PER_THREAD),
-    each running its GEMMs on one BLAS thread: OpenBLAS barely splits a (32×256)·(256×1024) GEMM
+    each running its GEMMs on one BLAS thread (kernels.over_batch, as the batch-split convolutions): OpenBLAS barely splits a (32×256)·(256×1024) GEMM
     (0.23 → 0.20 ms on 2 threads), while two 16-row halves side by side take 0.14 ms each.
     Returns the tasks' results in row order."""
     threads = min(kernel_threads(), n // MIN_ROWS_PER_THREAD)
     if threads <= 1:
         return [task(0, n)]
-    bounds = [n * i // threads for i in range(threads + 1)]
-    with blas_threads(1):
-        return run_side_by_side([lambda a=bounds[i], b=bounds[i + 1]: task(a, b) for i in range(threads)])
+    ranges = [(n * i // threads, n * (i + 1) // threads) for i in range(threads)]
+    return over_batch(ranges, lambda i, n0, n1: task(n0, n1))
