@@ -2,6 +2,9 @@
 a parameter and its slots instead of one array pass (and one temporary) per Tensor op. Every
 operation is the one the Tensor-op update does, in the same order and in the arrays' dtype (no
 fastmath, so LLVM does not contract a·b + c into an FMA): the results are bit-identical.
+NumPy's error model (a division by zero gives inf/nan, as the Tensor ops do, instead of raising):
+Python's adds a zero check per division that keeps LLVM from vectorising the loop (Adam on 16,384
+float32 elements: 79 us with it, 11 us without; `benchmarks.w5_dqn`'s learner step uses it).
 Arrays come flattened (1-D, contiguous); scalars come in the arrays' dtype.
 May import: numpy, numba.
 """
@@ -11,14 +14,14 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def sgd(p, g, lr):
     """x −= lr·dx"""
     for i in range(p.size):
         p[i] -= lr * g[i]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def sgd_momentum(p, g, v, lr, mu):
     """v = μ·v − lr·dx; x += v"""
     for i in range(p.size):
@@ -28,7 +31,7 @@ def sgd_momentum(p, g, v, lr, mu):
         p[i] += vi
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def sgd_nesterov(p, g, v, lr, mu):
     """v = μ·v − lr·dx; x += μ·v − lr·dx"""
     for i in range(p.size):
@@ -39,7 +42,7 @@ def sgd_nesterov(p, g, v, lr, mu):
         p[i] += mu * vi - step
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def adam(p, g, m, v, lr, b1, one_minus_b1, b2, one_minus_b2, bias_1, bias_2, eps, lr_wd):
     """[x −= (lr·wd)·x;] m = β₁·m + (1 − β₁)·dx; v = β₂·v + ((1 − β₂)·dx)·dx;
     x −= (lr·(m / bias₁)) / (√(v / bias₂) + ε)"""
