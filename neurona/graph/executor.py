@@ -62,8 +62,11 @@ def elementwise_out(node) -> bool:
 def make_kernel(node, out=None):
     """A callable taking the node's input arrays and returning its output(s).
 
-    `out` is a buffer to write into, or an int: write over that input (an in-place update).
+    `out` is a buffer to write into, an int: write over that input (an in-place update), or for a
+    kernel with several outputs a tuple: output k over input `out[k]` (None: a fresh array).
     """
+    if type(out) is tuple:
+        return node.kernel.bind(out)
     if type(out) is int:
         k = node.kernel if node.kernel is not None else ufunc(node)
         i = out

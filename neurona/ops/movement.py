@@ -34,6 +34,10 @@ class Transpose(Function):
 
 
 class BroadcastTo(Function):
+    # element i of the output is the input's element broadcast to i: graph mode's fusion folds
+    # it into its elementwise readers (`g * mask` after a broadcast reads g as it is)
+    elementwise = "{0}"
+
     def forward(self, a, shape):
         try:
             return B.array_module(a).broadcast_to(a, shape)

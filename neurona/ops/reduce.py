@@ -40,10 +40,11 @@ class Max(Function):
         self.axes, self.keepdims = axes, keepdims
         if a.size == 0:
             raise ValueError(f"{'max' if take_max else 'min'}: cannot reduce an empty tensor")
+        if not share:
+            return a.max(axis=axes, keepdims=keepdims) if take_max else a.min(axis=axes, keepdims=keepdims)
         out = a.max(axis=axes, keepdims=True) if take_max else a.min(axis=axes, keepdims=True)
-        if share:
-            mask = (a == out).astype(a.dtype)
-            self.share = mask / mask.sum(axis=axes, keepdims=True)
+        mask = (a == out).astype(a.dtype)
+        self.share = mask / mask.sum(axis=axes, keepdims=True)
         return out if keepdims else out.reshape([n for i, n in enumerate(a.shape) if i not in axes])
 
     def backward(self, g):

@@ -6,11 +6,18 @@ its forward in `neurona.ops`); an op that saves an array for its backward (relu'
 abs's sign) declares one for that array too, so the
 gradient's `g * scale` fuses into `g * (1 if x > 0 else 0)` and the scale is never stored.
 A group is grown backwards from a node: a producer joins when it is elementwise, has the same
-output shape, and every reader of its output is already in the group. The group's expression
+output shape, and every reader of its output is already in the group. A producer whose output
+also leaves the graph (a write-back such as Adam's new `m` and `v`, or an output) joins too, as an
+extra output of the group's kernel, when every input of the group has the group's shape or one
+element: the group then computes all its outputs in one pass (Adam's update of a parameter,
+its two moments and the parameter itself, is one kernel instead of three), and the memory plan
+lets each write straight into the state it replaces. The group's expression
 lines compile to a NumPy ufunc with `numba.vectorize` (broadcasting and `out=` come free).
 A group whose inputs all have its output's shape, or one element, also gets a flat loop
 compiled with `numba.njit`, which LLVM vectorises (NumPy's error model, no zero-division
-checks); it runs whenever the arrays are C-contiguous, and the ufunc otherwise. The strided
+checks); it runs whenever the arrays are C-contiguous, and the ufunc otherwise. An update in place
+(the output is one of the inputs, as in `p -= lr * g`) runs a variant of the loop that writes
+through the input itself, so LLVM sees one pointer and still vectorises it. The strided
 loop of a `vectorize` ufunc is not vectorised: on a 784x512 float32 array Adam's update with its
 `sqrt` and divisions took 1140 us as a ufunc and 82 us as the loop (NumPy's SIMD `np.sqrt`
 alone takes 108 us).
@@ -23,7 +30,6 @@ from __future__ import annotations
 
 import math
 import sys
-import threading
 
 import numpy as np
 
@@ -32,8 +38,6 @@ from ..debug import debug_level
 from ..ir import Graph, Node
 
 _kernels: dict = {}
-SMALL_IN_PLACE = 1024  # an in-place update of at most this many elements skips the scratch array
-_scratch = threading.local()  # (shape, dtype) -> the scratch array of in-place fused loops
 
 
 def expressions(node):
@@ -95,12 +99,27 @@ def _compile(lines, in_dtypes, out_dtype):
     return k
 
 
-def _compile_loop(lines, in_dtypes, out_dtype, scalar):
-    """The same expression as a plain loop over C-contiguous 1-d arrays (`scalar[i]`: input i has
-    one element, read as `x[0]`). LLVM vectorises this loop (the NumPy error model drops the
-    zero-division checks), which the strided loop of a `vectorize` ufunc is not: on 784x512
-    float32, Adam's `p - lr*(m/b1)/(sqrt(v/b2)+eps)` takes 82 us instead of 1140 us."""
-    key = ("loop", tuple(lines), tuple(d.str for d in in_dtypes), out_dtype.str, tuple(scalar))
+def _apart(a, b):
+    """Whether two flat contiguous arrays are the same memory or share none (numba-compiled
+    inside the loops: a Python `np.may_share_memory` per input costs more than a small loop)."""
+    pa, pb = a.ctypes.data, b.ctypes.data
+    if pa == pb and a.size == b.size:
+        return True
+    return pa + a.size * a.itemsize <= pb or pb + b.size * b.itemsize <= pa
+
+
+def _compile_loop(lines, in_dtypes, out_dtypes, scalar, targets):
+    """The same expression as a plain loop over C-contiguous 1-d arrays, `loop(n, x0.., outs..)`
+    (`scalar[i]`: input i has one element, read as `x[0]`; output k goes to its own argument
+    when `targets[k]` is -1, else into input `targets[k]`, in place). LLVM vectorises this loop
+    (the NumPy error model drops the zero-division checks), which the strided loop of a
+    `vectorize` ufunc is not: on 784x512 float32, Adam's `p - lr*(m/b1)/(sqrt(v/b2)+eps)`
+    takes 82 us instead of 1140 us. Writing in place through the input's own argument (not
+    a second argument for the same array) keeps the loop vectorised: LLVM's runtime overlap check
+    is between distinct pointers only. The loop first checks that no output overlaps an input
+    other than itself and returns False, writing nothing, if one does."""
+    key = ("loop", tuple(lines), tuple(d.str for d in in_dtypes), tuple(d.str for d in out_dtypes),
+           tuple(scalar), tuple(targets))
     k = _kernels.get(key)
     if k is None:
         import numba  # noqa: PLC0415
@@ -108,34 +127,45 @@ def _compile_loop(lines, in_dtypes, out_dtype, scalar):
         n = len(in_dtypes)
         body = "".join(f"    {ln}\n" for ln in lines)
         reads = ", ".join(f"x{i}[0]" if scalar[i] else f"x{i}[i]" for i in range(n))
+        outs = [f"o{k}" for k, t in enumerate(targets) if t < 0]
+        dest = [f"o{k}" if t < 0 else f"x{t}" for k, t in enumerate(targets)]
+        checks = "".join(f"    if not apart(x{i}, {d}):\n        return False\n"
+                         for d in dest for i in range(n) if f"x{i}" != d)
+        if len(targets) == 1:
+            store = f"        {dest[0]}[i] = fused({reads})\n"
+        else:
+            store = (f"        r = fused({reads})\n"
+                     + "".join(f"        {d}[i] = r[{k}]\n" for k, d in enumerate(dest)))
         src = (f"def fused({', '.join(f'x{i}' for i in range(n))}):\n{body}"
-               f"def loop({''.join(f'x{i}, ' for i in range(n))}out):\n"
-               f"    for i in range(out.shape[0]):\n"
-               f"        out[i] = fused({reads})\n")
-        ns = {"math": math, "np": np}
+               f"def loop(n, {''.join(f'x{i}, ' for i in range(n))}{', '.join(outs)}):\n"
+               f"{checks}    for i in range(n):\n{store}    return True\n")
+        ns = {"math": math, "np": np, "apart": numba.njit(inline="always")(_apart)}
         exec(src, ns)  # noqa: S102 - generated from the ops' declared expressions
         ns["fused"] = numba.njit(error_model="numpy", inline="always")(ns["fused"])
         arrays = [numba.from_dtype(d)[::1] for d in in_dtypes]
-        k = _kernels[key] = numba.njit([numba.void(*arrays, numba.from_dtype(out_dtype)[::1])],
+        out_arrays = [numba.from_dtype(out_dtypes[k])[::1] for k, t in enumerate(targets) if t < 0]
+        k = _kernels[key] = numba.njit([numba.boolean(numba.intp, *arrays, *out_arrays)],
                                        error_model="numpy")(ns["loop"])
     return k
 
 
-def _fast_kernel(make_ufunc, loop, shape, dtype):
-    """Run `loop` on flat views when every array is C-contiguous and the output overlaps no
+def _fast_kernel(make_ufunc, make_loop, shape, dtype):
+    """Run the loop on flat views when every array is C-contiguous and the output overlaps no
     input but the one it updates in place; otherwise (a transposed view, say) the ufunc, which
-    is compiled only if that ever happens.
-
-    An in-place update (`out` is an input, as in `p -= lr * g`) goes through a scratch array
-    and a copy: LLVM's runtime alias check sees the overlap and would run the scalar version
-    of the loop (on Adam's update of a 784x512 kernel: 1180 us in place, about 140 us this way).
-    The scratch array is shared by the kernels of one shape and dtype, per thread. Below
-    `SMALL_IN_PLACE` elements the loop writes in place directly (each element reads its own
-    inputs before it is written, so the result is the same; only the vectorisation is lost)."""
-    may_share = np.may_share_memory
+    is compiled only if that ever happens (NumPy's ufuncs buffer overlapping operands).
+    `make_loop(targets)` gives the loop writing its output to its own argument (targets (-1,))
+    or over input j (targets (j,)), compiled on first use."""
     ufuncs: list = []
-    key = (tuple(shape), np.dtype(dtype).str)
-    small = math.prod(shape) <= SMALL_IN_PLACE
+    loops: dict = {}
+    n = math.prod(shape)
+
+    def loop(targets):
+        k = loops.get(targets)
+        if k is None:
+            k = loops[targets] = make_loop(targets)
+        return k
+
+    fresh = loop((-1,))
 
     def ufunc(*a, out=None):
         if not ufuncs:
@@ -143,30 +173,75 @@ def _fast_kernel(make_ufunc, loop, shape, dtype):
         return ufuncs[0](*a, out=out)
 
     def kernel(*a, out=None):
+        for x in a:
+            if not x.flags.c_contiguous:
+                return ufunc(*a, out=out)
         if out is None:  # a fresh output: nothing can overlap it
-            for x in a:
-                if not x.flags.c_contiguous:
-                    return ufunc(*a)
             out = np.empty(shape, dtype)
-            loop(*[x.reshape(-1) for x in a], out.reshape(-1))
+            fresh(n, *[x.reshape(-1) for x in a], out.reshape(-1))
             return out
         if not out.flags.c_contiguous:
             return ufunc(*a, out=out)
-        for x in a:
-            if not x.flags.c_contiguous or (x is not out and may_share(x, out)):
-                return ufunc(*a, out=out)
-        # in place over few elements: the scalar loop costs less than the scratch copy below
-        if not small and any(x is out for x in a):
-            buffers = _scratch.__dict__
-            tmp = buffers.get(key)
-            if tmp is None:
-                tmp = buffers[key] = np.empty(shape, dtype)
-            loop(*[x.reshape(-1) for x in a], tmp.reshape(-1))
-            np.copyto(out, tmp)
-            return out
-        loop(*[x.reshape(-1) for x in a], out.reshape(-1))
-        return out
+        j = -1
+        for i, x in enumerate(a):
+            if x is out:
+                j = i
+                break
+        if j < 0:
+            done = fresh(n, *[x.reshape(-1) for x in a], out.reshape(-1))
+        else:  # in place: element i's inputs are read before it is written
+            done = loop((j,))(n, *[x.reshape(-1) for x in a])
+        return out if done else ufunc(*a, out=out)
 
+    return kernel
+
+
+def _multi_kernel(make_loop, shape, out_dtypes):
+    """The kernel of a group with several outputs (a tuple of arrays). `kernel.bind(targets)`
+    gives the one the executor runs: output k written over input `targets[k]` (None: a fresh
+    array). When an input is not C-contiguous, or overlaps an output it is not, the inputs are
+    copied first and the outputs copied into place after."""
+    loops: dict = {}
+    n = math.prod(shape)
+
+    def loop(targets):
+        k = loops.get(targets)
+        if k is None:
+            k = loops[targets] = make_loop(targets)
+        return k
+
+    every = (-1,) * len(out_dtypes)
+
+    def kernel(*a):
+        outs = [np.empty(shape, d) for d in out_dtypes]
+        loop(every)(n, *[np.ascontiguousarray(x).reshape(-1) for x in a], *[o.reshape(-1) for o in outs])
+        return tuple(outs)
+
+    def bind(targets):
+        if all(t is None for t in targets):
+            return kernel
+        spec = tuple(-1 if t is None else t for t in targets)
+        fresh_dtypes = [d for d, t in zip(out_dtypes, spec) if t < 0]
+        into = loop(spec)
+
+        def run(*a):
+            for x in a:
+                if not x.flags.c_contiguous:
+                    break
+            else:
+                fresh = [np.empty(shape, d) for d in fresh_dtypes]
+                if into(n, *[x.reshape(-1) for x in a], *[o.reshape(-1) for o in fresh]):
+                    it = iter(fresh)
+                    return tuple(a[t] if t >= 0 else next(it) for t in spec)
+            outs = kernel(*a)  # copies of the inputs, then the results copied into place
+            for k, t in enumerate(spec):
+                if t >= 0:
+                    np.copyto(a[t], outs[k])
+            return tuple(a[t] if t >= 0 else o for o, t in zip(outs, spec))
+
+        return run
+
+    kernel.bind = bind
     return kernel
 
 
@@ -196,25 +271,46 @@ def elementwise_fusion(graph: Graph, min_ops: int = 2) -> Graph:
     roots = {v.id for v in g.roots()}
     group_of: dict = {}
     groups = []
-    for i in range(len(units) - 1, -1, -1):
-        node, expr = units[i]
-        if expr is None or i in group_of:
-            continue
+
+    def grow(i, extras):
+        """Unit i and the producers that can join it; `extras` (a list, or None: none allowed)
+        collects the members whose output also leaves the graph."""
+        node = units[i][0]
         members = {i}
-        group_of[i] = members
         stack = [i]
         while stack:
             for v in units[stack.pop()][0].inputs:
                 j = producer.get(v.id)
-                if (j is None or j in group_of or units[j][1] is None or v.id in roots
+                if (j is None or j in group_of or j in members or units[j][1] is None
                         or units[j][0].outputs[0].shape != node.outputs[0].shape
-                        or not readers[v.id] <= members):
+                        or not readers[v.id] <= members or (v.id in roots and extras is None)):
                     continue
+                if v.id in roots:
+                    extras.append(j)
                 members.add(j)
-                group_of[j] = members
                 stack.append(j)
-        groups.append((i, members))
-    fused_at = {i: members for i, members in groups if len(members) >= min_ops}
+        return members
+
+    def loopable(members, shape):
+        inside = {units[j][0].outputs[0].id for j in members}
+        return math.prod(shape) > 1 and all(
+            v.id in inside or v.shape == shape or math.prod(v.shape) == 1
+            for j in members for v in units[j][0].inputs)
+
+    for i in range(len(units) - 1, -1, -1):
+        node, expr = units[i]
+        if expr is None or i in group_of:
+            continue
+        extras: list = []
+        members = grow(i, extras)
+        if extras and not loopable(members, node.outputs[0].shape):
+            extras = []  # several outputs need the flat loop: grow again without them
+            members = grow(i, None)
+        for j in members:
+            group_of[j] = members
+        groups.append((i, members, extras))
+    fused_at = {i: members for i, members, _ in groups if len(members) >= min_ops}
+    extra_of = {i: extras for i, _, extras in groups}
     absorbed = set().union(*fused_at.values()) if fused_at else set()
     siblings: dict = {}  # original node -> how many units were split from it
     for node, expr in units:
@@ -224,7 +320,9 @@ def elementwise_fusion(graph: Graph, min_ops: int = 2) -> Graph:
     for i, (node, expr) in enumerate(units):
         if i in fused_at:
             try:
-                out_nodes.append(_fuse(g, [units[j] for j in sorted(fused_at[i])]))
+                members = sorted(fused_at[i])
+                extra = [units[j][0].outputs[0] for j in sorted(extra_of[i])]
+                out_nodes.append(_fuse(g, [units[j] for j in members], extra))
             except Exception as e:  # noqa: BLE001 - a kernel numba cannot build: keep the graph unfused
                 if debug_level() >= 1:
                     print(f"[neurona.graph] fusion skipped: {type(e).__name__}: {e}", file=sys.stderr)
@@ -246,7 +344,9 @@ def elementwise_fusion(graph: Graph, min_ops: int = 2) -> Graph:
     return g
 
 
-def _fuse(graph, members):
+def _fuse(graph, members, extra=()):
+    """One node computing the members (in order); its outputs are the last member's and then
+    the `extra` values (members' outputs that leave the graph)."""
     names: dict = {}
     ext, lines = [], []
 
@@ -267,17 +367,26 @@ def _fuse(graph, members):
         lines.append(f"t{k} = {_cast(text, out.dtype)}")
         names[out.id] = f"t{k}"
     root = members[-1][0].outputs[0]
-    lines.append(f"return t{len(members) - 1}")
+    outputs = [root, *extra]
+    lines.append(f"return {', '.join(names[v.id] for v in outputs)}")
     fused = Node("Fused", None, {}, ext, len(ext), members[-1][0].source)
     fused.name = graph.unique_name("Fused")
-    fused.outputs = [root]
+    fused.outputs = outputs
     fused.expr = lines
     fused.inner = tuple(n.op for n, _ in members)
+    fused.alias = ()  # fresh arrays or the inputs it updates in place, never views
     dtypes = [v.dtype for v in ext]
+    scalar = [v.shape != root.shape for v in ext]
+    out_dtypes = [v.dtype for v in outputs]
+    if extra:  # the group was grown only if the flat loop can run it
+        fused.kernel = _multi_kernel(lambda t: _compile_loop(lines, dtypes, out_dtypes, scalar, t), root.shape,
+                                     out_dtypes)
+        return fused
     if math.prod(root.shape) > 1 and all(v.shape == root.shape or math.prod(v.shape) == 1 for v in ext):
         # no broadcasting but of single numbers: a flat loop that LLVM vectorises
-        loop = _compile_loop(lines, dtypes, root.dtype, [v.shape != root.shape for v in ext])
-        fused.kernel = _fast_kernel(lambda: _compile(lines, dtypes, root.dtype), loop, root.shape, root.dtype)
+        fused.kernel = _fast_kernel(lambda: _compile(lines, dtypes, root.dtype),
+                                    lambda t: _compile_loop(lines, dtypes, out_dtypes, scalar, t),
+                                    root.shape, root.dtype)
         return fused
     kernel = _compile(lines, dtypes, root.dtype)
     if root.shape == ():  # a ufunc returns a NumPy scalar for 0-d inputs; the graph wants arrays
