@@ -185,3 +185,89 @@ def test_jit_small_mlp_forward_and_gradients_match_eager():
     np.testing.assert_allclose(got, want, rtol=1e-5)
     np.testing.assert_allclose(gw1, w1.grad.numpy(), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(gw2, w2.grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def _train(opt_cls, jit_opts, steps=4, **opt_kw):
+    """Weights of an MLP's shapes updated `steps` times by `opt_cls` from given gradients (jit_opts
+    None: eager): the weights and the optimiser's slots. (Gradients are inputs, not computed by
+    a backward: fusion also runs small products as loops, whose sums round differently from BLAS.)"""
+    r = np.random.default_rng(7)
+    shapes = [(6, 16), (16,), (16, 3), (3,)]
+    ws = [nr.tensor(r.standard_normal(s).astype(np.float32) * 0.3, requires_grad=True) for s in shapes]
+    opt = opt_cls(ws, **opt_kw)
+
+    def step(*grads):
+        for w, g in zip(ws, grads):
+            w.grad = g * 1.0
+        opt.step()
+        return ws[0].sum()
+
+    f = step if jit_opts is None else jit(step, **jit_opts)
+    for _ in range(steps):
+        f(*[nr.tensor(r.standard_normal(s).astype(np.float32)) for s in shapes])
+    slots = [a.numpy().copy() for s in opt.state for a in s.values()]
+    return [w.numpy().copy() for w in ws], slots, f
+
+
+def test_fusion_with_several_outputs_runs_each_update_as_one_kernel():
+    """Adam's new m, v and parameter (and SGD momentum's velocity and parameter) are written back,
+    so each was its own kernel; the group with several outputs computes them in one pass, in
+    place over the state. Same bits as the unfused graph and as the eager step."""
+    from neurona.optim import SGD, Adam
+
+    for cls, kw, n_out in ((Adam, {"learning_rate": 0.01}, 3), (SGD, {"learning_rate": 0.05, "momentum": 0.9}, 2)):
+        fused_w, fused_s, f = _train(cls, {}, **kw)
+        plain_w, plain_s, _ = _train(cls, {"fuse": False}, **kw)
+        eager_w, eager_s, _ = _train(cls, None, **kw)
+        for a, b, c in zip(fused_w + fused_s, plain_w + plain_s, eager_w + eager_s):
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(a, c)
+        multi = [n for n in f.graphs()[1].nodes if n.op == "Fused" and len(n.outputs) > 1]
+        assert len(multi) == 4 and all(len(n.outputs) == n_out for n in multi), cls
+        assert f.memory_stats()["in_place_updates"] == 4 * n_out + 1  # and the step count
+
+
+def test_fused_in_place_update_over_an_overlapping_input_matches_numpy():
+    """An update written in place while another input overlaps the target (a shifted view of
+    the same buffer): the compiled loop sees the overlap and the kernel falls back to buffered
+    copies, with the values of the step done op by op."""
+    from neurona.optim import SGD
+
+    for momentum in (0.0, 0.9):  # one output (p) and two (velocity and p)
+        p = nr.tensor(np.zeros((4, 8), np.float32), requires_grad=True)
+        opt = SGD([p], learning_rate=0.5, momentum=momentum)
+
+        def step(x):
+            p.grad = x * 1.0
+            opt.step()
+            return p.sum()
+
+        f = jit(step)
+        f(nr.tensor(np.ones((4, 8), np.float32)))  # traced (run op by op); the replay below runs the graph
+        buf = np.linspace(-1, 1, 40, dtype=np.float32)
+        p.data = buf[8:].reshape(4, 8)  # state is read live at each call
+        x = buf[:32].reshape(4, 8)  # 8 numbers before p, then p's rows 0-2: a loop in place
+        # would read x[i] = p[i - 8] after writing it
+        old_p, old_x = p.numpy().copy(), x.copy()
+        v = opt.state[0]["velocity"].numpy().copy() if momentum else 0.0
+        f(nr.tensor(x))
+        assert f.trace_count == 1 and np.shares_memory(p.numpy(), buf)  # replayed, in place
+        np.testing.assert_array_equal(p.numpy(), old_p + (np.float32(momentum) * v - np.float32(0.5) * old_x))
+
+
+def test_fusion_folds_broadcast_into_its_elementwise_reader():
+    """`broadcast_to` then an elementwise op: one kernel that broadcasts as it reads, and the
+    gradient through it is the unfused graph's."""
+    def f(a, m):
+        y = nr.broadcast_to(a.reshape(5, 1), (5, 3)) * m
+        return y, nr.grad((y * y).sum(), [a])[0]
+
+    a = nr.tensor(rng.standard_normal(5).astype(np.float32), requires_grad=True)
+    m = nr.tensor(rng.standard_normal((5, 3)).astype(np.float32))
+    g = trace_graph(f, a, m)
+    opt = optimize(g)
+    assert "BroadcastTo" in g.op_types() and "BroadcastTo" not in opt.op_types()
+    for got, want in zip(_run(opt, a, m), _run(optimize(g, fuse=False), a, m)):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+    y, ga = f(a, m)
+    np.testing.assert_allclose(_run(opt, a, m)[1], ga.numpy(), rtol=1e-6)
