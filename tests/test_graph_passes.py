@@ -162,6 +162,22 @@ def test_small_matmul_fusion_before_after_and_equivalence():
     assert small_matmul_fusion(trace_graph(lambda a, b: a @ b, *big)).op_types() == ["MatMul"]  # BLAS above MAX_MACS
 
 
+def test_narrow_product_above_the_loop_size_keeps_blas_and_fuses_its_epilogue():
+    """A 2-column product of more than NARROW_MAX_MACS multiply-adds (a Q-network's last layer
+    on a batch of 32) stays a BLAS call with its bias and activation run in place after it:
+    one node, the unfused graph's bits; alone (no epilogue) it is left as the MatMul."""
+    from neurona.graph.passes.matmul import NARROW_MAX_MACS
+
+    args = [nr.tensor(rng.standard_normal(s).astype(np.float32)) for s in [(32, 128), (128, 2), (2,)]]
+    assert 32 * 128 * 2 > NARROW_MAX_MACS
+    g = elementwise_fusion(trace_graph(lambda h, w, b: nr.relu(h @ w + b), *args))
+    after = small_matmul_fusion(g)
+    assert after.op_types() == ["FusedMatMul"] and after.nodes[0].inner == ("MatMul", "Add", "LeakyReLU")
+    np.testing.assert_array_equal(_run(after, *args, plan=True)[0], _run(g, *args)[0])
+    alone = trace_graph(lambda h, w: h @ w, *args[:2])
+    assert small_matmul_fusion(alone).op_types() == ["MatMul"]
+
+
 def test_jit_small_mlp_forward_and_gradients_match_eager():
     w1 = nr.tensor(rng.standard_normal((4, 32)).astype(np.float32), requires_grad=True)
     w2 = nr.tensor(rng.standard_normal((32, 3)).astype(np.float32), requires_grad=True)
