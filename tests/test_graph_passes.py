@@ -287,3 +287,21 @@ def test_fusion_folds_broadcast_into_its_elementwise_reader():
         np.testing.assert_allclose(got, want, rtol=1e-6)
     y, ga = f(a, m)
     np.testing.assert_allclose(_run(opt, a, m)[1], ga.numpy(), rtol=1e-6)
+
+
+def test_scalar_group_runs_on_numpy_scalars_with_the_unfused_values():
+    """A fused group of single numbers (Adam's bias correction) is evaluated on NumPy scalars:
+    the unfused graph's bits, and nan/inf where Python's math would raise."""
+    def f(t, x):
+        return 1.0 - 0.9 ** (t + 1.0), nr.sqrt(x - 2.0) * 1.0, nr.log(x - 1.0) * 2.0
+
+    args = [nr.tensor(np.array(4.0)), nr.tensor(np.array(1.0, np.float32))]
+    with np.errstate(all="ignore"):
+        g = trace_graph(f, *args)
+        opt = optimize(g)
+        got, want = _run(opt, *args), _run(optimize(g, fuse=False), *args)
+    assert [n.op for n in opt.nodes] == ["Fused"] * 3 and all(v.shape == () for v in opt.outputs)
+    for a, b in zip(got, want):
+        assert a.shape == () and a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    assert np.isnan(got[1]) and got[2] == -np.inf
