@@ -108,56 +108,64 @@ def _apart(a, b):
     return pa + a.size * a.itemsize <= pb or pb + b.size * b.itemsize <= pa
 
 
-def _compile_loop(lines, in_dtypes, out_dtypes, scalar, targets):
-    """The same expression as a plain loop over C-contiguous 1-d arrays, `loop(n, x0.., outs..)`
-    (`scalar[i]`: input i has one element, read as `x[0]`; output k goes to its own argument
-    when `targets[k]` is -1, else into input `targets[k]`, in place). LLVM vectorises this loop
-    (the NumPy error model drops the zero-division checks), which the strided loop of a
-    `vectorize` ufunc is not: on 784x512 float32, Adam's `p - lr*(m/b1)/(sqrt(v/b2)+eps)`
-    takes 82 us instead of 1140 us. Writing in place through the input's own argument (not
-    a second argument for the same array) keeps the loop vectorised: LLVM's runtime overlap check
-    is between distinct pointers only. The loop first checks that no output overlaps an input
-    other than itself and returns False, writing nothing, if one does."""
-    key = ("loop", tuple(lines), tuple(d.str for d in in_dtypes), tuple(d.str for d in out_dtypes),
+def _compile_loop(lines, in_types, out_types, scalar, targets):
+    """The same expression as a plain loop, `loop(n, x0.., outs..)`, over C-contiguous arrays of
+    the given (dtype, ndim) types, each read as a flat view of its n elements (`scalar[i]`:
+    input i has one element, read once). Output k goes to its own argument when `targets[k]` is
+    -1, else into input `targets[k]`, in place. LLVM vectorises this loop (the NumPy error model
+    drops the zero-division checks), which the strided loop of a `vectorize` ufunc is not: on
+    784x512 float32, Adam's `p - lr*(m/b1)/(sqrt(v/b2)+eps)` takes 82 us instead of 1140 us.
+    Writing in place through the input's own argument (not a second argument for the same
+    array) keeps the loop vectorised: LLVM's runtime overlap check is between distinct pointers
+    only. The loop first checks that no output overlaps an input other than itself and returns
+    False, writing nothing, if one does. The signature takes C-contiguous arrays only, so a
+    strided one raises TypeError at the call (the callers' cue to take another path) at no cost
+    to the others: no Python-side flag checks or reshapes per call."""
+    key = ("loop", tuple(lines), tuple((d.str, k) for d, k in in_types), tuple((d.str, k) for d, k in out_types),
            tuple(scalar), tuple(targets))
     k = _kernels.get(key)
     if k is None:
         import numba  # noqa: PLC0415
 
-        n = len(in_dtypes)
+        n = len(in_types)
         body = "".join(f"    {ln}\n" for ln in lines)
-        reads = ", ".join(f"x{i}[0]" if scalar[i] else f"x{i}[i]" for i in range(n))
         outs = [f"o{k}" for k, t in enumerate(targets) if t < 0]
         dest = [f"o{k}" if t < 0 else f"x{t}" for k, t in enumerate(targets)]
         checks = "".join(f"    if not apart(x{i}, {d}):\n        return False\n"
                          for d in dest for i in range(n) if f"x{i}" != d)
+        views = "".join(f"    y{i} = x{i}.reshape(1)[0]\n" if scalar[i] else f"    y{i} = x{i}.reshape(n)\n"
+                        for i in range(n))
+        views += "".join(f"    w{k} = {d}.reshape(n)\n" for k, d in enumerate(dest))
+        reads = ", ".join(f"y{i}" if scalar[i] else f"y{i}[i]" for i in range(n))
         if len(targets) == 1:
-            store = f"        {dest[0]}[i] = fused({reads})\n"
+            store = f"        w0[i] = fused({reads})\n"
         else:
             store = (f"        r = fused({reads})\n"
-                     + "".join(f"        {d}[i] = r[{k}]\n" for k, d in enumerate(dest)))
+                     + "".join(f"        w{k}[i] = r[{k}]\n" for k in range(len(dest))))
         src = (f"def fused({', '.join(f'x{i}' for i in range(n))}):\n{body}"
                f"def loop(n, {''.join(f'x{i}, ' for i in range(n))}{', '.join(outs)}):\n"
-               f"{checks}    for i in range(n):\n{store}    return True\n")
+               f"{checks}{views}    for i in range(n):\n{store}    return True\n")
         ns = {"math": math, "np": np, "apart": numba.njit(inline="always")(_apart)}
         exec(src, ns)  # noqa: S102 - generated from the ops' declared expressions
         ns["fused"] = numba.njit(error_model="numpy", inline="always")(ns["fused"])
-        arrays = [numba.from_dtype(d)[::1] for d in in_dtypes]
-        out_arrays = [numba.from_dtype(out_dtypes[k])[::1] for k, t in enumerate(targets) if t < 0]
+        arrays = [numba.types.Array(numba.from_dtype(d), k, "C") for d, k in in_types]
+        out_arrays = [numba.types.Array(numba.from_dtype(out_types[k][0]), out_types[k][1], "C")
+                      for k, t in enumerate(targets) if t < 0]
         k = _kernels[key] = numba.njit([numba.boolean(numba.intp, *arrays, *out_arrays)],
                                        error_model="numpy")(ns["loop"])
     return k
 
 
 def _fast_kernel(make_ufunc, make_loop, shape, dtype):
-    """Run the loop on flat views when every array is C-contiguous and the output overlaps no
-    input but the one it updates in place; otherwise (a transposed view, say) the ufunc, which
-    is compiled only if that ever happens (NumPy's ufuncs buffer overlapping operands).
+    """Run the loop when every array is C-contiguous and the output overlaps no input but the
+    one it updates in place; otherwise (a transposed view, say) the ufunc, which is compiled
+    only if that ever happens (NumPy's ufuncs buffer overlapping operands).
     `make_loop(targets)` gives the loop writing its output to its own argument (targets (-1,))
     or over input j (targets (j,)), compiled on first use."""
     ufuncs: list = []
     loops: dict = {}
     n = math.prod(shape)
+    empty = np.empty
 
     def loop(targets):
         k = loops.get(targets)
@@ -173,27 +181,29 @@ def _fast_kernel(make_ufunc, make_loop, shape, dtype):
         return ufuncs[0](*a, out=out)
 
     def kernel(*a, out=None):
-        for x in a:
-            if not x.flags.c_contiguous:
-                return ufunc(*a, out=out)
         if out is None:  # a fresh output: nothing can overlap it
-            out = np.empty(shape, dtype)
-            fresh(n, *[x.reshape(-1) for x in a], out.reshape(-1))
+            out = empty(shape, dtype)
+            try:
+                fresh(n, *a, out)
+            except TypeError:  # a strided input
+                return ufunc(*a)
             return out
-        if not out.flags.c_contiguous:
-            return ufunc(*a, out=out)
         j = -1
         for i, x in enumerate(a):
             if x is out:
                 j = i
                 break
-        if j < 0:
-            done = fresh(n, *[x.reshape(-1) for x in a], out.reshape(-1))
-        else:  # in place: element i's inputs are read before it is written
-            done = loop((j,))(n, *[x.reshape(-1) for x in a])
+        try:  # in place: element i's inputs are read before it is written
+            done = fresh(n, *a, out) if j < 0 else loop((j,))(n, *a)
+        except TypeError:
+            done = False
         return out if done else ufunc(*a, out=out)
 
     return kernel
+
+
+def _contiguous(x):
+    return x if x.flags.c_contiguous else x.copy()
 
 
 def _multi_kernel(make_loop, shape, out_dtypes):
@@ -203,6 +213,7 @@ def _multi_kernel(make_loop, shape, out_dtypes):
     copied first and the outputs copied into place after."""
     loops: dict = {}
     n = math.prod(shape)
+    empty = np.empty
 
     def loop(targets):
         k = loops.get(targets)
@@ -213,8 +224,8 @@ def _multi_kernel(make_loop, shape, out_dtypes):
     every = (-1,) * len(out_dtypes)
 
     def kernel(*a):
-        outs = [np.empty(shape, d) for d in out_dtypes]
-        loop(every)(n, *[np.ascontiguousarray(x).reshape(-1) for x in a], *[o.reshape(-1) for o in outs])
+        outs = [empty(shape, d) for d in out_dtypes]
+        loop(every)(n, *[_contiguous(x) for x in a], *outs)
         return tuple(outs)
 
     def bind(targets):
@@ -224,20 +235,33 @@ def _multi_kernel(make_loop, shape, out_dtypes):
         fresh_dtypes = [d for d, t in zip(out_dtypes, spec) if t < 0]
         into = loop(spec)
 
-        def run(*a):
-            for x in a:
-                if not x.flags.c_contiguous:
-                    break
-            else:
-                fresh = [np.empty(shape, d) for d in fresh_dtypes]
-                if into(n, *[x.reshape(-1) for x in a], *[o.reshape(-1) for o in fresh]):
-                    it = iter(fresh)
-                    return tuple(a[t] if t >= 0 else next(it) for t in spec)
+        def fallback(a):
             outs = kernel(*a)  # copies of the inputs, then the results copied into place
             for k, t in enumerate(spec):
                 if t >= 0:
                     np.copyto(a[t], outs[k])
             return tuple(a[t] if t >= 0 else o for o, t in zip(outs, spec))
+
+        if not fresh_dtypes:  # every output over an input (an optimiser's update)
+            def run(*a):
+                try:
+                    if into(n, *a):
+                        return tuple([a[t] for t in spec])
+                except TypeError:  # a strided input
+                    pass
+                return fallback(a)
+
+            return run
+
+        def run(*a):  # noqa: F811 - some outputs over inputs, some new
+            fresh = [empty(shape, d) for d in fresh_dtypes]
+            try:
+                if into(n, *a, *fresh):
+                    it = iter(fresh)
+                    return tuple(a[t] if t >= 0 else next(it) for t in spec)
+            except TypeError:
+                pass
+            return fallback(a)
 
         return run
 
@@ -378,14 +402,16 @@ def _fuse(graph, members, extra=()):
     dtypes = [v.dtype for v in ext]
     scalar = [v.shape != root.shape for v in ext]
     out_dtypes = [v.dtype for v in outputs]
+    in_types = [(v.dtype, len(v.shape)) for v in ext]
+    out_types = [(v.dtype, len(v.shape)) for v in outputs]
     if extra:  # the group was grown only if the flat loop can run it
-        fused.kernel = _multi_kernel(lambda t: _compile_loop(lines, dtypes, out_dtypes, scalar, t), root.shape,
+        fused.kernel = _multi_kernel(lambda t: _compile_loop(lines, in_types, out_types, scalar, t), root.shape,
                                      out_dtypes)
         return fused
     if math.prod(root.shape) > 1 and all(v.shape == root.shape or math.prod(v.shape) == 1 for v in ext):
         # no broadcasting but of single numbers: a flat loop that LLVM vectorises
         fused.kernel = _fast_kernel(lambda: _compile(lines, dtypes, root.dtype),
-                                    lambda t: _compile_loop(lines, dtypes, out_dtypes, scalar, t),
+                                    lambda t: _compile_loop(lines, in_types, out_types, scalar, t),
                                     root.shape, root.dtype)
         return fused
     if root.shape == ():  # single numbers (a step count, a bias correction): NumPy scalars in Python
