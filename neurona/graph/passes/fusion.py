@@ -135,7 +135,9 @@ def _compile_loop(lines, in_types, out_types, scalar, targets):
                          for d in dest for i in range(n) if f"x{i}" != d)
         views = "".join(f"    y{i} = x{i}.reshape(1)[0]\n" if scalar[i] else f"    y{i} = x{i}.reshape(n)\n"
                         for i in range(n))
-        views += "".join(f"    w{k} = {d}.reshape(n)\n" for k, d in enumerate(dest))
+        # an in-place output is written through its input's own view: one pointer for LLVM
+        views += "".join(f"    w{k} = o{k}.reshape(n)\n" if t < 0 else f"    w{k} = y{t}\n"
+                         for k, t in enumerate(targets))
         reads = ", ".join(f"y{i}" if scalar[i] else f"y{i}[i]" for i in range(n))
         if len(targets) == 1:
             store = f"        w0[i] = fused({reads})\n"
