@@ -137,6 +137,11 @@ def test_fused_loop_kernel_falls_back_to_the_ufunc_for_strided_inputs():
     np.testing.assert_allclose(g(nr.tensor(a.T.copy()), nr.tensor(b)).numpy(), expected, rtol=1e-6)
     np.testing.assert_allclose(g(nr.tensor(a.T), nr.tensor(b)).numpy(), expected, rtol=1e-6)  # a strided argument
     assert "Fused" in g.graphs()[1].op_types()
+    frozen = a.T.copy()
+    frozen.flags.writeable = False  # read-only (a buffer from elsewhere): not the loop's signature either
+    np.testing.assert_allclose(g(nr.tensor(frozen), nr.tensor(b)).numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(g(nr.tensor(a.T.copy()), nr.tensor(b)).numpy(), expected, rtol=1e-6)
+    assert g.trace_count == 1
 
 
 def test_small_matmul_fusion_before_after_and_equivalence():

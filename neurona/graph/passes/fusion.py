@@ -35,9 +35,10 @@ import numpy as np
 
 from ...autograd.function import literal
 from ..debug import debug_level
-from ..ir import Graph, Node
+from ..ir import Graph, Node, Value
 
 _kernels: dict = {}
+SMALL_CONST = 4096  # a non-contiguous constant input of at most this many elements is copied once
 
 
 def expressions(node):
@@ -182,12 +183,21 @@ def _fast_kernel(make_ufunc, make_loop, shape, dtype):
             ufuncs.append(make_ufunc())
         return ufuncs[0](*a, out=out)
 
+    careful: list = []  # set once an array did not fit the loop: check the flags from then on
+
     def kernel(*a, out=None):
+        if careful:
+            for x in a:
+                if not _fits(x):
+                    return ufunc(*a, out=out)
+            if out is not None and not _fits(out):
+                return ufunc(*a, out=out)
         if out is None:  # a fresh output: nothing can overlap it
             out = empty(shape, dtype)
             try:
                 fresh(n, *a, out)
-            except TypeError:  # a strided input
+            except TypeError:  # a strided or read-only input (numba's error is slow to build)
+                careful.append(True)
                 return ufunc(*a)
             return out
         j = -1
@@ -198,14 +208,21 @@ def _fast_kernel(make_ufunc, make_loop, shape, dtype):
         try:  # in place: element i's inputs are read before it is written
             done = fresh(n, *a, out) if j < 0 else loop((j,))(n, *a)
         except TypeError:
+            careful.append(True)
             done = False
         return out if done else ufunc(*a, out=out)
 
     return kernel
 
 
+def _fits(x) -> bool:
+    """Whether the loops' signatures take array x (C-contiguous and writeable)."""
+    f = x.flags
+    return f.c_contiguous and f.writeable
+
+
 def _contiguous(x):
-    return x if x.flags.c_contiguous else x.copy()
+    return x if _fits(x) else x.copy()
 
 
 def _multi_kernel(make_loop, shape, out_dtypes):
@@ -244,25 +261,31 @@ def _multi_kernel(make_loop, shape, out_dtypes):
                     np.copyto(a[t], outs[k])
             return tuple(a[t] if t >= 0 else o for o, t in zip(outs, spec))
 
+        careful: list = []  # set once an array did not fit the loop: check the flags from then on
+
         if not fresh_dtypes:  # every output over an input (an optimiser's update)
             def run(*a):
+                if careful and not all(map(_fits, a)):
+                    return fallback(a)
                 try:
                     if into(n, *a):
                         return tuple([a[t] for t in spec])
-                except TypeError:  # a strided input
-                    pass
+                except TypeError:  # a strided or read-only input (numba's error is slow to build)
+                    careful.append(True)
                 return fallback(a)
 
             return run
 
         def run(*a):  # noqa: F811 - some outputs over inputs, some new
+            if careful and not all(map(_fits, a)):
+                return fallback(a)
             fresh = [empty(shape, d) for d in fresh_dtypes]
             try:
                 if into(n, *a, *fresh):
                     it = iter(fresh)
                     return tuple(a[t] if t >= 0 else next(it) for t in spec)
             except TypeError:
-                pass
+                careful.append(True)
             return fallback(a)
 
         return run
@@ -383,7 +406,11 @@ def _fuse(graph, members, extra=()):
                 n = literal(v.const, v.dtype) if v.dtype.kind != "b" else repr(bool(v.const))
             else:
                 n = f"x{len(ext)}"
-                ext.append(v)
+                if v.kind == "const" and v.const.size <= SMALL_CONST and not _fits(v.const):
+                    # a broadcast view (a gradient's seed): a small contiguous copy suits the loop
+                    ext.append(Value(v.shape, v.dtype, kind="const", const=np.array(v.const, order="C"), name=v.name))
+                else:
+                    ext.append(v)
             names[v.id] = n
         return n
 
