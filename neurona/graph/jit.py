@@ -164,7 +164,11 @@ class TracedFunction:
     def __call__(self, *args, **kwargs):
         if active() is not None:  # called while another trace records: inline it
             return self.fn(*args, **kwargs)
-        if not kwargs and all(type(a) is Tensor for a in args):
+        if not kwargs and len(args) == 1 and type(args[0]) is Tensor:  # one Tensor (a batch to predict on)
+            leaves = list(args)
+            d = args[0]._data
+            key = ("T*", ((d.shape, d.dtype),), is_grad_enabled())
+        elif not kwargs and all(type(a) is Tensor for a in args):
             # the common case, only Tensors passed positionally: the key without walking a structure
             leaves = list(args)
             key = ("T*", tuple((a._data.shape, a._data.dtype) for a in args), is_grad_enabled())
