@@ -310,3 +310,19 @@ def test_scalar_group_runs_on_numpy_scalars_with_the_unfused_values():
         assert a.shape == () and a.dtype == b.dtype
         np.testing.assert_array_equal(a, b)
     assert np.isnan(got[1]) and got[2] == -np.inf
+
+
+def test_ops_declaring_an_array_method_run_as_that_method():
+    """Reshape and Transpose declare `method`: the executor calls `a.reshape(shape)` /
+    `a.transpose(axes)` directly (no Function object per call), with the values of forward."""
+    from operator import methodcaller
+
+    from neurona.graph.executor import make_kernel
+
+    x = nr.tensor(rng.standard_normal((3, 4, 2)).astype(np.float32))
+    f = lambda x: (x.transpose((2, 0, 1)).reshape((2, 12)) * 2.0)  # noqa: E731
+    g = trace_graph(f, x)
+    views = [n for n in g.nodes if n.cls is not None and n.cls.method is not None]
+    assert [n.op for n in views] == ["Transpose", "Reshape"]
+    assert all(isinstance(make_kernel(n), methodcaller) for n in views)
+    np.testing.assert_array_equal(_run(optimize(g), x)[0], f(x).numpy())
