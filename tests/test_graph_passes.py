@@ -326,3 +326,21 @@ def test_ops_declaring_an_array_method_run_as_that_method():
     assert [n.op for n in views] == ["Transpose", "Reshape"]
     assert all(isinstance(make_kernel(n), methodcaller) for n in views)
     np.testing.assert_array_equal(_run(optimize(g), x)[0], f(x).numpy())
+
+
+def test_fused_loop_reads_a_bias_row_without_the_ufunc():
+    """A bias of shape (n,) or (1, n) added to an (m, n) array (then relu): the flat loop runs over
+    rows and reads the bias along each, with the unfused ops' bits; other broadcasting (a column)
+    still takes the ufunc."""
+    from neurona.graph.passes import fusion
+
+    x = nr.tensor(rng.standard_normal((6, 5)).astype(np.float32))
+    for b_shape in [(5,), (1, 5)]:
+        b = nr.tensor(rng.standard_normal(b_shape).astype(np.float32))
+        g = trace_graph(lambda x, b: nr.relu(x * 2.0 + b), x, b)
+        fused = elementwise_fusion(g)
+        assert fused.op_types() == ["Fused"]
+        np.testing.assert_array_equal(_run(fused, x, b)[0], _run(g, x, b)[0])
+    rows = [k for k in fusion._kernels if k[0] == "loop" and fusion.ROW in k[4]]
+    assert rows
+    assert fusion._kind((6, 1), (6, 5)) is None and fusion._kind((5,), (6, 5)) == fusion.ROW

@@ -13,7 +13,8 @@ element: the group then computes all its outputs in one pass (Adam's update of a
 its two moments and the parameter itself, is one kernel instead of three), and the memory plan
 lets each write straight into the state it replaces. The group's expression
 lines compile to a NumPy ufunc with `numba.vectorize` (broadcasting and `out=` come free).
-A group whose inputs all have its output's shape, or one element, also gets a flat loop
+A group whose inputs all have its output's shape, one element, or the last axis only (a bias
+row), also gets a flat loop
 compiled with `numba.njit`, which LLVM vectorises (NumPy's error model, no zero-division
 checks); it runs whenever the arrays are C-contiguous, and the ufunc otherwise. An update in place
 (the output is one of the inputs, as in `p -= lr * g`) runs a variant of the loop that writes
@@ -109,10 +110,26 @@ def _apart(a, b):
     return pa + a.size * a.itemsize <= pb or pb + b.size * b.itemsize <= pa
 
 
-def _compile_loop(lines, in_types, out_types, scalar, targets):
+def _kind(shape, root):
+    """How a flat loop over `root`'s elements reads an input of `shape`: FULL (element i), ONE
+    (a single number, read once), ROW (the last axis only, as a bias: element i % row length,
+    by a loop over rows), or None (other broadcasting: the ufunc)."""
+    if shape == root:
+        return FULL
+    if math.prod(shape) == 1:
+        return ONE
+    if len(root) >= 2 and shape and shape[-1] == root[-1] and math.prod(shape) == root[-1]:
+        return ROW
+    return None
+
+
+FULL, ONE, ROW = 0, 1, 2
+
+
+def _compile_loop(lines, in_types, out_types, kinds, targets):
     """The same expression as a plain loop, `loop(n, x0.., outs..)`, over C-contiguous arrays of
-    the given (dtype, ndim) types, each read as a flat view of its n elements (`scalar[i]`:
-    input i has one element, read once). Output k goes to its own argument when `targets[k]` is
+    the given (dtype, ndim) types, each read as a flat view of its n elements (`kinds[i]`, see
+    `_kind`: ONE is read once, a ROW input makes the loop run over rows and then along them). Output k goes to its own argument when `targets[k]` is
     -1, else into input `targets[k]`, in place. LLVM vectorises this loop (the NumPy error model
     drops the zero-division checks), which the strided loop of a `vectorize` ufunc is not: on
     784x512 float32, Adam's `p - lr*(m/b1)/(sqrt(v/b2)+eps)` takes 82 us instead of 1140 us.
@@ -123,7 +140,7 @@ def _compile_loop(lines, in_types, out_types, scalar, targets):
     strided one raises TypeError at the call (the callers' cue to take another path) at no cost
     to the others: no Python-side flag checks or reshapes per call."""
     key = ("loop", tuple(lines), tuple((d.str, k) for d, k in in_types), tuple((d.str, k) for d, k in out_types),
-           tuple(scalar), tuple(targets))
+           tuple(kinds), tuple(targets))
     k = _kernels.get(key)
     if k is None:
         import numba  # noqa: PLC0415
@@ -134,20 +151,29 @@ def _compile_loop(lines, in_types, out_types, scalar, targets):
         dest = [f"o{k}" if t < 0 else f"x{t}" for k, t in enumerate(targets)]
         checks = "".join(f"    if not apart(x{i}, {d}):\n        return False\n"
                          for d in dest for i in range(n) if f"x{i}" != d)
-        views = "".join(f"    y{i} = x{i}.reshape(1)[0]\n" if scalar[i] else f"    y{i} = x{i}.reshape(n)\n"
+        views = "".join(f"    y{i} = x{i}.reshape(1)[0]\n" if kinds[i] == ONE
+                        else f"    y{i} = x{i}.reshape({'n' if kinds[i] == FULL else f'x{i}.size'})\n"
                         for i in range(n))
         # an in-place output is written through its input's own view: one pointer for LLVM
         views += "".join(f"    w{k} = o{k}.reshape(n)\n" if t < 0 else f"    w{k} = y{t}\n"
                          for k, t in enumerate(targets))
-        reads = ", ".join(f"y{i}" if scalar[i] else f"y{i}[i]" for i in range(n))
+        reads = ", ".join(f"y{i}" if kinds[i] == ONE else f"y{i}[i]" if kinds[i] == FULL else f"y{i}[j]"
+                          for i in range(n))
+        rows = [i for i in range(n) if kinds[i] == ROW]
+        pad = "    " if rows else ""
         if len(targets) == 1:
-            store = f"        w0[i] = fused({reads})\n"
+            store = f"{pad}        w0[i] = fused({reads})\n"
         else:
-            store = (f"        r = fused({reads})\n"
-                     + "".join(f"        w{k}[i] = r[{k}]\n" for k in range(len(dest))))
+            store = (f"{pad}        r = fused({reads})\n"
+                     + "".join(f"{pad}        w{k}[i] = r[{k}]\n" for k in range(len(dest))))
+        if rows:  # over rows, then along each (the bias read contiguously with the row)
+            head = (f"    c = y{rows[0]}.shape[0]\n    for h in range(n // c):\n"
+                    "        for j in range(c):\n            i = h * c + j\n")
+        else:
+            head = "    for i in range(n):\n"
         src = (f"def fused({', '.join(f'x{i}' for i in range(n))}):\n{body}"
                f"def loop(n, {''.join(f'x{i}, ' for i in range(n))}{', '.join(outs)}):\n"
-               f"{checks}{views}    for i in range(n):\n{store}    return True\n")
+               f"{checks}{views}{head}{store}    return True\n")
         ns = {"math": math, "np": np, "apart": numba.njit(inline="always")(_apart)}
         exec(src, ns)  # noqa: S102 - generated from the ops' declared expressions
         ns["fused"] = numba.njit(error_model="numpy", inline="always")(ns["fused"])
@@ -343,7 +369,7 @@ def elementwise_fusion(graph: Graph, min_ops: int = 2) -> Graph:
     def loopable(members, shape):
         inside = {units[j][0].outputs[0].id for j in members}
         return math.prod(shape) > 1 and all(
-            v.id in inside or v.shape == shape or math.prod(v.shape) == 1
+            v.id in inside or _kind(v.shape, shape) is not None
             for j in members for v in units[j][0].inputs)
 
     for i in range(len(units) - 1, -1, -1):
@@ -429,18 +455,18 @@ def _fuse(graph, members, extra=()):
     fused.inner = tuple(n.op for n, _ in members)
     fused.alias = ()  # fresh arrays or the inputs it updates in place, never views
     dtypes = [v.dtype for v in ext]
-    scalar = [v.shape != root.shape for v in ext]
+    kinds = [_kind(v.shape, root.shape) for v in ext]
     out_dtypes = [v.dtype for v in outputs]
     in_types = [(v.dtype, len(v.shape)) for v in ext]
     out_types = [(v.dtype, len(v.shape)) for v in outputs]
     if extra:  # the group was grown only if the flat loop can run it
-        fused.kernel = _multi_kernel(lambda t: _compile_loop(lines, in_types, out_types, scalar, t), root.shape,
+        fused.kernel = _multi_kernel(lambda t: _compile_loop(lines, in_types, out_types, kinds, t), root.shape,
                                      out_dtypes)
         return fused
-    if math.prod(root.shape) > 1 and all(v.shape == root.shape or math.prod(v.shape) == 1 for v in ext):
-        # no broadcasting but of single numbers: a flat loop that LLVM vectorises
+    if math.prod(root.shape) > 1 and None not in kinds:
+        # no broadcasting but of single numbers and rows: a flat loop that LLVM vectorises
         fused.kernel = _fast_kernel(lambda: _compile(lines, dtypes, root.dtype),
-                                    lambda t: _compile_loop(lines, in_types, out_types, scalar, t),
+                                    lambda t: _compile_loop(lines, in_types, out_types, kinds, t),
                                     root.shape, root.dtype)
         return fused
     if root.shape == ():  # single numbers (a step count, a bias correction): NumPy scalars in Python
