@@ -344,3 +344,25 @@ def test_fused_loop_reads_a_bias_row_without_the_ufunc():
     rows = [k for k in fusion._kernels if k[0] == "loop" and fusion.ROW in k[4]]
     assert rows
     assert fusion._kind((6, 1), (6, 5)) is None and fusion._kind((5,), (6, 5)) == fusion.ROW
+
+
+def test_small_group_hands_out_values_later_nodes_read():
+    """Huber loss and its gradient on 32 residuals: values the backward reads again (|d|, the
+    `|d| <= 1` mask) come out of the forward's kernel as extra outputs instead of making the
+    chain stop there; same bits as the unfused graph. Large groups do not (their extra outputs
+    would be new arrays at each run)."""
+    from neurona.graph.passes.fusion import SMALL_MULTI
+
+    def f(q, y):
+        loss = nr.huber_loss(q, y)
+        return loss, nr.grad(loss, [q])[0]
+
+    for n in (32, SMALL_MULTI + 1):
+        q = nr.tensor(rng.standard_normal(n).astype(np.float32) * 2, requires_grad=True)
+        y = nr.tensor(rng.standard_normal(n).astype(np.float32))
+        g = trace_graph(f, q, y)
+        opt = optimize(g)
+        multi = [node for node in opt.nodes if node.op == "Fused" and len(node.outputs) > 1]
+        assert bool(multi) == (n == 32)
+        for got, want in zip(_run(opt, q, y), _run(optimize(g, fuse=False), q, y)):
+            np.testing.assert_array_equal(got, want)

@@ -40,6 +40,7 @@ from ..ir import Graph, Node, Value
 
 _kernels: dict = {}
 SMALL_CONST = 4096  # a non-contiguous constant input of at most this many elements is copied once
+SMALL_MULTI = 4096  # a group this small may also hand out values that later nodes read
 
 
 def expressions(node):
@@ -344,12 +345,15 @@ def elementwise_fusion(graph: Graph, min_ops: int = 2) -> Graph:
         for v in node.inputs:
             readers.setdefault(v.id, set()).add(i)
     roots = {v.id for v in g.roots()}
+    small = SMALL_MULTI
     group_of: dict = {}
     groups = []
 
     def grow(i, extras):
         """Unit i and the producers that can join it; `extras` (a list, or None: none allowed)
-        collects the members whose output also leaves the graph."""
+        collects the members whose output is also needed outside the group: written back or
+        returned (any size), or read by nodes after the group's place (groups of at most
+        `SMALL_MULTI` elements: such an output is a new array at each run, not a planned one)."""
         node = units[i][0]
         members = {i}
         stack = [i]
@@ -357,10 +361,12 @@ def elementwise_fusion(graph: Graph, min_ops: int = 2) -> Graph:
             for v in units[stack.pop()][0].inputs:
                 j = producer.get(v.id)
                 if (j is None or j in group_of or j in members or units[j][1] is None
-                        or units[j][0].outputs[0].shape != node.outputs[0].shape
-                        or not readers[v.id] <= members or (v.id in roots and extras is None)):
+                        or units[j][0].outputs[0].shape != node.outputs[0].shape):
                     continue
-                if v.id in roots:
+                outside = readers[v.id] - members
+                if outside or v.id in roots:  # the value is needed outside the group too
+                    if extras is None or (outside and (min(outside) < i or small < math.prod(node.outputs[0].shape))):
+                        continue
                     extras.append(j)
                 members.add(j)
                 stack.append(j)
