@@ -24,7 +24,7 @@ loop of a `vectorize` ufunc is not vectorised: on a 784x512 float32 array Adam's
 alone takes 108 us).
 The kernel builder is chosen by array backend; only NumPy/numba exists today: a CuPy builder
 would turn the same expression lines into a `cupy.ElementwiseKernel`.
-May import: math, threading, numpy, numba (lazily), neurona.autograd.function, neurona.graph.ir,
+May import: math, numpy, numba (lazily), neurona.autograd.function, neurona.graph.ir,
 neurona.graph.debug.
 """
 from __future__ import annotations
