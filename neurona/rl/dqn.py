@@ -35,8 +35,7 @@ import numpy as np
 
 from .. import backend as B
 from .. import ops
-from ..autograd.grad_mode import no_grad
-from ..autograd.grad_mode import state as _grad_state
+from ..autograd.grad_mode import no_grad, state as _grad_state
 from ..models import Sequential
 from ..optim import Adam
 from ..tensor import Tensor
