@@ -5,8 +5,11 @@ deterministic=True)` against a PyTorch forward + argmax). Both sides start from 
 and see the same batch. `learner_with_sampling_s` adds drawing the batch from the replay buffer
 and moving it into tensors (`DQN.train(1, 32)`).
 
-`python -m benchmarks.w5_dqn [--threads 1,all] [--reps N] [--loop-steps 5000]` prints JSON lines
-(--loop-steps: environment steps/s of the whole training loop against Stable-Baselines3's DQN);
+`python -m benchmarks.w5_dqn [--threads 1,all] [--reps N] [--block K] [--loop-steps 5000]` prints JSON
+lines (--loop-steps: environment steps/s of the whole training loop against Stable-Baselines3's DQN;
+--block K: each turn of a side is K calls in a row, timed together, instead of one: the sides
+still alternate, but each runs with its own data and code in cache, as a training loop's
+gradient steps run back to back; the default 1 has every call follow another side's);
 `python -m benchmarks.run --only W5` runs it with the other workloads.
 May import: numpy, torch, gymnasium, neurona, neurona.rl, benchmarks.harness, benchmarks.w8_graph.
 """
@@ -100,17 +103,34 @@ def sides():
     return eager, torch_step, (lambda: eager_step(*tensors())), (lambda: traced_step(*tensors())), net
 
 
-def run(threads, reps):
+def _blocks(fns: dict, k: int) -> dict:
+    """Each side as k calls in a row (its time is then divided by k)."""
+    if k == 1:
+        return fns
+
+    def block(fn):
+        def run():
+            for _ in range(k):
+                fn()
+        return run
+
+    return {n: block(f) for n, f in fns.items()}
+
+
+def run(threads, reps, block=1):
     eager_agent, torch_step, eager, traced, net = sides()
     t0 = time.perf_counter()
     traced()  # trace + compile once, outside the timing
     trace_s = time.perf_counter() - t0
-    t = time_sides({"jit": traced, "eager": eager, "torch": torch_step}, reps)
+    t = time_sides(_blocks({"jit": traced, "eager": eager, "torch": torch_step}, block), max(reps // block, 5))
+    t = {n: v / block for n, v in t.items()}
     with_sampling = time_sides({"train": lambda: eager_agent.train(1, 32)}, max(reps // 4, 5))["train"]
+    blk = {"block": block} if block > 1 else {}
     rows = [report("W5-learner-eager", t["eager"], t["torch"], "s/step", TORCH, threads,
-                   learner_with_sampling_s=round(with_sampling, 7)),
+                   learner_with_sampling_s=round(with_sampling, 7), **blk),
             report("W5-learner-jit", t["jit"], t["torch"], "s/step", TORCH, threads,
-                   trace_and_compile_s=round(trace_s, 2), jit_speedup_vs_eager=round(t["eager"] / t["jit"], 2))]
+                   trace_and_compile_s=round(trace_s, 2), jit_speedup_vs_eager=round(t["eager"] / t["jit"], 2),
+                   **blk)]
     obs = np.random.default_rng(2).normal(size=4).astype(np.float32)
 
     def torch_act():
@@ -120,8 +140,9 @@ def run(threads, reps):
     def ours_act():
         return int(eager_agent.predict(obs, deterministic=True)[0])
 
-    a = time_sides({"ours": ours_act, "torch": torch_act}, reps * 20)
-    rows.append(report("W5-act", a["ours"], a["torch"], "s/action", TORCH, threads))
+    a = time_sides(_blocks({"ours": ours_act, "torch": torch_act}, block), max(reps * 20 // block, 5))
+    a = {n: v / block for n, v in a.items()}
+    rows.append(report("W5-act", a["ours"], a["torch"], "s/action", TORCH, threads, **blk))
     return rows
 
 
@@ -167,6 +188,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", default="1,all")
     ap.add_argument("--reps", type=int, default=200)
+    ap.add_argument("--block", type=int, default=1,
+                    help="calls in a row per turn of a side (1: every call follows another side's)")
     ap.add_argument("--loop-steps", type=int, default=0,
                     help="also time this many steps of the whole training loop against SB3 (e.g. 5000)")
     ap.add_argument("--keep-blas-env", action="store_true", help="keep OPENBLAS_CORETYPE/L2_SIZE as set")
@@ -176,7 +199,7 @@ def main(argv=None):
                       "loadavg": [round(x, 2) for x in os.getloadavg()]}), flush=True)
     for n in [os.cpu_count() if t == "all" else int(t) for t in args.threads.split(",")]:
         set_threads(n)
-        run(n, args.reps)
+        run(n, args.reps, args.block)
         if args.loop_steps:
             loop(n, args.loop_steps)
     return 0

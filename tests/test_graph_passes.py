@@ -137,6 +137,11 @@ def test_fused_loop_kernel_falls_back_to_the_ufunc_for_strided_inputs():
     np.testing.assert_allclose(g(nr.tensor(a.T.copy()), nr.tensor(b)).numpy(), expected, rtol=1e-6)
     np.testing.assert_allclose(g(nr.tensor(a.T), nr.tensor(b)).numpy(), expected, rtol=1e-6)  # a strided argument
     assert "Fused" in g.graphs()[1].op_types()
+    frozen = a.T.copy()
+    frozen.flags.writeable = False  # read-only (a buffer from elsewhere): not the loop's signature either
+    np.testing.assert_allclose(g(nr.tensor(frozen), nr.tensor(b)).numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(g(nr.tensor(a.T.copy()), nr.tensor(b)).numpy(), expected, rtol=1e-6)
+    assert g.trace_count == 1
 
 
 def test_small_matmul_fusion_before_after_and_equivalence():
@@ -162,6 +167,22 @@ def test_small_matmul_fusion_before_after_and_equivalence():
     assert small_matmul_fusion(trace_graph(lambda a, b: a @ b, *big)).op_types() == ["MatMul"]  # BLAS above MAX_MACS
 
 
+def test_narrow_product_above_the_loop_size_keeps_blas_and_fuses_its_epilogue():
+    """A 2-column product of more than NARROW_MAX_MACS multiply-adds (a Q-network's last layer
+    on a batch of 32) stays a BLAS call with its bias and activation run in place after it:
+    one node, the unfused graph's bits; alone (no epilogue) it is left as the MatMul."""
+    from neurona.graph.passes.matmul import NARROW_MAX_MACS
+
+    args = [nr.tensor(rng.standard_normal(s).astype(np.float32)) for s in [(32, 128), (128, 2), (2,)]]
+    assert 32 * 128 * 2 > NARROW_MAX_MACS
+    g = elementwise_fusion(trace_graph(lambda h, w, b: nr.relu(h @ w + b), *args))
+    after = small_matmul_fusion(g)
+    assert after.op_types() == ["FusedMatMul"] and after.nodes[0].inner == ("MatMul", "Add", "LeakyReLU")
+    np.testing.assert_array_equal(_run(after, *args, plan=True)[0], _run(g, *args)[0])
+    alone = trace_graph(lambda h, w: h @ w, *args[:2])
+    assert small_matmul_fusion(alone).op_types() == ["MatMul"]
+
+
 def test_jit_small_mlp_forward_and_gradients_match_eager():
     w1 = nr.tensor(rng.standard_normal((4, 32)).astype(np.float32), requires_grad=True)
     w2 = nr.tensor(rng.standard_normal((32, 3)).astype(np.float32), requires_grad=True)
@@ -185,3 +206,163 @@ def test_jit_small_mlp_forward_and_gradients_match_eager():
     np.testing.assert_allclose(got, want, rtol=1e-5)
     np.testing.assert_allclose(gw1, w1.grad.numpy(), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(gw2, w2.grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def _train(opt_cls, jit_opts, steps=4, **opt_kw):
+    """Weights of an MLP's shapes updated `steps` times by `opt_cls` from given gradients (jit_opts
+    None: eager): the weights and the optimiser's slots. (Gradients are inputs, not computed by
+    a backward: fusion also runs small products as loops, whose sums round differently from BLAS.)"""
+    r = np.random.default_rng(7)
+    shapes = [(6, 16), (16,), (16, 3), (3,)]
+    ws = [nr.tensor(r.standard_normal(s).astype(np.float32) * 0.3, requires_grad=True) for s in shapes]
+    opt = opt_cls(ws, **opt_kw)
+
+    def step(*grads):
+        for w, g in zip(ws, grads):
+            w.grad = g * 1.0
+        opt.step()
+        return ws[0].sum()
+
+    f = step if jit_opts is None else jit(step, **jit_opts)
+    for _ in range(steps):
+        f(*[nr.tensor(r.standard_normal(s).astype(np.float32)) for s in shapes])
+    slots = [a.numpy().copy() for s in opt.state for a in s.values()]
+    return [w.numpy().copy() for w in ws], slots, f
+
+
+def test_fusion_with_several_outputs_runs_each_update_as_one_kernel():
+    """Adam's new m, v and parameter (and SGD momentum's velocity and parameter) are written back,
+    so each was its own kernel; the group with several outputs computes them in one pass, in
+    place over the state. Same bits as the unfused graph and as the eager step."""
+    from neurona.optim import SGD, Adam
+
+    for cls, kw, n_out in ((Adam, {"learning_rate": 0.01}, 3), (SGD, {"learning_rate": 0.05, "momentum": 0.9}, 2)):
+        fused_w, fused_s, f = _train(cls, {}, **kw)
+        plain_w, plain_s, _ = _train(cls, {"fuse": False}, **kw)
+        eager_w, eager_s, _ = _train(cls, None, **kw)
+        for a, b, c in zip(fused_w + fused_s, plain_w + plain_s, eager_w + eager_s):
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(a, c)
+        multi = [n for n in f.graphs()[1].nodes if n.op == "Fused" and len(n.outputs) > 1]
+        assert len(multi) == 4 and all(len(n.outputs) == n_out for n in multi), cls
+        assert f.memory_stats()["in_place_updates"] == 4 * n_out + 1  # and the step count
+
+
+def test_fused_in_place_update_over_an_overlapping_input_matches_numpy():
+    """An update written in place while another input overlaps the target (a shifted view of
+    the same buffer): the compiled loop sees the overlap and the kernel falls back to buffered
+    copies, with the values of the step done op by op."""
+    from neurona.optim import SGD
+
+    for momentum in (0.0, 0.9):  # one output (p) and two (velocity and p)
+        p = nr.tensor(np.zeros((4, 8), np.float32), requires_grad=True)
+        opt = SGD([p], learning_rate=0.5, momentum=momentum)
+
+        def step(x):
+            p.grad = x * 1.0
+            opt.step()
+            return p.sum()
+
+        f = jit(step)
+        f(nr.tensor(np.ones((4, 8), np.float32)))  # traced (run op by op); the replay below runs the graph
+        buf = np.linspace(-1, 1, 40, dtype=np.float32)
+        p.data = buf[8:].reshape(4, 8)  # state is read live at each call
+        x = buf[:32].reshape(4, 8)  # 8 numbers before p, then p's rows 0-2: a loop in place
+        # would read x[i] = p[i - 8] after writing it
+        old_p, old_x = p.numpy().copy(), x.copy()
+        v = opt.state[0]["velocity"].numpy().copy() if momentum else 0.0
+        f(nr.tensor(x))
+        assert f.trace_count == 1 and np.shares_memory(p.numpy(), buf)  # replayed, in place
+        np.testing.assert_array_equal(p.numpy(), old_p + (np.float32(momentum) * v - np.float32(0.5) * old_x))
+
+
+def test_fusion_folds_broadcast_into_its_elementwise_reader():
+    """`broadcast_to` then an elementwise op: one kernel that broadcasts as it reads, and the
+    gradient through it is the unfused graph's."""
+    def f(a, m):
+        y = nr.broadcast_to(a.reshape(5, 1), (5, 3)) * m
+        return y, nr.grad((y * y).sum(), [a])[0]
+
+    a = nr.tensor(rng.standard_normal(5).astype(np.float32), requires_grad=True)
+    m = nr.tensor(rng.standard_normal((5, 3)).astype(np.float32))
+    g = trace_graph(f, a, m)
+    opt = optimize(g)
+    assert "BroadcastTo" in g.op_types() and "BroadcastTo" not in opt.op_types()
+    for got, want in zip(_run(opt, a, m), _run(optimize(g, fuse=False), a, m)):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+    y, ga = f(a, m)
+    np.testing.assert_allclose(_run(opt, a, m)[1], ga.numpy(), rtol=1e-6)
+
+
+def test_scalar_group_runs_on_numpy_scalars_with_the_unfused_values():
+    """A fused group of single numbers (Adam's bias correction) is evaluated on NumPy scalars:
+    the unfused graph's bits, and nan/inf where Python's math would raise."""
+    def f(t, x):
+        return 1.0 - 0.9 ** (t + 1.0), nr.sqrt(x - 2.0) * 1.0, nr.log(x - 1.0) * 2.0
+
+    args = [nr.tensor(np.array(4.0)), nr.tensor(np.array(1.0, np.float32))]
+    with np.errstate(all="ignore"):
+        g = trace_graph(f, *args)
+        opt = optimize(g)
+        got, want = _run(opt, *args), _run(optimize(g, fuse=False), *args)
+    assert [n.op for n in opt.nodes] == ["Fused"] * 3 and all(v.shape == () for v in opt.outputs)
+    for a, b in zip(got, want):
+        assert a.shape == () and a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    assert np.isnan(got[1]) and got[2] == -np.inf
+
+
+def test_ops_declaring_an_array_method_run_as_that_method():
+    """Reshape and Transpose declare `method`: the executor calls `a.reshape(shape)` /
+    `a.transpose(axes)` directly (no Function object per call), with the values of forward."""
+    from operator import methodcaller
+
+    from neurona.graph.executor import make_kernel
+
+    x = nr.tensor(rng.standard_normal((3, 4, 2)).astype(np.float32))
+    f = lambda x: (x.transpose((2, 0, 1)).reshape((2, 12)) * 2.0)  # noqa: E731
+    g = trace_graph(f, x)
+    views = [n for n in g.nodes if n.cls is not None and n.cls.method is not None]
+    assert [n.op for n in views] == ["Transpose", "Reshape"]
+    assert all(isinstance(make_kernel(n), methodcaller) for n in views)
+    np.testing.assert_array_equal(_run(optimize(g), x)[0], f(x).numpy())
+
+
+def test_fused_loop_reads_a_bias_row_without_the_ufunc():
+    """A bias of shape (n,) or (1, n) added to an (m, n) array (then relu): the flat loop runs over
+    rows and reads the bias along each, with the unfused ops' bits; other broadcasting (a column)
+    still takes the ufunc."""
+    from neurona.graph.passes import fusion
+
+    x = nr.tensor(rng.standard_normal((6, 5)).astype(np.float32))
+    for b_shape in [(5,), (1, 5)]:
+        b = nr.tensor(rng.standard_normal(b_shape).astype(np.float32))
+        g = trace_graph(lambda x, b: nr.relu(x * 2.0 + b), x, b)
+        fused = elementwise_fusion(g)
+        assert fused.op_types() == ["Fused"]
+        np.testing.assert_array_equal(_run(fused, x, b)[0], _run(g, x, b)[0])
+    rows = [k for k in fusion._kernels if k[0] == "loop" and fusion.ROW in k[4]]
+    assert rows
+    assert fusion._kind((6, 1), (6, 5)) is None and fusion._kind((5,), (6, 5)) == fusion.ROW
+
+
+def test_small_group_hands_out_values_later_nodes_read():
+    """Huber loss and its gradient on 32 residuals: values the backward reads again (|d|, the
+    `|d| <= 1` mask) come out of the forward's kernel as extra outputs instead of making the
+    chain stop there; same bits as the unfused graph. Large groups do not (their extra outputs
+    would be new arrays at each run)."""
+    from neurona.graph.passes.fusion import SMALL_MULTI
+
+    def f(q, y):
+        loss = nr.huber_loss(q, y)
+        return loss, nr.grad(loss, [q])[0]
+
+    for n in (32, SMALL_MULTI + 1):
+        q = nr.tensor(rng.standard_normal(n).astype(np.float32) * 2, requires_grad=True)
+        y = nr.tensor(rng.standard_normal(n).astype(np.float32))
+        g = trace_graph(f, q, y)
+        opt = optimize(g)
+        multi = [node for node in opt.nodes if node.op == "Fused" and len(node.outputs) > 1]
+        assert bool(multi) == (n == 32)
+        for got, want in zip(_run(opt, q, y), _run(optimize(g, fuse=False), q, y)):
+            np.testing.assert_array_equal(got, want)

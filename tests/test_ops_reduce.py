@@ -121,3 +121,36 @@ def test_reductions_hypothesis(case):
                  gen=distinct(), dtypes=("float64",))
     check_op([shape], lambda x: nr.var(x, axis, keepdims), lambda x: torch.var(x, dim, correction=0, keepdim=keepdims),
              dtypes=("float64",))
+
+
+@pytest.mark.parametrize("fn", [nr.max, nr.min])
+def test_max_without_grad_skips_the_tie_mask(fn):
+    """Under no_grad (or on an input without requires_grad) max/min save no tie mask: the same
+    values, no `share` array on the node; with grad the mask is there and ties still split."""
+    from neurona.ops.reduce import Max
+
+    x = np.array([[1.0, 3.0, 3.0], [2.0, -1.0, 0.5]], np.float32)
+    seen = []
+    forward = Max.forward
+
+    def spy(self, *a, **k):
+        out = forward(self, *a, **k)
+        seen.append(hasattr(self, "share"))
+        return out
+
+    Max.forward = spy
+    try:
+        with nr.no_grad():
+            a = fn(nr.tensor(x, requires_grad=True), axis=1)
+        b = fn(nr.tensor(x), axis=1)
+        t = nr.tensor(x, requires_grad=True)
+        c = fn(t, axis=1)
+        c.sum().backward()
+    finally:
+        Max.forward = forward
+    assert seen == [False, False, True]
+    want = x.max(axis=1) if fn is nr.max else x.min(axis=1)
+    np.testing.assert_array_equal(a.numpy(), want)
+    np.testing.assert_array_equal(b.numpy(), want)
+    np.testing.assert_array_equal(c.numpy(), want)
+    assert t.grad.numpy().sum() == pytest.approx(2.0)

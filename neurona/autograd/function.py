@@ -14,6 +14,8 @@ it, so that no pass keeps its own table of op names:
   and `np` (`literal(x, dtype)` writes a typed constant); numba compiles it.
 * `ufunc`: the name of a NumPy ufunc equal to forward that takes `out=`: the executor lets the
   op write into a planned buffer, or over its input for an in-place update.
+* `method`: the name of a NumPy array method equal to forward, its parameters passed in order
+  (`Transpose`: `a.transpose(axes)`): the executor calls it directly, without a Function object.
 * `random`: forward draws random numbers, so no pass folds it to a constant or merges two calls.
 * `differentiable`: False for an op whose output never takes part in a gradient (a comparison).
 May import: numpy, neurona.tensor, neurona.autograd.grad_mode, neurona.autograd.tracing.
@@ -59,6 +61,7 @@ class Function:
     # facts for graph mode (see the module docstring)
     elementwise = None
     ufunc = None
+    method = None
     random = False
     differentiable = True
 

@@ -10,6 +10,8 @@ May import: numpy, neurona.graph.ir, neurona.graph.passes.memory.
 from __future__ import annotations
 
 import itertools
+from keyword import iskeyword
+from operator import methodcaller
 
 import numpy as np
 
@@ -62,8 +64,11 @@ def elementwise_out(node) -> bool:
 def make_kernel(node, out=None):
     """A callable taking the node's input arrays and returning its output(s).
 
-    `out` is a buffer to write into, or an int: write over that input (an in-place update).
+    `out` is a buffer to write into, an int: write over that input (an in-place update), or for a
+    kernel with several outputs a tuple: output k over input `out[k]` (None: a fresh array).
     """
+    if type(out) is tuple:
+        return node.kernel.bind(out)
     if type(out) is int:
         k = node.kernel if node.kernel is not None else ufunc(node)
         i = out
@@ -86,7 +91,9 @@ def make_kernel(node, out=None):
     new, fwd = cls.__new__, cls.forward
     slots = _has_slot(params)
     if not slots and not aux and not scalar:
-        return lambda *a: fwd(new(cls), *a, **params)
+        if cls.method is not None and len(node.inputs) == 1:  # the array method forward equals
+            return methodcaller(cls.method, *params.values())
+        return _direct(cls, len(node.inputs), params)
 
     def kernel(*a):
         f = new(cls)
@@ -99,6 +106,24 @@ def make_kernel(node, out=None):
         return out
 
     return kernel
+
+
+def _direct(cls, n, params):
+    """`forward` on a fresh Function with the node's parameters written in as keywords: no
+    argument tuple or keyword dict built per call (about 0.4 us less per node than
+    `lambda *a: fwd(new(cls), *a, **params)`)."""
+    fwd, new = cls.forward, cls.__new__
+    if not all(k.isidentifier() and not iskeyword(k) for k in params):  # `**{"from": 1}`: as it is
+        return lambda *a: fwd(new(cls), *a, **params)
+    ns = {"fwd": fwd, "new": new, "cls": cls}
+    kws = []
+    for i, (k, v) in enumerate(params.items()):
+        ns[f"p{i}"] = v
+        kws.append(f"{k}=p{i}")
+    args = ", ".join(f"a{i}" for i in range(n))
+    src = f"def kernel({args}):\n    return fwd(new(cls), {''.join(a + ', ' for a in args.split(', ') if a)}{', '.join(kws)})\n"
+    exec(src, ns)  # noqa: S102 - generated from the node's own parameter names
+    return ns["kernel"]
 
 
 def run_node(node, arrays):

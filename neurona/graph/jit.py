@@ -76,7 +76,13 @@ def _signature(spec):
 
 
 class _Compiled:
-    """One traced signature: the program and how to feed it and write its results back."""
+    """One traced signature: the program and how to feed it and write its results back.
+
+    `replay` is generated straight-line Python per signature, as the program is: it reads each
+    state array, checks its shape and dtype (an array already seen at the previous call, the
+    usual case once updates are written in place, is not checked again), checks the grad
+    signature, runs the program, and writes the updates back (an update written in place into
+    the state's own array needs no write)."""
 
     def __init__(self, traced: Graph, optimized: Graph, program: Program, grad_sig, out_spec, plan):
         self.traced, self.optimized, self.program, self.plan = traced, optimized, program, plan
@@ -85,35 +91,46 @@ class _Compiled:
         self.writes = [(t, a, v is not None) for t, a, v in optimized.updates]
         self.out_spec = out_spec
         self.single_out = out_spec[0] == "T"  # the function returns one Tensor
+        self.replay = self._build()
 
-    def replay(self, tensors):
+    def _build(self):
+        ns = {"RETRACE": _RETRACE, "make": Tensor._make, "run": self.program.run, "spec": self.out_spec,
+              "unflatten": _unflatten}
+        lines = ["def replay(tensors):"]
         # not recording here (`__call__` checked), so `_data`/`_grad` are read without the properties' hooks
-        states = []
-        for t, attr, shape, dtype in self.states:
+        seen = [None] * len(self.states)
+        ns["L"] = seen
+        for i, (t, attr, shape, dtype) in enumerate(self.states):
+            ns[f"T{i}"], ns[f"SH{i}"], ns[f"DT{i}"] = t, shape, dtype
             if attr == "data":
-                a = t._data
+                lines.append(f"    x{i} = T{i}._data")
             else:
-                g = t._grad
-                if g is None:
-                    return _RETRACE
-                a = g._data
-            if a.shape != shape or a.dtype != dtype:
-                return _RETRACE
-            states.append(a)
-        for t, had_grad in self.grad_sig:
-            if (t._grad is not None) != had_grad:
-                return _RETRACE
-        outs, ups = self.program.run([t._data for t in tensors], (), states)
-        if self.writes:
-            ups = iter(ups)
-            for t, attr, has in self.writes:
-                if attr == "data":
-                    t.data = next(ups)
-                else:
-                    t.grad = Tensor._make(next(ups), False, None) if has else None
+                lines += [f"    g = T{i}._grad", "    if g is None:", "        return RETRACE",
+                          f"    x{i} = g._data"]
+            lines += [f"    if x{i} is not L[{i}]:",
+                      f"        if x{i}.shape != SH{i} or x{i}.dtype != DT{i}:", "            return RETRACE",
+                      f"        L[{i}] = x{i}"]
+        for i, (t, had_grad) in enumerate(self.grad_sig):
+            ns[f"G{i}"] = t
+            lines += [f"    if G{i}._grad is {'' if had_grad else 'not '}None:", "        return RETRACE"]
+        states = "".join(f"x{i}, " for i in range(len(self.states)))
+        lines.append(f"    outs, ups = run([t._data for t in tensors], (), [{states}])")
+        k = 0
+        for i, (t, attr, has) in enumerate(self.writes):
+            ns[f"W{i}"] = t
+            if attr == "data":
+                lines += [f"    u = ups[{k}]", f"    if W{i}._data is not u:", f"        W{i}._data = u"]
+            elif has:
+                lines.append(f"    W{i}._grad = make(ups[{k}], False, None)")
+            else:
+                lines.append(f"    W{i}._grad = None")
+            k += has
         if self.single_out:
-            return Tensor._make(outs[0], False, None)
-        return _unflatten(self.out_spec, [Tensor._make(a, False, None) for a in outs])
+            lines.append("    return make(outs[0], False, None)")
+        else:
+            lines.append("    return unflatten(spec, [make(a, False, None) for a in outs])")
+        exec(compile("\n".join(lines), f"<neurona replay of {self.program.name}>", "exec"), ns)  # noqa: S102
+        return ns["replay"]
 
 
 def trace_graph(fn, *args, **kwargs) -> Graph:
@@ -147,7 +164,11 @@ class TracedFunction:
     def __call__(self, *args, **kwargs):
         if active() is not None:  # called while another trace records: inline it
             return self.fn(*args, **kwargs)
-        if not kwargs and all(type(a) is Tensor for a in args):
+        if not kwargs and len(args) == 1 and type(args[0]) is Tensor:  # one Tensor (a batch to predict on)
+            leaves = list(args)
+            d = args[0]._data
+            key = ("T*", ((d.shape, d.dtype),), is_grad_enabled())
+        elif not kwargs and all(type(a) is Tensor for a in args):
             # the common case, only Tensors passed positionally: the key without walking a structure
             leaves = list(args)
             key = ("T*", tuple((a._data.shape, a._data.dtype) for a in args), is_grad_enabled())

@@ -12,6 +12,8 @@ from ._base import ShapeError, as_tensor, normalize_axes, unbroadcast
 
 
 class Reshape(Function):
+    method = "reshape"  # graph mode calls a.reshape(shape) (its shapes were checked when traced)
+
     def forward(self, a, shape):
         try:
             return a.reshape(shape)
@@ -23,6 +25,8 @@ class Reshape(Function):
 
 
 class Transpose(Function):
+    method = "transpose"
+
     def forward(self, a, axes):
         self.axes = axes
         return a.transpose(axes)
@@ -35,6 +39,10 @@ class Transpose(Function):
 
 
 class BroadcastTo(Function):
+    # element i of the output is the input's element broadcast to i: graph mode's fusion folds
+    # it into its elementwise readers (`g * mask` after a broadcast reads g as it is)
+    elementwise = "{0}"
+
     def forward(self, a, shape):
         try:
             return B.array_module(a).broadcast_to(a, shape)

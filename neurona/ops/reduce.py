@@ -8,6 +8,7 @@ import builtins
 
 from .. import backend as B
 from ..autograd.function import Function
+from ..autograd.grad_mode import is_grad_enabled
 from ._base import ShapeError, as_tensor, const, normalize_axes
 from .elementwise import where
 
@@ -30,12 +31,17 @@ class Sum(Function):
 
 class Max(Function):
     """max/min over axes. Ties split the gradient evenly among the tied elements (PyTorch's
-    `amax` rule), so the gradient sums to the upstream one whatever the ties."""
+    `amax` rule), so the gradient sums to the upstream one whatever the ties. `share=False`
+    (what `max`/`min` pass when no gradient can flow: grad mode off or an input without
+    requires_grad) skips the tie mask, which costs several array passes (a traced graph records
+    the parameter, so its replays skip it too)."""
 
-    def forward(self, a, axes, keepdims, take_max):
+    def forward(self, a, axes, keepdims, take_max, share=True):
         self.axes, self.keepdims = axes, keepdims
         if a.size == 0:
             raise ValueError(f"{'max' if take_max else 'min'}: cannot reduce an empty tensor")
+        if not share:
+            return a.max(axis=axes, keepdims=keepdims) if take_max else a.min(axis=axes, keepdims=keepdims)
         out = a.max(axis=axes, keepdims=True) if take_max else a.min(axis=axes, keepdims=True)
         mask = (a == out).astype(a.dtype)
         self.share = mask / mask.sum(axis=axes, keepdims=True)
@@ -210,13 +216,15 @@ def norm(a, ord=None, axis=None, keepdims=False):  # noqa: A002 - NumPy's name
 def max(a, axis=None, keepdims=False):  # noqa: A001 - NumPy's name
     """Maximum over `axis`; the gradient goes to the maximum (split evenly on ties)."""
     a = as_tensor(a)
-    return Max.apply(a, axes=normalize_axes(axis, a.ndim, "max"), keepdims=keepdims, take_max=True)
+    return Max.apply(a, axes=normalize_axes(axis, a.ndim, "max"), keepdims=keepdims, take_max=True,
+                     share=a.requires_grad and is_grad_enabled())
 
 
 def min(a, axis=None, keepdims=False):  # noqa: A001 - NumPy's name
     """Minimum over `axis`; the gradient goes to the minimum (split evenly on ties)."""
     a = as_tensor(a)
-    return Max.apply(a, axes=normalize_axes(axis, a.ndim, "min"), keepdims=keepdims, take_max=False)
+    return Max.apply(a, axes=normalize_axes(axis, a.ndim, "min"), keepdims=keepdims, take_max=False,
+                     share=a.requires_grad and is_grad_enabled())
 
 
 def argmax(a, axis=None, keepdims=False):

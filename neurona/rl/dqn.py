@@ -35,7 +35,7 @@ import numpy as np
 
 from .. import backend as B
 from .. import ops
-from ..autograd.grad_mode import no_grad
+from ..autograd.grad_mode import no_grad, state as _grad_state
 from ..models import Sequential
 from ..optim import Adam
 from ..tensor import Tensor
@@ -238,8 +238,12 @@ class DQN:
                 return q_net(x)
 
             self._q_fn = jit(q_forward)
-        with no_grad():
+        # no_grad without the context manager object (this runs once per action)
+        prev, _grad_state.enabled = _grad_state.enabled, False
+        try:
             return self._q_fn(x)._data
+        finally:
+            _grad_state.enabled = prev
 
     # -- acting -----------------------------------------------------------------------------------
     def predict(self, observation, state=None, episode_start=None, deterministic=False):

@@ -7,6 +7,10 @@ for a few thousand multiply-adds. One numba loop per layer does the multiply-add
 the activation in one call and never writes the pre-activation to memory. Only products of at
 most `MAX_MACS` multiply-adds are taken (above that BLAS's blocked kernels win). The sum runs
 over k in order for each output element, so results can differ from BLAS's in the last bits.
+A product with few output columns (`NARROW`) is a dot product per output, a chain of dependent
+additions that LLVM may not reorder: above `NARROW_MAX_MACS` multiply-adds it is slower than
+sgemm (32x128 by 128x2: 7.6 us as the loop, 2.5 us in BLAS), so such a product stays a BLAS call
+and only its epilogue is compiled, run in place over the product (same bits as the unfused ops).
 May import: math, numpy, numba (lazily), neurona.graph.ir, neurona.graph.passes.fusion.
 """
 from __future__ import annotations
@@ -20,6 +24,7 @@ from .fusion import _cast, _elementwise, _kernels, expressions
 
 MAX_MACS = 32768  # M·K·N of the largest product compiled as a loop
 NARROW = 16  # fewer output columns than this: a dot product per output instead of row updates
+NARROW_MAX_MACS = 2048  # larger narrow products: BLAS, then the epilogue loop
 
 
 def _epilogue(node, mm_out):
@@ -53,8 +58,8 @@ def _read(v, m, n):
     return None
 
 
-def _compile(lines, dtypes, kinds, j_mm, narrow):
-    key = ("matmul", tuple(lines), tuple(d.str for d in dtypes), tuple(kinds), j_mm, narrow)
+def _compile(lines, dtypes, kinds, j_mm, narrow, blas=False):
+    key = ("matmul", tuple(lines), tuple(d.str for d in dtypes), tuple(kinds), j_mm, narrow, blas)
     k = _kernels.get(key)
     if k is None:
         import numba  # noqa: PLC0415 - only when a graph has a small product
@@ -66,7 +71,12 @@ def _compile(lines, dtypes, kinds, j_mm, narrow):
         body = "".join(f"    {ln}\n" for ln in lines)
         head = (f"def epi({', '.join(f'x{p}' for p in range(n_epi))}):\n{body}"
                 f"def loop(a, b, {''.join(e + ', ' for e in ext)}out):\n")
-        if narrow:  # few columns: one dot product per output (a row of `a` against a column of `b`)
+        if blas:  # `out` holds the product (BLAS's): the epilogue, in place
+            src = head + (
+                "    for i in range(out.shape[0]):\n"
+                "        for j in range(out.shape[1]):\n"
+                f"            out[i, j] = epi({reads})\n")
+        elif narrow:  # few columns: one dot product per output (a row of `a` against a column of `b`)
             src = head + (
                 "    for i in range(a.shape[0]):\n"
                 "        for j in range(b.shape[1]):\n"
@@ -93,8 +103,17 @@ def _compile(lines, dtypes, kinds, j_mm, narrow):
     return k
 
 
-def _kernel(loop, shape, dtype, flat):
+def _kernel(loop, shape, dtype, flat, blas=False):
     empty = np.empty
+    if blas:
+        matmul = np.matmul
+
+        def kernel(a, b, *e, out=None):
+            out = matmul(a, b, out=out)
+            loop(a, b, *[x.reshape(-1) if f else x for x, f in zip(e, flat)], out)
+            return out
+
+        return kernel
     if not any(flat):
         def kernel(a, b, *e, out=None):
             if out is None:
@@ -139,6 +158,7 @@ def small_matmul_fusion(graph: Graph) -> Graph:
                 or out.dtype != a.dtype or a.shape[0] * a.shape[1] * b.shape[1] > MAX_MACS or a.shape[1] == 0):
             continue
         m, n = out.shape
+        blas = n < NARROW and a.shape[0] * a.shape[1] * n > NARROW_MAX_MACS
         users = readers.get(out.id, [])
         epi = None
         if (out.id not in roots and len(users) == 1 and id(users[0]) not in replace
@@ -152,13 +172,16 @@ def small_matmul_fusion(graph: Graph) -> Graph:
             if None in kinds or any(v.dtype.kind not in "biuf" for v in users[0].inputs):
                 epi = None
         if epi is None:
+            if blas:
+                continue  # nothing to fuse: the BLAS call as it is
             lines, j_mm, kinds, extra, result = ["return x0"], 0, ["full"], [], out
         else:
             lines, j_mm = epi
             extra = [v for p, v in enumerate(users[0].inputs) if p != j_mm]
             result = users[0].outputs[0]
+            blas = blas and result.dtype == out.dtype  # the epilogue writes over the product
         try:
-            loop = _compile(lines, [a.dtype] + [v.dtype for v in extra], kinds, j_mm, n < NARROW)
+            loop = _compile(lines, [a.dtype] + [v.dtype for v in extra], kinds, j_mm, n < NARROW, blas)
         except Exception:  # noqa: BLE001 - numba cannot build it: keep the BLAS call
             continue
         fused = Node("FusedMatMul", None, {}, [a, b] + extra, 2 + len(extra), node.source)
@@ -168,7 +191,7 @@ def small_matmul_fusion(graph: Graph) -> Graph:
         fused.inner = ("MatMul",) + ((users[0].inner or (users[0].op,)) if epi is not None else ())
         flat = [kinds[p] != "full" and len(v.shape) != 1 for p, v in enumerate(users[0].inputs) if p != j_mm] \
             if epi is not None else []
-        fused.kernel = _kernel(loop, result.shape, result.dtype, flat)
+        fused.kernel = _kernel(loop, result.shape, result.dtype, flat, blas)
         if epi is not None:
             replace[id(node)] = None
             replace[id(users[0])] = fused

@@ -45,15 +45,22 @@ class MemoryPlan:
         producer = {o.id: node for node in nodes for o in node.outputs}
         old = {(id(v.ref[0]), v.ref[1]): v for v in graph.states}
         self._assign: dict = {}
+        multi: dict = {}  # node id -> per output: the input it is written over, or None
         for t, attr, v in graph.updates:
             node = producer.get(v.id) if v is not None else None
             s = old.get((id(t), attr))
-            if (node is None or s is None or not elementwise_out(node) or s.shape != v.shape
-                    or s.dtype != v.dtype or s not in node.inputs or node.id in self._assign
+            if (node is None or s is None or s.shape != v.shape or s.dtype != v.dtype or s not in node.inputs
                     or last.get(s.id, -1) > index[node.id]):
                 continue
+            if len(node.outputs) > 1:
+                if hasattr(node.kernel, "bind"):  # a fused group with several outputs
+                    spec = multi.setdefault(node.id, [None] * len(node.outputs))
+                    spec[node.outputs.index(v)] = node.inputs.index(s)
+                continue
+            if not elementwise_out(node) or node.id in self._assign:
+                continue
             self._assign[node.id] = node.inputs.index(s)
-        in_place = len(self._assign)
+        in_place = len(self._assign) + sum(len(spec) - spec.count(None) for spec in multi.values())
         # the arena: byte buffers, best fit, any shape/dtype can reuse a dead value's buffer
         self.buffers: list = []
         sizes: list = []
@@ -66,7 +73,7 @@ class MemoryPlan:
                 total += v.nbytes
                 live_free += v.nbytes
             v = node.outputs[0] if node.outputs else None
-            if (reuse and node.id not in self._assign and can_write_into(node)
+            if (reuse and node.id not in self._assign and can_write_into(node) and len(node.outputs) == 1
                     and last.get(v.id, idx) < end):
                 fits = [b for b in free if sizes[b] >= v.nbytes]
                 if fits:
@@ -82,6 +89,8 @@ class MemoryPlan:
                 owner[v.id] = b
                 self._assign[node.id] = (b, v.shape, v.dtype)
                 live += sum(o.nbytes for o in node.outputs[1:])
+            elif node.id in multi:  # the outputs not written over an input are new arrays
+                live += sum(o.nbytes for o, t in zip(node.outputs, multi[node.id]) if t is None)
             elif node.id not in self._assign:
                 live += sum(o.nbytes for o in node.outputs)
             peak, peak_free = max(peak, live), max(peak_free, live_free)
@@ -96,6 +105,8 @@ class MemoryPlan:
             if type(a) is tuple:
                 b, shape, dtype = a
                 self._assign[nid] = self.buffers[b][: int(np.prod(shape, dtype=np.int64)) * dtype.itemsize].view(dtype).reshape(shape)
+        for nid, spec in multi.items():
+            self._assign[nid] = tuple(spec)
         arena = sum(sizes)
         self.stats = {"arena_bytes": arena, "peak_bytes": arena + peak,
                       "peak_bytes_no_reuse": peak_free, "all_intermediates_bytes": total,
@@ -103,5 +114,6 @@ class MemoryPlan:
                       "buffers": len(sizes)}
 
     def buffer_for(self, node):
-        """The array node's output goes into, an int (write into that input), or None."""
+        """The array node's output goes into, an int (write into that input), a tuple (a kernel
+        with several outputs: the input each is written into, or None), or None."""
         return self._assign.get(node.id)
