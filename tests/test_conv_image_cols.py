@@ -19,9 +19,9 @@ PATH = ("conv_image_cols", "conv_input_grad_image_cols", "conv_weight_grad_image
 SMALL = {  # name: (x shape, w shape, conv kwargs), with MIN_IMAGE_COLS_PIXELS lowered to 1
     "k3_pad1": ((2, 3, 6, 7), (4, 3, 3, 3), dict(padding=1)),
     "k5_pad2": ((2, 3, 7, 6), (5, 3, 5, 5), dict(padding=2)),
-    "k3_s2": ((2, 2, 7, 8), (3, 2, 3, 3), dict(stride=2, padding=1, rounding="floor")),
     "k3_dil2": ((1, 3, 8, 8), (4, 3, 3, 3), dict(dilation=2, padding=2)),
-    "rect_k2x3_s12": ((2, 3, 6, 7), (4, 3, 2, 3), dict(stride=(1, 2), padding=(0, 1), rounding="floor")),
+    "rect_k2x3": ((2, 3, 6, 7), (4, 3, 2, 3), dict(padding=(0, 1))),
+    "rect_dil12_pad21": ((2, 2, 7, 9), (3, 2, 3, 3), dict(dilation=(1, 2), padding=(2, 1))),
     "no_pad": ((2, 4, 6, 6), (3, 4, 3, 3), {}),
 }
 
@@ -67,7 +67,7 @@ def _pass(x, w, gy, threads, **kw):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("layer", [(3, 16, 28, 5, 1), (3, 16, 28, 3, 1), (3, 8, 50, 3, 2)])
+@pytest.mark.parametrize("layer", [(3, 16, 28, 5, 1), (3, 16, 14, 3, 1), (2, 8, 9, 5, 1)])
 def test_image_cols_equals_shared_im2col_on_sweep_shapes(layer, dtype, monkeypatch, restore_threads):
     """Sweep-sized layers (the default threshold, batch 8) at 1 and 2 threads (split over the
     batch with MIN_SPLIT_WORK 0): the per-image path, im2col's shared matrix and PyTorch agree,
@@ -108,6 +108,8 @@ def test_image_cols_declines_what_other_paths_take():
     assert not kernels.image_cols_suits(x, 16, 32, (1, 1, 1, 1, 0, 0, 1, 1, 28, 28), 1)  # the 1×1 path's
     assert not kernels.image_cols_suits(x, 1, 6, geo3, 1)  # the direct kernel's
     assert not kernels.image_cols_suits(x, 16, 32, geo3, 2)  # grouped: shared matrix
-    assert not kernels.image_cols_suits(x, 3, 16, (3, 3, 2, 2, 1, 1, 1, 1, 14, 14), 1)  # small map
+    assert not kernels.image_cols_suits(x, 3, 16, (3, 3, 2, 2, 1, 1, 1, 1, 14, 14), 1)  # stride 2
+    assert not kernels.image_cols_suits(x, 3, 16, (3, 3, 1, 1, 0, 0, 1, 1, 6, 6), 1)  # small map
+    assert not kernels.image_cols_suits(x, 6, 16, (5, 5, 1, 1, 0, 0, 1, 1, 10, 10), 1)  # 150 rows
     assert kernels.image_cols_suits(x, 3, 16, geo3, 1)
     assert not kernels.image_cols_suits(x.astype(np.float16), 3, 16, geo3, 1)  # no numba kernel

@@ -127,12 +127,15 @@ def conv_weight_direct(x, gy, geo):
     return _fast(x).conv_weight_direct(numpy.ascontiguousarray(xpad), numpy.ascontiguousarray(gy), geo[0], geo[1])
 
 
-# im2col per image for layers on large maps (3→16 on 28×28 5×5): cols (N, C·kh·kw, OH·OW), so
-# the forward pass is a GEMM per image whose result is already NCHW, the filter gradient sums N
-# products of the NCHW output gradient with the image's columns, and the input gradient's GEMM
-# reads it as it lies: the three transposing copies of the (C·kh·kw, N·OH·OW) layout go. On
-# smaller maps the per-image GEMMs are short and the shared matrix wins (docs/performance.md).
-MIN_IMAGE_COLS_PIXELS = 512
+# im2col per image for stride-1 layers with few input rows (3→16 on 28×28, 5×5): cols (N, C·kh·kw,
+# OH·OW), so the forward pass is a GEMM per image whose result is already NCHW, the filter
+# gradient sums N products of the NCHW output gradient with the image's columns, and the input
+# gradient's GEMM reads it as it lies: the transposing copies of the (C·kh·kw, N·OH·OW) layout
+# go, and a numba kernel builds the columns. With more rows (16→32 3×3: 144, LeNet's 6→16 5×5:
+# 150) the N filter-gradient GEMMs and their sum cost more than the copies saved, with strides
+# the per-image GEMMs are short (both measured in docs/performance.md): the shared matrix stays.
+MAX_IMAGE_COLS_ROWS = 80
+MIN_IMAGE_COLS_PIXELS = 49
 
 
 class ImageCols:
@@ -144,11 +147,12 @@ class ImageCols:
 
 def image_cols_suits(a, c, k, geo, groups):
     """Whether the per-image im2col computes a conv2d with c input channels and k filters on
-    arrays like `a`: one group, OH·OW ≥ MIN_IMAGE_COLS_PIXELS, numba, NEURONA_CONV_ALGO auto
-    (=im2col forces the shared matrix), and none of the 1×1, direct and Winograd paths takes it."""
+    arrays like `a`: one group, stride 1, C·kh·kw ≤ MAX_IMAGE_COLS_ROWS, OH·OW ≥
+    MIN_IMAGE_COLS_PIXELS, numba, NEURONA_CONV_ALGO auto (=im2col forces the shared matrix), and
+    none of the 1×1, direct and Winograd paths takes it."""
     kh, kw, sh, sw, ph, pw, dh, dw, oh, ow = geo
-    if not (groups == 1 and oh * ow >= MIN_IMAGE_COLS_PIXELS and _fast(a) is not None
-            and conv_algo_setting() == "auto"):
+    if not (groups == 1 and sh == sw == 1 and c * kh * kw <= MAX_IMAGE_COLS_ROWS
+            and oh * ow >= MIN_IMAGE_COLS_PIXELS and _fast(a) is not None and conv_algo_setting() == "auto"):
         return False
     if kh == kw == 1 and ph == pw == 0:
         return False
