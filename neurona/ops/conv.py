@@ -11,7 +11,9 @@ Each is one GEMM (the BLAS does the work) around the backend's window kernels: i
 Layers with very few channels (LeNet's 1→6) skip im2col: the backend's direct kernels compute the
 forward pass and the filter gradient without it. 1×1 layers without padding skip it too: they are
 a GEMM per image (W (K, C) @ x[n] (C, H·W), batched by matmul, the output already NCHW), a stride
-first subsamples the input; 3×3 stride-1 layers with many channels go through Winograd.
+first subsamples the input; 3×3 stride-1 layers with many channels go through Winograd; other
+stride-1 layers with C·kh·kw ≤ 80 (3→16) use im2col per image (kernels.conv_image_cols: a GEMM per
+image, the output already NCHW, no transposed copies of the output gradient).
 NEURONA_CONV_ALGO=im2col|winograd|1x1 forces one algorithm wherever it applies (im2col elsewhere).
 With several kernel threads, each of the three ops runs once per batch range, side by side
 (kernels.conv_by_batch and its two siblings), rather than splitting each GEMM and transform.

@@ -1,5 +1,5 @@
-"""Kernels NumPy does badly: for convolution and pooling, im2col/col2im, a direct convolution for
-very few channels, Winograd F(4×4, 3×3), F(2×2, 5×5) and F(4×4, 5×5) (`winograd.py`) for 3×3 and 5×5 layers
+"""Kernels NumPy does badly: for convolution and pooling, im2col/col2im (and their per-image
+variant for stride-1 layers with few input rows), a direct convolution for very few channels, Winograd F(4×4, 3×3), F(2×2, 5×5) and F(4×4, 5×5) (`winograd.py`) for 3×3 and 5×5 layers
 with many channels, its break-evens measured once per machine (`calibrate.py`), and
 max-pool with argmax routing; the batch split of whole convolutions at several threads
 (`conv_by_batch`); and the fused batch-norm passes (`_bn.py`, at the end of this file).
