@@ -113,3 +113,25 @@ def test_image_cols_declines_what_other_paths_take():
     assert not kernels.image_cols_suits(x, 6, 16, (5, 5, 1, 1, 0, 0, 1, 1, 10, 10), 1)  # 150 rows
     assert kernels.image_cols_suits(x, 3, 16, geo3, 1)
     assert not kernels.image_cols_suits(x.astype(np.float16), 3, 16, geo3, 1)  # no numba kernel
+
+
+def test_image_cols_under_graph_replay(monkeypatch):
+    """A traced step replayed on new data gets the new run's columns for its filter gradient
+    (the forward's saved ImageCols is an ndarray, so the tracer keeps it as a saved output)."""
+    from neurona.graph import jit
+
+    monkeypatch.delenv("NEURONA_CONV_ALGO", raising=False)
+    calls = _counting(monkeypatch)
+
+    def step(x, w):
+        loss = (nr.conv2d(x, w, padding=1) ** 2).sum()
+        return (loss,) + tuple(nr.grad(loss, [x, w]))
+
+    traced = jit(step)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        x = nr.tensor(rng.standard_normal((2, 3, 9, 9)), requires_grad=True)
+        w = nr.tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+        for got, want in zip(traced(x, w), step(x, w)):
+            np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-10, atol=1e-10)
+    assert set(PATH) <= set(calls)

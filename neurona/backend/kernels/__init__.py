@@ -138,11 +138,10 @@ MAX_IMAGE_COLS_ROWS = 80
 MIN_IMAGE_COLS_PIXELS = 49
 
 
-class ImageCols:
-    """The per-image columns a forward pass keeps for its filter gradient."""
-
-    def __init__(self, cols):
-        self.cols = cols
+class ImageCols(numpy.ndarray):
+    """The per-image columns a forward pass keeps for its filter gradient: a marked view of the
+    (N, C·kh·kw, OH·OW) array (still an ndarray, so graph tracing keeps it as the op's saved
+    output and a replay hands the new run's columns on; a plain object would be a stale constant)."""
 
 
 def image_cols_suits(a, c, k, geo, groups):
@@ -174,7 +173,7 @@ def conv_image_cols(x, w, geo):
     """(y, ImageCols): conv2d(x, w) through the per-image im2col."""
     cols = _image_cols(x, geo)
     y = w.reshape(w.shape[0], -1) @ cols
-    return y.reshape(x.shape[0], w.shape[0], geo[8], geo[9]), ImageCols(cols)
+    return y.reshape(x.shape[0], w.shape[0], geo[8], geo[9]), cols.view(ImageCols)
 
 
 def conv_input_grad_image_cols(gy, w, geo, x_shape):
@@ -189,7 +188,7 @@ def conv_input_grad_image_cols(gy, w, geo, x_shape):
 
 def conv_weight_grad_image_cols(x, gy, geo, saved=None):
     """conv2d's filter gradient Σ_n gy[n] (K, OH·OW) @ cols[n]ᵀ; saved is the forward's ImageCols."""
-    cols = saved.cols if isinstance(saved, ImageCols) else _image_cols(x, geo)
+    cols = numpy.asarray(saved) if isinstance(saved, ImageCols) else _image_cols(x, geo)
     n, k = gy.shape[:2]
     dw = (numpy.ascontiguousarray(gy).reshape(n, k, -1) @ cols.transpose(0, 2, 1)).sum(axis=0)
     return dw.reshape(k, x.shape[1], geo[0], geo[1])
