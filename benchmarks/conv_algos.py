@@ -1,7 +1,7 @@
 """im2col against Winograd (or the 1×1 path), layer by layer: one conv2d's forward + both gradients.
 
 `python -m benchmarks.conv_algos [--batch 64] [--threads 1] [--layers 64x64x32,128x128x16]
-[--kernel 3|5|1] [--stride 1] [--torch]`
+[--kernel 3|5|1] [--stride 1] [--torch] [--algos auto,im2col] [--input-grad]`
 prints one JSON line per layer (C→K on an H×W map, k×k, padding k // 2) with the median time of each
 algorithm (NEURONA_CONV_ALGO forced to each in turn, alternating; for --kernel 1 the algorithms
 are im2col and 1x1) and `winograd_used`, what the default rule
@@ -43,11 +43,12 @@ def _median_ms(fn, reps):
     return float(np.median(times)) * 1e3
 
 
-def layer_times(n, c, k, size, reps, kernel=3, stride=1, algos=("im2col", "winograd"), peer=False):
+def layer_times(n, c, k, size, reps, kernel=3, stride=1, algos=("im2col", "winograd"), peer=False, input_grad=None):
     rng = np.random.default_rng(0)
     pad = kernel // 2
     oh = (size + 2 * pad - kernel) // stride + 1
-    x = nr.tensor(rng.standard_normal((n, c, size, size), dtype=np.float32), requires_grad=c > 3)
+    input_grad = c > 3 if input_grad is None else input_grad
+    x = nr.tensor(rng.standard_normal((n, c, size, size), dtype=np.float32), requires_grad=input_grad)
     w = nr.tensor(rng.standard_normal((k, c, kernel, kernel), dtype=np.float32), requires_grad=True)
     g = nr.tensor(rng.standard_normal((n, k, oh, oh), dtype=np.float32))
 
@@ -60,7 +61,7 @@ def layer_times(n, c, k, size, reps, kernel=3, stride=1, algos=("im2col", "winog
         import torch  # noqa: PLC0415 - optional peer
 
         torch.set_num_threads(1)
-        tx = torch.tensor(x.numpy(), requires_grad=c > 3)
+        tx = torch.tensor(x.numpy(), requires_grad=input_grad)
         tw = torch.tensor(w.numpy(), requires_grad=True)
         tg = torch.tensor(g.numpy())
 
@@ -125,6 +126,10 @@ def main(argv=None):
                     help="Winograd's output tile for 5×5 (default: 4 where 4×4 tiles cover the map, else 2)")
     ap.add_argument("--transforms", action="store_true", help="also time the tile transforms alone")
     ap.add_argument("--keep-blas-env", action="store_true", help="keep OPENBLAS_CORETYPE/L2_SIZE as set")
+    ap.add_argument("--algos", default=None,
+                    help="NEURONA_CONV_ALGO values to alternate, e.g. auto,im2col (default im2col and winograd, or 1x1)")
+    ap.add_argument("--input-grad", action="store_true",
+                    help="always compute the input gradient (as benchmarks.conv_sweep; default: only for C > 3)")
     args = ap.parse_args(argv)
     from threadpoolctl import threadpool_limits  # noqa: PLC0415 - a test dependency
 
@@ -135,11 +140,15 @@ def main(argv=None):
     print(json.dumps({"batch": args.batch, "threads": args.threads, "kernel": args.kernel, "stride": args.stride,
                       "loadavg": os.getloadavg()[0]}), flush=True)
     algos = ("im2col", "1x1") if args.kernel == 1 else ("im2col", "winograd")
+    if args.algos:
+        algos = tuple(a.strip() for a in args.algos.split(","))
+    other = next((a for a in algos if a != "im2col"), "im2col")
     for spec in args.layers.split(","):
         c, k, size = (int(v) for v in spec.lower().split("x"))
-        times, used = layer_times(args.batch, c, k, size, args.reps, args.kernel, args.stride, algos, args.torch)
+        times, used = layer_times(args.batch, c, k, size, args.reps, args.kernel, args.stride, algos, args.torch,
+                                  True if args.input_grad else None)
         line = {"layer": f"{c}->{k} on {size}x{size}", **{f"{a}_ms": round(t, 2) for a, t in times.items()},
-                "ratio": round(times[algos[1]] / times["im2col"], 2), "winograd_used": used,
+                "ratio": round(times[other] / times["im2col"], 2), "winograd_used": used,
                 "loadavg_1m": round(os.getloadavg()[0], 2)}
         if args.transforms and size % 4 == 0 and args.kernel == 3:
             line["transforms_generic_vs_written_out_ms"] = transform_times(args.batch, c, size, args.reps)

@@ -143,7 +143,10 @@ def test_calibrated_rule_is_read_from_the_cache(fresh_calibration, monkeypatch):
     assert winograd.suits(8, 16, 16, fourteen, 1, True)       # 14×14 allowed, 8·196·16 ≥ 1000
     assert not winograd.suits(8, 16, 16, fourteen, 1, False)  # still needs numba
     monkeypatch.setenv("NEURONA_CONV_CALIBRATION", "0")
-    assert not winograd.suits(8, 16, 16, fourteen, 1, True)   # the constants: 31 % waste refused
+    assert not winograd.suits(8, 16, 16, fourteen, 1, True)   # the constants: 8·196·16 < MIN_WORK
+    assert winograd.suits(64, 16, 16, fourteen, 1, True)      # the constants: 31 % waste allowed
+    thirteen = nr.ops.conv.make_geometry("t", (1, 16, 13, 13), 3, 1, 1, 1, "exact").ints
+    assert not winograd.suits(64, 16, 16, thirteen, 1, True)  # 4×4 tiles on 13×13: 51 % waste
     assert calibrate.rules() is None
 
 

@@ -122,7 +122,9 @@ def test_size_rule(monkeypatch):
     assert not winograd.suits(64, 3, 64, big, 1, True)       # VGG's first layer stays on im2col
     assert not winograd.suits(2, 64, 64, big, 1, True)       # vectors of length 2
     assert not winograd.suits(16, 16, 16, small, 1, True)    # 16·14·14·16 < 100,000: measured slower
-    assert not winograd.suits(128, 16, 32, small, 1, True)   # 4×4 tiles cover 16×16 for 14×14
+    assert winograd.suits(128, 16, 32, small, 1, True)       # 4×4 tiles cover 16×16 for 14×14: 31 % waste, allowed
+    thirteen = nr.ops.conv.make_geometry("t", (1, 16, 13, 13), 3, 1, 1, 1, "exact").ints
+    assert not winograd.suits(128, 16, 32, thirteen, 1, True)  # 16×16 for 13×13: 51 % waste
     bigger = nr.ops.conv.make_geometry("t", (1, 16, 28, 28), 3, 1, 1, 1, "exact").ints
     assert winograd.suits(128, 16, 32, bigger, 1, True)
     assert not winograd.suits(16, 64, 64, big, 1, False)     # no numba (CuPy, NEURONA_NO_NUMBA=1)

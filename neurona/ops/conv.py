@@ -11,7 +11,9 @@ Each is one GEMM (the BLAS does the work) around the backend's window kernels: i
 Layers with very few channels (LeNet's 1→6) skip im2col: the backend's direct kernels compute the
 forward pass and the filter gradient without it. 1×1 layers without padding skip it too: they are
 a GEMM per image (W (K, C) @ x[n] (C, H·W), batched by matmul, the output already NCHW), a stride
-first subsamples the input; 3×3 stride-1 layers with many channels go through Winograd.
+first subsamples the input; 3×3 stride-1 layers with many channels go through Winograd; other
+stride-1 layers with C·kh·kw ≤ 80 (3→16) use im2col per image (kernels.conv_image_cols: a GEMM per
+image, the output already NCHW, no transposed copies of the output gradient).
 NEURONA_CONV_ALGO=im2col|winograd|1x1 forces one algorithm wherever it applies (im2col elsewhere).
 With several kernel threads, each of the three ops runs once per batch range, side by side
 (kernels.conv_by_batch and its two siblings), rather than splitting each GEMM and transform.
@@ -190,6 +192,8 @@ def conv_forward(x, w, geo, cols=None):
         return kernels.conv_direct(x, w, geo.ints), None
     if cols is None and kernels.winograd_suits(x, x.shape[1], k, geo.ints, g):
         return kernels.winograd_conv(x, w, geo.ints)
+    if cols is None and kernels.image_cols_suits(x, x.shape[1], k, geo.ints, g):
+        return kernels.conv_image_cols(x, w, geo.ints)
     if cols is None:
         cols = kernels.im2col(x, geo.ints)
     out = _grouped_matmul(w.reshape(g, k // g, -1), cols.reshape(g, -1, cols.shape[1]))
@@ -205,6 +209,8 @@ def conv_input_grad(gy, w, geo, n):
         return _one_by_one_input_grad(gy, w, geo, n)
     if kernels.winograd_suits(gy, cg * g, k, geo.ints, g):
         return kernels.winograd_input_grad(gy, w, geo.ints, (n, cg * g, geo.H, geo.W))
+    if kernels.image_cols_suits(gy, cg * g, k, geo.ints, g):
+        return kernels.conv_input_grad_image_cols(gy, w, geo.ints, (n, cg * g, geo.H, geo.W))
     w3 = w.reshape(g, k // g, -1)
     dcols = _grouped_matmul(w3.transpose(0, 2, 1), _gy_rows(gy, g))
     return kernels.col2im(dcols.reshape(-1, dcols.shape[-1]), (n, cg * g, geo.H, geo.W), geo.ints)
@@ -212,6 +218,8 @@ def conv_input_grad(gy, w, geo, n):
 
 def conv_weight_grad(x, gy, geo, cols=None):
     k, g = gy.shape[1], geo.groups
+    if isinstance(cols, kernels.ImageCols) or (cols is None and kernels.image_cols_suits(x, x.shape[1], k, geo.ints, g)):
+        return kernels.conv_weight_grad_image_cols(x, gy, geo.ints, cols)
     if (cols is None or cols.ndim == 4) and one_by_one_suits(geo):
         return _one_by_one_weight_grad(x, gy, geo, cols)
     if cols is not None and cols.ndim == 4:  # the 1×1 path's input, but the setting changed since

@@ -1,5 +1,5 @@
-"""Kernels NumPy does badly: for convolution and pooling, im2col/col2im, a direct convolution for
-very few channels, Winograd F(4×4, 3×3), F(2×2, 5×5) and F(4×4, 5×5) (`winograd.py`) for 3×3 and 5×5 layers
+"""Kernels NumPy does badly: for convolution and pooling, im2col/col2im (and their per-image
+variant for stride-1 layers with few input rows), a direct convolution for very few channels, Winograd F(4×4, 3×3), F(2×2, 5×5) and F(4×4, 5×5) (`winograd.py`) for 3×3 and 5×5 layers
 with many channels, its break-evens measured once per machine (`calibrate.py`), and
 max-pool with argmax routing; the batch split of whole convolutions at several threads
 (`conv_by_batch`); and the fused batch-norm passes (`_bn.py`, at the end of this file).
@@ -125,6 +125,73 @@ def conv_weight_direct(x, gy, geo):
     """The filter gradient (K, C, kh, kw) of conv_direct for output gradient gy."""
     xpad = _xp._pad(numpy.ascontiguousarray(x), geo, 0)
     return _fast(x).conv_weight_direct(numpy.ascontiguousarray(xpad), numpy.ascontiguousarray(gy), geo[0], geo[1])
+
+
+# im2col per image for stride-1 layers with few input rows (3→16 on 28×28, 5×5): cols (N, C·kh·kw,
+# OH·OW), so the forward pass is a GEMM per image whose result is already NCHW, the filter
+# gradient sums N products of the NCHW output gradient with the image's columns, and the input
+# gradient's GEMM reads it as it lies: the transposing copies of the (C·kh·kw, N·OH·OW) layout
+# go, and a numba kernel builds the columns. With more rows (16→32 3×3: 144, LeNet's 6→16 5×5:
+# 150) the N filter-gradient GEMMs and their sum cost more than the copies saved, with strides
+# the per-image GEMMs are short (both measured in docs/performance.md): the shared matrix stays.
+MAX_IMAGE_COLS_ROWS = 80
+MIN_IMAGE_COLS_PIXELS = 49
+
+
+class ImageCols(numpy.ndarray):
+    """The per-image columns a forward pass keeps for its filter gradient: a marked view of the
+    (N, C·kh·kw, OH·OW) array (still an ndarray, so graph tracing keeps it as the op's saved
+    output and a replay hands the new run's columns on; a plain object would be a stale constant)."""
+
+
+def image_cols_suits(a, c, k, geo, groups):
+    """Whether the per-image im2col computes a conv2d with c input channels and k filters on
+    arrays like `a`: one group, stride 1, C·kh·kw ≤ MAX_IMAGE_COLS_ROWS, OH·OW ≥
+    MIN_IMAGE_COLS_PIXELS, numba, NEURONA_CONV_ALGO auto (=im2col forces the shared matrix), and
+    none of the 1×1, direct and Winograd paths takes it."""
+    kh, kw, sh, sw, ph, pw, dh, dw, oh, ow = geo
+    if not (groups == 1 and sh == sw == 1 and c * kh * kw <= MAX_IMAGE_COLS_ROWS
+            and oh * ow >= MIN_IMAGE_COLS_PIXELS and _fast(a) is not None and conv_algo_setting() == "auto"):
+        return False
+    if kh == kw == 1 and ph == pw == 0:
+        return False
+    if sh == sw == dh == dw == 1 and c * k <= _DIRECT_MAX_CHANNEL_PAIRS:
+        return False
+    return not winograd_suits(a, c, k, geo, groups)
+
+
+def _image_cols(x, geo):
+    kh, kw, sh, sw, ph, pw, dh, dw, oh, ow = geo
+    n, c = x.shape[:2]
+    xpad = numpy.ascontiguousarray(_xp._pad(numpy.ascontiguousarray(x), geo, 0))
+    cols = numpy.empty((n, c * kh * kw, oh * ow), dtype=x.dtype)
+    _fast(x).im2col_images(xpad, kh, kw, sh, sw, dh, dw, oh, ow, cols)
+    return cols
+
+
+def conv_image_cols(x, w, geo):
+    """(y, ImageCols): conv2d(x, w) through the per-image im2col."""
+    cols = _image_cols(x, geo)
+    y = w.reshape(w.shape[0], -1) @ cols
+    return y.reshape(x.shape[0], w.shape[0], geo[8], geo[9]), cols.view(ImageCols)
+
+
+def conv_input_grad_image_cols(gy, w, geo, x_shape):
+    """conv2d's input gradient through the per-image columns: W (K, C·kh·kw)ᵀ @ gy[n], then col2im."""
+    k = w.shape[0]
+    gy = numpy.ascontiguousarray(gy)
+    dcols = w.reshape(k, -1).T @ gy.reshape(gy.shape[0], k, -1)
+    dx = numpy.zeros(x_shape, dtype=dcols.dtype)
+    _split_planes(_fast(gy).col2im_images, x_shape, dcols, dx, *geo)
+    return dx
+
+
+def conv_weight_grad_image_cols(x, gy, geo, saved=None):
+    """conv2d's filter gradient Σ_n gy[n] (K, OH·OW) @ cols[n]ᵀ; saved is the forward's ImageCols."""
+    cols = numpy.asarray(saved) if isinstance(saved, ImageCols) else _image_cols(x, geo)
+    n, k = gy.shape[:2]
+    dw = (numpy.ascontiguousarray(gy).reshape(n, k, -1) @ cols.transpose(0, 2, 1)).sum(axis=0)
+    return dw.reshape(k, x.shape[1], geo[0], geo[1])
 
 
 # Winograd F(4×4, 3×3) for 3×3 stride-1 layers with many channels (see winograd.py); the
