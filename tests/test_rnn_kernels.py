@@ -108,12 +108,13 @@ def test_lstm_sequence_with_its_bias_input_gradchecks_and_has_second_derivatives
 
 
 @pytest.mark.parametrize("threads", [2, 3])
-def test_fused_lstm_over_row_blocks_equals_one_thread(threads):
+def test_fused_lstm_over_row_blocks_equals_one_thread(threads, monkeypatch):
     """With several kernel threads each takes a block of batch rows for the whole sequence; the
     result is the one-thread result (the bias gradient within float rounding: its partial sums
     are added per block)."""
     from neurona.backend import thread_limit
 
+    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "4")  # the row blocks run only with short BLAS spinning
     rng = np.random.default_rng(5)
     mask = rng.random((24, 6)) > 0.2
     rmask = (rng.random((24, 16)) > 0.2).astype(np.float32) / 0.8
@@ -144,6 +145,7 @@ def _run_kind(kind, seed, mask=None, rmask=None, N=5, T=7, H=16):
 def test_fused_gru_and_simple_rnn_equal_the_numpy_formulas(monkeypatch, kind, use_mask, use_rmask):
     from neurona.backend import thread_limit
 
+    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "4")  # the row blocks run only with short BLAS spinning
     rng = np.random.default_rng(0)
     mask = rng.random((16, 7)) > 0.3 if use_mask else None
     rmask = (rng.random((16, 16)) > 0.2).astype(np.float32) / 0.8 if use_rmask else None
@@ -157,3 +159,18 @@ def test_fused_gru_and_simple_rnn_equal_the_numpy_formulas(monkeypatch, kind, us
         # within float32 rounding of the largest entry (dR sums 112 products of size ~10)
         assert np.abs(a - b).max() <= 2e-6 * max(1.0, np.abs(b).max()), name
         assert np.abs(c - a).max() <= 1e-6 * max(1.0, np.abs(a).max()), name
+
+
+def test_row_blocks_wait_for_short_blas_spinning(monkeypatch):
+    from neurona.backend import thread_limit
+    from neurona.backend.kernels.rnn import over_rows
+
+    seen = []
+    with thread_limit(2):
+        monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT", raising=False)
+        over_rows(lambda a, b: seen.append((a, b)), 32)
+        assert seen == [(0, 32)]  # OpenBLAS's threads would spin on the cores the blocks need
+        monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "4")
+        seen.clear()
+        over_rows(lambda a, b: seen.append((a, b)), 32)
+        assert sorted(seen) == [(0, 16), (16, 32)]

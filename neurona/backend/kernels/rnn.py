@@ -4,9 +4,11 @@ a float32 NumPy array, numba importable, NEURONA_NO_NUMBA unset — else None, a
 its NumPy formulas (float64, which gradcheck uses, CuPy, float16). The kernel's tanh is a
 rational approximation (max abs error 3.4e-7, see `_rnn.py`), so the float32 results differ from
 the NumPy formulas' by a few units in the last place; tests/test_rnn_kernels.py bounds it.
-May import: numpy, neurona.backend.kernels (its loader).
+May import: os, numpy, neurona.backend (threads), neurona.backend.kernels (its loader).
 """
 from __future__ import annotations
+
+import os
 
 import numpy
 
@@ -32,7 +34,15 @@ def over_rows(task, n):
     through the whole sequence — on kernel_threads() threads (at most n // MIN_ROWS_PER_THREAD),
     each running its GEMMs on one BLAS thread (kernels.over_batch, as the batch-split convolutions): OpenBLAS barely splits a (32×256)·(256×1024) GEMM
     (0.23 → 0.20 ms on 2 threads), while two 16-row halves side by side take 0.14 ms each.
-    Returns the tasks' results in row order."""
+    Returns the tasks' results in row order.
+
+    Only when OPENBLAS_THREAD_TIMEOUT is set (OpenBLAS reads it at load; 4 = short spinning):
+    otherwise OpenBLAS's idle threads spin for a while after every multi-threaded GEMM (the input
+    projections) and take the cores the row blocks need — W4's step at 2 threads took 136 ms
+    split against 106 ms unsplit, and 99 ms split with OPENBLAS_THREAD_TIMEOUT=4
+    (docs/performance.md, "W4 after the fused recurrent kernels")."""
+    if not os.environ.get("OPENBLAS_THREAD_TIMEOUT"):
+        return [task(0, n)]
     threads = min(kernel_threads(), n // MIN_ROWS_PER_THREAD)
     if threads <= 1:
         return [task(0, n)]
