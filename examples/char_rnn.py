@@ -10,7 +10,7 @@
    Curves, samples and the numbers go to out/char_rnn/.
 
     python examples/char_rnn.py hello
-    python examples/char_rnn.py shakespeare --minutes 12 --threads 2   # the protocol of docs/results.md
+    python examples/char_rnn.py shakespeare --minutes 12          # the protocol of docs/results.md
     python examples/char_rnn.py shakespeare --minutes 1 --hidden 64 --val-chars 20000   # a quick look
 """
 from __future__ import annotations
@@ -205,8 +205,8 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out/char_rnn")
     p.add_argument("--threads", type=int, default=0,
-                   help="nr.set_num_threads(N): BLAS and kernel threads (0: leave the defaults); with N > 1 each "
-                        "LSTM runs its batch rows in N blocks side by side")
+                   help="nr.set_num_threads(N): BLAS and kernel threads (0: leave the defaults); with N > 1 and "
+                        "OPENBLAS_THREAD_TIMEOUT set, each LSTM runs its batch rows in N blocks side by side")
     args = p.parse_args(argv)
     if args.threads:
         nr.set_num_threads(args.threads)

@@ -38,9 +38,10 @@ def over_rows(task, n):
 
     Only when OPENBLAS_THREAD_TIMEOUT is set (OpenBLAS reads it at load; 4 = short spinning):
     otherwise OpenBLAS's idle threads spin for a while after every multi-threaded GEMM (the input
-    projections) and take the cores the row blocks need — W4's step at 2 threads took 136 ms
-    split against 106 ms unsplit, and 99 ms split with OPENBLAS_THREAD_TIMEOUT=4
-    (docs/performance.md, "W4 after the fused recurrent kernels")."""
+    projections) and take the cores the row blocks need — W4's step at 2 threads took 139 ms
+    split against 103–115 ms left to the BLAS (docs/performance.md, "W4 after the fused recurrent
+    kernels"). With the variable set the split has not been shown to pay either (108 against 100
+    ms in one run): it stays opt-in until a quiet many-core machine says otherwise."""
     if not os.environ.get("OPENBLAS_THREAD_TIMEOUT"):
         return [task(0, n)]
     threads = min(kernel_threads(), n // MIN_ROWS_PER_THREAD)
