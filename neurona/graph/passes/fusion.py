@@ -127,6 +127,18 @@ def _kind(shape, root):
 FULL, ONE, ROW = 0, 1, 2
 
 
+def _loops_by_target(make_loop):
+    """loop(targets): make_loop(targets), compiled on first use and kept."""
+    loops: dict = {}
+
+    def loop(targets):
+        k = loops.get(targets)
+        if k is None:
+            k = loops[targets] = make_loop(targets)
+        return k
+    return loop
+
+
 def _compile_loop(lines, in_types, out_types, kinds, targets):
     """The same expression as a plain loop, `loop(n, x0.., outs..)`, over C-contiguous arrays of
     the given (dtype, ndim) types, each read as a flat view of its n elements (`kinds[i]`, see
@@ -193,15 +205,9 @@ def _fast_kernel(make_ufunc, make_loop, shape, dtype):
     `make_loop(targets)` gives the loop writing its output to its own argument (targets (-1,))
     or over input j (targets (j,)), compiled on first use."""
     ufuncs: list = []
-    loops: dict = {}
+    loop = _loops_by_target(make_loop)
     n = math.prod(shape)
     empty = np.empty
-
-    def loop(targets):
-        k = loops.get(targets)
-        if k is None:
-            k = loops[targets] = make_loop(targets)
-        return k
 
     fresh = loop((-1,))
 
@@ -257,15 +263,9 @@ def _multi_kernel(make_loop, shape, out_dtypes):
     gives the one the executor runs: output k written over input `targets[k]` (None: a fresh
     array). When an input is not C-contiguous, or overlaps an output it is not, the inputs are
     copied first and the outputs copied into place after."""
-    loops: dict = {}
+    loop = _loops_by_target(make_loop)
     n = math.prod(shape)
     empty = np.empty
-
-    def loop(targets):
-        k = loops.get(targets)
-        if k is None:
-            k = loops[targets] = make_loop(targets)
-        return k
 
     every = (-1,) * len(out_dtypes)
 
