@@ -36,12 +36,10 @@ def _total_norm(grads, norm_type=2.0):
         if math.isinf(norm_type):
             part = ops.abs(g).max().astype(B.float64)
             total = part if total is None else ops.maximum(total, part)
-        elif norm_type == 2.0:  # x·x is |x|² to the bit, without abs's pass (and its saved sign)
-            g = g.astype(B.float64)
-            part = (g * g).sum()
-            total = part if total is None else total + part
         else:
-            part = (ops.abs(g.astype(B.float64)) ** norm_type).sum()
+            g = g.astype(B.float64)
+            # for norm 2, x·x is |x|² to the bit, without abs's pass (and the sign it saves)
+            part = (g * g if norm_type == 2.0 else ops.abs(g) ** norm_type).sum()
             total = part if total is None else total + part
     return total if math.isinf(norm_type) else total ** (1.0 / norm_type)
 

@@ -80,7 +80,7 @@ def index_add_rows(out, key, g) -> bool:
             or idx.dtype.kind not in "iu" or g.shape != idx.shape + out.shape[1:] or not out.flags.c_contiguous):
         return False
     rows = out.shape[0]
-    flat = idx.reshape(-1).astype(numpy.int64)
+    flat = idx.reshape(-1).astype(numpy.int64, copy=False)
     if flat.size and (flat.min() < -rows or flat.max() >= rows):
         raise IndexError(f"index_add: an index is out of range for {rows} rows")
     k.add_rows(out.reshape(rows, -1), flat, numpy.ascontiguousarray(g).reshape(flat.size, -1))

@@ -3,8 +3,8 @@ a parameter and its slots instead of one array pass (and one temporary) per Tens
 operation is the one the Tensor-op update does, in the same order and in the arrays' dtype (no
 fastmath, so LLVM does not contract a·b + c into an FMA): the results are bit-identical.
 NumPy's error model (a division by zero gives inf/nan, as the Tensor ops do, instead of raising):
-Python's adds a zero check per division that keeps LLVM from vectorising the loop (Adam on 16,384
-float32 elements: 79 us with it, 11 us without; `benchmarks.w5_dqn`'s learner step uses it).
+Python's adds a zero check per division that keeps LLVM from vectorising the loop (the eager
+learner step of `benchmarks.w5_dqn` and W4's Adam run through these loops).
 Arrays come flattened (1-D, contiguous); scalars come in the arrays' dtype.
 May import: numpy, numba.
 """

@@ -4,14 +4,15 @@ and the gate gradients with the cell-state gradient carried (backward); the same
 (reset_after) and the SimpleRNN. The GEMMs stay in the BLAS.
 
 Why a kernel: the step's arithmetic as NumPy calls is ~20 passes over (N, 4H) arrays and five
-transcendental ufuncs; numba's scalar tanh (libm's) costs ~18 ns an element against NumPy's
-SIMD ~2.7 ns, so the kernel evaluates tanh with a rational approximation the compiler vectorises
-(Eigen's float32 `ptanh`: a degree 13/6 rational function on [−7.905, 7.905]), measured
-0.37 ns an element; max abs error 3.4e-7 against float64 tanh over [−12, 12] (about 6 units in
-the last place near ±1; NumPy's float32 tanh: 6e-8; tests/test_rnn_kernels.py).
+transcendental ufuncs; numba's scalar tanh (libm's) is not vectorised and loses to NumPy's SIMD
+tanh, so the kernel evaluates tanh with a rational approximation the compiler vectorises
+(Eigen's float32 `ptanh`: a degree 13/6 rational function on [−7.905, 7.905]); per element it
+beats NumPy's tanh several times over (`python -m benchmarks.rnn_kernels`). Max abs error 3.4e-7
+against float64 tanh over [−12, 12] (about 6 units in the last place near ±1;
+tests/test_rnn_kernels.py bounds it at 4e-7).
 |x| ≥ 9.1, where float32 tanh is exactly ±1, gives exactly ±1, and NaN stays NaN: the fastmath
-flags are `contract` and `arcp` only (with numba's `fastmath=True`, `nnan` turned a NaN input
-into 0.99999976). `error_model="numpy"` drops numba's division-by-zero check, which blocked
+flags are `contract` and `arcp` only (with numba's `fastmath=True`, `nnan` let a NaN input come
+out as a number). `error_model="numpy"` drops numba's division-by-zero check, which blocked
 vectorisation. float32 only (`rnn.py` sends nothing else here).
 May import: numpy, numba.
 """

@@ -32,8 +32,8 @@ MIN_ROWS_PER_THREAD = 8
 def over_rows(task, n):
     """task(n0, n1) over row blocks covering [0, n) — the rows of an LSTM batch, independent
     through the whole sequence — on kernel_threads() threads (at most n // MIN_ROWS_PER_THREAD),
-    each running its GEMMs on one BLAS thread (kernels.over_batch, as the batch-split convolutions): OpenBLAS barely splits a (32×256)·(256×1024) GEMM
-    (0.23 → 0.20 ms on 2 threads), while two 16-row halves side by side take 0.14 ms each.
+    each running its GEMMs on one BLAS thread (kernels.over_batch, as the batch-split
+    convolutions): OpenBLAS itself hardly splits a (32×256)·(256×1024) GEMM over threads.
     Returns the tasks' results in row order.
 
     Only when OPENBLAS_THREAD_TIMEOUT is set (OpenBLAS reads it at load; 4 = short spinning):

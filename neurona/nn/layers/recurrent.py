@@ -154,11 +154,11 @@ def _rebind(grads, leaves, originals, stop):
                 stack.append(t._ctx)
 
 
-def _row_mask(mask, n, t, dtype):
+def _row_mask(mask, dtype):
     """The mask as an (N, T) array of `dtype` for the fused kernels and whether there is one
-    (without one, a zero-width stand-in the kernels never read)."""
+    (without one, a (1, 1) stand-in of the same type, which the kernels never read)."""
     if mask is None:
-        return np.zeros((n, t), dtype=dtype), False
+        return np.zeros((1, 1), dtype=dtype), False
     return np.ascontiguousarray(mask, dtype=dtype), True
 
 
@@ -242,7 +242,7 @@ class RecurrentSequence(Function):
         N, T, GH = Z.shape
         H = R.shape[0]
         rmask, dt = self.rmask, Z.dtype
-        m, use_mask = _row_mask(self.mask, N, T, dt)
+        m, use_mask = _row_mask(self.mask, dt)
         self.hrs = hrs = np.empty((N, T, H), dtype=dt)
         self.Y = Y = np.empty((N, T, 2 * H if kind == "lstm" else H), dtype=dt)
         h0 = np.ascontiguousarray(h0, dtype=dt)
@@ -293,7 +293,7 @@ class RecurrentSequence(Function):
         Z = self.inputs[0].data
         N, T, GH = Z.shape
         H, dt, rmask = self.RF.shape[0], Z.dtype, self.rmask
-        m, use_mask = _row_mask(self.mask, N, T, dt)
+        m, use_mask = _row_mask(self.mask, dt)
         Rt = self.RF.T
         Y = self.Y
         dZ = np.empty(Z.shape, dtype=dt)
@@ -480,9 +480,13 @@ class RecurrentStep:
         R = self.cell.recurrent_kernel.data
         h = self.states[0]
         if self._k is not None and z.dtype == a.dtype:
-            k, z1, y1, m1 = self._k, self._z1, self._y1, self._m1
+            k, y1, m1 = self._k, self._y1, self._m1
             xp.matmul(h, R, out=a)
-            z1[:, 0] = z
+            if z.flags.c_contiguous:  # the kernels read z as (n, 1, G·H): a view, no copy
+                z1 = z.reshape(self.n, 1, -1)
+            else:
+                z1 = self._z1
+                z1[:, 0] = z
             if self.kind == "lstm":
                 c = self.states[1]
                 k.lstm_forward(z1, self._b0, a, 0, h, c, m1, False, self._g1, self._tc1, y1, 0)
