@@ -32,7 +32,7 @@ import torch  # noqa: E402
 import neurona as nr  # noqa: E402
 from neurona.backend import kernels  # noqa: E402
 
-from .harness import blas_info, compare, cpu_model  # noqa: E402
+from .harness import DEFAULT_SETTLE_S, blas_info, compare, cpu_model, settle_for  # noqa: E402
 
 BATCHES = (1, 8, 32, 128)
 CHANNELS = ((3, 16), (16, 32), (32, 64), (64, 128), (128, 256))
@@ -82,6 +82,8 @@ def main(argv=None):
     ap.add_argument("--no-batch-split", action="store_true",
                     help="at several threads split each GEMM and transform (before issue 11's batch split)")
     ap.add_argument("--keep-blas-env", action="store_true", help="keep OPENBLAS_CORETYPE/L2_SIZE as set")
+    ap.add_argument("--settle", type=float, default=None,
+                    help="seconds slept before each timed turn at >1 thread (default 0.25; see benchmarks.harness)")
     args = ap.parse_args(argv)
     counts = [nr.backend.available_cpus() if t.strip() == "all" else int(t) for t in args.threads.split(",")]
     print(json.dumps({
@@ -90,7 +92,8 @@ def main(argv=None):
         "openblas_thread_timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "loadavg": [round(v, 2) for v in os.getloadavg()], "quick": args.quick,
-        "conv_algo": os.environ.get("NEURONA_CONV_ALGO", "auto"), "batch_split": not args.no_batch_split}),
+        "conv_algo": os.environ.get("NEURONA_CONV_ALGO", "auto"), "batch_split": not args.no_batch_split,
+        "settle_s": DEFAULT_SETTLE_S if args.settle is None else args.settle}),
         flush=True)
     if args.no_batch_split:
         kernels.batch_ranges = lambda a, n, work=None: None
@@ -100,6 +103,7 @@ def main(argv=None):
     for n in counts:
         nr.set_num_threads(n)
         torch.set_num_threads(n)
+        settle_for(n, args.settle if n > 1 else None)
         ratios = []
         for shape in shapes:
             ours, peer = _sides(*shape)

@@ -24,7 +24,7 @@ import torch  # noqa: E402
 import neurona as nr  # noqa: E402
 from neurona import functional as F  # noqa: E402
 
-from .harness import blas_info, compare, cpu_model  # noqa: E402
+from .harness import blas_info, compare, cpu_model, settle_for  # noqa: E402
 from .workloads import SGDMomentum, _data, _nr, _torch_step  # noqa: E402
 
 
@@ -141,6 +141,7 @@ def main(argv=None):
     for n in counts:
         nr.set_num_threads(n)
         torch.set_num_threads(n)
+        settle_for(n)
         for wl, build, axis, batch, width in points(args.quick):
             t = compare(*build(batch, width), reps=args.reps, warmup=1)
             row = {"workload": wl, "axis": axis, "batch": batch, "width": width, "threads": n,

@@ -3,6 +3,16 @@
 Each side is a zero-argument callable that does one unit of work (one training step, one GEMM,
 a batch of W7 iterations). Alternating the sides inside one loop makes both see the same machine
 load, which on a shared 2-core box matters more than anything else.
+
+At more than one thread the sides also *settle* before each timed turn: the harness sleeps
+`SETTLE_S` seconds (0.25 s by default; `BENCH_SETTLE_S` or `--settle` to change, 0 turns it
+off), then makes one untimed call of the side about to be timed. Both libraries keep their worker threads spinning after parallel work — NumPy's OpenBLAS
+for up to 2^28 cycles (~0.1 s here, `OPENBLAS_THREAD_TIMEOUT`), PyTorch's OpenMP pool for a
+while too — and on a 2-core machine those spinning threads take the cores the *other* side's
+next step needs. Without settling, each side is timed while the other's idle pool burns the
+cores (measured: neurona's W1 step at 2 threads took 7.0 ms right after PyTorch's and 3.6 ms
+alone; PyTorch's W2 24.2 ms right after neurona's and 10.4 ms alone). Settling times each side as
+it runs in a process of its own, and the sleep lets no work of either side overlap the other.
 """
 from __future__ import annotations
 
@@ -12,6 +22,27 @@ import platform
 import statistics
 import subprocess
 import time
+
+DEFAULT_SETTLE_S = float(os.environ.get("BENCH_SETTLE_S", "0.25"))
+SETTLE_S = 0.0  # seconds slept before each timed turn; set by set_threads/settle_for
+
+
+def settle_for(n: int, seconds: float | None = None) -> float:
+    """Set the pause before each timed turn for `n` threads: DEFAULT_SETTLE_S when n > 1, none at
+    1 thread (no pools spin then); `seconds` overrides. Returns the value in force."""
+    global SETTLE_S
+    SETTLE_S = (DEFAULT_SETTLE_S if n > 1 else 0.0) if seconds is None else float(seconds)
+    return SETTLE_S
+
+
+def settle(fn=None) -> None:
+    """Wait out the other side's spinning threads (see the module's docstring), then call `fn`
+    once untimed, so the timed call finds its own pool awake and its caches as a training loop
+    leaves them (one call straight after a sleep was 1.5-1.9x slower for both sides)."""
+    if SETTLE_S > 0:
+        time.sleep(SETTLE_S)
+        if fn is not None:
+            fn()
 
 
 def cpu_model() -> str:
@@ -46,6 +77,7 @@ def set_threads(n: int) -> None:
     import torch  # noqa: PLC0415
 
     torch.set_num_threads(n)
+    settle_for(n)
     try:
         from threadpoolctl import threadpool_limits  # noqa: PLC0415
     except ImportError:
@@ -68,6 +100,7 @@ def compare(ours, peer, reps: int, warmup: int = 2, inner: int = 1, scale: float
         # alternate which side goes first so neither always runs on a warmer cache
         order = ((ours, a), (peer, b)) if r % 2 == 0 else ((peer, b), (ours, a))
         for fn, out in order:
+            settle(fn)
             t0 = time.perf_counter()
             for _ in range(inner):
                 fn()

@@ -25,6 +25,7 @@ import neurona  # noqa: E402
 from neurona.backend import kernels  # noqa: E402
 from neurona.backend.kernels import malloc  # noqa: E402
 
+from . import harness  # noqa: E402
 from .harness import blas_info, cpu_model, set_threads  # noqa: E402
 from .w4_w6_text import w4, w6  # noqa: E402
 from .w5_dqn import w5  # noqa: E402
@@ -42,6 +43,8 @@ def main(argv=None):
     ap.add_argument("--only", default=",".join(WORKLOADS), help="comma-separated workload ids")
     ap.add_argument("--threads", default="1,all", help="'1', 'all' or both, comma-separated")
     ap.add_argument("--reps", type=int, default=5, help="timed repetitions (scaled per workload)")
+    ap.add_argument("--settle", type=float, default=None,
+                    help="seconds slept before each timed turn at >1 thread (default 0.25; see benchmarks.harness)")
     ap.add_argument("--keep-blas-env", action="store_true", help="keep OPENBLAS_CORETYPE/L2_SIZE as set")
     args = ap.parse_args(argv)
     wanted = [w.strip().upper() for w in args.only.split(",") if w.strip()]
@@ -59,9 +62,11 @@ def main(argv=None):
         "numba_kernels": kernels.numba_active(), "malloc_tuned": malloc.applied,
         "openblas_thread_timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
         "neurona_kernel_threads": neurona.backend.kernel_threads(),
+        "settle_s": harness.DEFAULT_SETTLE_S if args.settle is None else args.settle,
     }), flush=True)
     for n in counts:
         set_threads(n)
+        harness.settle_for(n, args.settle if n > 1 else None)
         for w in wanted:
             ALL_WORKLOADS[w](n, args.reps)
 

@@ -31,7 +31,7 @@ import torch
 import neurona as nr
 from neurona import functional as F
 
-from .harness import blas_info, cpu_model, set_threads
+from .harness import blas_info, cpu_model, set_threads, settle
 from .workloads import _nr, torch_w1
 
 TORCH = f"torch {torch.__version__.split('+')[0]} eager"
@@ -60,6 +60,7 @@ def time_sides(sides: dict, reps: int, warmup: int = 3) -> dict:
     for _ in range(reps):
         order = rng.sample(names, len(names))
         for n in order:
+            settle(sides[n])
             t0 = time.perf_counter()
             sides[n]()
             times[n].append(time.perf_counter() - t0)
