@@ -10,9 +10,8 @@ off), then makes one untimed call of the side about to be timed. Both libraries 
 for up to 2^28 cycles (~0.1 s here, `OPENBLAS_THREAD_TIMEOUT`), PyTorch's OpenMP pool for a
 while too — and on a 2-core machine those spinning threads take the cores the *other* side's
 next step needs. Without settling, each side is timed while the other's idle pool burns the
-cores (measured: neurona's W1 step at 2 threads took 7.0 ms right after PyTorch's and 3.6 ms
-alone; PyTorch's W2 24.2 ms right after neurona's and 10.4 ms alone). Settling times each side as
-it runs in a process of its own, and the sleep lets no work of either side overlap the other.
+cores (docs/performance.md, "How to run", has the figures). Settling times each side as it runs
+in a training loop of its own, and the sleep lets no work of either side overlap the other.
 """
 from __future__ import annotations
 
@@ -38,7 +37,7 @@ def settle_for(n: int, seconds: float | None = None) -> float:
 def settle(fn=None) -> None:
     """Wait out the other side's spinning threads (see the module's docstring), then call `fn`
     once untimed, so the timed call finds its own pool awake and its caches as a training loop
-    leaves them (one call straight after a sleep was 1.5-1.9x slower for both sides)."""
+    leaves them (one call straight after a sleep measured slower for both sides)."""
     if SETTLE_S > 0:
         time.sleep(SETTLE_S)
         if fn is not None:

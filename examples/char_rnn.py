@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 import neurona as nr
+from neurona.initializers import RandomNormal
 from neurona.layers import LSTM, Dense, Embedding, SimpleRNN
 from neurona.models import Sequential
 from neurona.optimizers import Adam
@@ -55,9 +56,11 @@ def hello(out: Path, steps=300, seed=0):
     return loss.item(), text
 
 
-def lstm_lm(vocab_size, hidden, layers, embed, batch=None, stateful=False):
+def lstm_lm(vocab_size, hidden, layers, embed, batch=None, stateful=False, embed_init="uniform"):
     shape = dict(batch_input_shape=(batch, None)) if batch else {}
-    stack = [Embedding(vocab_size, embed, **shape)]
+    if embed_init.startswith("normal:"):  # N(0, s²): PyTorch's nn.Embedding starts from N(0, 1)
+        embed_init = RandomNormal(stddev=float(embed_init.split(":", 1)[1]))
+    stack = [Embedding(vocab_size, embed, embeddings_initializer=embed_init, **shape)]
     stack += [LSTM(hidden, return_sequences=True, stateful=stateful) for _ in range(layers)]
     return Sequential([*stack, Dense(vocab_size)])
 
@@ -105,7 +108,8 @@ def shakespeare(args, out: Path):
           f"{best['val_nats_per_char']:.3f} nats/char ({time.perf_counter() - t0:.1f}s)")
 
     B, T = args.batch, args.seq
-    model = lstm_lm(len(vocab), args.hidden, args.layers, args.embed, batch=B, stateful=True)
+    model = lstm_lm(len(vocab), args.hidden, args.layers, args.embed, batch=B, stateful=True,
+                    embed_init=args.embed_init)
     model.build((B, T))
     eval_model = lstm_lm(len(vocab), args.hidden, args.layers, args.embed)
     eval_model.build((None, T))
@@ -135,6 +139,8 @@ def shakespeare(args, out: Path):
             elapsed = time.perf_counter() - start
             if steps == 1 or steps % 50 == 0:
                 print(f"epoch {epoch} step {steps} train {loss.item():.3f} nats/char  {chars / elapsed:,.0f} chars/s")
+            if args.max_steps and steps >= args.max_steps:
+                budget = elapsed  # stop here: the evaluation below is the last
             if elapsed >= budget or steps >= next_eval:
                 next_eval += args.eval_every
                 eval_model.set_weights(model.get_weights())
@@ -203,6 +209,10 @@ def main(argv=None):
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--val-chars", type=int, default=0, help="evaluate on the first N validation chars (0: all)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps too (0: time only)")
+    p.add_argument("--embed-init", default="uniform",
+                   help="the Embedding's initializer: a Keras name ('uniform', Keras' default, is U(-0.05, 0.05)) or "
+                        "'normal:S' for N(0, S²) (PyTorch's nn.Embedding: normal:1); docs/results.md has the effect")
     p.add_argument("--out", default="out/char_rnn")
     p.add_argument("--threads", type=int, default=0,
                    help="nr.set_num_threads(N): BLAS and kernel threads (0: leave the defaults); with N > 1 and "
