@@ -210,7 +210,7 @@ def main(argv=None):
     p.add_argument("--val-chars", type=int, default=0, help="evaluate on the first N validation chars (0: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps too (0: time only)")
-    p.add_argument("--embed-init", default="uniform",
+    p.add_argument("--embed-init", default="normal:1",
                    help="the Embedding's initializer: a Keras name ('uniform', Keras' default, is U(-0.05, 0.05)) or "
                         "'normal:S' for N(0, S²) (PyTorch's nn.Embedding: normal:1); docs/results.md has the effect")
     p.add_argument("--out", default="out/char_rnn")
