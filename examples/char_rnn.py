@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 import neurona as nr
-from neurona.initializers import RandomNormal
+from neurona.initializers import RandomNormal, RandomUniform
 from neurona.layers import LSTM, Dense, Embedding, SimpleRNN
 from neurona.models import Sequential
 from neurona.optimizers import Adam
@@ -56,13 +56,22 @@ def hello(out: Path, steps=300, seed=0):
     return loss.item(), text
 
 
-def lstm_lm(vocab_size, hidden, layers, embed, batch=None, stateful=False, embed_init="uniform"):
+def lstm_lm(vocab_size, hidden, layers, embed, batch=None, stateful=False, embed_init="uniform", torch_init=False):
     shape = dict(batch_input_shape=(batch, None)) if batch else {}
     if embed_init.startswith("normal:"):  # N(0, s²): PyTorch's nn.Embedding starts from N(0, 1)
         embed_init = RandomNormal(stddev=float(embed_init.split(":", 1)[1]))
     stack = [Embedding(vocab_size, embed, embeddings_initializer=embed_init, **shape)]
-    stack += [LSTM(hidden, return_sequences=True, stateful=stateful) for _ in range(layers)]
-    return Sequential([*stack, Dense(vocab_size)])
+    # torch_init: PyTorch's nn.LSTM/nn.Linear start, every weight and bias U(±1/√fan); else Keras'
+    lstm_init = {}
+    if torch_init:
+        u = RandomUniform(-hidden ** -0.5, hidden ** -0.5)
+        lstm_init = dict(kernel_initializer=u, recurrent_initializer=u, bias_initializer=u, unit_forget_bias=False)
+    stack += [LSTM(hidden, return_sequences=True, stateful=stateful, **lstm_init) for _ in range(layers)]
+    dense_init = {}
+    if torch_init:
+        u = RandomUniform(-hidden ** -0.5, hidden ** -0.5)
+        dense_init = dict(kernel_initializer=u, bias_initializer=u)
+    return Sequential([*stack, Dense(vocab_size, **dense_init)])
 
 
 def evaluate(model, ids, seq, batch=256):
@@ -109,7 +118,7 @@ def shakespeare(args, out: Path):
 
     B, T = args.batch, args.seq
     model = lstm_lm(len(vocab), args.hidden, args.layers, args.embed, batch=B, stateful=True,
-                    embed_init=args.embed_init)
+                    embed_init=args.embed_init, torch_init=args.torch_init)
     model.build((B, T))
     eval_model = lstm_lm(len(vocab), args.hidden, args.layers, args.embed)
     eval_model.build((None, T))
@@ -213,6 +222,8 @@ def main(argv=None):
     p.add_argument("--embed-init", default="normal:1",
                    help="the Embedding's initializer: a Keras name ('uniform', Keras' default, is U(-0.05, 0.05)) or "
                         "'normal:S' for N(0, S²) (PyTorch's nn.Embedding: normal:1); docs/results.md has the effect")
+    p.add_argument("--torch-init", action="store_true",
+                   help="start the LSTM and Dense weights as PyTorch does (U(±1/√hidden), no forget-gate bias of 1)")
     p.add_argument("--out", default="out/char_rnn")
     p.add_argument("--threads", type=int, default=0,
                    help="nr.set_num_threads(N): BLAS and kernel threads (0: leave the defaults); with N > 1 and "

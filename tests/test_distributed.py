@@ -156,6 +156,28 @@ def test_downpour_drops_stale_pushes(local_ray):
 
 
 # -- faults ---------------------------------------------------------------------------------------------
+def test_workers_take_their_share_of_the_cpus(local_ray):
+    """No oversubscription: 2 workers on this machine each run their kernels and BLAS on
+    available_cpus() // 2 threads; threads_per_worker sets the count; a bad count is refused."""
+    from neurona.backend import available_cpus
+
+    x, y = _problem()
+    seen = {}
+
+    def look(s):
+        for i, actor in enumerate(s.actors):
+            seen[i] = nd.cluster.call(actor.ping.remote(), 30, "ping")
+
+    for threads, expected in ((None, max(1, available_cpus() // 2)), (3, 3)):
+        s = nd.ParameterAveraging(2, period=1, threads_per_worker=threads)
+        nd.fit(_model(), x, y, strategy=s, epochs=1, batch_size=64, verbose=0, callbacks=[_At(s, 0, 1, look)])
+        assert [seen[i]["threads"] for i in (0, 1)] == [expected, expected]
+        assert all(seen[i]["blas_threads"] and set(seen[i]["blas_threads"]) == {expected} for i in (0, 1)), [seen[i]["blas_threads"] for i in (0, 1)]
+    for bad in (0, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="threads_per_worker"):
+            nd.ParameterAveraging(2, threads_per_worker=bad)
+
+
 def test_worker_sigkill_is_survived(local_ray):
     x, y = _problem()
     strategy = nd.AsyncSGD(2)

@@ -33,16 +33,26 @@ def _ray():
 class Strategy:
     """What every strategy shares: the workers (Ray actors restarted up to `max_restarts` times),
     timeouts, and the bookkeeping of faults. `worker_options`: extra Ray actor options, a dict or a
-    function `i -> dict` (e.g. `resources=` to place worker i on a given node)."""
+    function `i -> dict` (e.g. `resources=` to place worker i on a given node).
+    `threads_per_worker`: threads for each worker's kernels and BLAS (`nr.set_num_threads` inside
+    the worker). By default each worker takes its share of its machine, the CPUs that process may
+    use divided by the number of workers (at least 1), so `workers` replicas on one machine do not
+    start `workers` × cores threads; on a cluster with one worker per machine, pass the machine's
+    core count."""
 
     uses_server = True  # a parameter server holds the weights
     shards_data = True  # each worker gets its own slice of the data
     n_shards = 1
 
     def __init__(self, workers, call_timeout=60.0, max_restarts=3, restart_timeout=60.0, worker_options=None,
-                 checkpoint_every=50, checkpoint_dir=None):
+                 checkpoint_every=50, checkpoint_dir=None, threads_per_worker=None):
         if int(workers) < 1:
             raise ValueError(f"{type(self).__name__}: workers must be >= 1, got {workers}")
+        if threads_per_worker is not None and (isinstance(threads_per_worker, bool)
+                                               or not isinstance(threads_per_worker, int) or threads_per_worker < 1):
+            raise ValueError(f"{type(self).__name__}: threads_per_worker must be a whole number >= 1 or None, "
+                             f"got {threads_per_worker!r}")
+        self.threads_per_worker = threads_per_worker
         self.workers = int(workers)
         self.call_timeout, self.restart_timeout = float(call_timeout), float(restart_timeout)
         self.max_restarts, self.worker_options = int(max_restarts), worker_options
@@ -107,7 +117,8 @@ class Strategy:
         for i in range(self.workers):
             self.actors.append(remote.options(**self._options(i)).remote(
                 i, job.spec, job.weights, job.frozen, job.data_refs[i], job.n_inputs, job.batch_size, job.seed,
-                self.shards, self.layout, self.call_timeout, self.restart_timeout))
+                self.shards, self.layout, self.call_timeout, self.restart_timeout,
+                threads=self.threads_per_worker, n_workers=self.workers))
         self.alive = list(range(self.workers))
         for i, actor in enumerate(self.actors):
             try:

@@ -23,18 +23,36 @@ import time
 
 import numpy as np
 
+from .. import backend as B
 from ..autograd.grad_mode import no_grad
 from . import replica
 from .cluster import actor_failed, call, wait_alive
 
 
+def _blas_threads():
+    """NumPy's BLAS thread counts, as threadpoolctl reads them (what `ping` reports)."""
+    from threadpoolctl import threadpool_info
+
+    return [info["num_threads"] for info in threadpool_info() if info.get("user_api") == "blas"]
+
+
+def share_of_cpus(n_workers: int) -> int:
+    """This machine's CPUs (affinity and cgroup quota) divided among `n_workers`, at least 1."""
+    return max(1, B.available_cpus() // max(1, int(n_workers)))
+
+
 class Worker:
     """index: this worker's number; spec: `replica.describe(model)`; weights: {name: array} of
     the trainable weights; data: tuple of arrays (*inputs, *targets), this worker's shard;
-    n_inputs: how many of them are inputs; batch_size: samples per step on this worker."""
+    n_inputs: how many of them are inputs; batch_size: samples per step on this worker;
+    threads: threads for this worker's kernels and BLAS, or None for its share of the machine
+    (`share_of_cpus(n_workers)`)."""
 
     def __init__(self, index, spec, weights, frozen, data, n_inputs, batch_size, seed=0, shards=(),
-                 layout=(), call_timeout=60.0, restart_timeout=60.0):
+                 layout=(), call_timeout=60.0, restart_timeout=60.0, threads=None, n_workers=1):
+        self.threads = int(threads) if threads else share_of_cpus(n_workers)
+        B.set_num_threads(self.threads)
+        self._batches = 0
         self.index, self.n_inputs, self.batch_size, self.seed = int(index), int(n_inputs), int(batch_size), seed
         self.model = replica.rebuild(spec)
         replica.set_arrays(self.model, weights)
@@ -50,7 +68,7 @@ class Worker:
         import ray
 
         return {"pid": os.getpid(), "index": self.index, "node": ray.get_runtime_context().get_node_id(),
-                "started": self.started}
+                "started": self.started, "threads": B.get_num_threads(), "blas_threads": _blas_threads()}
 
     def simulate_delay(self, seconds):
         """Sleep `seconds` before each step from now on: a straggler, for experiments and tests."""
@@ -58,6 +76,9 @@ class Worker:
 
     def _batch(self, epoch, step):
         """Batch `step` of `epoch`: this worker's shard in its epoch-`epoch` order."""
+        self._batches += 1
+        if self._batches == 2:  # a BLAS that the first step loaded (SciPy's OpenBLAS) gets the count too
+            B.set_num_threads(self.threads)
         n = len(self.data[0])
         order = np.random.default_rng([self.seed, self.index, epoch]).permutation(n) if self.seed is not None \
             else np.arange(n)
