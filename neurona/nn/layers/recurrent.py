@@ -37,8 +37,10 @@ from ...backend.kernels.rnn import rnn_kernels, over_rows
 from ...autograd import grad as _grad
 from ...autograd.function import Function
 from ...autograd.grad_mode import enable_grad, is_grad_enabled, no_grad
+from ...autograd.tracing import current as current_recorder
 from ...ops import ShapeError
 from ...ops._base import const
+from ...ops.movement import Index as _Index
 from ...tensor import Tensor
 from .. import activations, constraints, initializers, regularizers
 from ..layer import Layer, get_registered, register
@@ -160,6 +162,24 @@ def _row_mask(mask, dtype):
     if mask is None:
         return np.zeros((1, 1), dtype=dtype), False
     return np.ascontiguousarray(mask, dtype=dtype), True
+
+
+def _input_projection(x, kernel):
+    """All steps' input projections x·W (N, T, G·H), one GEMM. When x is rows picked from a table
+    by integer ids (an `Embedding`'s lookup, recorded in the graph) and the table has fewer rows
+    than x, it is (table·W) picked by the same ids instead: the same products with V·D·G·H
+    multiply-adds instead of N·T·D·G·H, and the gradient reaches the table through that small
+    product (its rows summed per id first) rather than through x (W4: 65 rows against 2,048).
+    Not while a graph is being traced (its replay reads the ids live through the lookup)."""
+    n, t, d = x.shape
+    fn = x._ctx
+    if type(fn) is _Index and current_recorder() is None:
+        key, table = fn.key, fn.inputs[0]
+        key = key[0] if type(key) is tuple and len(key) == 1 else key
+        if (type(key) is np.ndarray and key.dtype.kind in "iu" and key.shape == (n, t) and table.ndim == 2
+                and table.shape[0] < n * t):
+            return ops.index(table @ kernel, key)
+    return (x.reshape(n * t, d) @ kernel).reshape(n, t, -1)
 
 
 class RecurrentSequence(Function):
@@ -853,7 +873,7 @@ class RNN(Layer):
         if hasattr(cell, "step_fn"):
             if dmask is not None:
                 x = x * const(dmask[:, None, :])
-            z = (x.reshape(n * t, d) @ cell.kernel).reshape(n, t, -1)  # all steps' input projections: one GEMM
+            z = _input_projection(x, cell.kernel)
             # a fused LSTM adds its input bias inside the sequence op
             fold = cell.fusable() and cell.kind == "lstm" and cell.input_bias() is not None
             if cell.input_bias() is not None and not fold:
