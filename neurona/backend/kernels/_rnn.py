@@ -52,8 +52,9 @@ def sigmoid(x):
 def lstm_forward(Z, b, A, t, h0, c0, m, use_mask, gates, tc, Y, n0):
     """Step t: A (N, 4H) = h_{t−1}·R from the GEMM, Z (N, T, 4H) the projected inputs and b (4H)
     their bias (pre-activation (z + b) + a), h0 and c0
-    (N, H) the states before step 0. Writes the activated gates [i f c̃ o] to gates[:, t]
-    (N, T, 4H), tanh(c_t) to tc[:, t] (N, T, H), and Y[:, t] = [h_t c_t] (N, T, 2H); with the
+    (N, H) the states before step 0. Writes the activated gates [i f c̃ o] to gates[t]
+    (T, N, 4H), tanh(c_t) to tc[t] (T, N, H) — time-major, so that BPTT reads each step's rows
+    from one contiguous block — and Y[:, t] = [h_t c_t] (N, T, 2H); with the
     mask m (N, T), a masked row keeps its state. All arrays C-contiguous: the loops run over
     row views whose unit stride the compiler knows (views of views are 'A' layout, which LLVM
     does not vectorise), one loop per gate block (one loop over all four gates was not
@@ -63,7 +64,7 @@ def lstm_forward(Z, b, A, t, h0, c0, m, use_mask, gates, tc, Y, n0):
     H = four_h // 4
     for r in range(n_rows):
         n = n0 + r
-        z, a, g, tr, y = Z[n, t], A[r], gates[n, t], tc[n, t], Y[n, t]
+        z, a, g, tr, y = Z[n, t], A[r], gates[t, n], tc[t, n], Y[n, t]
         for j in range(2 * H):
             g[j] = sigmoid((z[j] + b[j]) + a[j])
         for j in range(2 * H, 3 * H):
@@ -98,7 +99,7 @@ def lstm_backward(gy, t, dh, dc, gates, tc, Y, c0, m, use_mask, dZ, keep_h, db, 
     n_rows, H = dh.shape
     for r in range(n_rows):
         n = n0 + r
-        g, tr, dz, dhr, dcr, gyr = gates[n, t], tc[n, t], dZ[n, t], dh[r], dc[r], gy[n, t]
+        g, tr, dz, dhr, dcr, gyr = gates[t, n], tc[t, n], dZ[n, t], dh[r], dc[r], gy[n, t]
         cp = c0[n] if t == 0 else Y[n, t - 1, H:]
         mm = m[n, t] if use_mask else _ONE
         for j in range(H):

@@ -273,8 +273,8 @@ class RecurrentSequence(Function):
         if kind == "lstm":
             c0 = np.ascontiguousarray(rest[0], dtype=dt)
             b = np.ascontiguousarray(rest[1]) if len(rest) > 1 else np.zeros(GH, dtype=dt)
-            self.gates = gates = np.empty((N, T, GH), dtype=dt)
-            self.tc = tc = np.empty((N, T, H), dtype=dt)
+            self.gates = gates = np.empty((T, N, GH), dtype=dt)
+            self.tc = tc = np.empty((T, N, H), dtype=dt)
 
             def step(a, t, n0):
                 k.lstm_forward(Z, b, a, t, h0, c0, m, use_mask, gates, tc, Y, n0)
@@ -479,6 +479,8 @@ class RecurrentStep:
             self._tc1, self._u1 = xp.empty((n, 1, H), dtype=dt), xp.empty((n, 1, H), dtype=dt)
             self._y1, self._m1 = xp.empty((n, 1, S * H), dtype=dt), xp.zeros((n, 1), dtype=dt)
             self._b0 = xp.zeros(G * H, dtype=dt)
+            # the LSTM kernel keeps its gates and tanh(c) time-major (T, N, ·): here (1, n, ·) views
+            self._g1t, self._tc1t = self._g1.reshape(1, n, -1), self._tc1.reshape(1, n, -1)
 
     def reset(self, states=None):
         """Zero the state, or copy `states` (a list of (n, s) arrays) into it."""
@@ -509,7 +511,7 @@ class RecurrentStep:
                 z1[:, 0] = z
             if self.kind == "lstm":
                 c = self.states[1]
-                k.lstm_forward(z1, self._b0, a, 0, h, c, m1, False, self._g1, self._tc1, y1, 0)
+                k.lstm_forward(z1, self._b0, a, 0, h, c, m1, False, self._g1t, self._tc1t, y1, 0)
                 c[...] = y1[:, 0, H:]
             elif self.kind == "gru":
                 k.gru_forward(z1, a, self.cell.recurrent_bias().data, 0, h, m1, False, self._g1, self._tc1,
