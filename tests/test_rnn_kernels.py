@@ -174,3 +174,38 @@ def test_row_blocks_wait_for_short_blas_spinning(monkeypatch):
         seen.clear()
         over_rows(lambda a, b: seen.append((a, b)), 32)
         assert sorted(seen) == [(0, 16), (16, 32)]
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "simple"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fused_op_reading_table_rows_by_id_equals_it_on_the_gathered_rows(monkeypatch, kind, threads):
+    """With `ids` the op reads step t of sequence n from row ids[n, t] of a table (an embedding
+    projected once): the same outputs and gradients, bit for bit, as on the gathered (N, T, G·H)
+    rows, the table's gradient being dZ's rows summed per id (as the gather's backward sums them)."""
+    from neurona.backend import thread_limit
+
+    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "4")  # the row blocks run only with short BLAS spinning
+    rng = np.random.default_rng(8)
+    N, T, H, V = 16, 6, 8, 5
+    G, S = {"lstm": (4, 2), "gru": (3, 1), "simple": (1, 1)}[kind]
+    table_np = rng.standard_normal((V, G * H)).astype(np.float32)
+    ids = rng.integers(0, V, (N, T))
+    mask = rng.random((N, T)) > 0.3
+    R_np = (rng.standard_normal((H, G * H)) * 0.3).astype(np.float32)
+    states_np = [rng.standard_normal((N, H)).astype(np.float32) for _ in range(2 if kind == "lstm" else 1)]
+    extra_np = [rng.standard_normal(G * H).astype(np.float32)] if kind != "simple" else []
+    w = nr.tensor(rng.standard_normal((N, T, S * H)).astype(np.float32))
+
+    def run(by_id):
+        table = nr.tensor(table_np.copy(), requires_grad=True)
+        R = nr.tensor(R_np.copy(), requires_grad=True)
+        leaves = [nr.tensor(a.copy(), requires_grad=True) for a in states_np + extra_np]
+        Z = table if by_id else nr.embedding(ids, table)
+        with thread_limit(threads):
+            Y = RecurrentSequence.apply(Z, R, *leaves, kind=kind, mask=mask, ids=ids if by_id else None)
+            assert Y._ctx.fused
+            (Y * w).sum().backward()
+        return [Y.data] + [t.grad.data for t in [table, R, *leaves]]
+
+    for a, b in zip(run(True), run(False)):
+        np.testing.assert_array_equal(a, b)

@@ -33,6 +33,7 @@ import weakref
 import numpy as np
 
 from ... import backend as B, ops
+from ...backend import kernels
 from ...backend.kernels.rnn import rnn_kernels, over_rows
 from ...autograd import grad as _grad
 from ...autograd.function import Function
@@ -165,12 +166,14 @@ def _row_mask(mask, dtype):
 
 
 def _input_projection(x, kernel):
-    """All steps' input projections x·W (N, T, G·H), one GEMM. When x is rows picked from a table
-    by integer ids (an `Embedding`'s lookup, recorded in the graph) and the table has fewer rows
-    than x, it is (table·W) picked by the same ids instead: the same products with V·D·G·H
-    multiply-adds instead of N·T·D·G·H, and the gradient reaches the table through that small
-    product (its rows summed per id first) rather than through x (W4: 65 rows against 2,048).
-    Not while a graph is being traced (its replay reads the ids live through the lookup)."""
+    """All steps' input projections x·W (N, T, G·H), one GEMM, and None. When x is rows picked
+    from a table by integer ids (an `Embedding`'s lookup, recorded in the graph) and the table has
+    fewer rows than x, (table·W, ids) instead: step t of sequence n projects to row ids[n, t] of
+    table·W — the same products with V·D·G·H multiply-adds instead of N·T·D·G·H, and the
+    gradient reaches the table through that small product (dZ's rows summed per id first)
+    rather than through x (W4: 65 rows against 2,048). The sequence op reads the rows by id, so
+    the (N, T, G·H) projections are never gathered. Not while a graph is being traced (its
+    replay reads the ids live through the lookup)."""
     n, t, d = x.shape
     fn = x._ctx
     if type(fn) is _Index and current_recorder() is None:
@@ -178,8 +181,8 @@ def _input_projection(x, kernel):
         key = key[0] if type(key) is tuple and len(key) == 1 else key
         if (type(key) is np.ndarray and key.dtype.kind in "iu" and key.shape == (n, t) and table.ndim == 2
                 and table.shape[0] < n * t):
-            return ops.index(table @ kernel, key)
-    return (x.reshape(n * t, d) @ kernel).reshape(n, t, -1)
+            return table @ kernel, key
+    return (x.reshape(n * t, d) @ kernel).reshape(n, t, -1), None
 
 
 class RecurrentSequence(Function):
@@ -189,14 +192,18 @@ class RecurrentSequence(Function):
     pass over Z both ways; without it Z already holds the bias). Output (N, T, S·H): the states of every
     step (LSTM: h then c). `mask` (N, T) bool and `rmask` (N, H) (recurrent dropout) are
     constants. Forward and BPTT are loops over t on raw arrays; each step is one GEMM plus
-    elementwise work."""
+    elementwise work. With `ids` (N, T) integers, Z is a table (V, G·H) and step t of sequence n
+    reads its row ids[n, t] (an embedding's rows projected once, `_input_projection`); Z's
+    gradient is then dZ's rows summed per id."""
 
-    def forward(self, Z, R, *rest, kind, mask=None, rmask=None):
-        self.kind, self.mask, self.rmask = kind, mask, rmask
+    def forward(self, Z, R, *rest, kind, mask=None, rmask=None, ids=None):
+        self.kind, self.mask, self.rmask, self.ids = kind, mask, rmask, ids
         self.has_bias = kind == "lstm" and len(rest) == 3
         self.fused = rnn_kernels(Z) is not None and R.dtype == Z.dtype and all(r.dtype == Z.dtype for r in rest)
         if self.fused:
             return self._fused_forward(Z, R, *rest)
+        if ids is not None:
+            Z = Z[ids]
         if self.has_bias:
             Z, rest = Z + rest[2], rest[:2]
         xp = B.array_module(Z)
@@ -258,15 +265,18 @@ class RecurrentSequence(Function):
         """The recurrence with one compiled kernel a step after the step's GEMM (float32 NumPy).
         The batch rows are independent through the sequence, so with several kernel threads each
         takes a block of rows for all T steps (`over_rows`)."""
-        k, kind = rnn_kernels(Z), self.kind
-        N, T, GH = Z.shape
-        H = R.shape[0]
+        k, kind, ids = rnn_kernels(Z), self.kind, self.ids
+        GH, H = Z.shape[-1], R.shape[0]
+        if ids is None:  # row n·T + t of Z (N·T, G·H) is step t of sequence n
+            N, T = Z.shape[:2]
+            Z, zi = np.ascontiguousarray(Z).reshape(N * T, GH), np.arange(N * T).reshape(N, T)
+        else:
+            (N, T), Z, zi = ids.shape, np.ascontiguousarray(Z), np.ascontiguousarray(ids, dtype=np.int64)
         rmask, dt = self.rmask, Z.dtype
         m, use_mask = _row_mask(self.mask, dt)
         self.hrs = hrs = np.empty((N, T, H), dtype=dt)
         self.Y = Y = np.empty((N, T, 2 * H if kind == "lstm" else H), dtype=dt)
         h0 = np.ascontiguousarray(h0, dtype=dt)
-        Z = np.ascontiguousarray(Z)
         # R column-major: the BLAS takes h·R 6% faster so (N=32, H=256), and its transpose is the
         # C-ordered Rᵀ that BPTT's dh·Rᵀ wants (13% faster than the transposed view): one copy
         self.RF = RF = np.asfortranarray(R)
@@ -277,7 +287,7 @@ class RecurrentSequence(Function):
             self.tc = tc = np.empty((T, N, H), dtype=dt)
 
             def step(a, t, n0):
-                k.lstm_forward(Z, b, a, t, h0, c0, m, use_mask, gates, tc, Y, n0)
+                k.lstm_forward(Z, zi, b, a, t, h0, c0, m, use_mask, gates, tc, Y, n0)
         elif kind == "gru":
             rb = np.ascontiguousarray(rest[0])
             self.zrs = zrs = np.empty((N, T, 2 * H), dtype=dt)
@@ -285,12 +295,12 @@ class RecurrentSequence(Function):
             self.uhs = uhs = np.empty((N, T, H), dtype=dt)
 
             def step(a, t, n0):
-                k.gru_forward(Z, a, rb, t, h0, m, use_mask, zrs, ns, uhs, Y, n0)
+                k.gru_forward(Z, zi, a, rb, t, h0, m, use_mask, zrs, ns, uhs, Y, n0)
         else:
             self.acts = acts = np.empty((N, T, H), dtype=dt)
 
             def step(a, t, n0):
-                k.simple_forward(Z, a, t, h0, m, use_mask, acts, Y, n0)
+                k.simple_forward(Z, zi, a, t, h0, m, use_mask, acts, Y, n0)
 
         def rows(n0, n1):
             a = np.empty((n1 - n0, GH), dtype=dt)
@@ -310,13 +320,12 @@ class RecurrentSequence(Function):
 
     def _fused_backward(self, gy):
         k, kind = rnn_kernels(gy), self.kind
-        Z = self.inputs[0].data
-        N, T, GH = Z.shape
-        H, dt, rmask = self.RF.shape[0], Z.dtype, self.rmask
+        Y = self.Y
+        (N, T), GH = Y.shape[:2], self.inputs[0].shape[-1]
+        H, dt, rmask = self.RF.shape[0], Y.dtype, self.rmask
         m, use_mask = _row_mask(self.mask, dt)
         Rt = self.RF.T
-        Y = self.Y
-        dZ = np.empty(Z.shape, dtype=dt)
+        dZ = np.empty((N, T, GH), dtype=dt)
         dU = np.empty((N, T, GH), dtype=dt) if kind == "gru" else dZ  # grads of hr·R (+ rb)
         dh = np.zeros((N, H), dtype=dt)
         dc = np.zeros((N, H), dtype=dt) if kind == "lstm" else None
@@ -352,16 +361,15 @@ class RecurrentSequence(Function):
             return self._fused_backward(np.ascontiguousarray(g.data, dtype=self.Y.dtype))
         kind, rmask = self.kind, self.rmask
         gy = g.data
-        Z, R = self.inputs[0].data, self.inputs[1].data
+        R, Y = self.inputs[1].data, self.Y
         xp = B.array_module(gy)
-        N, T, _ = Z.shape
-        H = R.shape[0]
-        m = None if self.mask is None else self.mask.astype(Z.dtype)[:, :, None]
-        Y, Rt = self.Y, R.T
-        dZ = xp.empty_like(Z)
-        dU = xp.empty((N, T, 3 * H), dtype=Z.dtype) if kind == "gru" else dZ  # grads of hr·R (+ rb)
-        dh = xp.zeros((N, H), dtype=Z.dtype)
-        dc = xp.zeros((N, H), dtype=Z.dtype) if kind == "lstm" else None
+        (N, T), GH, H, dt = Y.shape[:2], self.inputs[0].shape[-1], R.shape[0], Y.dtype
+        m = None if self.mask is None else self.mask.astype(dt)[:, :, None]
+        Rt = R.T
+        dZ = xp.empty((N, T, GH), dtype=dt)
+        dU = xp.empty((N, T, 3 * H), dtype=dt) if kind == "gru" else dZ  # grads of hr·R (+ rb)
+        dh = xp.zeros((N, H), dtype=dt)
+        dc = xp.zeros((N, H), dtype=dt) if kind == "lstm" else None
         h0 = self.inputs[2].data
         for t in range(T - 1, -1, -1):
             dh = dh + gy[:, t, :H]
@@ -416,7 +424,7 @@ class RecurrentSequence(Function):
         GRU), dh and dc (LSTM) for the initial states; bias_grad() the LSTM input bias's."""
         N, T, H = self.hrs.shape
         dR = self.hrs.reshape(N * T, H).T @ dU.reshape(N * T, -1) if self.needs_grad(1) else None
-        out = [const(dZ) if self.needs_grad(0) else None, None if dR is None else const(dR),
+        out = [const(self._rows_summed(dZ)) if self.needs_grad(0) else None, None if dR is None else const(dR),
                const(dh) if self.needs_grad(2) else None]
         if self.kind == "lstm":
             out.append(const(dc) if self.needs_grad(3) else None)
@@ -426,10 +434,22 @@ class RecurrentSequence(Function):
             out.append(const(dU.sum(axis=(0, 1))) if self.needs_grad(3) else None)
         return tuple(out)
 
+    def _rows_summed(self, dZ):
+        """Z's gradient: dZ itself, or with `ids` its rows added up per table row (as `Index`'s
+        backward does)."""
+        if self.ids is None:
+            return dZ
+        out = B.array_module(dZ).zeros(self.inputs[0].shape, dtype=dZ.dtype)
+        if not kernels.index_add_rows(out, self.ids, dZ):
+            B.array_module(dZ).add.at(out, self.ids, dZ)
+        return out
+
     def _differentiable_backward(self, g):
         leaves = [Tensor._make(t.data, t.requires_grad, None) for t in self.inputs]
         Z, R, h0 = leaves[:3]
         with enable_grad():
+            if self.ids is not None:
+                Z = ops.index(Z, self.ids)
             if self.kind == "lstm":
                 Zb = Z + leaves[4] if self.has_bias else Z
                 Y = composite_sequence("lstm", Zb, R, None, [h0, leaves[3]], self.mask, self.rmask)
@@ -475,7 +495,8 @@ class RecurrentStep:
         self._k = rnn_kernels(cell.recurrent_kernel.data)
         if self._k is not None:
             S = len(cell.state_size)
-            self._z1, self._g1 = xp.empty((n, 1, G * H), dtype=dt), xp.empty((n, 1, G * H), dtype=dt)
+            self._z1, self._g1 = xp.empty((n, G * H), dtype=dt), xp.empty((n, 1, G * H), dtype=dt)
+            self._zi = np.arange(n).reshape(n, 1)  # row n of z is the step of sequence n
             self._tc1, self._u1 = xp.empty((n, 1, H), dtype=dt), xp.empty((n, 1, H), dtype=dt)
             self._y1, self._m1 = xp.empty((n, 1, S * H), dtype=dt), xp.zeros((n, 1), dtype=dt)
             self._b0 = xp.zeros(G * H, dtype=dt)
@@ -504,20 +525,20 @@ class RecurrentStep:
         if self._k is not None and z.dtype == a.dtype:
             k, y1, m1 = self._k, self._y1, self._m1
             xp.matmul(h, R, out=a)
-            if z.flags.c_contiguous:  # the kernels read z as (n, 1, G·H): a view, no copy
-                z1 = z.reshape(self.n, 1, -1)
+            if z.flags.c_contiguous:  # the kernels read z's rows in place, no copy
+                z1 = z
             else:
                 z1 = self._z1
-                z1[:, 0] = z
+                z1[...] = z
             if self.kind == "lstm":
                 c = self.states[1]
-                k.lstm_forward(z1, self._b0, a, 0, h, c, m1, False, self._g1t, self._tc1t, y1, 0)
+                k.lstm_forward(z1, self._zi, self._b0, a, 0, h, c, m1, False, self._g1t, self._tc1t, y1, 0)
                 c[...] = y1[:, 0, H:]
             elif self.kind == "gru":
-                k.gru_forward(z1, a, self.cell.recurrent_bias().data, 0, h, m1, False, self._g1, self._tc1,
+                k.gru_forward(z1, self._zi, a, self.cell.recurrent_bias().data, 0, h, m1, False, self._g1, self._tc1,
                               self._u1, y1, 0)
             else:
-                k.simple_forward(z1, a, 0, h, m1, False, self._tc1, y1, 0)
+                k.simple_forward(z1, self._zi, a, 0, h, m1, False, self._tc1, y1, 0)
             h[...] = y1[:, 0, :H]
         elif self.kind == "lstm":
             c = self.states[1]
@@ -875,18 +896,23 @@ class RNN(Layer):
         if hasattr(cell, "step_fn"):
             if dmask is not None:
                 x = x * const(dmask[:, None, :])
-            z = _input_projection(x, cell.kernel)
+            z, ids = _input_projection(x, cell.kernel)  # with ids, step t of row n is z[ids[n, t]]
+            if ids is not None and not cell.fusable():
+                z, ids = ops.index(z, ids), None
             # a fused LSTM adds its input bias inside the sequence op
             fold = cell.fusable() and cell.kind == "lstm" and cell.input_bias() is not None
             if cell.input_bias() is not None and not fold:
                 z = z + cell.input_bias()
             if self.go_backwards:
-                z = z[:, ::-1]
+                if ids is None:
+                    z = z[:, ::-1]
+                else:
+                    ids = np.ascontiguousarray(ids[:, ::-1])
                 mask = None if mask is None else mask[:, ::-1]
             R, rb = cell.recurrent_kernel, cell.recurrent_bias()
             if cell.fusable():
                 extra = [rb] if cell.kind == "gru" else [cell.input_bias()] if fold else []
-                Y = RecurrentSequence.apply(z, R, *states, *extra, kind=cell.kind, mask=mask, rmask=rmask)
+                Y = RecurrentSequence.apply(z, R, *states, *extra, kind=cell.kind, mask=mask, rmask=rmask, ids=ids)
             else:
                 Y = composite_sequence(cell.step_fn(), z, R, rb, states, mask, rmask, cell.activation,
                                        cell.recurrent_activation)
