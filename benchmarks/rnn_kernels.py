@@ -1,6 +1,7 @@
 """The fused LSTM step kernels (neurona/backend/kernels/_rnn.py) against the NumPy formulas they
 replace, on W4's sizes (N = 32, H = 256): the kernel's vectorised tanh per element against
-NumPy's float32 tanh, and one LSTM step's forward and BPTT elementwise work (the GEMM excluded).
+NumPy's float32 tanh, one LSTM step's forward and BPTT elementwise work (the GEMM excluded),
+and the recurrent kernel's column-major copy (`transpose_into` against `np.asfortranarray`).
 Single thread; prints medians of many calls.
 
     python -m benchmarks.rnn_kernels [--reps 2000]
@@ -87,6 +88,12 @@ def main(argv=None):
     nfwd, nbwd = _median_us(np_forward, args.reps), _median_us(np_backward, args.reps)
     print(f"one LSTM step's elementwise work, N={N}, H={H} (GEMM excluded): forward kernel {fwd:.1f} us vs "
           f"NumPy {nfwd:.1f} us ({nfwd / fwd:.1f}x); BPTT kernel {bwd:.1f} us vs NumPy {nbwd:.1f} us ({nbwd / bwd:.1f}x)")
+
+    R = f32(H, 4 * H)
+    Rt = np.empty((4 * H, H), np.float32)
+    t_f, t_t = _median_us(lambda: np.asfortranarray(R), args.reps), _median_us(lambda: _rnn.transpose_into(R, Rt), args.reps)
+    print(f"the recurrent kernel ({H}, {4 * H}) column-major: np.asfortranarray {t_f:.1f} us, "
+          f"transpose_into {t_t:.1f} us ({t_f / t_t:.1f}x)")
 
 
 if __name__ == "__main__":

@@ -209,3 +209,11 @@ def test_fused_op_reading_table_rows_by_id_equals_it_on_the_gathered_rows(monkey
 
     for a, b in zip(run(True), run(False)):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("shape", [(256, 1024), (5, 37), (17, 3), (1, 1)])
+def test_transpose_into_equals_the_transpose(shape):
+    a = np.random.default_rng(9).standard_normal(shape).astype(np.float32)
+    out = np.full(shape[::-1], np.nan, dtype=np.float32)
+    _rnn.transpose_into(a, out)
+    np.testing.assert_array_equal(out, a.T)
