@@ -224,8 +224,8 @@ def simple_backward(gy, t, dh, acts, m, use_mask, dZ, carry, n0):
 @njit(cache=True, nogil=True)
 def transpose_into(a, out):
     """out (m, n) = aᵀ for a (n, m), in 16×16 tiles: the recurrent kernel's column-major copy
-    each sequence, about 3.5× `np.asfortranarray`'s time here (whose column walk touches a new
-    page per element; `python -m benchmarks.rnn_kernels`)."""
+    for each sequence. `np.asfortranarray` walks a's columns, a new page per element, and takes
+    several times as long (`python -m benchmarks.rnn_kernels` prints both)."""
     n, m = a.shape
     for i0 in range(0, n, 16):
         for j0 in range(0, m, 16):

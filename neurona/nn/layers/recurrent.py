@@ -9,11 +9,12 @@ PyTorch keeps the transposes, LSTM gates in the same order (i, f, g, o) and GRU'
 `kernel = weight_ih.T` with GRU's first two blocks swapped, and `b_ih + b_hh` is Keras' LSTM bias.
 
 How a whole sequence runs (`RNN.call`): one GEMM projects the inputs of all time steps at once
-(x·kernel + bias, shape (N, T, G·units)); then `RecurrentSequence`, one Function, runs the
-recurrence h_t = f(z_t + h_{t−1}·recurrent_kernel) over t in a loop on raw arrays and, in
-backward, backpropagation through time (BPTT) in one reverse loop, with the recurrent-kernel
-gradient as one GEMM at the end. Its backward has a second path for higher-order gradients:
-under `create_graph` it recomputes the sequence step by step with differentiable ops (the cells'
+(x·kernel + bias, shape (N, T, G·units); when x is an embedding's lookup, the table is projected
+instead and the op reads its rows by id, `_input_projection`); then `RecurrentSequence`, one
+Function, runs the recurrence h_t = f(z_t + h_{t−1}·recurrent_kernel) over t in a loop on raw
+arrays and, in backward, backpropagation through time (BPTT) in one reverse loop, with the
+recurrent-kernel gradient as one GEMM at the end. Its backward has a second path for
+higher-order gradients: under `create_graph` it recomputes the sequence step by step with differentiable ops (the cells'
 own formulas) and differentiates that, so gradients of gradients are exact. The per-step cells
 remain for teaching, graph pictures and custom activations.
 
@@ -279,7 +280,7 @@ class RecurrentSequence(Function):
         h0 = np.ascontiguousarray(h0, dtype=dt)
         # R column-major: the BLAS takes h·R 6% faster so (N=32, H=256), and its transpose is the
         # C-ordered Rᵀ that BPTT's dh·Rᵀ wants (13% faster than the transposed view): one copy, by
-        # tiles (`transpose_into`: 3.6× `np.asfortranarray`, `python -m benchmarks.rnn_kernels`)
+        # tiles (`transpose_into`, faster than `np.asfortranarray`: `python -m benchmarks.rnn_kernels`)
         Rt = np.empty(R.shape[::-1], dtype=R.dtype)
         k.transpose_into(np.ascontiguousarray(R), Rt)
         self.RF = RF = Rt.T
