@@ -91,7 +91,8 @@ def main(argv=None):
 
     R = f32(H, 4 * H)
     Rt = np.empty((4 * H, H), np.float32)
-    t_f, t_t = _median_us(lambda: np.asfortranarray(R), args.reps), _median_us(lambda: _rnn.transpose_into(R, Rt), args.reps)
+    t_f = _median_us(lambda: np.asfortranarray(R), args.reps)
+    t_t = _median_us(lambda: _rnn.transpose_into(R, Rt), args.reps)
     print(f"the recurrent kernel ({H}, {4 * H}) column-major: np.asfortranarray {t_f:.1f} us, "
           f"transpose_into {t_t:.1f} us ({t_f / t_t:.1f}x)")
 
