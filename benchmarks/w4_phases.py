@@ -9,8 +9,8 @@ CPU time). For W4 the rows that matter are `RecurrentSequence` (forward: the per
 gate kernels of both LSTM layers; backward: BPTT and the recurrent kernels' gradient GEMMs),
 `MatMul` (the input projections, the Dense layer and their gradient GEMMs) and, on PyTorch's
 side, `mkldnn_rnn_layer` (forward, input projections included) and its backward.
-`--gemms` instead times the step's GEMM shapes one by one, NumPy (its BLAS) against `torch.mm`,
-and the per-step GEMMs with strided rows (as the op passes them) against contiguous ones.
+`--gemms` instead times the step's GEMM shapes one by one, NumPy (its BLAS) against `torch.mm`
+(NumPy alone at more than one thread), and the per-step GEMMs with strided rows (as the op passes them) against contiguous ones.
 `--fold-ab N` instead runs N rounds of neurona's step alternating three ways of projecting the
 first layer's inputs (`_input_projection` swapped in place): from the looked-up rows (as before
 the fold), from the table with the rows gathered, and from the table read by id (the default).
@@ -73,8 +73,9 @@ def _best_ms(fn, reps):
     return round(float(np.median(times)) * 1e3, 4)
 
 
-def gemms(reps=200):
-    """The W4 step's GEMM shapes, NumPy against torch.mm (median ms of `reps` calls)."""
+def gemms(threads, reps=200):
+    """The W4 step's GEMM shapes, NumPy against torch.mm (median ms of `reps` calls); at more than
+    one thread NumPy alone (the two libraries' idle pools would spin against each other)."""
     rng = np.random.default_rng(0)
     shapes = {  # name: (a's shape, b's shape, a transposed, b transposed)
         "layer-2 projection x·W": ((2048, 256), (256, 1024), False, False),
@@ -84,6 +85,8 @@ def gemms(reps=200):
         "Dense x·W": ((2048, 256), (256, 65), False, False),
         "step h·R": ((32, 256), (256, 1024), False, False),
         "step ∂z·Rᵀ": ((32, 1024), (256, 1024), False, True),
+        "step h·R, 16 rows (a block of the row split)": ((16, 256), (256, 1024), False, False),
+        "step ∂z·Rᵀ, 16 rows": ((16, 1024), (256, 1024), False, True),
     }
     for name, (sa, sb, ta, tb) in shapes.items():
         a, b = rng.standard_normal(sa, dtype=np.float32), rng.standard_normal(sb, dtype=np.float32)
@@ -91,7 +94,11 @@ def gemms(reps=200):
         At, Bt = torch.from_numpy(a), torch.from_numpy(b)
         At, Bt = (At.T if ta else At), (Bt.T if tb else Bt)
         out = np.empty((A.shape[0], B.shape[1]), np.float32)
-        n, t = _best_ms(lambda: np.matmul(A, B, out=out), reps), _best_ms(lambda: torch.mm(At, Bt), reps)
+        n = _best_ms(lambda: np.matmul(A, B, out=out), reps)
+        if threads > 1:
+            print(json.dumps({"gemm": name, "numpy_ms": n, "threads": threads}, ensure_ascii=False))
+            continue
+        t = _best_ms(lambda: torch.mm(At, Bt), reps)
         print(json.dumps({"gemm": name, "numpy_ms": n, "torch_ms": t, "ratio": round(n / t, 2)}, ensure_ascii=False))
     # the op's per-step operands are rows of (N, T, ·) arrays (stride T·width); time-major would
     # make them contiguous
@@ -152,7 +159,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     set_threads(args.threads)
     if args.gemms:
-        return gemms()
+        return gemms(args.threads)
     if args.fold_ab:
         return fold_ab(args.fold_ab)
     _, _, ours, peer = build_w4()
