@@ -11,9 +11,10 @@ gate kernels of both LSTM layers; backward: BPTT and the recurrent kernels' grad
 side, `mkldnn_rnn_layer` (forward, input projections included) and its backward.
 `--gemms` instead times the step's GEMM shapes one by one, NumPy (its BLAS) against `torch.mm`
 (NumPy alone at more than one thread), and the per-step GEMMs with strided rows (as the op passes them) against contiguous ones.
-`--fold-ab N` instead runs N rounds of neurona's step alternating three ways of projecting the
-first layer's inputs (`_input_projection` swapped in place): from the looked-up rows (as before
-the fold), from the table with the rows gathered, and from the table read by id (the default).
+`--ab N` instead runs N rounds of neurona's step alternating four variants: the first layer's
+inputs projected from the looked-up rows (as before the fold), from the table with the rows
+gathered, from the table read by id (the default; `_input_projection` swapped in place), and the
+last with the LSTM ops returning [h c] instead of h alone (`h_only=False`, as before).
 Like benchmarks.run, it re-runs itself without OPENBLAS_CORETYPE/L2_SIZE.
 May import: numpy, torch, neurona, benchmarks.harness, benchmarks.w4_w6_text.
 """
@@ -115,12 +116,13 @@ def gemms(threads, reps=200):
         print(json.dumps({"gemm": name, "numpy_ms_per_step": per_step}, ensure_ascii=False))
 
 
-def fold_ab(rounds):
-    """neurona's step with three projections of the first layer's inputs, alternating."""
+def variants_ab(rounds):
+    """neurona's step in four variants (see the module's docstring), alternating."""
     from neurona import ops  # noqa: PLC0415
     from neurona.nn.layers import recurrent  # noqa: PLC0415
 
-    by_id = recurrent._input_projection
+    by_id, apply = recurrent._input_projection, recurrent.RecurrentSequence.apply
+    seq = recurrent.RecurrentSequence
 
     def gathered(x, kernel):
         z, ids = by_id(x, kernel)
@@ -130,21 +132,33 @@ def fold_ab(rounds):
         n, t, d = x.shape
         return (x.reshape(n * t, d) @ kernel).reshape(n, t, -1), None
 
-    variants = {"looked-up rows": looked_up_rows, "table, rows gathered": gathered, "table, rows by id": by_id}
+    def with_cells(*args, **kwargs):
+        return apply(*args, **{**kwargs, "h_only": False})
+
+    variants = {"first layer from the looked-up rows": (looked_up_rows, None),
+                "from the table, rows gathered": (gathered, None),
+                "from the table, rows by id": (by_id, None),
+                "rows by id, the ops returning [h c]": (by_id, with_cells)}
     _, _, ours, _ = build_w4()
     times = {name: [] for name in variants}
     try:
         for _ in range(rounds):
-            for name, fn in variants.items():
-                recurrent._input_projection = fn
+            for name, (projection, sequence) in variants.items():
+                recurrent._input_projection = projection
+                if sequence is not None:
+                    seq.apply = sequence  # a plain function on the class: called as is
+                elif "apply" in seq.__dict__:
+                    del seq.apply  # Function.apply again
                 ours()  # the first step after a switch is not timed
                 t0 = time.perf_counter()
                 ours()
                 times[name].append(time.perf_counter() - t0)
     finally:
         recurrent._input_projection = by_id
+        if "apply" in seq.__dict__:
+            del seq.apply
     for name, ts in times.items():
-        print(json.dumps({"first layer projected from": name, "min_ms": round(min(ts) * 1e3, 1),
+        print(json.dumps({"variant": name, "min_ms": round(min(ts) * 1e3, 1),
                           "median_ms": round(float(np.median(ts)) * 1e3, 1), "rounds": rounds,
                           "loadavg_1m": round(os.getloadavg()[0], 2)}))
 
@@ -154,14 +168,14 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--gemms", action="store_true", help="time the step's GEMM shapes instead")
-    ap.add_argument("--fold-ab", type=int, default=0, metavar="N", help="N rounds of the projection A/B instead")
+    ap.add_argument("--ab", type=int, default=0, metavar="N", help="N rounds of the variants' A/B instead")
     ap.add_argument("--keep-blas-env", action="store_true", help="keep OPENBLAS_CORETYPE/L2_SIZE as set")
     args = ap.parse_args(argv)
     set_threads(args.threads)
     if args.gemms:
         return gemms(args.threads)
-    if args.fold_ab:
-        return fold_ab(args.fold_ab)
+    if args.ab:
+        return variants_ab(args.ab)
     _, _, ours, peer = build_w4()
     for _ in range(3):
         ours()

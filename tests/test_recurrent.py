@@ -189,6 +189,15 @@ def test_fused_sequence_op_gradcheck_first_and_second_order(kind, masked):
     rb = extra[0] if kind == "gru" else None
     ref = composite_sequence(kind, Z, R, rb, states, mask, rmask)
     np.testing.assert_allclose(fused(*ins).numpy(), ref.numpy(), **TOL)
+    if kind == "lstm":  # the h-only output (a layer without return_state), first and second order
+
+        def h_only(*ins):
+            return RecurrentSequence.apply(*ins, kind=kind, mask=mask, rmask=rmask, h_only=True)
+
+        np.testing.assert_allclose(h_only(*ins).numpy(), ref.numpy()[:, :, :h], **TOL)
+        assert nr.gradcheck(h_only, ins)
+        if masked:
+            assert nr.gradgradcheck(h_only, ins)
 
 
 @pytest.mark.parametrize("cell_cls,layer_cls", [(SimpleRNNCell, SimpleRNN), (LSTMCell, LSTM), (GRUCell, GRU)])

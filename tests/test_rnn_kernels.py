@@ -217,3 +217,28 @@ def test_transpose_into_equals_the_transpose(shape):
     out = np.full(shape[::-1], np.nan, dtype=np.float32)
     _rnn.transpose_into(a, out)
     np.testing.assert_array_equal(out, a.T)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_lstm_h_only_output_equals_the_h_half_of_the_full_output(monkeypatch, fused):
+    """`h_only=True` (a layer that returns no cell state) gives the h half of the [h c] output,
+    and the same gradients, bit for bit, as the full output with a zero gradient for the cells."""
+    if not fused:
+        monkeypatch.setattr(rec, "rnn_kernels", lambda a: None)
+    rng = np.random.default_rng(11)
+    N, T, H = 6, 5, 8
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in [(N, T, 4 * H), (H, 4 * H), (N, H), (N, H), (4 * H,)]]
+    mask = rng.random((N, T)) > 0.3
+    w = rng.standard_normal((N, T, H)).astype(np.float32)
+
+    def run(h_only):
+        leaves = [nr.tensor(a.copy(), requires_grad=True) for a in arrays]
+        Y = RecurrentSequence.apply(*leaves, kind="lstm", mask=mask, h_only=h_only)
+        assert Y._ctx.fused is fused
+        out = Y if h_only else Y[:, :, :H]
+        assert out.shape == (N, T, H)
+        (out * nr.tensor(w)).sum().backward()
+        return [out.numpy()] + [t.grad.data for t in leaves]
+
+    for a, b in zip(run(True), run(False)):
+        np.testing.assert_array_equal(a, b)

@@ -91,7 +91,8 @@ def lstm_forward(Z, zi, b, A, t, h0, c0, m, use_mask, gates, tc, Y, n0):
 @njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
 def lstm_backward(gy, t, dh, dc, gates, tc, Y, c0, m, use_mask, dZ, keep_h, db, n0):
     """BPTT step t: dh, dc (N, H) hold the gradients flowing into h_t and c_t from step t+1; gy
-    (N, T, 2H) those from the outputs [h c]. Writes dZ[:, t] (N, T, 4H), the gradient of the
+    (N, T, 2H) those from the outputs [h c], or (N, T, H) those from h alone (the op's output
+    without the cells). Writes dZ[:, t] (N, T, 4H), the gradient of the
     gates' pre-activations, and leaves in dc the gradient for c_{t−1} and in dh the part of h_t's
     gradient that goes through the gates; with the mask m (N, T), the part that skips the step
     goes to keep_h (the caller adds it after dh_{t−1} = dZ[:, t]·Rᵀ). dZ[:, t] is added into db
@@ -105,7 +106,9 @@ def lstm_backward(gy, t, dh, dc, gates, tc, Y, c0, m, use_mask, dZ, keep_h, db, 
         mm = m[n, t] if use_mask else _ONE
         for j in range(H):
             dhr[j] += gyr[j]
-            dcr[j] += gyr[H + j]
+        if gyr.shape[0] > H:
+            for j in range(H):
+                dcr[j] += gyr[H + j]
         if use_mask:  # the part of the gradient that skips a masked step
             kh = keep_h[r]
             for j in range(H):

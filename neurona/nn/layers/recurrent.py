@@ -195,10 +195,18 @@ class RecurrentSequence(Function):
     constants. Forward and BPTT are loops over t on raw arrays; each step is one GEMM plus
     elementwise work. With `ids` (N, T) integers, Z is a table (V, G·H) and step t of sequence n
     reads its row ids[n, t] (an embedding's rows projected once, `_input_projection`); Z's
-    gradient is then dZ's rows summed per id."""
+    gradient is then dZ's rows summed per id. `h_only` (LSTM): the output is h alone, (N, T, H),
+    for a layer that returns no cell state — no slice of the output and no zero gradient for
+    the cells to pass back."""
 
-    def forward(self, Z, R, *rest, kind, mask=None, rmask=None, ids=None):
+    def forward(self, Z, R, *rest, kind, mask=None, rmask=None, ids=None, h_only=False):
         self.kind, self.mask, self.rmask, self.ids = kind, mask, rmask, ids
+        self.h_only = h_only = h_only and kind == "lstm"
+        Y = self._forward(Z, R, *rest)
+        return Y[:, :, :Y.shape[2] // 2] if h_only else Y
+
+    def _forward(self, Z, R, *rest):
+        kind, mask, rmask, ids = self.kind, self.mask, self.rmask, self.ids
         self.has_bias = kind == "lstm" and len(rest) == 3
         self.fused = rnn_kernels(Z) is not None and R.dtype == Z.dtype and all(r.dtype == Z.dtype for r in rest)
         if self.fused:
@@ -377,7 +385,7 @@ class RecurrentSequence(Function):
         h0 = self.inputs[2].data
         for t in range(T - 1, -1, -1):
             dh = dh + gy[:, t, :H]
-            if kind == "lstm":
+            if kind == "lstm" and not self.h_only:
                 dc = dc + gy[:, t, H:]
             if m is not None:
                 keep_h, dh = dh * (1 - m[:, t]), dh * m[:, t]
@@ -461,6 +469,8 @@ class RecurrentSequence(Function):
                 Y = composite_sequence("gru", Z, R, leaves[3], [h0], self.mask, self.rmask)
             else:
                 Y = composite_sequence("simple", Z, R, None, [h0], self.mask, self.rmask)
+            if self.h_only:
+                Y = Y[:, :, :h0.shape[-1]]
             wanted = [i for i, leaf in enumerate(leaves) if leaf.requires_grad]
             grads = _grad([Y], [leaves[i] for i in wanted], [g], create_graph=True, allow_unused=True)
         _rebind(grads, leaves, self.inputs, [g])
@@ -916,7 +926,10 @@ class RNN(Layer):
             R, rb = cell.recurrent_kernel, cell.recurrent_bias()
             if cell.fusable():
                 extra = [rb] if cell.kind == "gru" else [cell.input_bias()] if fold else []
-                Y = RecurrentSequence.apply(z, R, *states, *extra, kind=cell.kind, mask=mask, rmask=rmask, ids=ids)
+                # the cells' sequence only when the final cell state is wanted
+                h_only = not (self.return_state or self.stateful)
+                Y = RecurrentSequence.apply(z, R, *states, *extra, kind=cell.kind, mask=mask, rmask=rmask, ids=ids,
+                                            h_only=h_only)
             else:
                 Y = composite_sequence(cell.step_fn(), z, R, rb, states, mask, rmask, cell.activation,
                                        cell.recurrent_activation)
@@ -934,6 +947,8 @@ class RNN(Layer):
                 outs.append(ops.concatenate(cur, axis=-1) if len(cur) > 1 else cur[0])
             Y = ops.stack(outs, axis=1)
         sizes = cell.state_size
+        if Y.shape[-1] < sum(sizes):  # h alone (RecurrentSequence's h_only)
+            sizes = sizes[:1]
         offsets = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
         last = [Y[:, -1, offsets[i]:offsets[i + 1]] for i in range(len(sizes))]
         if self.stateful:
