@@ -1,6 +1,7 @@
 """The fused LSTM step kernels (neurona/backend/kernels/_rnn.py) against the NumPy formulas they
 replace, on W4's sizes (N = 32, H = 256): the kernel's vectorised tanh per element against
-NumPy's float32 tanh, and one LSTM step's forward and BPTT elementwise work (the GEMM excluded).
+NumPy's float32 tanh, one LSTM step's forward and BPTT elementwise work (the GEMM excluded),
+and the recurrent kernel's column-major copy (`transpose_into` against `np.asfortranarray`).
 Single thread; prints medians of many calls.
 
     python -m benchmarks.rnn_kernels [--reps 2000]
@@ -50,9 +51,11 @@ def main(argv=None):
     N, T, H = 32, 64, 256
     f32 = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
     Z, a, b, h0, c0 = f32(N, T, 4 * H), f32(N, 4 * H), f32(4 * H), f32(N, H), f32(N, H)
-    gates, tc, Y, m = f32(N, T, 4 * H), f32(N, T, H), f32(N, T, 2 * H), np.zeros((N, T), np.float32)
+    zi = np.arange(N * T).reshape(N, T)
+    gates, tc, Y, m = f32(T, N, 4 * H), f32(T, N, H), f32(N, T, 2 * H), np.zeros((N, T), np.float32)
     gy, dh, dc, dZ, kh, db = f32(N, T, 2 * H), f32(N, H), f32(N, H), f32(N, T, 4 * H), f32(N, H), np.zeros(4 * H)
-    fwd = _median_us(lambda: _rnn.lstm_forward(Z, b, a, 5, h0, c0, m, False, gates, tc, Y, 0), args.reps)
+    Z2 = Z.reshape(N * T, 4 * H)
+    fwd = _median_us(lambda: _rnn.lstm_forward(Z2, zi, b, a, 5, h0, c0, m, False, gates, tc, Y, 0), args.reps)
     bwd = _median_us(lambda: _rnn.lstm_backward(gy, 5, dh, dc, gates, tc, Y, c0, m, False, dZ, kh, db, 0), args.reps)
 
     # the NumPy formulas: one step of RecurrentSequence's float64/CuPy path, GEMM result given
@@ -63,17 +66,17 @@ def main(argv=None):
         z[:, :2 * H] = sig(z[:, :2 * H])
         z[:, 2 * H:3 * H] = np.tanh(z[:, 2 * H:3 * H])
         z[:, 3 * H:] = sig(z[:, 3 * H:])
-        gates[:, 5] = z
+        gates[5] = z
         c = z[:, H:2 * H] * c0 + z[:, :H] * z[:, 2 * H:3 * H]
         t = np.tanh(c)
-        tc[:, 5] = t
+        tc[5] = t
         Y[:, 5, :H] = z[:, 3 * H:] * t
         Y[:, 5, H:] = c
 
     def np_backward():
-        g = gates[:, 5]
+        g = gates[5]
         i, f, gg, o = g[:, :H], g[:, H:2 * H], g[:, 2 * H:3 * H], g[:, 3 * H:]
-        t = tc[:, 5]
+        t = tc[5]
         d_h = dh + gy[:, 5, :H]
         d_c = dc + gy[:, 5, H:] + d_h * o * (1 - t * t)
         dz = dZ[:, 5]
@@ -85,6 +88,13 @@ def main(argv=None):
     nfwd, nbwd = _median_us(np_forward, args.reps), _median_us(np_backward, args.reps)
     print(f"one LSTM step's elementwise work, N={N}, H={H} (GEMM excluded): forward kernel {fwd:.1f} us vs "
           f"NumPy {nfwd:.1f} us ({nfwd / fwd:.1f}x); BPTT kernel {bwd:.1f} us vs NumPy {nbwd:.1f} us ({nbwd / bwd:.1f}x)")
+
+    R = f32(H, 4 * H)
+    Rt = np.empty((4 * H, H), np.float32)
+    t_f = _median_us(lambda: np.asfortranarray(R), args.reps)
+    t_t = _median_us(lambda: _rnn.transpose_into(R, Rt), args.reps)
+    print(f"the recurrent kernel ({H}, {4 * H}) column-major: np.asfortranarray {t_f:.1f} us, "
+          f"transpose_into {t_t:.1f} us ({t_f / t_t:.1f}x)")
 
 
 if __name__ == "__main__":

@@ -87,6 +87,51 @@ def test_layer_matches_torch_outputs_states_and_gradients(kind, go_backwards):
         np.testing.assert_allclose(gb, tm.bias_ih_l0.grad.numpy()[p], **TOL)
 
 
+def _matmul_inputs(y):
+    """The first operands of every matmul in the graph that produced y."""
+    seen, stack, found = set(), [y._ctx], []
+    while stack:
+        fn = stack.pop()
+        if fn is None or id(fn) in seen:
+            continue
+        seen.add(id(fn))
+        if type(fn).__name__ == "MatMul":
+            found.append(fn.inputs[0])
+        stack.extend(t._ctx for t in fn.inputs)
+    return found
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_embedding_folded_into_the_input_projection_matches_torch(kind, go_backwards):
+    """Embedding → recurrent layer: the layer projects the embedding table (V rows) instead of the
+    looked-up rows (N·T); outputs and every gradient, the table's included, equal torch's."""
+    torch.manual_seed(7)
+    v, n, t, d, h = 5, 3, 6, 4, 5
+    emb, tm = torch.nn.Embedding(v, d).double(), TORCH[kind](d, h, batch_first=True).double()
+    table = nr.tensor(emb.weight.detach().numpy().copy(), requires_grad=True)
+    layer = NEURONA[kind](h, return_sequences=True, go_backwards=go_backwards, dtype="float64")
+    layer.build((n, t, d))
+    _copy_weights(layer, tm, kind)
+    ids = np.random.default_rng(3).integers(0, v, (n, t))
+    out = layer(nr.embedding(ids, table))
+    assert any(a is table for a in _matmul_inputs(out))  # the fold was taken: table·kernel
+    ref, _ = tm(emb(torch.tensor(ids[:, ::-1].copy() if go_backwards else ids)))
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), **TOL)
+    vs = np.random.default_rng(4).standard_normal(out.shape)
+    (out * nr.tensor(vs)).sum().backward()
+    (ref * torch.tensor(vs)).sum().backward()
+    np.testing.assert_allclose(table.grad.numpy(), emb.weight.grad.numpy(), **TOL)
+    gk, grk = _grad_back([layer.kernel.grad.numpy(), layer.recurrent_kernel.grad.numpy()], kind, h)
+    np.testing.assert_allclose(gk, tm.weight_ih_l0.grad.numpy(), **TOL)
+    np.testing.assert_allclose(grk, tm.weight_hh_l0.grad.numpy(), **TOL)
+    gb = layer.bias.grad.numpy()
+    np.testing.assert_allclose(gb[0] if kind == "gru" else gb, tm.bias_ih_l0.grad.numpy()[_perm(kind, h)], **TOL)
+    # a table with more rows than the lookup has is not projected whole
+    big = nr.tensor(np.random.default_rng(5).standard_normal((n * t + 1, d)), requires_grad=True)
+    assert not any(a is big for a in _matmul_inputs(layer(nr.embedding(ids, big))))
+
+
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_bidirectional_stacked_and_masked_match_torch(kind):
     torch.manual_seed(3)
@@ -144,6 +189,15 @@ def test_fused_sequence_op_gradcheck_first_and_second_order(kind, masked):
     rb = extra[0] if kind == "gru" else None
     ref = composite_sequence(kind, Z, R, rb, states, mask, rmask)
     np.testing.assert_allclose(fused(*ins).numpy(), ref.numpy(), **TOL)
+    if kind == "lstm":  # the h-only output (a layer without return_state), first and second order
+
+        def h_only(*ins):
+            return RecurrentSequence.apply(*ins, kind=kind, mask=mask, rmask=rmask, h_only=True)
+
+        np.testing.assert_allclose(h_only(*ins).numpy(), ref.numpy()[:, :, :h], **TOL)
+        assert nr.gradcheck(h_only, ins)
+        if masked:
+            assert nr.gradgradcheck(h_only, ins)
 
 
 @pytest.mark.parametrize("cell_cls,layer_cls", [(SimpleRNNCell, SimpleRNN), (LSTMCell, LSTM), (GRUCell, GRU)])

@@ -174,3 +174,71 @@ def test_row_blocks_wait_for_short_blas_spinning(monkeypatch):
         seen.clear()
         over_rows(lambda a, b: seen.append((a, b)), 32)
         assert sorted(seen) == [(0, 16), (16, 32)]
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "simple"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fused_op_reading_table_rows_by_id_equals_it_on_the_gathered_rows(monkeypatch, kind, threads):
+    """With `ids` the op reads step t of sequence n from row ids[n, t] of a table (an embedding
+    projected once): the same outputs and gradients, bit for bit, as on the gathered (N, T, G·H)
+    rows, the table's gradient being dZ's rows summed per id (as the gather's backward sums them)."""
+    from neurona.backend import thread_limit
+
+    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "4")  # the row blocks run only with short BLAS spinning
+    rng = np.random.default_rng(8)
+    N, T, H, V = 16, 6, 8, 5
+    G, S = {"lstm": (4, 2), "gru": (3, 1), "simple": (1, 1)}[kind]
+    table_np = rng.standard_normal((V, G * H)).astype(np.float32)
+    ids = rng.integers(0, V, (N, T))
+    mask = rng.random((N, T)) > 0.3
+    R_np = (rng.standard_normal((H, G * H)) * 0.3).astype(np.float32)
+    states_np = [rng.standard_normal((N, H)).astype(np.float32) for _ in range(2 if kind == "lstm" else 1)]
+    extra_np = [rng.standard_normal(G * H).astype(np.float32)] if kind != "simple" else []
+    w = nr.tensor(rng.standard_normal((N, T, S * H)).astype(np.float32))
+
+    def run(by_id):
+        table = nr.tensor(table_np.copy(), requires_grad=True)
+        R = nr.tensor(R_np.copy(), requires_grad=True)
+        leaves = [nr.tensor(a.copy(), requires_grad=True) for a in states_np + extra_np]
+        Z = table if by_id else nr.embedding(ids, table)
+        with thread_limit(threads):
+            Y = RecurrentSequence.apply(Z, R, *leaves, kind=kind, mask=mask, ids=ids if by_id else None)
+            assert Y._ctx.fused
+            (Y * w).sum().backward()
+        return [Y.data] + [t.grad.data for t in [table, R, *leaves]]
+
+    for a, b in zip(run(True), run(False)):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("shape", [(256, 1024), (5, 37), (17, 3), (1, 1)])
+def test_transpose_into_equals_the_transpose(shape):
+    a = np.random.default_rng(9).standard_normal(shape).astype(np.float32)
+    out = np.full(shape[::-1], np.nan, dtype=np.float32)
+    _rnn.transpose_into(a, out)
+    np.testing.assert_array_equal(out, a.T)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_lstm_h_only_output_equals_the_h_half_of_the_full_output(monkeypatch, fused):
+    """`h_only=True` (a layer that returns no cell state) gives the h half of the [h c] output,
+    and the same gradients, bit for bit, as the full output with a zero gradient for the cells."""
+    if not fused:
+        monkeypatch.setattr(rec, "rnn_kernels", lambda a: None)
+    rng = np.random.default_rng(11)
+    N, T, H = 6, 5, 8
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in [(N, T, 4 * H), (H, 4 * H), (N, H), (N, H), (4 * H,)]]
+    mask = rng.random((N, T)) > 0.3
+    w = rng.standard_normal((N, T, H)).astype(np.float32)
+
+    def run(h_only):
+        leaves = [nr.tensor(a.copy(), requires_grad=True) for a in arrays]
+        Y = RecurrentSequence.apply(*leaves, kind="lstm", mask=mask, h_only=h_only)
+        assert Y._ctx.fused is fused
+        out = Y if h_only else Y[:, :, :H]
+        assert out.shape == (N, T, H)
+        (out * nr.tensor(w)).sum().backward()
+        return [out.numpy()] + [t.grad.data for t in leaves]
+
+    for a, b in zip(run(True), run(False)):
+        np.testing.assert_array_equal(a, b)

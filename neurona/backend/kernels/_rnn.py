@@ -49,11 +49,13 @@ def sigmoid(x):
 
 
 @njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
-def lstm_forward(Z, b, A, t, h0, c0, m, use_mask, gates, tc, Y, n0):
-    """Step t: A (N, 4H) = h_{t−1}·R from the GEMM, Z (N, T, 4H) the projected inputs and b (4H)
-    their bias (pre-activation (z + b) + a), h0 and c0
-    (N, H) the states before step 0. Writes the activated gates [i f c̃ o] to gates[:, t]
-    (N, T, 4H), tanh(c_t) to tc[:, t] (N, T, H), and Y[:, t] = [h_t c_t] (N, T, 2H); with the
+def lstm_forward(Z, zi, b, A, t, h0, c0, m, use_mask, gates, tc, Y, n0):
+    """Step t: A (N, 4H) = h_{t−1}·R from the GEMM, Z (V, 4H) the projected inputs, row
+    zi[n, t] (N, T) being step t of sequence n (see `rnn.py`), and b (4H) their bias
+    (pre-activation (z + b) + a), h0 and c0
+    (N, H) the states before step 0. Writes the activated gates [i f c̃ o] to gates[t]
+    (T, N, 4H), tanh(c_t) to tc[t] (T, N, H) — time-major, so that BPTT reads each step's rows
+    from one contiguous block — and Y[:, t] = [h_t c_t] (N, T, 2H); with the
     mask m (N, T), a masked row keeps its state. All arrays C-contiguous: the loops run over
     row views whose unit stride the compiler knows (views of views are 'A' layout, which LLVM
     does not vectorise), one loop per gate block (one loop over all four gates was not
@@ -63,7 +65,7 @@ def lstm_forward(Z, b, A, t, h0, c0, m, use_mask, gates, tc, Y, n0):
     H = four_h // 4
     for r in range(n_rows):
         n = n0 + r
-        z, a, g, tr, y = Z[n, t], A[r], gates[n, t], tc[n, t], Y[n, t]
+        z, a, g, tr, y = Z[zi[n, t]], A[r], gates[t, n], tc[t, n], Y[n, t]
         for j in range(2 * H):
             g[j] = sigmoid((z[j] + b[j]) + a[j])
         for j in range(2 * H, 3 * H):
@@ -89,7 +91,8 @@ def lstm_forward(Z, b, A, t, h0, c0, m, use_mask, gates, tc, Y, n0):
 @njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
 def lstm_backward(gy, t, dh, dc, gates, tc, Y, c0, m, use_mask, dZ, keep_h, db, n0):
     """BPTT step t: dh, dc (N, H) hold the gradients flowing into h_t and c_t from step t+1; gy
-    (N, T, 2H) those from the outputs [h c]. Writes dZ[:, t] (N, T, 4H), the gradient of the
+    (N, T, 2H) those from the outputs [h c], or (N, T, H) those from h alone (the op's output
+    without the cells). Writes dZ[:, t] (N, T, 4H), the gradient of the
     gates' pre-activations, and leaves in dc the gradient for c_{t−1} and in dh the part of h_t's
     gradient that goes through the gates; with the mask m (N, T), the part that skips the step
     goes to keep_h (the caller adds it after dh_{t−1} = dZ[:, t]·Rᵀ). dZ[:, t] is added into db
@@ -98,12 +101,14 @@ def lstm_backward(gy, t, dh, dc, gates, tc, Y, c0, m, use_mask, dZ, keep_h, db, 
     n_rows, H = dh.shape
     for r in range(n_rows):
         n = n0 + r
-        g, tr, dz, dhr, dcr, gyr = gates[n, t], tc[n, t], dZ[n, t], dh[r], dc[r], gy[n, t]
+        g, tr, dz, dhr, dcr, gyr = gates[t, n], tc[t, n], dZ[n, t], dh[r], dc[r], gy[n, t]
         cp = c0[n] if t == 0 else Y[n, t - 1, H:]
         mm = m[n, t] if use_mask else _ONE
         for j in range(H):
             dhr[j] += gyr[j]
-            dcr[j] += gyr[H + j]
+        if gyr.shape[0] > H:
+            for j in range(H):
+                dcr[j] += gyr[H + j]
         if use_mask:  # the part of the gradient that skips a masked step
             kh = keep_h[r]
             for j in range(H):
@@ -127,16 +132,16 @@ def lstm_backward(gy, t, dh, dc, gates, tc, Y, c0, m, use_mask, dZ, keep_h, db, 
 
 
 @njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
-def gru_forward(Z, U, rb, t, h0, m, use_mask, zrs, ns, uhs, Y, n0):
+def gru_forward(Z, zi, U, rb, t, h0, m, use_mask, zrs, ns, uhs, Y, n0):
     """GRU step t (reset_after, Keras' default): U (rows, 3H) = h_{t−1}·R from the GEMM, rb (3H)
-    the recurrent bias, Z (N, T, 3H) the projected inputs with their bias. Writes [z r] to zrs
-    (N, T, 2H), ñ to ns (N, T, H), u_h = (h·R + b_r)_h to uhs (N, T, H) and h_t to Y (N, T, H);
-    a masked row keeps its state. U holds rows n0 … n0 + len(U) − 1."""
+    the recurrent bias, Z (V, 3H) the projected inputs with their bias (row zi[n, t] for step
+    t of sequence n). Writes [z r] to zrs (N, T, 2H), ñ to ns (N, T, H), u_h = (h·R + b_r)_h
+    to uhs (N, T, H) and h_t to Y (N, T, H); a masked row keeps its state. U holds rows n0 … n0 + len(U) − 1."""
     n_rows, three_h = U.shape
     H = three_h // 3
     for r in range(n_rows):
         n = n0 + r
-        z, u, zr, nv, uh, y = Z[n, t], U[r], zrs[n, t], ns[n, t], uhs[n, t], Y[n, t]
+        z, u, zr, nv, uh, y = Z[zi[n, t]], U[r], zrs[n, t], ns[n, t], uhs[n, t], Y[n, t]
         hp = h0[n] if t == 0 else Y[n, t - 1]
         for j in range(2 * H):
             zr[j] = sigmoid(z[j] + (u[j] + rb[j]))
@@ -185,13 +190,14 @@ def gru_backward(gy, t, dh, carry, zrs, ns, uhs, Y, h0, m, use_mask, dZ, dU, n0)
 
 
 @njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
-def simple_forward(Z, A, t, h0, m, use_mask, acts, Y, n0):
-    """SimpleRNN step t: h_t = tanh(z_t + h_{t−1}·R) with A (rows, H) the GEMM's result; writes
-    the activation to acts (N, T, H) and the (masked) state to Y (N, T, H)."""
+def simple_forward(Z, zi, A, t, h0, m, use_mask, acts, Y, n0):
+    """SimpleRNN step t: h_t = tanh(z_t + h_{t−1}·R) with A (rows, H) the GEMM's result and z_t
+    row zi[n, t] of Z (V, H); writes the activation to acts (N, T, H) and the (masked) state to
+    Y (N, T, H)."""
     n_rows, H = A.shape
     for r in range(n_rows):
         n = n0 + r
-        z, a, ac, y = Z[n, t], A[r], acts[n, t], Y[n, t]
+        z, a, ac, y = Z[zi[n, t]], A[r], acts[n, t], Y[n, t]
         for j in range(H):
             ac[j] = tanh(z[j] + a[j])
             y[j] = ac[j]
@@ -216,3 +222,16 @@ def simple_backward(gy, t, dh, acts, m, use_mask, dZ, carry, n0):
             cr[j] = d * (_ONE - mm) if use_mask else np.float32(0.0)
             d = d * mm if use_mask else d
             dz[j] = d * (_ONE - ac[j] * ac[j])
+
+
+@njit(cache=True, nogil=True)
+def transpose_into(a, out):
+    """out (m, n) = aᵀ for a (n, m), in 16×16 tiles: the recurrent kernel's column-major copy
+    for each sequence. `np.asfortranarray` walks a's columns, a new page per element, and takes
+    several times as long (`python -m benchmarks.rnn_kernels` prints both)."""
+    n, m = a.shape
+    for i0 in range(0, n, 16):
+        for j0 in range(0, m, 16):
+            for i in range(i0, min(i0 + 16, n)):
+                for j in range(j0, min(j0 + 16, m)):
+                    out[j, i] = a[i, j]

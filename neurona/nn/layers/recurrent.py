@@ -9,11 +9,12 @@ PyTorch keeps the transposes, LSTM gates in the same order (i, f, g, o) and GRU'
 `kernel = weight_ih.T` with GRU's first two blocks swapped, and `b_ih + b_hh` is Keras' LSTM bias.
 
 How a whole sequence runs (`RNN.call`): one GEMM projects the inputs of all time steps at once
-(x·kernel + bias, shape (N, T, G·units)); then `RecurrentSequence`, one Function, runs the
-recurrence h_t = f(z_t + h_{t−1}·recurrent_kernel) over t in a loop on raw arrays and, in
-backward, backpropagation through time (BPTT) in one reverse loop, with the recurrent-kernel
-gradient as one GEMM at the end. Its backward has a second path for higher-order gradients:
-under `create_graph` it recomputes the sequence step by step with differentiable ops (the cells'
+(x·kernel + bias, shape (N, T, G·units); when x is an embedding's lookup, the table is projected
+instead and the op reads its rows by id, `_input_projection`); then `RecurrentSequence`, one
+Function, runs the recurrence h_t = f(z_t + h_{t−1}·recurrent_kernel) over t in a loop on raw
+arrays and, in backward, backpropagation through time (BPTT) in one reverse loop, with the
+recurrent-kernel gradient as one GEMM at the end. Its backward has a second path for
+higher-order gradients: under `create_graph` it recomputes the sequence step by step with differentiable ops (the cells'
 own formulas) and differentiates that, so gradients of gradients are exact. The per-step cells
 remain for teaching, graph pictures and custom activations.
 
@@ -33,12 +34,15 @@ import weakref
 import numpy as np
 
 from ... import backend as B, ops
+from ...backend import kernels
 from ...backend.kernels.rnn import rnn_kernels, over_rows
 from ...autograd import grad as _grad
 from ...autograd.function import Function
 from ...autograd.grad_mode import enable_grad, is_grad_enabled, no_grad
+from ...autograd.tracing import current as current_recorder
 from ...ops import ShapeError
 from ...ops._base import const
+from ...ops.movement import Index as _Index
 from ...tensor import Tensor
 from .. import activations, constraints, initializers, regularizers
 from ..layer import Layer, get_registered, register
@@ -162,6 +166,26 @@ def _row_mask(mask, dtype):
     return np.ascontiguousarray(mask, dtype=dtype), True
 
 
+def _input_projection(x, kernel):
+    """All steps' input projections x·W (N, T, G·H), one GEMM, and None. When x is rows picked
+    from a table by integer ids (an `Embedding`'s lookup, recorded in the graph) and the table has
+    fewer rows than x, (table·W, ids) instead: step t of sequence n projects to row ids[n, t] of
+    table·W — the same products with V·D·G·H multiply-adds instead of N·T·D·G·H, and the
+    gradient reaches the table through that small product (dZ's rows summed per id first)
+    rather than through x (W4: 65 rows against 2,048). The sequence op reads the rows by id, so
+    the (N, T, G·H) projections are never gathered. Not while a graph is being traced (its
+    replay reads the ids live through the lookup)."""
+    n, t, d = x.shape
+    fn = x._ctx
+    if type(fn) is _Index and current_recorder() is None:
+        key, table = fn.key, fn.inputs[0]
+        key = key[0] if type(key) is tuple and len(key) == 1 else key
+        if (type(key) is np.ndarray and key.dtype.kind in "iu" and key.shape == (n, t) and table.ndim == 2
+                and table.shape[0] < n * t):
+            return table @ kernel, key
+    return (x.reshape(n * t, d) @ kernel).reshape(n, t, -1), None
+
+
 class RecurrentSequence(Function):
     """The fused recurrence: inputs (Z, R, h0[, c0 for 'lstm'][, rb for 'gru'][, b]); Z (N, T, G·H)
     are the projected inputs, R the recurrent kernel, b (G·H) an input bias added to every step
@@ -169,14 +193,26 @@ class RecurrentSequence(Function):
     pass over Z both ways; without it Z already holds the bias). Output (N, T, S·H): the states of every
     step (LSTM: h then c). `mask` (N, T) bool and `rmask` (N, H) (recurrent dropout) are
     constants. Forward and BPTT are loops over t on raw arrays; each step is one GEMM plus
-    elementwise work."""
+    elementwise work. With `ids` (N, T) integers, Z is a table (V, G·H) and step t of sequence n
+    reads its row ids[n, t] (an embedding's rows projected once, `_input_projection`); Z's
+    gradient is then dZ's rows summed per id. `h_only` (LSTM): the output is h alone, (N, T, H),
+    for a layer that returns no cell state — no slice of the output and no zero gradient for
+    the cells to pass back."""
 
-    def forward(self, Z, R, *rest, kind, mask=None, rmask=None):
-        self.kind, self.mask, self.rmask = kind, mask, rmask
+    def forward(self, Z, R, *rest, kind, mask=None, rmask=None, ids=None, h_only=False):
+        self.kind, self.mask, self.rmask, self.ids = kind, mask, rmask, ids
+        self.h_only = h_only = h_only and kind == "lstm"
+        Y = self._forward(Z, R, *rest)
+        return Y[:, :, :Y.shape[2] // 2] if h_only else Y
+
+    def _forward(self, Z, R, *rest):
+        kind, mask, rmask, ids = self.kind, self.mask, self.rmask, self.ids
         self.has_bias = kind == "lstm" and len(rest) == 3
         self.fused = rnn_kernels(Z) is not None and R.dtype == Z.dtype and all(r.dtype == Z.dtype for r in rest)
         if self.fused:
             return self._fused_forward(Z, R, *rest)
+        if ids is not None:
+            Z = Z[ids]
         if self.has_bias:
             Z, rest = Z + rest[2], rest[:2]
         xp = B.array_module(Z)
@@ -238,26 +274,32 @@ class RecurrentSequence(Function):
         """The recurrence with one compiled kernel a step after the step's GEMM (float32 NumPy).
         The batch rows are independent through the sequence, so with several kernel threads each
         takes a block of rows for all T steps (`over_rows`)."""
-        k, kind = rnn_kernels(Z), self.kind
-        N, T, GH = Z.shape
-        H = R.shape[0]
+        k, kind, ids = rnn_kernels(Z), self.kind, self.ids
+        GH, H = Z.shape[-1], R.shape[0]
+        if ids is None:  # row n·T + t of Z (N·T, G·H) is step t of sequence n
+            N, T = Z.shape[:2]
+            Z, zi = np.ascontiguousarray(Z).reshape(N * T, GH), np.arange(N * T).reshape(N, T)
+        else:
+            (N, T), Z, zi = ids.shape, np.ascontiguousarray(Z), np.ascontiguousarray(ids, dtype=np.int64)
         rmask, dt = self.rmask, Z.dtype
         m, use_mask = _row_mask(self.mask, dt)
         self.hrs = hrs = np.empty((N, T, H), dtype=dt)
         self.Y = Y = np.empty((N, T, 2 * H if kind == "lstm" else H), dtype=dt)
         h0 = np.ascontiguousarray(h0, dtype=dt)
-        Z = np.ascontiguousarray(Z)
         # R column-major: the BLAS takes h·R 6% faster so (N=32, H=256), and its transpose is the
-        # C-ordered Rᵀ that BPTT's dh·Rᵀ wants (13% faster than the transposed view): one copy
-        self.RF = RF = np.asfortranarray(R)
+        # C-ordered Rᵀ that BPTT's dh·Rᵀ wants (13% faster than the transposed view): one copy, by
+        # tiles (`transpose_into`, faster than `np.asfortranarray`: `python -m benchmarks.rnn_kernels`)
+        Rt = np.empty(R.shape[::-1], dtype=R.dtype)
+        k.transpose_into(np.ascontiguousarray(R), Rt)
+        self.RF = RF = Rt.T
         if kind == "lstm":
             c0 = np.ascontiguousarray(rest[0], dtype=dt)
             b = np.ascontiguousarray(rest[1]) if len(rest) > 1 else np.zeros(GH, dtype=dt)
-            self.gates = gates = np.empty((N, T, GH), dtype=dt)
-            self.tc = tc = np.empty((N, T, H), dtype=dt)
+            self.gates = gates = np.empty((T, N, GH), dtype=dt)
+            self.tc = tc = np.empty((T, N, H), dtype=dt)
 
             def step(a, t, n0):
-                k.lstm_forward(Z, b, a, t, h0, c0, m, use_mask, gates, tc, Y, n0)
+                k.lstm_forward(Z, zi, b, a, t, h0, c0, m, use_mask, gates, tc, Y, n0)
         elif kind == "gru":
             rb = np.ascontiguousarray(rest[0])
             self.zrs = zrs = np.empty((N, T, 2 * H), dtype=dt)
@@ -265,12 +307,12 @@ class RecurrentSequence(Function):
             self.uhs = uhs = np.empty((N, T, H), dtype=dt)
 
             def step(a, t, n0):
-                k.gru_forward(Z, a, rb, t, h0, m, use_mask, zrs, ns, uhs, Y, n0)
+                k.gru_forward(Z, zi, a, rb, t, h0, m, use_mask, zrs, ns, uhs, Y, n0)
         else:
             self.acts = acts = np.empty((N, T, H), dtype=dt)
 
             def step(a, t, n0):
-                k.simple_forward(Z, a, t, h0, m, use_mask, acts, Y, n0)
+                k.simple_forward(Z, zi, a, t, h0, m, use_mask, acts, Y, n0)
 
         def rows(n0, n1):
             a = np.empty((n1 - n0, GH), dtype=dt)
@@ -290,13 +332,12 @@ class RecurrentSequence(Function):
 
     def _fused_backward(self, gy):
         k, kind = rnn_kernels(gy), self.kind
-        Z = self.inputs[0].data
-        N, T, GH = Z.shape
-        H, dt, rmask = self.RF.shape[0], Z.dtype, self.rmask
+        Y = self.Y
+        (N, T), GH = Y.shape[:2], self.inputs[0].shape[-1]
+        H, dt, rmask = self.RF.shape[0], Y.dtype, self.rmask
         m, use_mask = _row_mask(self.mask, dt)
         Rt = self.RF.T
-        Y = self.Y
-        dZ = np.empty(Z.shape, dtype=dt)
+        dZ = np.empty((N, T, GH), dtype=dt)
         dU = np.empty((N, T, GH), dtype=dt) if kind == "gru" else dZ  # grads of hr·R (+ rb)
         dh = np.zeros((N, H), dtype=dt)
         dc = np.zeros((N, H), dtype=dt) if kind == "lstm" else None
@@ -332,20 +373,19 @@ class RecurrentSequence(Function):
             return self._fused_backward(np.ascontiguousarray(g.data, dtype=self.Y.dtype))
         kind, rmask = self.kind, self.rmask
         gy = g.data
-        Z, R = self.inputs[0].data, self.inputs[1].data
+        R, Y = self.inputs[1].data, self.Y
         xp = B.array_module(gy)
-        N, T, _ = Z.shape
-        H = R.shape[0]
-        m = None if self.mask is None else self.mask.astype(Z.dtype)[:, :, None]
-        Y, Rt = self.Y, R.T
-        dZ = xp.empty_like(Z)
-        dU = xp.empty((N, T, 3 * H), dtype=Z.dtype) if kind == "gru" else dZ  # grads of hr·R (+ rb)
-        dh = xp.zeros((N, H), dtype=Z.dtype)
-        dc = xp.zeros((N, H), dtype=Z.dtype) if kind == "lstm" else None
+        (N, T), GH, H, dt = Y.shape[:2], self.inputs[0].shape[-1], R.shape[0], Y.dtype
+        m = None if self.mask is None else self.mask.astype(dt)[:, :, None]
+        Rt = R.T
+        dZ = xp.empty((N, T, GH), dtype=dt)
+        dU = xp.empty((N, T, 3 * H), dtype=dt) if kind == "gru" else dZ  # grads of hr·R (+ rb)
+        dh = xp.zeros((N, H), dtype=dt)
+        dc = xp.zeros((N, H), dtype=dt) if kind == "lstm" else None
         h0 = self.inputs[2].data
         for t in range(T - 1, -1, -1):
             dh = dh + gy[:, t, :H]
-            if kind == "lstm":
+            if kind == "lstm" and not self.h_only:
                 dc = dc + gy[:, t, H:]
             if m is not None:
                 keep_h, dh = dh * (1 - m[:, t]), dh * m[:, t]
@@ -396,7 +436,7 @@ class RecurrentSequence(Function):
         GRU), dh and dc (LSTM) for the initial states; bias_grad() the LSTM input bias's."""
         N, T, H = self.hrs.shape
         dR = self.hrs.reshape(N * T, H).T @ dU.reshape(N * T, -1) if self.needs_grad(1) else None
-        out = [const(dZ) if self.needs_grad(0) else None, None if dR is None else const(dR),
+        out = [const(self._rows_summed(dZ)) if self.needs_grad(0) else None, None if dR is None else const(dR),
                const(dh) if self.needs_grad(2) else None]
         if self.kind == "lstm":
             out.append(const(dc) if self.needs_grad(3) else None)
@@ -406,10 +446,22 @@ class RecurrentSequence(Function):
             out.append(const(dU.sum(axis=(0, 1))) if self.needs_grad(3) else None)
         return tuple(out)
 
+    def _rows_summed(self, dZ):
+        """Z's gradient: dZ itself, or with `ids` its rows added up per table row (as `Index`'s
+        backward does)."""
+        if self.ids is None:
+            return dZ
+        out = B.array_module(dZ).zeros(self.inputs[0].shape, dtype=dZ.dtype)
+        if not kernels.index_add_rows(out, self.ids, dZ):
+            B.array_module(dZ).add.at(out, self.ids, dZ)
+        return out
+
     def _differentiable_backward(self, g):
         leaves = [Tensor._make(t.data, t.requires_grad, None) for t in self.inputs]
         Z, R, h0 = leaves[:3]
         with enable_grad():
+            if self.ids is not None:
+                Z = ops.index(Z, self.ids)
             if self.kind == "lstm":
                 Zb = Z + leaves[4] if self.has_bias else Z
                 Y = composite_sequence("lstm", Zb, R, None, [h0, leaves[3]], self.mask, self.rmask)
@@ -417,6 +469,8 @@ class RecurrentSequence(Function):
                 Y = composite_sequence("gru", Z, R, leaves[3], [h0], self.mask, self.rmask)
             else:
                 Y = composite_sequence("simple", Z, R, None, [h0], self.mask, self.rmask)
+            if self.h_only:
+                Y = Y[:, :, :h0.shape[-1]]
             wanted = [i for i, leaf in enumerate(leaves) if leaf.requires_grad]
             grads = _grad([Y], [leaves[i] for i in wanted], [g], create_graph=True, allow_unused=True)
         _rebind(grads, leaves, self.inputs, [g])
@@ -455,10 +509,13 @@ class RecurrentStep:
         self._k = rnn_kernels(cell.recurrent_kernel.data)
         if self._k is not None:
             S = len(cell.state_size)
-            self._z1, self._g1 = xp.empty((n, 1, G * H), dtype=dt), xp.empty((n, 1, G * H), dtype=dt)
+            self._z1, self._g1 = xp.empty((n, G * H), dtype=dt), xp.empty((n, 1, G * H), dtype=dt)
+            self._zi = np.arange(n).reshape(n, 1)  # row n of z is the step of sequence n
             self._tc1, self._u1 = xp.empty((n, 1, H), dtype=dt), xp.empty((n, 1, H), dtype=dt)
             self._y1, self._m1 = xp.empty((n, 1, S * H), dtype=dt), xp.zeros((n, 1), dtype=dt)
             self._b0 = xp.zeros(G * H, dtype=dt)
+            # the LSTM kernel keeps its gates and tanh(c) time-major (T, N, ·): here (1, n, ·) views
+            self._g1t, self._tc1t = self._g1.reshape(1, n, -1), self._tc1.reshape(1, n, -1)
 
     def reset(self, states=None):
         """Zero the state, or copy `states` (a list of (n, s) arrays) into it."""
@@ -482,20 +539,20 @@ class RecurrentStep:
         if self._k is not None and z.dtype == a.dtype:
             k, y1, m1 = self._k, self._y1, self._m1
             xp.matmul(h, R, out=a)
-            if z.flags.c_contiguous:  # the kernels read z as (n, 1, G·H): a view, no copy
-                z1 = z.reshape(self.n, 1, -1)
+            if z.flags.c_contiguous:  # the kernels read z's rows in place, no copy
+                z1 = z
             else:
                 z1 = self._z1
-                z1[:, 0] = z
+                z1[...] = z
             if self.kind == "lstm":
                 c = self.states[1]
-                k.lstm_forward(z1, self._b0, a, 0, h, c, m1, False, self._g1, self._tc1, y1, 0)
+                k.lstm_forward(z1, self._zi, self._b0, a, 0, h, c, m1, False, self._g1t, self._tc1t, y1, 0)
                 c[...] = y1[:, 0, H:]
             elif self.kind == "gru":
-                k.gru_forward(z1, a, self.cell.recurrent_bias().data, 0, h, m1, False, self._g1, self._tc1,
+                k.gru_forward(z1, self._zi, a, self.cell.recurrent_bias().data, 0, h, m1, False, self._g1, self._tc1,
                               self._u1, y1, 0)
             else:
-                k.simple_forward(z1, a, 0, h, m1, False, self._tc1, y1, 0)
+                k.simple_forward(z1, self._zi, a, 0, h, m1, False, self._tc1, y1, 0)
             h[...] = y1[:, 0, :H]
         elif self.kind == "lstm":
             c = self.states[1]
@@ -853,18 +910,26 @@ class RNN(Layer):
         if hasattr(cell, "step_fn"):
             if dmask is not None:
                 x = x * const(dmask[:, None, :])
-            z = (x.reshape(n * t, d) @ cell.kernel).reshape(n, t, -1)  # all steps' input projections: one GEMM
+            z, ids = _input_projection(x, cell.kernel)  # with ids, step t of row n is z[ids[n, t]]
+            if ids is not None and not cell.fusable():
+                z, ids = ops.index(z, ids), None
             # a fused LSTM adds its input bias inside the sequence op
             fold = cell.fusable() and cell.kind == "lstm" and cell.input_bias() is not None
             if cell.input_bias() is not None and not fold:
                 z = z + cell.input_bias()
             if self.go_backwards:
-                z = z[:, ::-1]
+                if ids is None:
+                    z = z[:, ::-1]
+                else:
+                    ids = np.ascontiguousarray(ids[:, ::-1])
                 mask = None if mask is None else mask[:, ::-1]
             R, rb = cell.recurrent_kernel, cell.recurrent_bias()
             if cell.fusable():
                 extra = [rb] if cell.kind == "gru" else [cell.input_bias()] if fold else []
-                Y = RecurrentSequence.apply(z, R, *states, *extra, kind=cell.kind, mask=mask, rmask=rmask)
+                # the cells' sequence only when the final cell state is wanted
+                h_only = not (self.return_state or self.stateful)
+                Y = RecurrentSequence.apply(z, R, *states, *extra, kind=cell.kind, mask=mask, rmask=rmask, ids=ids,
+                                            h_only=h_only)
             else:
                 Y = composite_sequence(cell.step_fn(), z, R, rb, states, mask, rmask, cell.activation,
                                        cell.recurrent_activation)
@@ -882,6 +947,8 @@ class RNN(Layer):
                 outs.append(ops.concatenate(cur, axis=-1) if len(cur) > 1 else cur[0])
             Y = ops.stack(outs, axis=1)
         sizes = cell.state_size
+        if Y.shape[-1] < sum(sizes):  # h alone (RecurrentSequence's h_only)
+            sizes = sizes[:1]
         offsets = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
         last = [Y[:, -1, offsets[i]:offsets[i + 1]] for i in range(len(sizes))]
         if self.stateful:
