@@ -167,6 +167,44 @@ def test_small_matmul_fusion_before_after_and_equivalence():
     assert small_matmul_fusion(trace_graph(lambda a, b: a @ b, *big)).op_types() == ["MatMul"]  # BLAS above MAX_MACS
 
 
+def test_a_chain_of_small_layers_is_one_kernel_with_the_layers_bits():
+    """A small MLP's layers, each product feeding only the next, become one FusedMatMul whose
+    kernel runs the layers' own loops: the same bits as the layers as separate nodes, and the
+    unfused graph's values to float32 rounding. A (1, n) bias, a tanh and a batch of 3 ride along."""
+    def mlp(x, w1, b1, w2, b2, w3, b3):
+        return nr.tanh(nr.relu(x @ w1 + b1) @ w2 + b2) @ w3 + b3
+
+    shapes = [(3, 4), (4, 16), (1, 16), (16, 16), (16,), (16, 2), (2,)]
+    args = [nr.tensor(rng.standard_normal(s).astype(np.float32)) for s in shapes]
+    g = elementwise_fusion(trace_graph(mlp, *args))
+    apart, chained = small_matmul_fusion(g, chains=False), small_matmul_fusion(g)
+    assert apart.op_types() == ["FusedMatMul"] * 3 and chained.op_types() == ["FusedMatMul"]
+    assert chained.nodes[0].inner == ("MatMul", "Add", "LeakyReLU", "MatMul", "Add", "Tanh", "MatMul", "Add")
+    got = _run(chained, *args, plan=True)[0]
+    np.testing.assert_array_equal(got, _run(apart, *args)[0])
+    np.testing.assert_allclose(got, _run(g, *args)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_a_chain_stops_where_a_hidden_value_is_read_elsewhere_or_a_weight_is_made_between():
+    rng2 = np.random.default_rng(3)
+    args = [nr.tensor(rng2.standard_normal(s).astype(np.float32)) for s in [(2, 4), (4, 8), (8, 3)]]
+
+    def shared(x, w1, w2):  # the hidden value is also returned
+        h = nr.relu(x @ w1)
+        return h @ w2, h
+
+    def made_between(x, w1, w2):  # the second weight is computed after the first layer
+        h = nr.relu(x @ w1)
+        return h @ (w2 * 2.0)
+
+    for f in (shared, made_between):
+        g = elementwise_fusion(trace_graph(f, *args))
+        after = small_matmul_fusion(g)
+        assert after.op_types().count("FusedMatMul") == 2, f.__name__
+        for a, b in zip(_run(after, *args, plan=True), _run(g, *args)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_narrow_product_above_the_loop_size_keeps_blas_and_fuses_its_epilogue():
     """A 2-column product of more than NARROW_MAX_MACS multiply-adds (a Q-network's last layer
     on a batch of 32) stays a BLAS call with its bias and activation run in place after it:

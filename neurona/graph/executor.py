@@ -172,6 +172,7 @@ class Program:
             lines.append(f"    s{i} = S[{i}]")
         plan = self.plan
         frees = plan.frees if plan is not None else {}
+        start = len(lines)
         for idx, node in enumerate(g.nodes):
             buf = plan.buffer_for(node) if plan is not None else None
             kernels.append(make_kernel(node, buf))
@@ -191,6 +192,11 @@ class Program:
 
         outs = ", ".join(fresh(v) for v in g.outputs)
         ups = ", ".join(fresh(v) for _, _, v in g.updates if v is not None)
+        # what `nr.jit`'s generated replay inlines: the node lines (reading a{i}, s{i}, K, C), the
+        # node of each, and the output and update expressions
+        self.body = [(ln[4:], self.line_node.get(start + j + 1)) for j, ln in enumerate(lines[start:])]
+        self.out_exprs = [fresh(v) for v in g.outputs]
+        self.up_exprs = [fresh(v) for _, _, v in g.updates if v is not None]
         lines.append(f"    return ({outs}{',' if g.outputs else ''}), ({ups}{',' if ups else ''})")
         self.source = "\n".join(lines)
         code = compile(self.source, self.name, "exec")
@@ -208,12 +214,16 @@ class Program:
             self._annotate(e)
             raise
 
-    def _annotate(self, e):
+    def _annotate(self, e, filename=None, line_node=None):
+        """Add a note naming the node whose line raised `e` (in this program's code, or in code
+        compiled as `filename` whose line numbers map to nodes by `line_node`)."""
+        filename = self.name if filename is None else filename
+        line_node = self.line_node if line_node is None else line_node
         tb = e.__traceback__
         node = None
         while tb is not None:
-            if tb.tb_frame.f_code.co_filename == self.name:
-                node = self.line_node.get(tb.tb_lineno)
+            if tb.tb_frame.f_code.co_filename == filename:
+                node = line_node.get(tb.tb_lineno)
             tb = tb.tb_next
         if node is not None:
             where = node.source or "an unknown line"

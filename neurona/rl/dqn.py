@@ -35,7 +35,7 @@ import numpy as np
 
 from .. import backend as B
 from .. import ops
-from ..autograd.grad_mode import no_grad, state as _grad_state
+from ..autograd.grad_mode import no_grad
 from ..models import Sequential
 from ..optim import Adam
 from ..tensor import Tensor
@@ -168,6 +168,7 @@ class DQN:
         self._logger = None
         self._train_step_fn = None
         self._q_fn = None  # Q(s, ·) as an `nr.jit` graph (CPU), traced on the first call per batch shape
+        self._q_fns: dict = {}  # batch shape -> its concrete function of `_q_fn`
         if env is not None:
             self.env = _as_vec_env(env)
             self.observation_space = self.env.single_observation_space
@@ -225,43 +226,50 @@ class DQN:
             with no_grad():
                 q = self.q_net(x).data
             return np.asarray(q.get())
-        if self._q_fn is None:
-            # the forward pass as an `nr.jit` graph (one per batch shape): one kernel call per op,
-            # no Function objects or autograd bookkeeping per call; the weights are read live, so
-            # training shows at once. Always called under no_grad, so that one trace per batch
-            # shape serves both modes (grad mode is part of a jit signature).
-            from ..graph import jit
+        # the forward pass as an `nr.jit` graph traced under no_grad, one concrete function per
+        # batch shape: no signature key, grad-mode switch or autograd bookkeeping per call; the
+        # weights are read live, so training shows at once
+        fn = self._q_fns.get(x._data.shape)
+        if fn is None:
+            fn = self._q_fns[x._data.shape] = self._q_concrete(x)
+        return fn(x)._data
 
+    def _q_concrete(self, x):
+        from ..graph import jit
+
+        if self._q_fn is None:
             q_net = self.q_net
 
             def q_forward(x):
                 return q_net(x)
 
             self._q_fn = jit(q_forward)
-        # no_grad without the context manager object (this runs once per action)
-        prev, _grad_state.enabled = _grad_state.enabled, False
-        try:
-            return self._q_fn(x)._data
-        finally:
-            _grad_state.enabled = prev
+        with no_grad():
+            return self._q_fn.concrete_function(x)
 
     # -- acting -----------------------------------------------------------------------------------
     def predict(self, observation, state=None, episode_start=None, deterministic=False):
         """(actions, None) for an observation or a batch of them (SB3's signature; the greedy
         action with `deterministic=True`, else ε-greedy with the current exploration rate)."""
         obs = np.asarray(observation)
-        shape = tuple(self.observation_space.shape)
-        single = obs.shape == shape
-        if not single and obs.shape[1:] != shape:
+        shape = self.observation_space.shape
+        if type(shape) is not tuple:
+            shape = tuple(shape)
+        if obs.shape == shape:  # one observation
+            q = self.q_values(obs[None])
+            if deterministic:
+                return q.argmax(), state
+            actions = q.argmax(axis=1)
+        elif obs.shape[1:] != shape:
             raise ValueError(f"DQN.predict: observation of shape {obs.shape} does not match the observation space "
                              f"{self.observation_space} (expected {shape} or (batch, *{shape}))")
-        batch = obs[None] if single else obs
-        actions = self.q_values(batch).argmax(axis=1)
+        else:
+            actions = self.q_values(obs).argmax(axis=1)
         if not deterministic:
             explore = self.rng.random(len(actions)) < self.exploration_rate
             if explore.any():
                 actions[explore] = self.rng.integers(0, self.action_space.n, size=int(explore.sum()))
-        return (actions[0] if single else actions), state
+        return (actions[0] if obs.shape == shape else actions), state
 
     # -- learning ---------------------------------------------------------------------------------
     def _make_train_step(self):
