@@ -450,3 +450,25 @@ def test_concrete_function_replays_one_signature_and_checks_its_inputs():
     assert Lookups.n == 0 and f.trace_count == 2  # the new graph, replayed straight away
     outer = jit(lambda x: g(x).sum())
     np.testing.assert_allclose(outer(x).item(), (np.maximum(x.numpy() @ w64, 0) * 2).sum(), rtol=1e-5)
+
+
+def test_a_grad_the_function_never_touches_is_not_part_of_its_signature():
+    """A forward pass over a weight replays whether the weight has a .grad or not; a function
+    whose backward accumulates into that .grad retraces when it appears (the sum differs)."""
+    w = nr.tensor(rng.standard_normal((3, 2)).astype(np.float32), requires_grad=True)
+    fwd = jit(lambda x: x @ w)
+    x = _t(4, 3)
+    fwd(x)
+    w.grad = nr.ones((3, 2))
+    np.testing.assert_allclose(fwd(x).numpy(), x.numpy() @ w.numpy(), rtol=1e-6)
+    assert fwd.trace_count == 1
+
+    def accumulate(x):
+        (x @ w).sum().backward()
+        return w.grad * 1
+
+    acc = jit(accumulate)
+    w.grad = None
+    first = acc(x).numpy()
+    np.testing.assert_allclose(acc(x).numpy(), 2 * first, rtol=1e-6)  # accumulated onto the first
+    assert acc.trace_count == 2

@@ -266,7 +266,7 @@ class TracedFunction:
         for i, (shape, dtype) in enumerate(shapes):
             ns[f"SH{i}"], ns[f"DT{i}"] = shape, dtype
             lines += [f"    d = x{i}._data",
-                      f"    if d.shape != SH{i} or d.dtype != DT{i}:",
+                      f"    if d.shape != SH{i} or (d.dtype is not DT{i} and d.dtype != DT{i}):",
                       f"        raise ValueError(f'concrete function {name}: argument {i} is "
                       f"{{d.dtype}}{{list(d.shape)}}, the signature is {dtype}{list(shape)}')"]
         lines += ["    if tracing.recording and tracing.current() is not None:",

@@ -45,6 +45,8 @@ from .evaluation import evaluate_policy
 from .policies import build_q_network, describe_space, same_space
 
 FORMAT = "neurona.rl.dqn"
+_INDEX = tuple(np.int64(i) for i in range(256))  # greedy actions as argmax returns them, made once
+_F32 = np.dtype(np.float32)
 
 
 class LinearSchedule:
@@ -155,6 +157,7 @@ class DQN:
         self.tensorboard_log, self.seed, self.device, self.verbose = tensorboard_log, seed, device, verbose
         self.double_q, self.loss, self.n_threads = bool(double_q), loss, n_threads
         self.jit = dict(jit) if isinstance(jit, dict) else bool(jit)
+        self._observation_space, self._obs_shape = None, None
         self.exploration_schedule = LinearSchedule(self.exploration_initial_eps, self.exploration_final_eps,
                                                    self.exploration_fraction)
         self.exploration_rate = self.exploration_initial_eps
@@ -175,6 +178,16 @@ class DQN:
             self.action_space = self.env.single_action_space
         if _init_setup_model:
             self._setup_model(frame_stack)
+
+    @property
+    def observation_space(self):
+        """The space of one observation (gymnasium's); its shape is kept as a tuple for `predict`."""
+        return self._observation_space
+
+    @observation_space.setter
+    def observation_space(self, space):
+        self._observation_space = space
+        self._obs_shape = None if space is None or space.shape is None else tuple(space.shape)
 
     # -- construction ---------------------------------------------------------------------------
     def _setup_model(self, frame_stack=None):
@@ -210,7 +223,9 @@ class DQN:
         if self.device == "cpu":
             if self.is_image:  # uint8 frames to scaled float32 in one pass
                 arr = np.multiply(obs, np.float32(1.0 / 255.0), dtype=np.float32)
-            else:  # no copy when the batch is float32 already (the network only reads it)
+            elif type(obs) is np.ndarray and obs.dtype is _F32 and obs.flags.c_contiguous:
+                arr = obs  # already what the network reads (checked without NumPy's conversion machinery)
+            else:
                 arr = np.ascontiguousarray(obs, dtype=np.float32)
             return Tensor._make(arr, False, None)
         xp = B.module_for(self.device)
@@ -221,11 +236,11 @@ class DQN:
 
     def q_values(self, obs) -> np.ndarray:
         """Q(s, ·) of a batch of observations, as a NumPy array."""
-        x = self._obs_tensor(obs)
         if self.device != "cpu":
             with no_grad():
-                q = self.q_net(x).data
+                q = self.q_net(self._obs_tensor(obs)).data
             return np.asarray(q.get())
+        x = self._obs_tensor(obs)
         # the forward pass as an `nr.jit` graph traced under no_grad, one concrete function per
         # batch shape: no signature key, grad-mode switch or autograd bookkeeping per call; the
         # weights are read live, so training shows at once
@@ -251,14 +266,19 @@ class DQN:
     def predict(self, observation, state=None, episode_start=None, deterministic=False):
         """(actions, None) for an observation or a batch of them (SB3's signature; the greedy
         action with `deterministic=True`, else ε-greedy with the current exploration rate)."""
-        obs = np.asarray(observation)
-        shape = self.observation_space.shape
-        if type(shape) is not tuple:
-            shape = tuple(shape)
+        obs = observation if type(observation) is np.ndarray else np.asarray(observation)
+        shape = self._obs_shape
         if obs.shape == shape:  # one observation
             q = self.q_values(obs[None])
             if deterministic:
-                return q.argmax(), state
+                # the first maximum, as argmax, from a Python list: NumPy's reduction machinery
+                # costs more than the network on one state when its code is not in cache
+                # (a NaN anywhere makes the sum NaN: then argmax itself, which picks the NaN)
+                row = q.tolist()[0]
+                total = sum(row)
+                if total != total or len(row) > len(_INDEX):
+                    return q.argmax(), state
+                return _INDEX[row.index(max(row))], state
             actions = q.argmax(axis=1)
         elif obs.shape[1:] != shape:
             raise ValueError(f"DQN.predict: observation of shape {obs.shape} does not match the observation space "
