@@ -88,6 +88,10 @@ def make_kernel(node, out=None):
         # the op declares this ufunc equal to its forward (as for `out=` above): call it directly,
         # without building a Function object per call (its checks ran when the graph was traced)
         return f
+    red = _reduction(node)
+    if red is not None:
+        axes, keepdims = params["axes"], params["keepdims"]
+        return lambda a: red(a, axes, None, None, keepdims)
     new, fwd = cls.__new__, cls.forward
     slots = _has_slot(params)
     if not slots and not aux and not scalar:
@@ -106,6 +110,19 @@ def make_kernel(node, out=None):
         return out
 
     return kernel
+
+
+def _reduction(node):
+    """`np.<ufunc>.reduce` of an op that declares its forward one (`Function.reduction`), for a
+    node with one array input, no Slot parameters and an array (not 0-d) result; else None."""
+    r = getattr(node.cls, "reduction", None)
+    if r is None or len(node.inputs) != 1 or node.aux or node.scalar_out or node.outputs[0].shape == ():
+        return None
+    params = node.params
+    if "axes" not in params or "keepdims" not in params or _has_slot(params):
+        return None
+    name = r if isinstance(r, str) else r(**params)
+    return getattr(np, name).reduce if name else None
 
 
 def _direct(cls, n, params):
