@@ -408,3 +408,67 @@ def test_comparisons_are_functions_without_gradient():
     f = jit(lambda a: nr.where(a > 0, a, a * 0.1).sum())
     assert f(x).item() == pytest.approx(float(np.where(x.numpy() > 0, x.numpy(), x.numpy() * 0.1).sum()), rel=1e-6)
     assert "Compare" in f.graphs()[0].op_types()
+
+
+def test_concrete_function_replays_one_signature_and_checks_its_inputs():
+    """A concrete function gives the plain call's values under any grad mode (its graph is the
+    one traced when it was made), sees new weights, refuses another shape, retraces through the
+    plain call when a state's dtype changes, and runs the Python function inside another trace."""
+    w = nr.tensor(rng.standard_normal((4, 3)).astype(np.float32), requires_grad=True)
+    f = jit(lambda x: nr.relu(x @ w) * 2)
+    x = _t(2, 4)
+    with nr.no_grad():
+        g = f.concrete_function(x)
+    assert f.trace_count == 1
+    want = np.maximum(x.numpy() @ w.numpy(), 0) * 2
+    for grad_on in (True, False):
+        with nr.set_grad_enabled(grad_on):
+            np.testing.assert_allclose(g(x).numpy(), want, rtol=1e-6)
+    assert f.trace_count == 1
+    with nr.no_grad():
+        w.data = w.numpy() + 1.0
+    np.testing.assert_allclose(g(x).numpy(), np.maximum(x.numpy() @ w.numpy(), 0) * 2, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"argument 0 is float32\[3, 4\], the signature is float32\[2, 4\]"):
+        g(_t(3, 4))
+    with pytest.raises(TypeError, match="Tensors"):
+        f.concrete_function(x.numpy())
+    w64 = w.numpy().astype(np.float64)
+    with nr.no_grad():
+        w.data = w64
+    np.testing.assert_allclose(g(x).numpy(), np.maximum(x.numpy() @ w64, 0) * 2, rtol=1e-6)
+    assert f.trace_count == 2
+
+    class Lookups(dict):  # counts the plain call's cache look-ups
+        n = 0
+
+        def get(self, *a):
+            Lookups.n += 1
+            return super().get(*a)
+
+    f.cache = Lookups(f.cache)
+    np.testing.assert_allclose(g(x).numpy(), np.maximum(x.numpy() @ w64, 0) * 2, rtol=1e-6)
+    assert Lookups.n == 0 and f.trace_count == 2  # the new graph, replayed straight away
+    outer = jit(lambda x: g(x).sum())
+    np.testing.assert_allclose(outer(x).item(), (np.maximum(x.numpy() @ w64, 0) * 2).sum(), rtol=1e-5)
+
+
+def test_a_grad_the_function_never_touches_is_not_part_of_its_signature():
+    """A forward pass over a weight replays whether the weight has a .grad or not; a function
+    whose backward accumulates into that .grad retraces when it appears (the sum differs)."""
+    w = nr.tensor(rng.standard_normal((3, 2)).astype(np.float32), requires_grad=True)
+    fwd = jit(lambda x: x @ w)
+    x = _t(4, 3)
+    fwd(x)
+    w.grad = nr.ones((3, 2))
+    np.testing.assert_allclose(fwd(x).numpy(), x.numpy() @ w.numpy(), rtol=1e-6)
+    assert fwd.trace_count == 1
+
+    def accumulate(x):
+        (x @ w).sum().backward()
+        return w.grad * 1
+
+    acc = jit(accumulate)
+    w.grad = None
+    first = acc(x).numpy()
+    np.testing.assert_allclose(acc(x).numpy(), 2 * first, rtol=1e-6)  # accumulated onto the first
+    assert acc.trace_count == 2

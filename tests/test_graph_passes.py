@@ -167,6 +167,44 @@ def test_small_matmul_fusion_before_after_and_equivalence():
     assert small_matmul_fusion(trace_graph(lambda a, b: a @ b, *big)).op_types() == ["MatMul"]  # BLAS above MAX_MACS
 
 
+def test_a_chain_of_small_layers_is_one_kernel_with_the_layers_bits():
+    """A small MLP's layers, each product feeding only the next, become one FusedMatMul whose
+    kernel runs the layers' own loops: the same bits as the layers as separate nodes, and the
+    unfused graph's values to float32 rounding. A (1, n) bias, a tanh and a batch of 3 ride along."""
+    def mlp(x, w1, b1, w2, b2, w3, b3):
+        return nr.tanh(nr.relu(x @ w1 + b1) @ w2 + b2) @ w3 + b3
+
+    shapes = [(3, 4), (4, 16), (1, 16), (16, 16), (16,), (16, 2), (2,)]
+    args = [nr.tensor(rng.standard_normal(s).astype(np.float32)) for s in shapes]
+    g = elementwise_fusion(trace_graph(mlp, *args))
+    apart, chained = small_matmul_fusion(g, chains=False), small_matmul_fusion(g)
+    assert apart.op_types() == ["FusedMatMul"] * 3 and chained.op_types() == ["FusedMatMul"]
+    assert chained.nodes[0].inner == ("MatMul", "Add", "LeakyReLU", "MatMul", "Add", "Tanh", "MatMul", "Add")
+    got = _run(chained, *args, plan=True)[0]
+    np.testing.assert_array_equal(got, _run(apart, *args)[0])
+    np.testing.assert_allclose(got, _run(g, *args)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_a_chain_stops_where_a_hidden_value_is_read_elsewhere_or_a_weight_is_made_between():
+    rng2 = np.random.default_rng(3)
+    args = [nr.tensor(rng2.standard_normal(s).astype(np.float32)) for s in [(2, 4), (4, 8), (8, 3)]]
+
+    def shared(x, w1, w2):  # the hidden value is also returned
+        h = nr.relu(x @ w1)
+        return h @ w2, h
+
+    def made_between(x, w1, w2):  # the second weight is computed after the first layer
+        h = nr.relu(x @ w1)
+        return h @ (w2 * 2.0)
+
+    for f in (shared, made_between):
+        g = elementwise_fusion(trace_graph(f, *args))
+        after = small_matmul_fusion(g)
+        assert after.op_types().count("FusedMatMul") == 2, f.__name__
+        for a, b in zip(_run(after, *args, plan=True), _run(g, *args)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_narrow_product_above_the_loop_size_keeps_blas_and_fuses_its_epilogue():
     """A 2-column product of more than NARROW_MAX_MACS multiply-adds (a Q-network's last layer
     on a batch of 32) stays a BLAS call with its bias and activation run in place after it:
@@ -328,10 +366,25 @@ def test_ops_declaring_an_array_method_run_as_that_method():
     np.testing.assert_array_equal(_run(optimize(g), x)[0], f(x).numpy())
 
 
+def test_fused_loop_reads_a_column_per_row_without_the_ufunc():
+    """An (m, 1) operand against (m, n) (a per-sample scale, as the TD error broadcast over the
+    actions) is read once per row by the flat loop, with the unfused ops' bits, also beside a bias row."""
+    from neurona.graph.passes import fusion
+
+    x = nr.tensor(rng.standard_normal((6, 5)).astype(np.float32))
+    c = nr.tensor(rng.standard_normal((6, 1)).astype(np.float32))
+    b = nr.tensor(rng.standard_normal(5).astype(np.float32))
+    g = trace_graph(lambda x, c, b: nr.relu(x * c + b) * 2.0, x, c, b)
+    fused = elementwise_fusion(g)
+    assert fused.op_types() == ["Fused"] and fusion._kind((6, 1), (6, 5)) == fusion.COL
+    np.testing.assert_array_equal(_run(fused, x, c, b)[0], _run(g, x, c, b)[0])
+    assert [k for k in fusion._kernels if k[0] == "loop" and fusion.COL in k[4] and fusion.ROW in k[4]]
+
+
 def test_fused_loop_reads_a_bias_row_without_the_ufunc():
     """A bias of shape (n,) or (1, n) added to an (m, n) array (then relu): the flat loop runs over
-    rows and reads the bias along each, with the unfused ops' bits; other broadcasting (a column)
-    still takes the ufunc."""
+    rows and reads the bias along each, with the unfused ops' bits; other broadcasting (a middle
+    axis) still takes the ufunc."""
     from neurona.graph.passes import fusion
 
     x = nr.tensor(rng.standard_normal((6, 5)).astype(np.float32))
@@ -343,7 +396,7 @@ def test_fused_loop_reads_a_bias_row_without_the_ufunc():
         np.testing.assert_array_equal(_run(fused, x, b)[0], _run(g, x, b)[0])
     rows = [k for k in fusion._kernels if k[0] == "loop" and fusion.ROW in k[4]]
     assert rows
-    assert fusion._kind((6, 1), (6, 5)) is None and fusion._kind((5,), (6, 5)) == fusion.ROW
+    assert fusion._kind((2, 1, 5), (2, 3, 5)) is None and fusion._kind((5,), (6, 5)) == fusion.ROW
 
 
 def test_small_group_hands_out_values_later_nodes_read():
@@ -366,3 +419,23 @@ def test_small_group_hands_out_values_later_nodes_read():
         assert bool(multi) == (n == 32)
         for got, want in zip(_run(opt, q, y), _run(optimize(g, fuse=False), q, y)):
             np.testing.assert_array_equal(got, want)
+
+
+def test_reductions_that_declare_their_ufunc_run_as_it_with_eager_bits():
+    """Sum, and max/min without the tie mask (no gradient can flow), run as `np.<ufunc>.reduce`
+    in the executor: the eager values bit for bit; a max that keeps its tie mask does not."""
+    from neurona.graph.executor import _reduction
+
+    x = nr.tensor(rng.standard_normal((7, 3)).astype(np.float32))
+
+    def f(x):
+        return x.sum(axis=0, keepdims=True), x.sum(axis=1), x.max(axis=1), x.min(axis=0, keepdims=True)
+
+    with nr.no_grad():
+        g = trace_graph(f, x)
+        want = [t.numpy() for t in f(x)]
+    assert all(_reduction(n) is not None for n in g.nodes)
+    for got, w in zip(_run(g, x), want):
+        np.testing.assert_array_equal(got, w)
+    xg = nr.tensor(x.numpy(), requires_grad=True)
+    assert _reduction(trace_graph(lambda x: x.max(axis=1), xg).nodes[0]) is None

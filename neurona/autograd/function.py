@@ -16,6 +16,9 @@ it, so that no pass keeps its own table of op names:
   op write into a planned buffer, or over its input for an in-place update.
 * `method`: the name of a NumPy array method equal to forward, its parameters passed in order
   (`Transpose`: `a.transpose(axes)`): the executor calls it directly, without a Function object.
+* `reduction`: the name of a NumPy ufunc whose `reduce(a, params["axes"], None, None,
+  params["keepdims"])` equals forward (`Sum`: "add"), or a classmethod `(**params) -> str | None`
+  when that depends on the parameters: the executor calls the reduction directly.
 * `random`: forward draws random numbers, so no pass folds it to a constant or merges two calls.
 * `differentiable`: False for an op whose output never takes part in a gradient (a comparison).
 May import: numpy, neurona.tensor, neurona.autograd.grad_mode, neurona.autograd.tracing.
@@ -62,6 +65,7 @@ class Function:
     elementwise = None
     ufunc = None
     method = None
+    reduction = None
     random = False
     differentiable = True
 

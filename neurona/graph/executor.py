@@ -88,6 +88,10 @@ def make_kernel(node, out=None):
         # the op declares this ufunc equal to its forward (as for `out=` above): call it directly,
         # without building a Function object per call (its checks ran when the graph was traced)
         return f
+    red = _reduction(node)
+    if red is not None:
+        axes, keepdims = params["axes"], params["keepdims"]
+        return lambda a: red(a, axes, None, None, keepdims)
     new, fwd = cls.__new__, cls.forward
     slots = _has_slot(params)
     if not slots and not aux and not scalar:
@@ -106,6 +110,19 @@ def make_kernel(node, out=None):
         return out
 
     return kernel
+
+
+def _reduction(node):
+    """`np.<ufunc>.reduce` of an op that declares its forward one (`Function.reduction`), for a
+    node with one array input, no Slot parameters and an array (not 0-d) result; else None."""
+    r = getattr(node.cls, "reduction", None)
+    if r is None or len(node.inputs) != 1 or node.aux or node.scalar_out or node.outputs[0].shape == ():
+        return None
+    params = node.params
+    if "axes" not in params or "keepdims" not in params or _has_slot(params):
+        return None
+    name = r if isinstance(r, str) else r(**params)
+    return getattr(np, name).reduce if name else None
 
 
 def _direct(cls, n, params):
@@ -172,6 +189,7 @@ class Program:
             lines.append(f"    s{i} = S[{i}]")
         plan = self.plan
         frees = plan.frees if plan is not None else {}
+        start = len(lines)
         for idx, node in enumerate(g.nodes):
             buf = plan.buffer_for(node) if plan is not None else None
             kernels.append(make_kernel(node, buf))
@@ -191,6 +209,11 @@ class Program:
 
         outs = ", ".join(fresh(v) for v in g.outputs)
         ups = ", ".join(fresh(v) for _, _, v in g.updates if v is not None)
+        # what `nr.jit`'s generated replay inlines: the node lines (reading a{i}, s{i}, K, C), the
+        # node of each, and the output and update expressions
+        self.body = [(ln[4:], self.line_node.get(start + j + 1)) for j, ln in enumerate(lines[start:])]
+        self.out_exprs = [fresh(v) for v in g.outputs]
+        self.up_exprs = [fresh(v) for _, _, v in g.updates if v is not None]
         lines.append(f"    return ({outs}{',' if g.outputs else ''}), ({ups}{',' if ups else ''})")
         self.source = "\n".join(lines)
         code = compile(self.source, self.name, "exec")
@@ -208,12 +231,16 @@ class Program:
             self._annotate(e)
             raise
 
-    def _annotate(self, e):
+    def _annotate(self, e, filename=None, line_node=None):
+        """Add a note naming the node whose line raised `e` (in this program's code, or in code
+        compiled as `filename` whose line numbers map to nodes by `line_node`)."""
+        filename = self.name if filename is None else filename
+        line_node = self.line_node if line_node is None else line_node
         tb = e.__traceback__
         node = None
         while tb is not None:
-            if tb.tb_frame.f_code.co_filename == self.name:
-                node = self.line_node.get(tb.tb_lineno)
+            if tb.tb_frame.f_code.co_filename == filename:
+                node = line_node.get(tb.tb_lineno)
             tb = tb.tb_next
         if node is not None:
             where = node.source or "an unknown line"

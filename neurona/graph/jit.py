@@ -25,7 +25,8 @@ from __future__ import annotations
 import functools
 import sys
 
-from ..autograd.grad_mode import is_grad_enabled
+from ..autograd import tracing as _tracing
+from ..autograd.grad_mode import is_grad_enabled, set_grad_enabled
 from ..tensor import Tensor
 from .executor import Program
 from .ir import Graph
@@ -94,8 +95,9 @@ class _Compiled:
         self.replay = self._build()
 
     def _build(self):
-        ns = {"RETRACE": _RETRACE, "make": Tensor._make, "run": self.program.run, "spec": self.out_spec,
-              "unflatten": _unflatten}
+        prog = self.program
+        ns = {"RETRACE": _RETRACE, "make": Tensor._make, "spec": self.out_spec,
+              "unflatten": _unflatten, "K": prog._kernels, "C": prog._consts, "annotate": prog._annotate}
         lines = ["def replay(tensors):"]
         # not recording here (`__call__` checked), so `_data`/`_grad` are read without the properties' hooks
         seen = [None] * len(self.states)
@@ -103,34 +105,54 @@ class _Compiled:
         for i, (t, attr, shape, dtype) in enumerate(self.states):
             ns[f"T{i}"], ns[f"SH{i}"], ns[f"DT{i}"] = t, shape, dtype
             if attr == "data":
-                lines.append(f"    x{i} = T{i}._data")
+                lines.append(f"    s{i} = T{i}._data")
             else:
                 lines += [f"    g = T{i}._grad", "    if g is None:", "        return RETRACE",
-                          f"    x{i} = g._data"]
-            lines += [f"    if x{i} is not L[{i}]:",
-                      f"        if x{i}.shape != SH{i} or x{i}.dtype != DT{i}:", "            return RETRACE",
-                      f"        L[{i}] = x{i}"]
+                          f"    s{i} = g._data"]
+            lines += [f"    if s{i} is not L[{i}]:",
+                      f"        if s{i}.shape != SH{i} or s{i}.dtype != DT{i}:", "            return RETRACE",
+                      f"        L[{i}] = s{i}"]
         for i, (t, had_grad) in enumerate(self.grad_sig):
             ns[f"G{i}"] = t
             lines += [f"    if G{i}._grad is {'' if had_grad else 'not '}None:", "        return RETRACE"]
-        states = "".join(f"x{i}, " for i in range(len(self.states)))
-        lines.append(f"    outs, ups = run([t._data for t in tensors], (), [{states}])")
+        # the program's own lines, inlined: no call into `Program.run`, no argument lists built
+        line_node = {}
+        n_args = len(self.optimized.args)
+        if n_args == 1:
+            lines.append("    a0 = tensors[0]._data")
+        elif n_args:
+            lines.append(f"    {''.join(f'a{i}, ' for i in range(n_args))}= [t._data for t in tensors]")
+        lines.append("    try:")
+        for text, node in prog.body:
+            lines.append(f"        {text}")
+            if node is not None:
+                line_node[len(lines)] = node
+        lines += ["    except Exception as e:", "        annotate(e, FILE, LINES)", "        raise"]
         k = 0
         for i, (t, attr, has) in enumerate(self.writes):
             ns[f"W{i}"] = t
             if attr == "data":
-                lines += [f"    u = ups[{k}]", f"    if W{i}._data is not u:", f"        W{i}._data = u"]
+                lines += [f"    u = {prog.up_exprs[k]}", f"    if W{i}._data is not u:", f"        W{i}._data = u"]
             elif has:
-                lines.append(f"    W{i}._grad = make(ups[{k}], False, None)")
+                lines.append(f"    W{i}._grad = make({prog.up_exprs[k]}, False, None)")
             else:
                 lines.append(f"    W{i}._grad = None")
             k += has
         if self.single_out:
-            lines.append("    return make(outs[0], False, None)")
+            lines.append(f"    return make({prog.out_exprs[0]}, False, None)")
         else:
-            lines.append("    return unflatten(spec, [make(a, False, None) for a in outs])")
-        exec(compile("\n".join(lines), f"<neurona replay of {self.program.name}>", "exec"), ns)  # noqa: S102
+            outs = ", ".join(f"make({o}, False, None)" for o in prog.out_exprs)
+            lines.append(f"    return unflatten(spec, [{outs}])")
+        ns["FILE"], ns["LINES"] = f"<neurona replay of {prog.name}>", line_node
+        self.source = "\n".join(lines)
+        exec(compile(self.source, ns["FILE"], "exec"), ns)  # noqa: S102
         return ns["replay"]
+
+
+def _fallback(fn, grad, args):
+    """`fn(*args)` under grad mode `grad` (a concrete function's signature)."""
+    with set_grad_enabled(grad):
+        return fn(*args)
 
 
 def trace_graph(fn, *args, **kwargs) -> Graph:
@@ -206,6 +228,58 @@ class TracedFunction:
         self.cache[key] = entry
         self._last = entry
         return _unflatten(out_spec, [Tensor._make(t.data, False, None) for t in out])
+
+    def concrete_function(self, *tensors):
+        """The graph of this signature (`tensors`' shapes and dtypes, the grad mode now), traced
+        now if it is new, as a plain function of Tensors of exactly that signature, as TensorFlow's
+        `get_concrete_function`: a call skips building the signature key and looking it up (the
+        hot path of a loop that always calls with one shape, such as acting on one state). It
+        replays the graph as traced whatever the grad mode at the call; inside another trace it
+        runs the Python function; a state that changed shape or dtype retraces as a plain call.
+
+        >>> import neurona as nr
+        >>> f = nr.jit(lambda x: x * 2 + 1)
+        >>> g = f.concrete_function(nr.ones(3))
+        >>> g(nr.zeros(3)).numpy().tolist(), f.trace_count
+        ([1.0, 1.0, 1.0], 1)
+        >>> g(nr.zeros(4))
+        Traceback (most recent call last):
+        ...
+        ValueError: concrete function <lambda>: argument 0 is float32[4], the signature is float32[3]
+        """
+        if not tensors or any(type(t) is not Tensor for t in tensors):
+            raise TypeError("jit.concrete_function: pass the Tensors of the signature positionally (one or more)")
+        if active() is not None:
+            raise RuntimeError("jit.concrete_function: called while a trace records; make it outside")
+        shapes = tuple((t._data.shape, t._data.dtype) for t in tensors)
+        grad = is_grad_enabled()
+        key = ("T*", shapes, grad)
+        entry = self.cache.get(key)
+        if entry is None:
+            self(*tensors)
+            entry = self.cache[key]
+        name = getattr(self.fn, "__name__", "function")
+        ns = {"E": [entry], "RETRACE": _RETRACE, "tracing": _tracing, "fn": self, "fallback": _fallback,
+              "grad": grad, "KEY": key}
+        args = ", ".join(f"x{i}" for i in range(len(tensors)))
+        lines = [f"def concrete({args}):"]
+        for i, (shape, dtype) in enumerate(shapes):
+            ns[f"SH{i}"], ns[f"DT{i}"] = shape, dtype
+            lines += [f"    d = x{i}._data",
+                      f"    if d.shape != SH{i} or (d.dtype is not DT{i} and d.dtype != DT{i}):",
+                      f"        raise ValueError(f'concrete function {name}: argument {i} is "
+                      f"{{d.dtype}}{{list(d.shape)}}, the signature is {dtype}{list(shape)}')"]
+        lines += ["    if tracing.recording and tracing.current() is not None:",
+                  f"        return fallback(fn, grad, ({args},))",
+                  f"    out = E[0].replay(({args},))",
+                  "    if out is RETRACE:  # the plain call retraces; replay its graph from then on",
+                  f"        out = fallback(fn, grad, ({args},))",
+                  "        E[0] = fn.cache.get(KEY, E[0])",
+                  "    return out"]
+        exec("\n".join(lines), ns)  # noqa: S102 - generated for this signature
+        concrete = ns["concrete"]
+        concrete.__doc__ = f"{name} traced for {', '.join(f'{d}{list(s)}' for s, d in shapes)} (grad mode {grad})"
+        return concrete
 
     def graphs(self):
         """(traced graph, optimised graph) of the most recent call's signature."""

@@ -322,8 +322,13 @@ class Tracer:
         """For each state tensor: whether it had a grad when first read (replays must match).
 
         A tensor whose `.grad` the function assigned before reading it (`opt.zero_grad()` at the
-        top of a training step) is left out: its incoming gradient cannot change the graph."""
-        return [(t, g0 is not None) for i, (t, g0) in self.state_tensors.items() if i not in self.grad_free]
+        top of a training step) is left out: its incoming gradient cannot change the graph; so is
+        one whose `.grad` the function neither read nor changed (a forward pass reading weights):
+        traced code reads a grad through the property (watched) except the backward engine's
+        accumulation, which always writes the sum back (a grad update)."""
+        changed = {id(t) for t, attr, _ in self.graph.updates if attr == "grad"}
+        return [(t, g0 is not None) for i, (t, g0) in self.state_tensors.items()
+                if i not in self.grad_free and (i in self.grad_read or i in changed)]
 
     # -- activation -------------------------------------------------------------------------
     def activate(self):

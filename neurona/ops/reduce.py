@@ -18,6 +18,8 @@ def _kept_shape(shape, axes):
 
 
 class Sum(Function):
+    reduction = "add"  # a.sum is np.add.reduce: the same pairwise sums
+
     def forward(self, a, axes, keepdims):
         self.axes, self.keepdims = axes, keepdims
         return a.sum(axis=axes, keepdims=keepdims)
@@ -35,6 +37,11 @@ class Max(Function):
     (what `max`/`min` pass when no gradient can flow: grad mode off or an input without
     requires_grad) skips the tie mask, which costs several array passes (a traced graph records
     the parameter, so its replays skip it too)."""
+
+    @classmethod
+    def reduction(cls, axes, keepdims, take_max, share=True):
+        """Without the tie mask, forward is NumPy's max/min reduction."""
+        return None if share else ("maximum" if take_max else "minimum")
 
     def forward(self, a, axes, keepdims, take_max, share=True):
         self.axes, self.keepdims = axes, keepdims

@@ -35,7 +35,7 @@ import numpy as np
 
 from .. import backend as B
 from .. import ops
-from ..autograd.grad_mode import no_grad, state as _grad_state
+from ..autograd.grad_mode import no_grad
 from ..models import Sequential
 from ..optim import Adam
 from ..tensor import Tensor
@@ -45,6 +45,8 @@ from .evaluation import evaluate_policy
 from .policies import build_q_network, describe_space, same_space
 
 FORMAT = "neurona.rl.dqn"
+_INDEX = tuple(np.int64(i) for i in range(256))  # greedy actions as argmax returns them, made once
+_F32 = np.dtype(np.float32)
 
 
 class LinearSchedule:
@@ -155,6 +157,7 @@ class DQN:
         self.tensorboard_log, self.seed, self.device, self.verbose = tensorboard_log, seed, device, verbose
         self.double_q, self.loss, self.n_threads = bool(double_q), loss, n_threads
         self.jit = dict(jit) if isinstance(jit, dict) else bool(jit)
+        self._observation_space, self._obs_shape = None, None
         self.exploration_schedule = LinearSchedule(self.exploration_initial_eps, self.exploration_final_eps,
                                                    self.exploration_fraction)
         self.exploration_rate = self.exploration_initial_eps
@@ -168,12 +171,23 @@ class DQN:
         self._logger = None
         self._train_step_fn = None
         self._q_fn = None  # Q(s, ·) as an `nr.jit` graph (CPU), traced on the first call per batch shape
+        self._q_fns: dict = {}  # batch shape -> its concrete function of `_q_fn`
         if env is not None:
             self.env = _as_vec_env(env)
             self.observation_space = self.env.single_observation_space
             self.action_space = self.env.single_action_space
         if _init_setup_model:
             self._setup_model(frame_stack)
+
+    @property
+    def observation_space(self):
+        """The space of one observation (gymnasium's); its shape is kept as a tuple for `predict`."""
+        return self._observation_space
+
+    @observation_space.setter
+    def observation_space(self, space):
+        self._observation_space = space
+        self._obs_shape = None if space is None or space.shape is None else tuple(space.shape)
 
     # -- construction ---------------------------------------------------------------------------
     def _setup_model(self, frame_stack=None):
@@ -209,7 +223,9 @@ class DQN:
         if self.device == "cpu":
             if self.is_image:  # uint8 frames to scaled float32 in one pass
                 arr = np.multiply(obs, np.float32(1.0 / 255.0), dtype=np.float32)
-            else:  # no copy when the batch is float32 already (the network only reads it)
+            elif type(obs) is np.ndarray and obs.dtype is _F32 and obs.flags.c_contiguous:
+                arr = obs  # already what the network reads (checked without NumPy's conversion machinery)
+            else:
                 arr = np.ascontiguousarray(obs, dtype=np.float32)
             return Tensor._make(arr, False, None)
         xp = B.module_for(self.device)
@@ -220,48 +236,60 @@ class DQN:
 
     def q_values(self, obs) -> np.ndarray:
         """Q(s, ·) of a batch of observations, as a NumPy array."""
-        x = self._obs_tensor(obs)
         if self.device != "cpu":
             with no_grad():
-                q = self.q_net(x).data
+                q = self.q_net(self._obs_tensor(obs)).data
             return np.asarray(q.get())
-        if self._q_fn is None:
-            # the forward pass as an `nr.jit` graph (one per batch shape): one kernel call per op,
-            # no Function objects or autograd bookkeeping per call; the weights are read live, so
-            # training shows at once. Always called under no_grad, so that one trace per batch
-            # shape serves both modes (grad mode is part of a jit signature).
-            from ..graph import jit
+        x = self._obs_tensor(obs)
+        # the forward pass as an `nr.jit` graph traced under no_grad, one concrete function per
+        # batch shape: no signature key, grad-mode switch or autograd bookkeeping per call; the
+        # weights are read live, so training shows at once
+        fn = self._q_fns.get(x._data.shape)
+        if fn is None:
+            fn = self._q_fns[x._data.shape] = self._q_concrete(x)
+        return fn(x)._data
 
+    def _q_concrete(self, x):
+        from ..graph import jit
+
+        if self._q_fn is None:
             q_net = self.q_net
 
             def q_forward(x):
                 return q_net(x)
 
             self._q_fn = jit(q_forward)
-        # no_grad without the context manager object (this runs once per action)
-        prev, _grad_state.enabled = _grad_state.enabled, False
-        try:
-            return self._q_fn(x)._data
-        finally:
-            _grad_state.enabled = prev
+        with no_grad():
+            return self._q_fn.concrete_function(x)
 
     # -- acting -----------------------------------------------------------------------------------
     def predict(self, observation, state=None, episode_start=None, deterministic=False):
         """(actions, None) for an observation or a batch of them (SB3's signature; the greedy
         action with `deterministic=True`, else ε-greedy with the current exploration rate)."""
-        obs = np.asarray(observation)
-        shape = tuple(self.observation_space.shape)
-        single = obs.shape == shape
-        if not single and obs.shape[1:] != shape:
+        obs = observation if type(observation) is np.ndarray else np.asarray(observation)
+        shape = self._obs_shape
+        if obs.shape == shape:  # one observation
+            q = self.q_values(obs[None])
+            if deterministic:
+                # the first maximum, as argmax, from a Python list: NumPy's reduction machinery
+                # costs more than the network on one state when its code is not in cache
+                # (a NaN anywhere makes the sum NaN: then argmax itself, which picks the NaN)
+                row = q.tolist()[0]
+                total = sum(row)
+                if total != total or len(row) > len(_INDEX):
+                    return q.argmax(), state
+                return _INDEX[row.index(max(row))], state
+            actions = q.argmax(axis=1)
+        elif obs.shape[1:] != shape:
             raise ValueError(f"DQN.predict: observation of shape {obs.shape} does not match the observation space "
                              f"{self.observation_space} (expected {shape} or (batch, *{shape}))")
-        batch = obs[None] if single else obs
-        actions = self.q_values(batch).argmax(axis=1)
+        else:
+            actions = self.q_values(obs).argmax(axis=1)
         if not deterministic:
             explore = self.rng.random(len(actions)) < self.exploration_rate
             if explore.any():
                 actions[explore] = self.rng.integers(0, self.action_space.n, size=int(explore.sum()))
-        return (actions[0] if single else actions), state
+        return (actions[0] if obs.shape == shape else actions), state
 
     # -- learning ---------------------------------------------------------------------------------
     def _make_train_step(self):

@@ -114,17 +114,20 @@ def _apart(a, b):
 def _kind(shape, root):
     """How a flat loop over `root`'s elements reads an input of `shape`: FULL (element i), ONE
     (a single number, read once), ROW (the last axis only, as a bias: element i % row length,
-    by a loop over rows), or None (other broadcasting: the ufunc)."""
+    by a loop over rows), COL (one number per row, shape (..., 1): element i // row length), or
+    None (other broadcasting: the ufunc)."""
     if shape == root:
         return FULL
     if math.prod(shape) == 1:
         return ONE
     if len(root) >= 2 and shape and shape[-1] == root[-1] and math.prod(shape) == root[-1]:
         return ROW
+    if len(root) >= 2 and len(shape) == len(root) and shape[-1] == 1 and shape[:-1] == root[:-1]:
+        return COL
     return None
 
 
-FULL, ONE, ROW = 0, 1, 2
+FULL, ONE, ROW, COL = 0, 1, 2, 3
 
 
 def _loops_by_target(make_loop):
@@ -142,7 +145,7 @@ def _loops_by_target(make_loop):
 def _compile_loop(lines, in_types, out_types, kinds, targets):
     """The same expression as a plain loop, `loop(n, x0.., outs..)`, over C-contiguous arrays of
     the given (dtype, ndim) types, each read as a flat view of its n elements (`kinds[i]`, see
-    `_kind`: ONE is read once, a ROW input makes the loop run over rows and then along them). Output k goes to its own argument when `targets[k]` is
+    `_kind`: ONE is read once, a ROW or COL input makes the loop run over rows and then along them). Output k goes to its own argument when `targets[k]` is
     -1, else into input `targets[k]`, in place. LLVM vectorises this loop (the NumPy error model
     drops the zero-division checks), which the strided loop of a `vectorize` ufunc is not (Adam's
     `p - lr*(m/b1)/(sqrt(v/b2)+eps)` on 784x512 float32 runs many times faster so).
@@ -170,17 +173,19 @@ def _compile_loop(lines, in_types, out_types, kinds, targets):
         # an in-place output is written through its input's own view: one pointer for LLVM
         views += "".join(f"    w{k} = o{k}.reshape(n)\n" if t < 0 else f"    w{k} = y{t}\n"
                          for k, t in enumerate(targets))
-        reads = ", ".join(f"y{i}" if kinds[i] == ONE else f"y{i}[i]" if kinds[i] == FULL else f"y{i}[j]"
-                          for i in range(n))
+        reads = ", ".join(f"y{i}" if kinds[i] == ONE else f"y{i}[i]" if kinds[i] == FULL
+                          else f"y{i}[j]" if kinds[i] == ROW else f"y{i}[h]" for i in range(n))
         rows = [i for i in range(n) if kinds[i] == ROW]
-        pad = "    " if rows else ""
+        cols = [i for i in range(n) if kinds[i] == COL]
+        pad = "    " if rows or cols else ""
         if len(targets) == 1:
             store = f"{pad}        w0[i] = fused({reads})\n"
         else:
             store = (f"{pad}        r = fused({reads})\n"
                      + "".join(f"{pad}        w{k}[i] = r[{k}]\n" for k in range(len(dest))))
-        if rows:  # over rows, then along each (the bias read contiguously with the row)
-            head = (f"    c = y{rows[0]}.shape[0]\n    for h in range(n // c):\n"
+        if rows or cols:  # over rows, then along each (the bias read contiguously with the row)
+            c = f"y{rows[0]}.shape[0]" if rows else f"n // y{cols[0]}.shape[0]"
+            head = (f"    c = {c}\n    for h in range(n // c):\n"
                     "        for j in range(c):\n            i = h * c + j\n")
         else:
             head = "    for i in range(n):\n"

@@ -132,9 +132,11 @@ def _kernel(loop, shape, dtype, flat, blas=False):
     return kernel
 
 
-def small_matmul_fusion(graph: Graph) -> Graph:
+def small_matmul_fusion(graph: Graph, chains: bool = True) -> Graph:
     """A copy of `graph` where each small 2-D float MatMul whose only reader is elementwise is
-    one `FusedMatMul` node with that reader (a product with no such reader becomes one alone).
+    one `FusedMatMul` node with that reader (a product with no such reader becomes one alone),
+    and with `chains` a run of such nodes that feed each other only (a small MLP's layers) is
+    one node too.
 
     >>> import neurona as nr
     >>> from neurona.graph import trace_graph
@@ -148,6 +150,7 @@ def small_matmul_fusion(graph: Graph) -> Graph:
     roots = {v.id for v in g.roots()}
     written = {v.id for _, _, v in g.updates if v is not None}
     replace: dict = {}  # id(node) -> new node, or None to drop
+    loops: dict = {}  # id(FusedMatMul node) -> (its loop, which extra inputs the wrapper flattens)
     for node in g.nodes:
         # the op fact, not the class name: an op whose forward is NumPy's matmul
         if node.cls is None or node.cls.ufunc != "matmul" or node.kernel is not None or len(node.inputs) != 2:
@@ -192,6 +195,8 @@ def small_matmul_fusion(graph: Graph) -> Graph:
         flat = [kinds[p] != "full" and len(v.shape) != 1 for p, v in enumerate(users[0].inputs) if p != j_mm] \
             if epi is not None else []
         fused.kernel = _kernel(loop, result.shape, result.dtype, flat, blas)
+        if not blas:
+            loops[id(fused)] = (loop, flat)
         if epi is not None:
             replace[id(node)] = None
             replace[id(users[0])] = fused
@@ -205,4 +210,91 @@ def small_matmul_fusion(graph: Graph) -> Graph:
         if new is not None:
             nodes.append(new)
     g.nodes = nodes
+    return _chains(g, loops) if chains else g
+
+
+def _chains(g: Graph, loops: dict) -> Graph:
+    """Merge runs of loop `FusedMatMul`s where each product's left operand is the previous one's
+    result and nothing else reads it (a small MLP's layers) into one node whose kernel calls the
+    layers' loops in a single compiled function: one call instead of one per layer, the same
+    loops, so the same bits. The merged node takes the first layer's place; a layer whose other
+    inputs are made between the two stays apart."""
+    readers = g.consumers()
+    keep = {v.id for v in g.roots()}
+    pos = {id(n): i for i, n in enumerate(g.nodes)}
+    made = {v.id: i for i, n in enumerate(g.nodes) for v in n.outputs}
+    maker = {v.id: n for n in g.nodes for v in n.outputs}  # (a fused node's Value keeps its old `node`)
+    runs: dict = {}  # id(first layer) -> [layers]
+    last_of: dict = {}  # id(last layer of a run) -> id(its first layer)
+    for node in g.nodes:
+        if id(node) not in loops:
+            continue
+        a = node.inputs[0]
+        prev = maker.get(a.id)
+        head = last_of.get(id(prev)) if prev is not None else None
+        if (head is not None and a.id not in keep and len(readers.get(a.id, [])) == 1
+                and node.inputs.count(a) == 1
+                and all(made.get(v.id, -1) < pos[head] for v in node.inputs[1:])):
+            runs[head].append(node)
+            del last_of[id(prev)]
+            last_of[id(node)] = head
+        else:
+            runs[id(node)] = [node]
+            last_of[id(node)] = id(node)
+    replace: dict = {}
+    for head, layers in runs.items():
+        if len(layers) < 2:
+            continue
+        try:
+            kernel = _chain_kernel([loops[id(n)] for n in layers], [n.inputs for n in layers], layers[-1].outputs[0])
+        except Exception:  # noqa: BLE001 - numba cannot build it: the layers stay apart
+            continue
+        inputs = [layers[0].inputs[0]] + [v for n in layers for v in n.inputs[1:]]
+        node = Node("FusedMatMul", None, {}, inputs, len(inputs), layers[0].source)
+        node.name = g.unique_name("FusedMatMul")
+        node.outputs = [layers[-1].outputs[0]]
+        node.alias = ()
+        node.inner = tuple(op for n in layers for op in n.inner)
+        node.kernel = kernel
+        replace[id(layers[0])] = node
+        for n in layers[1:]:
+            replace[id(n)] = None
+    if not replace:
+        return g
+    g.nodes = [replace.get(id(n), n) for n in g.nodes if replace.get(id(n), n) is not None]
     return g
+
+
+def _chain_kernel(parts, inputs, result):
+    """One numba function calling each layer's loop on the previous one's result (intermediates
+    allocated inside), wrapped like a single layer's kernel."""
+    import numba  # noqa: PLC0415 - only when a graph has a chain of small products
+
+    ns: dict = {"np": np}
+    args, body, flat = ["x"], [], []
+    prev = "x"
+    for i, ((loop, fl), ins) in enumerate(zip(parts, inputs)):
+        ns[f"loop{i}"] = loop
+        mine = [f"l{i}_{p}" for p in range(1, len(ins))]
+        args += mine
+        flat += [False] + list(fl)  # the layer's weight, then its epilogue inputs
+        if i == len(parts) - 1:
+            body.append(f"    loop{i}({prev}, {', '.join(mine)}, out)")
+        else:
+            ns[f"dt{i}"] = getattr(np, str(inputs[i + 1][0].dtype))
+            body.append(f"    h{i} = np.empty(({prev}.shape[0], l{i}_1.shape[1]), dt{i})")
+            body.append(f"    loop{i}({prev}, {', '.join(mine)}, h{i})")
+            prev = f"h{i}"
+    ns["dtout"] = getattr(np, str(result.dtype))
+    src = (f"def chain({', '.join(args)}, out=None):\n"
+           f"    if out is None:\n        out = np.empty((x.shape[0], l{len(parts) - 1}_1.shape[1]), dtout)\n"
+           + "\n".join(body) + "\n    return out\n")
+    exec(src, ns)  # noqa: S102 - generated from the layers' own loops
+    chain = numba.njit(error_model="numpy")(ns["chain"])
+    if not any(flat):
+        return chain  # called straight from the program: no Python wrapper
+    # the wrapper, written out for this arity: flatten the (1, n)-style inputs the loops index flat
+    wrap = {"loop": chain}
+    call = ", ".join(f"{a}.reshape(-1)" if f else a for a, f in zip(args, [False] + flat))
+    exec(f"def kernel({', '.join(args)}, out=None):\n    return loop({call}, out)\n", wrap)  # noqa: S102
+    return wrap["kernel"]
