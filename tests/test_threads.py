@@ -170,3 +170,18 @@ def test_batch_norm_kernels_identical_at_1_and_2_threads(dtype, restore, monkeyp
         out[n] = (y.numpy(), x.grad.numpy(), gamma.grad.numpy(), beta.grad.numpy())
     for a, b in zip(out[1], out[2]):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("module", ["_numba", "_bn"])
+def test_every_compiled_kernel_releases_the_gil(module):
+    """Kernels run side by side in the kernel pool (plane splits, conv2d's batch ranges) and in
+    DataLoader/serving threads: one that held the GIL would run the ranges one after the other
+    (the direct convolution did, so LeNet's first layer gained nothing from a second thread)."""
+    import importlib
+
+    from numba.core.registry import CPUDispatcher
+    mod = importlib.import_module(f"neurona.backend.kernels.{module}")
+    kernels = {name: f for name, f in vars(mod).items() if isinstance(f, CPUDispatcher) and not name.startswith("_")}
+    assert len(kernels) >= 8
+    held = [name for name, f in kernels.items() if not f.targetoptions.get("nogil")]
+    assert held == [], f"{module}: these kernels hold the GIL: {held}"
