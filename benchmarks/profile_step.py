@@ -7,7 +7,13 @@ per op class (ms per step and share of the step; with --steps ≥ 3 also the med
 which a loaded machine disturbs less than the mean), largest first; "(rest)" is the step minus
 the timed parts (the autograd engine, the ops' Python glue). `--threads n` runs it as
 `nr.set_num_threads(n)` does (neurona's kernels and the BLAS), so `--threads 1` and `--threads 2`
-side by side show which parts gain from a second thread. The "where the time goes" figures of
+side by side show which parts gain from a second thread. At several threads the step line also
+gives the step's **critical path**: its process CPU time, minus the CPU time of the tasks handed
+to the kernel pool, plus the longest task of each hand-out (`winograd.run_side_by_side`, which
+every split goes through): what the step would take on free cores, an estimate that a loaded
+machine does not inflate (CPU time is computing, not waiting for a core); it ignores what the
+threads cost each other in caches and memory bandwidth, and counts OpenBLAS's own threads, if any
+run, as serial work. The "where the time goes" figures of
 docs/performance.md come from it. Like benchmarks.run, it re-runs itself without
 OPENBLAS_CORETYPE/L2_SIZE.
 May import: threadpoolctl, torch, neurona, benchmarks.workloads.
@@ -29,6 +35,7 @@ import torch  # noqa: E402
 
 import neurona as nr  # noqa: E402
 from neurona.autograd import function  # noqa: E402
+from neurona.backend.kernels import winograd  # noqa: E402
 from neurona.optim import optimizer  # noqa: E402
 
 from . import workloads  # noqa: E402
@@ -62,30 +69,56 @@ def main(argv=None):
         spent[f"{type(self).__name__}.step"] += time.perf_counter() - t0
         return out
 
+    side_by_side = winograd.run_side_by_side
+    handouts = []  # (Σ task CPU, longest task CPU) of each hand-out to the kernel pool
+
+    def traced(tasks):
+        cpu = [0.0] * len(tasks)
+
+        def timed_task(i, task):
+            def run():
+                t0 = time.thread_time()
+                try:
+                    return task()
+                finally:
+                    cpu[i] = time.thread_time() - t0
+            return run
+
+        out = side_by_side([timed_task(i, t) for i, t in enumerate(tasks)])
+        handouts.append((sum(cpu), max(cpu)))
+        return out
+
     function.Function.apply = classmethod(timed)
     optimizer.Optimizer.step = timed_step
+    winograd.run_side_by_side = traced
     per_step = collections.defaultdict(list)
-    steps = []
+    steps, paths = [], []
     try:
         ours()
         ours()
         for _ in range(args.steps):
             spent.clear()
-            t0 = time.perf_counter()
+            handouts.clear()
+            t0, c0 = time.perf_counter(), time.process_time()
             ours()
             steps.append(time.perf_counter() - t0)
+            cpu = time.process_time() - c0
+            paths.append(cpu - sum(h[0] for h in handouts) + sum(h[1] for h in handouts))
             spent["(rest)"] = steps[-1] - sum(spent.values())
             for name, total in spent.items():
                 per_step[name].append(total)
     finally:
         function.Function.apply = classmethod(apply)
         optimizer.Optimizer.step = opt_step
+        winograd.run_side_by_side = side_by_side
     step = sum(steps) / len(steps)
     with open("/proc/loadavg") if os.path.exists("/proc/loadavg") else open(os.devnull) as f:
         load = f.read().split()[:3]
     print(json.dumps({"workload": args.workload, "threads": args.threads, "step_ms": round(step * 1e3, 2),
                       "step_median_ms": round(statistics.median(steps) * 1e3, 2),
-                      "step_min_ms": round(min(steps) * 1e3, 2), "loadavg": load}), flush=True)
+                      "step_min_ms": round(min(steps) * 1e3, 2),
+                      "step_cpu_or_critical_path_ms": round(statistics.median(paths) * 1e3, 2),
+                      "loadavg": load}), flush=True)
     for name, times in sorted(per_step.items(), key=lambda kv: -sum(kv[1])):
         ms = sum(times) / args.steps * 1e3
         if ms >= 0.05:
