@@ -12,7 +12,8 @@ second core was busy (a range that waits shows a duration of twice its CPU time)
 what two threads cost each other in shared caches and memory bandwidth, which only a quiet
 machine's wall time shows. glibc's allocator is tuned first, as a training step's first backward
 pass does (`kernels.tune_malloc`). Layer `NxCxKxMAPxk`: batch N, C→K channels, MAP×MAP input, k×k
-kernel, padding k // 2 unless the name ends in `v` (valid, LeNet's second layer).
+kernel, padding k // 2 unless the name ends in `v` (valid, LeNet's second layer); `s2` after it
+sets stride 2 (`32x16x32x28x3s2`).
 May import: numpy, neurona.
 """
 from __future__ import annotations
@@ -38,10 +39,11 @@ LAYERS = "128x1x6x28x5,128x6x16x14x5v,32x16x32x14x3,32x16x32x28x5"
 
 def _layer(spec, rng):
     valid = spec.endswith("v")
-    n, c, k, m, ks = (int(v) for v in spec.rstrip("v").split("x"))
+    body, _, stride = spec.rstrip("v").partition("s")
+    n, c, k, m, ks = (int(v) for v in body.split("x"))
     x = rng.standard_normal((n, c, m, m), dtype=np.float32)
     w = rng.standard_normal((k, c, ks, ks), dtype=np.float32)
-    geo = conv.make_geometry("conv_split", x.shape, (ks, ks), 1, 0 if valid else ks // 2, 1, "exact")
+    geo = conv.make_geometry("conv_split", x.shape, (ks, ks), int(stride or 1), 0 if valid else ks // 2, 1, "floor")
     gy = rng.standard_normal((n, k, geo.oh, geo.ow), dtype=np.float32)
     return {"forward": lambda: kernels.conv_by_batch(conv.conv_forward, x, w, geo),
             "input_grad": lambda: kernels.conv_input_grad_by_batch(conv.conv_input_grad, gy, w, geo, n),
