@@ -376,43 +376,23 @@ def conv_weight_grad_by_batch(weight_grad, x, gy, geo, saved):
 # == GEMMs at several kernel threads (ops/linalg.py's MatMul) =====================================
 # OpenBLAS's threads spin (a busy loop, no yield: measured as user CPU time) for about 0.1 s after
 # each multi-threaded GEMM, and `blas_threads(1)` does not stop them. In a training step that
-# mixes dense layers with neurona's split kernels, the spinning thread takes one of the cores the
-# kernel pool's threads need for the rest of the step (LeNet's step, W2: 11.7 ms with the dense
-# GEMMs on one BLAS thread against 15.7 ms with two, neurona's kernels at two threads; figures in
-# docs/performance.md). So with several kernel threads a GEMM never runs on OpenBLAS's threads:
-# a large one is split in row (or column) ranges over the kernel pool, one BLAS thread each; a
-# small one runs whole on one BLAS thread.
-MIN_GEMM_SPLIT_WORK = 1 << 23  # multiply-adds; below, one thread (as MIN_SPLIT_WORK for conv2d)
+# mixes small dense layers with neurona's split kernels (LeNet, W2), the spinning thread takes one
+# of the cores the kernel pool's threads need for the rest of the step. So with several kernel
+# threads a small GEMM runs on one BLAS thread (it gains little from two). A large one still uses
+# the BLAS's threads: splitting it over the kernel pool instead gains nothing, because concurrent
+# GEMMs from two Python threads run one after the other in this OpenBLAS (0.3.31, pthreads build;
+# measured in docs/performance.md).
+MIN_GEMM_THREADS_WORK = 1 << 23  # multiply-adds; below, one BLAS thread (as MIN_SPLIT_WORK for conv2d)
 
 
 def matmul(a, b):
-    """a @ b. With several kernel threads, a 2-D float32/float64 NumPy product runs in the kernel
-    pool (row ranges of a, or column ranges of b when a has fewer rows than b has columns), each
-    range on one BLAS thread, or whole on one BLAS thread below MIN_GEMM_SPLIT_WORK; any other
-    product (batched, other dtypes, CuPy, one kernel thread) is NumPy's `a @ b` as it comes."""
-    threads = kernel_threads()
-    if (threads <= 1 or type(a) is not numpy.ndarray or type(b) is not numpy.ndarray or a.ndim != 2
-            or b.ndim != 2 or a.dtype != b.dtype or a.dtype not in _COMPILED_DTYPES):
+    """a @ b; with several kernel threads, a 2-D NumPy product of fewer than MIN_GEMM_THREADS_WORK
+    multiply-adds runs on one BLAS thread, so OpenBLAS's threads do not wake and spin."""
+    if (kernel_threads() <= 1 or type(a) is not numpy.ndarray or type(b) is not numpy.ndarray or a.ndim != 2
+            or b.ndim != 2 or a.shape[0] * a.shape[1] * b.shape[-1] >= MIN_GEMM_THREADS_WORK):
         return a @ b
-    m, k = a.shape
-    n = b.shape[1]
-    rows = m >= n
-    threads = min(threads, (m if rows else n) // 8, m * n * k // MIN_GEMM_SPLIT_WORK)
     with blas_threads(1):
-        if threads <= 1:
-            return a @ b
-        out = numpy.empty((m, n), dtype=a.dtype)
-        size = m if rows else n
-        bounds = [size * i // threads for i in range(threads + 1)]
-        if rows:
-            tasks = [lambda r0=bounds[i], r1=bounds[i + 1]: numpy.matmul(a[r0:r1], b, out=out[r0:r1])
-                     for i in range(threads)]
-        else:
-            def cols(c0, c1):
-                out[:, c0:c1] = a @ b[:, c0:c1]
-            tasks = [lambda c0=bounds[i], c1=bounds[i + 1]: cols(c0, c1) for i in range(threads)]
-        _winograd.run_side_by_side(tasks)
-        return out
+        return a @ b
 
 
 # NumPy's strided copy is near a plain copy (measured: 1.3× memcpy on VGG-sized inputs), so im2col
