@@ -2,7 +2,8 @@
 variant for stride-1 layers with few input rows), a direct convolution for very few channels, Winograd F(4×4, 3×3), F(2×2, 5×5) and F(4×4, 5×5) (`winograd.py`) for 3×3 and 5×5 layers
 with many channels, its break-evens measured once per machine (`calibrate.py`), and
 max-pool with argmax routing; the batch split of whole convolutions at several threads
-(`conv_by_batch`); and the fused batch-norm passes (`_bn.py`, at the end of this file).
+(`conv_by_batch`); small GEMMs on one BLAS thread at several threads (`matmul`, for MatMul); and
+the fused batch-norm passes (`_bn.py`, at the end of this file).
 
 Each kernel (the direct convolution and Winograd aside: their callers fall back to im2col) has two
 implementations with the same contract: a numba one (`_numba.py`, compiled
