@@ -13,6 +13,13 @@ next step needs. Without settling, each side is timed while the other's idle poo
 cores (measured: neurona's W1 step at 2 threads took 7.0 ms right after PyTorch's and 3.6 ms
 alone; PyTorch's W2 24.2 ms right after neurona's and 10.4 ms alone). Settling times each side as
 it runs in a process of its own, and the sleep lets no work of either side overlap the other.
+After the sleep the side to be timed runs untimed for `SETTLE_WARM_S` (0.1 s, at least one
+call; `BENCH_SETTLE_WARM_S` to change): on this 2-core VM, neurona's W2 step with its kernels at 2
+threads took 16.9 ms right after a 0.25 s sleep and one untimed call, 14.2 ms after 0.05 s of
+untimed calls and 11.8-12.0 ms after 0.1-0.2 s, as back to back (11.7 ms); at 1 thread the sleep
+cost nothing. The kernel pool's hand-offs wake an idle CPU several times a step, and after a long
+idle that takes a while to get fast again; PyTorch's OpenMP threads spin between parallel regions
+and do not see it (docs/performance.md, issue 11, "Threads that run at the same time").
 """
 from __future__ import annotations
 
@@ -24,6 +31,7 @@ import subprocess
 import time
 
 DEFAULT_SETTLE_S = float(os.environ.get("BENCH_SETTLE_S", "0.25"))
+SETTLE_WARM_S = float(os.environ.get("BENCH_SETTLE_WARM_S", "0.1"))
 SETTLE_S = 0.0  # seconds slept before each timed turn; set by set_threads/settle_for
 
 
@@ -37,12 +45,16 @@ def settle_for(n: int, seconds: float | None = None) -> float:
 
 def settle(fn=None) -> None:
     """Wait out the other side's spinning threads (see the module's docstring), then call `fn`
-    once untimed, so the timed call finds its own pool awake and its caches as a training loop
-    leaves them (one call straight after a sleep was 1.5-1.9x slower for both sides)."""
+    untimed for SETTLE_WARM_S (at least once), so the timed call finds its own threads and CPUs
+    awake and its caches as a training loop leaves them (one call straight after a sleep was
+    1.5-1.9x slower for both sides)."""
     if SETTLE_S > 0:
         time.sleep(SETTLE_S)
         if fn is not None:
+            t0 = time.perf_counter()
             fn()
+            while time.perf_counter() - t0 < SETTLE_WARM_S:
+                fn()
 
 
 def cpu_model() -> str:

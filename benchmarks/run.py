@@ -67,7 +67,7 @@ def main(argv=None):
         "numba_kernels": kernels.numba_active(), "malloc_tuned": malloc.applied,
         "openblas_thread_timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
         "neurona_kernel_threads": "n (--neurona-threads)" if args.neurona_threads else neurona.backend.kernel_threads(),
-        "settle_s": harness.DEFAULT_SETTLE_S if args.settle is None else args.settle,
+        "settle_s": harness.DEFAULT_SETTLE_S if args.settle is None else args.settle, "settle_warm_s": harness.SETTLE_WARM_S,
     }), flush=True)
     for n in counts:
         set_threads(n)
