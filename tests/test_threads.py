@@ -132,6 +132,7 @@ def test_plane_split_kernels_identical_at_1_and_2_threads(dtype, restore, monkey
     from neurona.backend import kernels
     pytest.importorskip("neurona.backend.kernels._numba")
     monkeypatch.setattr(kernels, "_MIN_ELEMENTS_PER_THREAD", 1)  # split even these small arrays
+    monkeypatch.setattr(kernels, "_MIN_POOL_ELEMENTS_PER_THREAD", 1)
     rng = np.random.default_rng(1)
     shape = (3, 5, 10, 9)
     x = rng.standard_normal(shape).astype(dtype)

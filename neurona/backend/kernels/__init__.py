@@ -34,13 +34,19 @@ from .winograd import _split
 # many output elements per thread, col2im and pooling stay on one thread (on a loaded 2-core
 # machine, 2 threads were slower up to 1 M elements and 0.9× at 1.6 M: docs/performance.md).
 _MIN_ELEMENTS_PER_THREAD = 1 << 19
+# 2×2 max pooling and its scatter split from half that: in W2's step at 2 threads (pooling 128 × 6
+# planes of 28×28, 602 K elements) the split saved 0.3-0.8 ms a step in three paired runs on a
+# quiet machine (docs/performance.md, issue 11). Timed alone, one call after another, the split
+# forward had looked slower: each call then also paid for waking the idle second CPU.
+_MIN_POOL_ELEMENTS_PER_THREAD = 1 << 18
 
 
-def _split_planes(kernel, shape, *args):
+def _split_planes(kernel, shape, *args, per_thread=None):
     """kernel(*args, p0, p1) over the N·C planes of an (N, C, H, W) result, on kernel_threads()
     threads when there is work enough (planes are disjoint: the same bits as one thread)."""
     size = shape[0] * shape[1] * shape[2] * shape[3]
-    _split(kernel, shape[0] * shape[1], *args, max_threads=max(1, size // _MIN_ELEMENTS_PER_THREAD))
+    per_thread = per_thread or _MIN_ELEMENTS_PER_THREAD
+    _split(kernel, shape[0] * shape[1], *args, max_threads=max(1, size // per_thread))
 from .malloc import tune_malloc  # noqa: F401 - applied by the autograd engine (see malloc.py)
 
 # numba compiles these loops for the two float types (float16 arithmetic it does not support)
@@ -240,9 +246,7 @@ def max_pool(x, geo):
             n, c = x.shape[0], x.shape[1]
             out = numpy.empty((n, c, oh, ow), dtype=x.dtype)
             arg = numpy.empty((n, c, oh, ow), dtype=numpy.int32)
-            # one thread: split over planes it was 1.10-1.16x slower at 2 threads on every measured
-            # size, 1 M-4 M elements, on a quiet machine (docs/performance.md, "One thread setting")
-            k.max_pool_2x2(x, sh, sw, out, arg, 0, n * c)
+            _split_planes(k.max_pool_2x2, x.shape, x, sh, sw, out, arg, per_thread=_MIN_POOL_ELEMENTS_PER_THREAD)
             return out, arg
         return k.max_pool_dense(x, kh, kw, sh, sw, dh, dw, oh, ow)
     return k.max_pool(x, *geo)
@@ -254,7 +258,8 @@ def max_pool_scatter(g, arg, x_shape, geo):
     if k is None:
         return _xp.max_pool_scatter(g, arg, x_shape, geo)
     dx = numpy.zeros(x_shape, dtype=g.dtype)
-    _split_planes(k.max_pool_scatter, x_shape, numpy.ascontiguousarray(g), arg, dx, *geo)
+    _split_planes(k.max_pool_scatter, x_shape, numpy.ascontiguousarray(g), arg, dx, *geo,
+                  per_thread=_MIN_POOL_ELEMENTS_PER_THREAD)
     return dx
 
 
