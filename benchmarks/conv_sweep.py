@@ -32,7 +32,7 @@ import torch  # noqa: E402
 import neurona as nr  # noqa: E402
 from neurona.backend import kernels  # noqa: E402
 
-from .harness import DEFAULT_SETTLE_S, blas_info, compare, cpu_model, settle_for  # noqa: E402
+from .harness import DEFAULT_SETTLE_S, SETTLE_WARM_S, blas_info, compare, cpu_model, settle_for  # noqa: E402
 
 BATCHES = (1, 8, 32, 128)
 CHANNELS = ((3, 16), (16, 32), (32, 64), (64, 128), (128, 256))
@@ -93,7 +93,7 @@ def main(argv=None):
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "loadavg": [round(v, 2) for v in os.getloadavg()], "quick": args.quick,
         "conv_algo": os.environ.get("NEURONA_CONV_ALGO", "auto"), "batch_split": not args.no_batch_split,
-        "settle_s": DEFAULT_SETTLE_S if args.settle is None else args.settle}),
+        "settle_s": DEFAULT_SETTLE_S if args.settle is None else args.settle, "settle_warm_s": SETTLE_WARM_S}),
         flush=True)
     if args.no_batch_split:
         kernels.batch_ranges = lambda a, n, work=None: None

@@ -6,12 +6,19 @@ load, which on a shared 2-core box matters more than anything else.
 
 At more than one thread the sides also *settle* before each timed turn: the harness sleeps
 `SETTLE_S` seconds (0.25 s by default; `BENCH_SETTLE_S` or `--settle` to change, 0 turns it
-off), then makes one untimed call of the side about to be timed. Both libraries keep their worker threads spinning after parallel work — NumPy's OpenBLAS
+off), then runs the side about to be timed untimed for a moment. Both libraries keep their worker threads spinning after parallel work — NumPy's OpenBLAS
 for up to 2^28 cycles (~0.1 s here, `OPENBLAS_THREAD_TIMEOUT`), PyTorch's OpenMP pool for a
 while too — and on a 2-core machine those spinning threads take the cores the *other* side's
 next step needs. Without settling, each side is timed while the other's idle pool burns the
 cores (docs/performance.md, "How to run", has the figures). Settling times each side as it runs
 in a training loop of its own, and the sleep lets no work of either side overlap the other.
+After the sleep the side to be timed runs untimed for `SETTLE_WARM_S` (0.1 s, at least one
+call; `BENCH_SETTLE_WARM_S` to change): on this 2-core VM, neurona's W2 step with its kernels at 2
+threads took 16.9 ms right after a 0.25 s sleep and one untimed call, 14.2 ms after 0.05 s of
+untimed calls and 11.8-12.0 ms after 0.1-0.2 s, as back to back (11.7 ms); at 1 thread the sleep
+cost nothing. The kernel pool's hand-offs wake an idle CPU several times a step, and after a long
+idle that takes a while to get fast again; PyTorch's OpenMP threads spin between parallel regions
+and do not see it (docs/performance.md, issue 11, "Threads that run at the same time").
 """
 from __future__ import annotations
 
@@ -23,6 +30,7 @@ import subprocess
 import time
 
 DEFAULT_SETTLE_S = float(os.environ.get("BENCH_SETTLE_S", "0.25"))
+SETTLE_WARM_S = float(os.environ.get("BENCH_SETTLE_WARM_S", "0.1"))
 SETTLE_S = 0.0  # seconds slept before each timed turn; set by set_threads/settle_for
 
 
@@ -36,12 +44,16 @@ def settle_for(n: int, seconds: float | None = None) -> float:
 
 def settle(fn=None) -> None:
     """Wait out the other side's spinning threads (see the module's docstring), then call `fn`
-    once untimed, so the timed call finds its own pool awake and its caches as a training loop
-    leaves them (one call straight after a sleep measured slower for both sides)."""
+    untimed for SETTLE_WARM_S (at least once), so the timed call finds its own threads and CPUs
+    awake and its caches as a training loop leaves them (one call straight after a sleep measured
+    slower for both sides)."""
     if SETTLE_S > 0:
         time.sleep(SETTLE_S)
         if fn is not None:
+            t0 = time.perf_counter()
             fn()
+            while time.perf_counter() - t0 < SETTLE_WARM_S:
+                fn()
 
 
 def cpu_model() -> str:

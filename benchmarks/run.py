@@ -5,6 +5,9 @@ Some machines set OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) to pin old OpenBLAS b
 kernel; that also pins a current NumPy to AVX2 kernels at half the GEMM speed. Unless
 --keep-blas-env is given, this script re-runs itself once with both unset (for the benchmark
 process only) and the machine line says which kernel the BLAS then picked.
+At each thread count n the BLAS and torch get n threads; neurona's own kernels keep the library's
+default (`neurona.backend.kernel_threads`) unless --neurona-threads is given, which calls
+`nr.set_num_threads(n)` at each count, as `torch.set_num_threads(n)` is called for the peer.
 """
 from __future__ import annotations
 
@@ -45,6 +48,8 @@ def main(argv=None):
     ap.add_argument("--reps", type=int, default=5, help="timed repetitions (scaled per workload)")
     ap.add_argument("--settle", type=float, default=None,
                     help="seconds slept before each timed turn at >1 thread (default 0.25; see benchmarks.harness)")
+    ap.add_argument("--neurona-threads", action="store_true",
+                    help="nr.set_num_threads(n) at each count n (neurona's kernels too, not only the BLAS)")
     ap.add_argument("--keep-blas-env", action="store_true", help="keep OPENBLAS_CORETYPE/L2_SIZE as set")
     args = ap.parse_args(argv)
     wanted = [w.strip().upper() for w in args.only.split(",") if w.strip()]
@@ -61,11 +66,13 @@ def main(argv=None):
         "loadavg": [round(x, 2) for x in os.getloadavg()],
         "numba_kernels": kernels.numba_active(), "malloc_tuned": malloc.applied,
         "openblas_thread_timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
-        "neurona_kernel_threads": neurona.backend.kernel_threads(),
-        "settle_s": harness.DEFAULT_SETTLE_S if args.settle is None else args.settle,
+        "neurona_kernel_threads": "n (--neurona-threads)" if args.neurona_threads else neurona.backend.kernel_threads(),
+        "settle_s": harness.DEFAULT_SETTLE_S if args.settle is None else args.settle, "settle_warm_s": harness.SETTLE_WARM_S,
     }), flush=True)
     for n in counts:
         set_threads(n)
+        if args.neurona_threads:
+            neurona.set_num_threads(n)
         harness.settle_for(n, args.settle if n > 1 else None)
         for w in wanted:
             ALL_WORKLOADS[w](n, args.reps)

@@ -132,6 +132,7 @@ def test_plane_split_kernels_identical_at_1_and_2_threads(dtype, restore, monkey
     from neurona.backend import kernels
     pytest.importorskip("neurona.backend.kernels._numba")
     monkeypatch.setattr(kernels, "_MIN_ELEMENTS_PER_THREAD", 1)  # split even these small arrays
+    monkeypatch.setattr(kernels, "_MIN_POOL_ELEMENTS_PER_THREAD", 1)
     rng = np.random.default_rng(1)
     shape = (3, 5, 10, 9)
     x = rng.standard_normal(shape).astype(dtype)
@@ -170,3 +171,53 @@ def test_batch_norm_kernels_identical_at_1_and_2_threads(dtype, restore, monkeyp
         out[n] = (y.numpy(), x.grad.numpy(), gamma.grad.numpy(), beta.grad.numpy())
     for a, b in zip(out[1], out[2]):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("module", ["_numba", "_bn"])
+def test_every_compiled_kernel_releases_the_gil(module):
+    """Kernels run side by side in the kernel pool (plane splits, conv2d's batch ranges) and in
+    DataLoader/serving threads: one that held the GIL would run the ranges one after the other
+    (the direct convolution did, so LeNet's first layer gained nothing from a second thread)."""
+    import importlib
+
+    from numba.core.registry import CPUDispatcher
+    mod = importlib.import_module(f"neurona.backend.kernels.{module}")
+    kernels = {name: f for name, f in vars(mod).items() if isinstance(f, CPUDispatcher) and not name.startswith("_")}
+    assert len(kernels) >= 8
+    held = [name for name, f in kernels.items() if not f.targetoptions.get("nogil")]
+    assert held == [], f"{module}: these kernels hold the GIL: {held}"
+
+
+@pytest.mark.parametrize("shape", [(96, 70, 40), (8, 7, 5)])
+def test_small_matmul_on_one_blas_thread(shape, restore, monkeypatch):
+    """At several kernel threads a small 2-D GEMM runs on one BLAS thread (OpenBLAS's threads would
+    spin for ~0.1 s afterwards, on the cores the kernel pool needs) and a large one on the BLAS's
+    threads; the BLAS count is restored after each; gradients through MatMul unchanged."""
+    from neurona.backend import kernels
+    monkeypatch.setattr(kernels, "MIN_GEMM_THREADS_WORK", 1000)
+    m, k, n = shape
+    rng = np.random.default_rng(3)
+    a0, b0 = rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((k, n)).astype(np.float32)
+    seen = []
+    real = kernels.blas_threads
+
+    def spy(count):
+        seen.append(count)
+        return real(count)
+
+    monkeypatch.setattr(kernels, "blas_threads", spy)
+    out = {}
+    for threads_n in (1, 2):
+        nr.set_num_threads(threads_n)
+        seen.clear()
+        a, b = nr.tensor(a0, requires_grad=True), nr.tensor(b0, requires_grad=True)
+        y = a @ b
+        (y * y).sum().backward()
+        out[threads_n] = (y.numpy(), a.grad.numpy(), b.grad.numpy())
+        assert _blas_threads() and all(t == threads_n for t in _blas_threads())
+        small = m * k * n < 1000
+        assert seen == ([1, 1, 1] if threads_n > 1 and small else []), (threads_n, seen)  # y, its two gradients
+    for a, b in zip(out[1], out[2]):
+        np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-6 * np.abs(a).max())
+    batched = np.ones((2, 3, 4), np.float32)
+    assert kernels.matmul(batched, np.ones((4, 5), np.float32)).shape == (2, 3, 5)

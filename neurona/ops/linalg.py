@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .. import backend as B
 from ..autograd.function import Function
+from ..backend import kernels
 from ._base import ShapeError, as_tensor, tensor_operands, unbroadcast
 
 
@@ -20,7 +21,7 @@ class MatMul(Function):
                 f"a.shape={a.shape}, b.shape={b.shape}"
             )
         try:
-            return a @ b
+            return kernels.matmul(a, b)
         except ValueError:
             raise ShapeError(f"matmul: batch axes of a.shape={a.shape} and b.shape={b.shape} cannot be broadcast") from None
 

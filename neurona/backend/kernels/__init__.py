@@ -2,7 +2,8 @@
 variant for stride-1 layers with few input rows), a direct convolution for very few channels, Winograd F(4×4, 3×3), F(2×2, 5×5) and F(4×4, 5×5) (`winograd.py`) for 3×3 and 5×5 layers
 with many channels, its break-evens measured once per machine (`calibrate.py`), and
 max-pool with argmax routing; the batch split of whole convolutions at several threads
-(`conv_by_batch`); and the fused batch-norm passes (`_bn.py`, at the end of this file).
+(`conv_by_batch`); small GEMMs on one BLAS thread at several threads (`matmul`, for MatMul); and
+the fused batch-norm passes (`_bn.py`, at the end of this file).
 
 Each kernel (the direct convolution and Winograd aside: their callers fall back to im2col) has two
 implementations with the same contract: a numba one (`_numba.py`, compiled
@@ -33,13 +34,19 @@ from .winograd import _split
 # many output elements per thread, col2im and pooling stay on one thread (on a loaded 2-core
 # machine, 2 threads were slower up to 1 M elements and 0.9× at 1.6 M: docs/performance.md).
 _MIN_ELEMENTS_PER_THREAD = 1 << 19
+# 2×2 max pooling and its scatter split from half that: in W2's step at 2 threads (pooling 128 × 6
+# planes of 28×28, 602 K elements) the split saved 0.3-0.8 ms a step in three paired runs on a
+# quiet machine (docs/performance.md, issue 11). Timed alone, one call after another, the split
+# forward had looked slower: each call then also paid for waking the idle second CPU.
+_MIN_POOL_ELEMENTS_PER_THREAD = 1 << 18
 
 
-def _split_planes(kernel, shape, *args):
+def _split_planes(kernel, shape, *args, per_thread=None):
     """kernel(*args, p0, p1) over the N·C planes of an (N, C, H, W) result, on kernel_threads()
     threads when there is work enough (planes are disjoint: the same bits as one thread)."""
     size = shape[0] * shape[1] * shape[2] * shape[3]
-    _split(kernel, shape[0] * shape[1], *args, max_threads=max(1, size // _MIN_ELEMENTS_PER_THREAD))
+    per_thread = per_thread or _MIN_ELEMENTS_PER_THREAD
+    _split(kernel, shape[0] * shape[1], *args, max_threads=max(1, size // per_thread))
 from .malloc import tune_malloc  # noqa: F401 - applied by the autograd engine (see malloc.py)
 
 # numba compiles these loops for the two float types (float16 arithmetic it does not support)
@@ -239,9 +246,7 @@ def max_pool(x, geo):
             n, c = x.shape[0], x.shape[1]
             out = numpy.empty((n, c, oh, ow), dtype=x.dtype)
             arg = numpy.empty((n, c, oh, ow), dtype=numpy.int32)
-            # one thread: split over planes it was 1.10-1.16x slower at 2 threads on every measured
-            # size, 1 M-4 M elements, on a quiet machine (docs/performance.md, "One thread setting")
-            k.max_pool_2x2(x, sh, sw, out, arg, 0, n * c)
+            _split_planes(k.max_pool_2x2, x.shape, x, sh, sw, out, arg, per_thread=_MIN_POOL_ELEMENTS_PER_THREAD)
             return out, arg
         return k.max_pool_dense(x, kh, kw, sh, sw, dh, dw, oh, ow)
     return k.max_pool(x, *geo)
@@ -253,7 +258,8 @@ def max_pool_scatter(g, arg, x_shape, geo):
     if k is None:
         return _xp.max_pool_scatter(g, arg, x_shape, geo)
     dx = numpy.zeros(x_shape, dtype=g.dtype)
-    _split_planes(k.max_pool_scatter, x_shape, numpy.ascontiguousarray(g), arg, dx, *geo)
+    _split_planes(k.max_pool_scatter, x_shape, numpy.ascontiguousarray(g), arg, dx, *geo,
+                  per_thread=_MIN_POOL_ELEMENTS_PER_THREAD)
     return dx
 
 
@@ -318,17 +324,26 @@ def _work(n, c, k, geo):
 # as (ranges, [saved, ...]); the filter gradient uses them when its ranges are the same, and sums
 # the ranges' parts in order.
 
-def _join(parts):
-    return parts[0] if len(parts) == 1 else numpy.concatenate(parts)
-
+# Each range copies its result into its rows of the whole output, inside its own thread: a
+# concatenation after the ranges would be one serial pass over the output (LeNet's first layer:
+# 2.4 MB, about a fifth of the split op's time on two threads).
 
 def conv_by_batch(forward, x, w, geo):
     """forward(x, w, geo) → (y, saved), per batch range when batch_ranges says so."""
     ranges = batch_ranges(x, x.shape[0], _work(x.shape[0], x.shape[1], w.shape[0], geo))
     if ranges is None:
         return forward(x, w, geo)
-    parts = over_batch(ranges, lambda i, b0, b1: forward(x[b0:b1] if len(ranges) > 1 else x, w, geo))
-    return _join([p[0] for p in parts]), (ranges, [p[1] for p in parts])
+    if len(ranges) == 1:
+        y, saved = over_batch(ranges, lambda i, b0, b1: forward(x, w, geo))[0]
+        return y, (ranges, [saved])
+    y = numpy.empty((x.shape[0], w.shape[0], geo.oh, geo.ow), dtype=numpy.result_type(x, w))
+
+    def one(i, b0, b1):
+        part, saved = forward(x[b0:b1], w, geo)
+        y[b0:b1] = part
+        return saved
+
+    return y, (ranges, over_batch(ranges, one))
 
 
 def conv_input_grad_by_batch(input_grad, gy, w, geo, n):
@@ -336,8 +351,15 @@ def conv_input_grad_by_batch(input_grad, gy, w, geo, n):
     ranges = batch_ranges(gy, n, _work(n, w.shape[1] * geo.groups, w.shape[0], geo))
     if ranges is None:
         return input_grad(gy, w, geo, n)
-    return _join(over_batch(ranges, lambda i, b0, b1: input_grad(gy[b0:b1] if len(ranges) > 1 else gy,
-                                                                 w, geo, b1 - b0)))
+    if len(ranges) == 1:
+        return over_batch(ranges, lambda i, b0, b1: input_grad(gy, w, geo, n))[0]
+    dx = numpy.empty((n, w.shape[1] * geo.groups, geo.H, geo.W), dtype=numpy.result_type(gy, w))
+
+    def one(i, b0, b1):
+        dx[b0:b1] = input_grad(gy[b0:b1], w, geo, b1 - b0)
+
+    over_batch(ranges, one)
+    return dx
 
 
 def conv_weight_grad_by_batch(weight_grad, x, gy, geo, saved):
@@ -355,6 +377,28 @@ def conv_weight_grad_by_batch(weight_grad, x, gy, geo, saved):
     for part in parts[1:]:
         total = total + part
     return total
+
+
+# == GEMMs at several kernel threads (ops/linalg.py's MatMul) =====================================
+# OpenBLAS's threads spin (a busy loop, no yield: measured as user CPU time) for about 0.1 s after
+# each multi-threaded GEMM, and `blas_threads(1)` does not stop them. In a training step that
+# mixes small dense layers with neurona's split kernels (LeNet, W2), the spinning thread takes one
+# of the cores the kernel pool's threads need for the rest of the step. So with several kernel
+# threads a small GEMM runs on one BLAS thread (it gains little from two). A large one still uses
+# the BLAS's threads: splitting it over the kernel pool instead gains nothing, because concurrent
+# GEMMs from two Python threads run one after the other in this OpenBLAS (0.3.31, pthreads build;
+# measured in docs/performance.md).
+MIN_GEMM_THREADS_WORK = 1 << 23  # multiply-adds; below, one BLAS thread (as MIN_SPLIT_WORK for conv2d)
+
+
+def matmul(a, b):
+    """a @ b; with several kernel threads, a 2-D NumPy product of fewer than MIN_GEMM_THREADS_WORK
+    multiply-adds runs on one BLAS thread, so OpenBLAS's threads do not wake and spin."""
+    if (kernel_threads() <= 1 or type(a) is not numpy.ndarray or type(b) is not numpy.ndarray or a.ndim != 2
+            or b.ndim != 2 or a.shape[0] * a.shape[1] * b.shape[-1] >= MIN_GEMM_THREADS_WORK):
+        return a @ b
+    with blas_threads(1):
+        return a @ b
 
 
 # NumPy's strided copy is near a plain copy (measured: 1.3× memcpy on VGG-sized inputs), so im2col

@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, nogil=True, fastmath=True)
 def stats(x):
     """(2, C) float64: the shifted sums [Σ(x − s), Σ(x − s)²] per channel, s = x[0, c, 0]."""
     a_n, c_n, l_n = x.shape
@@ -59,7 +59,7 @@ def stats_planes(x, out, c0, c1):
             s2[c] += t2
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, nogil=True, fastmath=True)
 def normalize(x, mean, scale, shift):
     """(x − mean[c])·scale[c] + shift[c]; the per-channel arrays have x's dtype."""
     a_n, c_n, l_n = x.shape
@@ -88,7 +88,7 @@ def normalize_planes(x, mean, scale, shift, y, c0, c1):
                 out[i] = (row[i] - m) * k + b
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, nogil=True, fastmath=True)
 def grad_sums(g, x, mean):
     """(2, C) float64: [Σ g, Σ g·(x − mean[c])] per channel."""
     a_n, c_n, l_n = x.shape
@@ -128,7 +128,7 @@ def grad_sums_planes(g, x, mean, out, c0, c1):
             s2[c] += t2
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, nogil=True, fastmath=True)
 def grad_input(g, x, mean, k1, k2, k3):
     """k1[c]·g + k2[c]·(x − mean[c]) + k3[c]; the per-channel arrays have x's dtype."""
     a_n, c_n, l_n = x.shape

@@ -3,8 +3,10 @@ col2im's overlapping adds, max-pooling's argmax routing, and a direct (im2col-fr
 convolution for layers with very few channels. im2col itself stays in NumPy, whose
 strided copy measured 3.5-5× faster than a numba loop here. Compiled per dtype on first use and
 cached on disk (`cache=True`). Loops are serial; col2im, max_pool_2x2 and max_pool_scatter take
-a range of (n, c) planes and release the GIL, so `kernels/__init__.py` can split them over
-threads (winograd.py's pool) and each thread writes its own planes.
+a range of (n, c) planes, so `kernels/__init__.py` can split them over threads (winograd.py's
+pool) and each thread writes its own planes. Every kernel releases the GIL (`nogil=True`): conv2d's
+batch ranges run the direct convolution and im2col per range side by side, and a kernel that held
+the GIL would run them one after the other (tests/test_threads.py checks them all).
 Padding is never materialised: out-of-range reads are the pad value, out-of-range writes are
 skipped.
 May import: numpy, numba.
@@ -100,7 +102,7 @@ def im2col_images(xpad, kh, kw, sh, sw, dh, dw, oh, ow, out):
                                 d[q] = src[q * sw + j * dw]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def conv_direct(xpad, w, oh, ow):
     """Stride-1 convolution of a padded input without im2col, for few channels (LeNet's 1→6).
 
@@ -132,7 +134,7 @@ def conv_direct(xpad, w, oh, ow):
     return out
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, nogil=True, fastmath=True)
 def conv_weight_direct(xpad, gy, kh, kw):
     """The filter gradient of conv_direct: per tap, one long dot product of the output gradient
     (spread on the wide grid, zeros in the extra columns) with the shifted padded input.
@@ -160,7 +162,7 @@ def conv_weight_direct(xpad, gy, kh, kw):
     return dw
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def max_pool(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
     n, c, h, w = x.shape
     out = np.empty((n, c, oh, ow), dtype=x.dtype)
@@ -194,7 +196,7 @@ def max_pool(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
     return out, arg
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def max_pool_dense(x, kh, kw, sh, sw, dh, dw, oh, ow):
     """max_pool for windows that lie inside x and data without NaN: no bounds or NaN tests in
     the inner loop, which measured 3× faster than `max_pool` on LeNet's first pooling."""
@@ -279,7 +281,7 @@ def max_pool_scatter(g, arg, dx, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, p0, p1)
                     dx[ni, ci, y, xx] += g[ni, ci, oy, ox]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def max_pool_select(x, arg, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
     n, c, h, w = x.shape
     out = np.zeros((n, c, oh, ow), dtype=x.dtype)
