@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -138,6 +139,11 @@ def shakespeare(args, out: Path):
         for w in range(windows):
             x = streams[:, w * T:(w + 1) * T]
             y = streams[:, w * T + 1:(w + 1) * T + 1]
+            if args.lr_schedule == "cosine":  # over the time budget (or --max-steps), down to lr·min_lr_frac
+                done_frac = min(1.0, max((time.perf_counter() - start) / budget,
+                                         steps / args.max_steps if args.max_steps else 0.0))
+                m = args.min_lr_frac
+                opt.learning_rate = args.lr * (m + (1 - m) * 0.5 * (1 + math.cos(math.pi * done_frac)))
             opt.zero_grad()
             logits = model(x, training=True)
             loss = nr.cross_entropy(logits.reshape(B * T, -1), y.reshape(-1))
@@ -154,7 +160,8 @@ def shakespeare(args, out: Path):
                 next_eval += args.eval_every
                 eval_model.set_weights(model.get_weights())
                 val = evaluate(eval_model, val_eval, T)
-                curve.append({"step": steps, "minutes": elapsed / 60, "train": loss.item(), "val": val})
+                curve.append({"step": steps, "minutes": elapsed / 60, "train": loss.item(), "val": val,
+                              "lr": opt.learning_rate})
                 sample = "".join(vocab.decode(Sampler(eval_model).generate(vocab.encode("ROMEO:\n"), 300,
                                                                            temperature=0.8, seed=steps)))
                 samples.append({"step": steps, "temperature": 0.8, "text": sample})
@@ -215,6 +222,9 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--clip", type=float, default=5.0)
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
+                   help="cosine: the learning rate falls from --lr to --lr × --min-lr-frac over the time budget")
+    p.add_argument("--min-lr-frac", type=float, default=0.05)
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--val-chars", type=int, default=0, help="evaluate on the first N validation chars (0: all)")
     p.add_argument("--seed", type=int, default=0)
