@@ -222,7 +222,7 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--clip", type=float, default=5.0)
-    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default="cosine",
                    help="cosine: the learning rate falls from --lr to --lr × --min-lr-frac over the time budget")
     p.add_argument("--min-lr-frac", type=float, default=0.05)
     p.add_argument("--eval-every", type=int, default=500)
