@@ -122,6 +122,8 @@ class _Compiled:
             lines.append("    a0 = tensors[0]._data")
         elif n_args:
             lines.append(f"    {''.join(f'a{i}, ' for i in range(n_args))}= [t._data for t in tensors]")
+        ns["P"], ns["N_NODES"] = prog, prog.n_nodes
+        lines.append("    P.launches += N_NODES  # what Program.run counts, for the inlined program too")
         lines.append("    try:")
         for text, node in prog.body:
             lines.append(f"        {text}")
