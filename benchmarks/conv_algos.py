@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 
 from ._blasenv import rerun_unpinned
 
@@ -30,17 +29,13 @@ from neurona import functional as F  # noqa: E402
 from neurona.backend import kernels  # noqa: E402
 from neurona.backend.kernels import winograd  # noqa: E402
 
+from .harness import median_s  # noqa: E402
+
 DEFAULT_LAYERS = "3x64x32,16x16x32,32x32x32,64x64x32,64x128x16,128x128x16,128x256x8,256x256x8,512x512x4"
 
 
 def _median_ms(fn, reps):
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)) * 1e3
+    return median_s(fn, reps) * 1e3
 
 
 def layer_times(n, c, k, size, reps, kernel=3, stride=1, algos=("im2col", "winograd"), peer=False, input_grad=None):

@@ -56,6 +56,18 @@ def settle(fn=None) -> None:
                 fn()
 
 
+def median_s(fn, reps: int) -> float:
+    """One untimed call of `fn`, then the median of `reps` timed calls, in seconds (one side
+    alone; `compare` alternates two)."""
+    fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def cpu_model() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout

@@ -35,7 +35,7 @@ import torch  # noqa: E402
 
 from neurona.autograd.function import Function  # noqa: E402
 
-from .harness import set_threads  # noqa: E402
+from .harness import median_s, set_threads  # noqa: E402
 from .w4_w6_text import build_w4  # noqa: E402
 
 
@@ -65,13 +65,7 @@ def _timed(acc, counts, stack, cls, name):
 
 
 def _best_ms(fn, reps):
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return round(float(np.median(times)) * 1e3, 4)
+    return round(median_s(fn, reps) * 1e3, 4)
 
 
 def gemms(threads, reps=200):
