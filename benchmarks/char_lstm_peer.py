@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 
@@ -49,6 +50,8 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
+                   help="cosine: the rate falls from 2e-3 to 1e-4 over the budget, as examples/char_rnn.py's default")
     args = p.parse_args(argv)
     from neurona.text import Vocabulary
     from neurona.text.corpora import shakespeare_text
@@ -76,6 +79,10 @@ def main(argv=None):
         for w in range(windows):
             x = streams[:, w * T:(w + 1) * T]
             y = streams[:, w * T + 1:(w + 1) * T + 1]
+            if args.lr_schedule == "cosine":  # as examples/char_rnn.py: 2e-3 → 1e-4 over the time budget
+                frac = min(1.0, (time.perf_counter() - start) / budget)
+                for group in opt.param_groups:
+                    group["lr"] = 2e-3 * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
             opt.zero_grad()
             logits, state = model(x, state)
             state = tuple(s.detach() for s in state)  # truncated BPTT: carry the state, cut the gradient
