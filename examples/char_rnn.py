@@ -62,16 +62,13 @@ def lstm_lm(vocab_size, hidden, layers, embed, batch=None, stateful=False, embed
     if embed_init.startswith("normal:"):  # N(0, s²): PyTorch's nn.Embedding starts from N(0, 1)
         embed_init = RandomNormal(stddev=float(embed_init.split(":", 1)[1]))
     stack = [Embedding(vocab_size, embed, embeddings_initializer=embed_init, **shape)]
-    # torch_init: PyTorch's nn.LSTM/nn.Linear start, every weight and bias U(±1/√fan); else Keras'
-    lstm_init = {}
-    if torch_init:
-        u = RandomUniform(-hidden ** -0.5, hidden ** -0.5)
-        lstm_init = dict(kernel_initializer=u, recurrent_initializer=u, bias_initializer=u, unit_forget_bias=False)
-    stack += [LSTM(hidden, return_sequences=True, stateful=stateful, **lstm_init) for _ in range(layers)]
-    dense_init = {}
+    # torch_init: PyTorch's nn.LSTM/nn.Linear start, every weight and bias U(±1/√hidden); else Keras'
+    lstm_init, dense_init = {}, {}
     if torch_init:
         u = RandomUniform(-hidden ** -0.5, hidden ** -0.5)
         dense_init = dict(kernel_initializer=u, bias_initializer=u)
+        lstm_init = dict(dense_init, recurrent_initializer=u, unit_forget_bias=False)
+    stack += [LSTM(hidden, return_sequences=True, stateful=stateful, **lstm_init) for _ in range(layers)]
     return Sequential([*stack, Dense(vocab_size, **dense_init)])
 
 
