@@ -453,6 +453,37 @@ def test_concrete_function_replays_one_signature_and_checks_its_inputs():
     np.testing.assert_allclose(outer(x).item(), (np.maximum(x.numpy() @ w64, 0) * 2).sum(), rtol=1e-5)
 
 
+def test_array_function_takes_and_returns_arrays_with_the_concrete_functions_rules():
+    """`array_function`: arrays in, arrays out (a structure of them for several outputs), the
+    values of the Tensor call, new weights seen, another shape or dtype refused by name, a
+    state's new dtype retraced through the plain call."""
+    w = nr.tensor(rng.standard_normal((4, 3)).astype(np.float32), requires_grad=True)
+    f = jit(lambda x: (nr.relu(x @ w), {"twice": x * 2}))
+    x = _t(2, 4)
+    with nr.no_grad():
+        g = f.array_function(x)
+    out = g(x.numpy())
+    assert type(out[0]) is np.ndarray and type(out[1]["twice"]) is np.ndarray
+    np.testing.assert_allclose(out[0], np.maximum(x.numpy() @ w.numpy(), 0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(out[1]["twice"], x.numpy() * 2)
+    with nr.no_grad():
+        w.data = w.numpy() - 0.5
+    np.testing.assert_allclose(g(x.numpy())[0], np.maximum(x.numpy() @ w.numpy(), 0), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"array function <lambda>: argument 0 is float64\[2, 4\], "
+                                         r"the signature is float32\[2, 4\]"):
+        g(x.numpy().astype(np.float64))
+    with pytest.raises(TypeError, match="array_function: pass the Tensors"):
+        f.array_function(x.numpy())
+    w64 = w.numpy().astype(np.float64)
+    with nr.no_grad():
+        w.data = w64
+    first = g(x.numpy())  # the retrace, through the plain call
+    assert f.trace_count == 2 and type(first[0]) is np.ndarray
+    np.testing.assert_allclose(first[0], np.maximum(x.numpy() @ w64, 0), rtol=1e-6)
+    np.testing.assert_allclose(g(x.numpy())[0], np.maximum(x.numpy() @ w64, 0), rtol=1e-6)
+    assert f.trace_count == 2
+
+
 def test_a_grad_the_function_never_touches_is_not_part_of_its_signature():
     """A forward pass over a weight replays whether the weight has a .grad or not; a function
     whose backward accumulates into that .grad retraces when it appears (the sum differs)."""

@@ -217,6 +217,31 @@ def test_predict_runs_the_traced_forward_and_sees_new_weights():
     assert model._q_fn.trace_count == 2  # every call replays
 
 
+def test_one_state_predict_matches_the_batch_path_for_any_layout_and_dtype():
+    """`predict` on one state runs the Q-network's array function (arrays in and out, no
+    Tensors): the same actions as the batch path for C-contiguous, strided and float64
+    observations, after training too, and argmax's tie and NaN rules."""
+    from neurona.rl.dqn import _argmax_list
+
+    model = small_dqn(learning_starts=20)
+    obs = np.random.default_rng(4).normal(size=(6, 4)).astype(np.float32)
+    wide = np.repeat(obs, 2, axis=1)  # wide[:, ::2] are strided views of obs' rows
+    for round_ in range(2):
+        want = model.q_values(obs).argmax(axis=1)
+        for i in range(len(obs)):
+            for o in (obs[i], wide[i, ::2], obs[i].astype(np.float64), obs[i].tolist()):
+                assert model.predict(o, deterministic=True)[0] == want[i], (round_, i, o)
+        assert model._q_one is not None
+        model.learn(60)  # new weights: the array function reads them live
+    with nr.no_grad():
+        q = model.q_net(nr.tensor(obs[:1])).numpy()
+    np.testing.assert_allclose(model._q_one(obs[:1]), q, rtol=1e-5, atol=1e-6)
+    rows = np.random.default_rng(5).integers(0, 3, size=(200, 4)).astype(np.float64)
+    rows[::7, 2] = np.nan
+    for row in rows:
+        assert _argmax_list(row.tolist()) == np.argmax(row), row
+
+
 def test_jit_learner_step_matches_eager():
     # without fusion: compiling fused kernels with numba takes longer than this test may
     eager, traced = small_dqn(learning_starts=20), small_dqn(learning_starts=20, jit={"fuse": False})

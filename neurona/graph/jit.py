@@ -93,8 +93,17 @@ class _Compiled:
         self.out_spec = out_spec
         self.single_out = out_spec[0] == "T"  # the function returns one Tensor
         self.replay = self._build()
+        self._replay_arrays = None
 
-    def _build(self):
+    @property
+    def replay_arrays(self):
+        """`replay` over backend arrays: arrays in, the output arrays out (no Tensor wrappers);
+        generated on first use (`TracedFunction.array_function`)."""
+        if self._replay_arrays is None:
+            self._replay_arrays = self._build(arrays=True)
+        return self._replay_arrays
+
+    def _build(self, arrays=False):
         prog = self.program
         ns = {"RETRACE": _RETRACE, "make": Tensor._make, "spec": self.out_spec,
               "unflatten": _unflatten, "K": prog._kernels, "C": prog._consts, "annotate": prog._annotate}
@@ -119,9 +128,10 @@ class _Compiled:
         line_node = {}
         n_args = len(self.optimized.args)
         if n_args == 1:
-            lines.append("    a0 = tensors[0]._data")
+            lines.append("    a0 = tensors[0]" if arrays else "    a0 = tensors[0]._data")
         elif n_args:
-            lines.append(f"    {''.join(f'a{i}, ' for i in range(n_args))}= [t._data for t in tensors]")
+            lines.append(f"    {''.join(f'a{i}, ' for i in range(n_args))}= "
+                         + ("tensors" if arrays else "[t._data for t in tensors]"))
         ns["P"], ns["N_NODES"] = prog, prog.n_nodes
         lines.append("    P.launches += N_NODES  # what Program.run counts, for the inlined program too")
         lines.append("    try:")
@@ -140,7 +150,11 @@ class _Compiled:
             else:
                 lines.append(f"    W{i}._grad = None")
             k += has
-        if self.single_out:
+        if arrays and self.single_out:
+            lines.append(f"    return {prog.out_exprs[0]}")
+        elif arrays:
+            lines.append(f"    return unflatten(spec, [{', '.join(prog.out_exprs)}])")
+        elif self.single_out:
             lines.append(f"    return make({prog.out_exprs[0]}, False, None)")
         else:
             outs = ", ".join(f"make({o}, False, None)" for o in prog.out_exprs)
@@ -155,6 +169,14 @@ def _fallback(fn, grad, args):
     """`fn(*args)` under grad mode `grad` (a concrete function's signature)."""
     with set_grad_enabled(grad):
         return fn(*args)
+
+
+def _fallback_arrays(fn, grad, arrays):
+    """`_fallback` for an array function: arrays wrapped as Tensors in, the results' arrays out."""
+    out = _fallback(fn, grad, tuple(Tensor._make(a, False, None) for a in arrays))
+    leaves: list = []
+    spec = _flatten(out, leaves)
+    return _unflatten(spec, [t._data for t in leaves])
 
 
 def trace_graph(fn, *args, **kwargs) -> Graph:
@@ -249,10 +271,33 @@ class TracedFunction:
         ...
         ValueError: concrete function <lambda>: argument 0 is float32[4], the signature is float32[3]
         """
+        return self._concrete(tensors, arrays=False)
+
+    def array_function(self, *tensors):
+        """`concrete_function` over backend arrays (NumPy on CPU): arrays of exactly the
+        signature's shapes and dtypes in, the output array (or the output structure of arrays)
+        out — no Tensor wrapped around the arguments or the results. For the hottest loops
+        outside autograd, such as a DQN agent acting on one state; the results are the graph's
+        own arrays, as `.numpy()` of `concrete_function`'s results would be.
+
+        >>> import numpy as np, neurona as nr
+        >>> f = nr.jit(lambda x: x * 2 + 1)
+        >>> g = f.array_function(nr.ones(3))
+        >>> g(np.zeros(3, np.float32)).tolist()
+        [1.0, 1.0, 1.0]
+        >>> g(np.zeros(3))
+        Traceback (most recent call last):
+        ...
+        ValueError: array function <lambda>: argument 0 is float64[3], the signature is float32[3]
+        """
+        return self._concrete(tensors, arrays=True)
+
+    def _concrete(self, tensors, arrays):
+        what = "array_function" if arrays else "concrete_function"
         if not tensors or any(type(t) is not Tensor for t in tensors):
-            raise TypeError("jit.concrete_function: pass the Tensors of the signature positionally (one or more)")
+            raise TypeError(f"jit.{what}: pass the Tensors of the signature positionally (one or more)")
         if active() is not None:
-            raise RuntimeError("jit.concrete_function: called while a trace records; make it outside")
+            raise RuntimeError(f"jit.{what}: called while a trace records; make it outside")
         shapes = tuple((t._data.shape, t._data.dtype) for t in tensors)
         grad = is_grad_enabled()
         key = ("T*", shapes, grad)
@@ -261,23 +306,29 @@ class TracedFunction:
             self(*tensors)
             entry = self.cache[key]
         name = getattr(self.fn, "__name__", "function")
-        ns = {"E": [entry], "RETRACE": _RETRACE, "tracing": _tracing, "fn": self, "fallback": _fallback,
-              "grad": grad, "KEY": key}
+        kind = "array function" if arrays else "concrete function"
+        ns = {"E": [entry], "RETRACE": _RETRACE, "tracing": _tracing, "fn": self, "grad": grad, "KEY": key,
+              "fallback": _fallback_arrays if arrays else _fallback}
         args = ", ".join(f"x{i}" for i in range(len(tensors)))
         lines = [f"def concrete({args}):"]
         for i, (shape, dtype) in enumerate(shapes):
             ns[f"SH{i}"], ns[f"DT{i}"] = shape, dtype
-            lines += [f"    d = x{i}._data",
+            lines += [f"    d = x{i}" if arrays else f"    d = x{i}._data",
                       f"    if d.shape != SH{i} or (d.dtype is not DT{i} and d.dtype != DT{i}):",
-                      f"        raise ValueError(f'concrete function {name}: argument {i} is "
+                      f"        raise ValueError(f'{kind} {name}: argument {i} is "
                       f"{{d.dtype}}{{list(d.shape)}}, the signature is {dtype}{list(shape)}')"]
+        if arrays:
+            entry.replay_arrays  # noqa: B018 - generated now, read below without the property
+        replay = "_replay_arrays" if arrays else "replay"
         lines += ["    if tracing.recording and tracing.current() is not None:",
                   f"        return fallback(fn, grad, ({args},))",
-                  f"    out = E[0].replay(({args},))",
+                  f"    out = E[0].{replay}(({args},))",
                   "    if out is RETRACE:  # the plain call retraces; replay its graph from then on",
                   f"        out = fallback(fn, grad, ({args},))",
-                  "        E[0] = fn.cache.get(KEY, E[0])",
-                  "    return out"]
+                  "        E[0] = fn.cache.get(KEY, E[0])"]
+        if arrays:
+            lines.append("        E[0].replay_arrays  # generated for the new trace")
+        lines.append("    return out")
         exec("\n".join(lines), ns)  # noqa: S102 - generated for this signature
         concrete = ns["concrete"]
         concrete.__doc__ = f"{name} traced for {', '.join(f'{d}{list(s)}' for s, d in shapes)} (grad mode {grad})"

@@ -49,6 +49,22 @@ _INDEX = tuple(np.int64(i) for i in range(256))  # greedy actions as argmax retu
 _F32 = np.dtype(np.float32)
 
 
+def _argmax_list(row):
+    """np.argmax of a list of floats: the first maximum, or the first NaN if there is one.
+
+    >>> _argmax_list([0.5, 2.0, 2.0]), _argmax_list([1.0, float("nan"), 3.0])
+    (1, 1)
+    """
+    best, top, i = 0, row[0], 0
+    for v in row:
+        if v != v:
+            return i
+        if v > top:
+            best, top = i, v
+        i += 1
+    return best
+
+
 class LinearSchedule:
     """SB3's `get_linear_fn`: `start` → `end` over the first `fraction` of training, then `end`;
     called with progress_remaining (1 at the start, 0 at the end).
@@ -157,7 +173,7 @@ class DQN:
         self.tensorboard_log, self.seed, self.device, self.verbose = tensorboard_log, seed, device, verbose
         self.double_q, self.loss, self.n_threads = bool(double_q), loss, n_threads
         self.jit = dict(jit) if isinstance(jit, dict) else bool(jit)
-        self._observation_space, self._obs_shape = None, None
+        self._observation_space, self._obs_shape, self._one_shape = None, None, None
         self.exploration_schedule = LinearSchedule(self.exploration_initial_eps, self.exploration_final_eps,
                                                    self.exploration_fraction)
         self.exploration_rate = self.exploration_initial_eps
@@ -172,6 +188,7 @@ class DQN:
         self._train_step_fn = None
         self._q_fn = None  # Q(s, ·) as an `nr.jit` graph (CPU), traced on the first call per batch shape
         self._q_fns: dict = {}  # batch shape -> its concrete function of `_q_fn`
+        self._q_one = None  # the array function of `_q_fn` for one state (CPU, not images), see `predict`
         if env is not None:
             self.env = _as_vec_env(env)
             self.observation_space = self.env.single_observation_space
@@ -188,6 +205,8 @@ class DQN:
     def observation_space(self, space):
         self._observation_space = space
         self._obs_shape = None if space is None or space.shape is None else tuple(space.shape)
+        self._one_shape = None if self._obs_shape is None else (1, *self._obs_shape)
+        self._q_one = None  # traced for the previous space's shape, if any
 
     # -- construction ---------------------------------------------------------------------------
     def _setup_model(self, frame_stack=None):
@@ -247,6 +266,11 @@ class DQN:
         fn = self._q_fns.get(x._data.shape)
         if fn is None:
             fn = self._q_fns[x._data.shape] = self._q_concrete(x)
+            if x._data.shape == self._one_shape and not self.is_image:
+                # one state of float32 features: `predict` calls the graph on arrays, skipping the
+                # Tensors around the state and the Q-values (a third of the time of one action)
+                with no_grad():
+                    self._q_one = self._q_fn.array_function(x)
         return fn(x)._data
 
     def _q_concrete(self, x):
@@ -269,16 +293,17 @@ class DQN:
         obs = observation if type(observation) is np.ndarray else np.asarray(observation)
         shape = self._obs_shape
         if obs.shape == shape:  # one observation
-            q = self.q_values(obs[None])
+            act = self._q_one
+            # the hot path of acting: the array straight into the graph (a non-contiguous one is
+            # read as such: the kernels' dispatch checks the layout)
+            q = act(obs[None]) if act is not None and obs.dtype is _F32 else self.q_values(obs[None])
             if deterministic:
-                # the first maximum, as argmax, from a Python list: NumPy's reduction machinery
+                # argmax from a Python list: NumPy's reduction machinery (and even sum/max/index)
                 # costs more than the network on one state when its code is not in cache
-                # (a NaN anywhere makes the sum NaN: then argmax itself, which picks the NaN)
                 row = q.tolist()[0]
-                total = sum(row)
-                if total != total or len(row) > len(_INDEX):
+                if len(row) > len(_INDEX):
                     return q.argmax(), state
-                return _INDEX[row.index(max(row))], state
+                return _INDEX[_argmax_list(row)], state
             actions = q.argmax(axis=1)
         elif obs.shape[1:] != shape:
             raise ValueError(f"DQN.predict: observation of shape {obs.shape} does not match the observation space "
