@@ -6,6 +6,10 @@ clip-norm 5, validation in zero-state 64-character windows on the last 10%, the 
 the target "what PyTorch eager reaches here" is a measurement of this machine, not a quote.
 
     python -m benchmarks.char_lstm_peer [--minutes 12] [--threads 0] [--eval-every 500]
+        [--lr-schedule constant|cosine] [--windows streams|random] [--max-steps N]
+
+`--windows random` draws the 32 windows of each batch at random offsets, each from the zero state
+(as validation reads the text), as `examples/char_rnn.py --windows random` does.
 """
 from __future__ import annotations
 
@@ -52,6 +56,9 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
                    help="cosine: the rate falls from 2e-3 to 1e-4 over the budget, as examples/char_rnn.py's default")
+    p.add_argument("--windows", choices=["streams", "random"], default="streams",
+                   help="streams: truncated BPTT over 32 streams; random: zero-state windows at random offsets")
+    p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps too (0: time only)")
     args = p.parse_args(argv)
     from neurona.text import Vocabulary
     from neurona.text.corpora import shakespeare_text
@@ -70,6 +77,8 @@ def main(argv=None):
     L = len(train_ids) // B
     streams = torch.from_numpy(train_ids[:B * L].reshape(B, L))
     windows = (L - 1) // T
+    window_rng = np.random.default_rng(args.seed)
+    offsets = np.arange(T + 1)
     steps, chars, budget, next_eval, done = 0, 0, args.minutes * 60, args.eval_every, False
     print(json.dumps({"peer": f"torch {torch.__version__} eager", "threads": torch.get_num_threads(),
                       "train_chars": len(train_ids), "val_chars": len(val_ids), "vocab": len(vocab)}), flush=True)
@@ -77,10 +86,16 @@ def main(argv=None):
     while not done:
         state = None
         for w in range(windows):
-            x = streams[:, w * T:(w + 1) * T]
-            y = streams[:, w * T + 1:(w + 1) * T + 1]
+            if args.windows == "streams":
+                x = streams[:, w * T:(w + 1) * T]
+                y = streams[:, w * T + 1:(w + 1) * T + 1]
+            else:
+                rows = torch.from_numpy(train_ids[window_rng.integers(0, len(train_ids) - T - 1, size=B)[:, None]
+                                                  + offsets])
+                x, y, state = rows[:, :T], rows[:, 1:], None
             if args.lr_schedule == "cosine":  # as examples/char_rnn.py: 2e-3 → 1e-4 over the time budget
-                frac = min(1.0, (time.perf_counter() - start) / budget)
+                frac = min(1.0, max((time.perf_counter() - start) / budget,
+                                    steps / args.max_steps if args.max_steps else 0.0))
                 for group in opt.param_groups:
                     group["lr"] = 2e-3 * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
             opt.zero_grad()
@@ -93,6 +108,8 @@ def main(argv=None):
             steps += 1
             chars += B * T
             elapsed = time.perf_counter() - start
+            if args.max_steps and steps >= args.max_steps:
+                budget = elapsed  # stop here: the evaluation below is the last
             if elapsed >= budget or steps >= next_eval:
                 next_eval += args.eval_every
                 val = _evaluate(model, val_ids, T)

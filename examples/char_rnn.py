@@ -115,7 +115,8 @@ def shakespeare(args, out: Path):
           f"{best['val_nats_per_char']:.3f} nats/char ({time.perf_counter() - t0:.1f}s)")
 
     B, T = args.batch, args.seq
-    model = lstm_lm(len(vocab), args.hidden, args.layers, args.embed, batch=B, stateful=True,
+    stateful = args.windows == "streams"
+    model = lstm_lm(len(vocab), args.hidden, args.layers, args.embed, batch=B, stateful=stateful,
                     embed_init=args.embed_init, torch_init=args.torch_init)
     model.build((B, T))
     eval_model = lstm_lm(len(vocab), args.hidden, args.layers, args.embed)
@@ -124,6 +125,10 @@ def shakespeare(args, out: Path):
     L = len(train_ids) // B
     streams = train_ids[:B * L].reshape(B, L)  # 32 parallel streams of contiguous text
     windows = (L - 1) // T
+    # --windows random: each batch is B windows at random offsets, every one from the zero state
+    # (as validation reads the text); an "epoch" is as many characters as the streams hold
+    window_rng = np.random.default_rng(args.seed)
+    offsets = np.arange(T + 1)
     curve, samples, steps, chars = [], [], 0, 0
     start = time.perf_counter()
     budget = args.minutes * 60
@@ -134,8 +139,12 @@ def shakespeare(args, out: Path):
             if hasattr(layer, "reset_states"):
                 layer.reset_states()
         for w in range(windows):
-            x = streams[:, w * T:(w + 1) * T]
-            y = streams[:, w * T + 1:(w + 1) * T + 1]
+            if stateful:
+                x = streams[:, w * T:(w + 1) * T]
+                y = streams[:, w * T + 1:(w + 1) * T + 1]
+            else:
+                rows = train_ids[window_rng.integers(0, len(train_ids) - T - 1, size=B)[:, None] + offsets]
+                x, y = rows[:, :T], rows[:, 1:]
             if args.lr_schedule == "cosine":  # over the time budget (or --max-steps), down to lr·min_lr_frac
                 done_frac = min(1.0, max((time.perf_counter() - start) / budget,
                                          steps / args.max_steps if args.max_steps else 0.0))
@@ -231,6 +240,9 @@ def main(argv=None):
                         "'normal:S' for N(0, S²) (PyTorch's nn.Embedding: normal:1); docs/results.md has the effect")
     p.add_argument("--torch-init", action="store_true",
                    help="start the LSTM and Dense weights as PyTorch does (U(±1/√hidden), no forget-gate bias of 1)")
+    p.add_argument("--windows", choices=["streams", "random"], default="streams",
+                   help="streams: truncated BPTT over B contiguous streams, the state carried from window to window; "
+                        "random: B windows at random offsets per batch, each from the zero state (as validation)")
     p.add_argument("--out", default="out/char_rnn")
     p.add_argument("--threads", type=int, default=0,
                    help="nr.set_num_threads(N): BLAS and kernel threads (0: leave the defaults); with N > 1 and "
