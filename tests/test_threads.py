@@ -62,10 +62,22 @@ def test_environment_sets_both():
     assert r.stdout.split() == ["1", "1", "[1]"]
 
 
-def test_default_counts_available_cpus(tmp_path, restore):
+def test_default_counts_available_cpus(tmp_path, restore, monkeypatch):
     threads._num_threads = None
-    if "NEURONA_NUM_THREADS" not in os.environ:
-        assert nr.get_num_threads() == nr.backend.kernel_threads() == 1  # measured default (docs/performance.md)
+    monkeypatch.delenv("NEURONA_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "_default_threads", None)
+    assert nr.get_num_threads() == nr.backend.kernel_threads() == threads.available_cpus()
+    real = threads.available_cpus
+    monkeypatch.setattr(threads, "_default_threads", None)
+    monkeypatch.setattr(threads, "available_cpus", lambda: 5)  # counted once, on first use
+    assert nr.get_num_threads() == 5
+    monkeypatch.setattr(threads, "available_cpus", lambda: 7)
+    assert nr.get_num_threads() == 5
+    with nr.backend.thread_limit(1):
+        assert nr.backend.kernel_threads() == 1
+    nr.set_num_threads(2)
+    assert nr.get_num_threads() == 2
+    monkeypatch.setattr(threads, "available_cpus", real)
     assert threads.available_cpus() <= len(os.sched_getaffinity(0))
     f = tmp_path / "cpu.max"
     for text, cpus in [("max 100000\n", None), ("150000 100000\n", 2), ("50000 100000\n", 1),

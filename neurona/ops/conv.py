@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from .. import backend as B
 from ..backend import kernels
 from ..autograd.function import Function
+from ..autograd.tracing import is_tracing
 from ._base import ShapeError, as_tensor
 
 
@@ -243,6 +244,10 @@ class Conv2d(Function):
     def forward(self, x, w, geo):
         self.geo = geo
         y, self.cols = kernels.conv_by_batch(conv_forward, x, w, geo)
+        if isinstance(self.cols, tuple) and is_tracing():
+            # per-range matrices are no array that graph mode can hand on to a replay: it would
+            # replay the traced run's; the filter gradient recomputes them
+            self.cols = None
         return y
 
     def backward(self, gy):

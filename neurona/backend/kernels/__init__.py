@@ -322,7 +322,9 @@ def _work(n, c, k, geo):
 # The three conv2d ops (ops/conv.py passes its functions in: this package cannot import ops/).
 # The forward pass keeps each range's saved matrix (im2col's, Winograd's V, ...) with the ranges,
 # as (ranges, [saved, ...]); the filter gradient uses them when its ranges are the same, and sums
-# the ranges' parts in order.
+# the ranges' parts in order. An op run whole on one thread keeps its matrix as it is. (Graph
+# mode records only arrays as an op's saved outputs: ops/conv.py drops the (ranges, [...]) form
+# while tracing, so a replay's filter gradient recomputes them instead of reading the traced run's.)
 
 # Each range copies its result into its rows of the whole output, inside its own thread: a
 # concatenation after the ranges would be one serial pass over the output (LeNet's first layer:
@@ -333,9 +335,8 @@ def conv_by_batch(forward, x, w, geo):
     ranges = batch_ranges(x, x.shape[0], _work(x.shape[0], x.shape[1], w.shape[0], geo))
     if ranges is None:
         return forward(x, w, geo)
-    if len(ranges) == 1:
-        y, saved = over_batch(ranges, lambda i, b0, b1: forward(x, w, geo))[0]
-        return y, (ranges, [saved])
+    if len(ranges) == 1:  # the whole op, its saved matrix as without the split (graph mode keeps it)
+        return over_batch(ranges, lambda i, b0, b1: forward(x, w, geo))[0]
     y = numpy.empty((x.shape[0], w.shape[0], geo.oh, geo.ow), dtype=numpy.result_type(x, w))
 
     def one(i, b0, b1):
@@ -369,7 +370,12 @@ def conv_weight_grad_by_batch(weight_grad, x, gy, geo, saved):
     per_range = saved if isinstance(saved, tuple) else (None, None)
     if ranges is None:
         return weight_grad(x, gy, geo, None if isinstance(saved, tuple) else saved)
-    kept = per_range[1] if per_range[0] == ranges else [None] * len(ranges)  # else the threads changed
+    if per_range[0] == ranges:
+        kept = per_range[1]
+    elif len(ranges) == 1 and not isinstance(saved, tuple):  # conv_by_batch's whole op kept its matrix
+        kept = [saved]
+    else:  # the threads changed since the forward pass
+        kept = [None] * len(ranges)
     whole = len(ranges) == 1  # then gy itself: Winograd's input gradient kept its transform
     parts = over_batch(ranges, lambda i, b0, b1: weight_grad(x if whole else x[b0:b1], gy if whole else gy[b0:b1],
                                                              geo, kept[i]))
