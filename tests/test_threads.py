@@ -255,3 +255,23 @@ def test_split_matmul_exact_on_integers_and_views(restore, monkeypatch):
         np.testing.assert_array_equal(kernels.matmul(ai, bi), ai @ bi)
         af, bf = rng.standard_normal((k, m)).astype(np.float32), rng.standard_normal((n, k)).astype(np.float32)
         np.testing.assert_allclose(kernels.matmul(af.T, bf.T), af.T @ bf.T, rtol=1e-5, atol=1e-5)
+
+
+def test_serving_predictions_use_one_kernel_thread(restore):
+    """The model server's batch threads predict on one kernel thread each (as DataLoader workers):
+    requests give the parallelism; the training thread's count is left alone."""
+    import types
+
+    from neurona.serving.repository import LoadedVersion
+
+    nr.set_num_threads(2)
+    seen = []
+
+    class Model:
+        def predict_step(self, batch):
+            seen.append(nr.backend.kernel_threads())
+            return batch[0]
+
+    out = LoadedVersion.predict(types.SimpleNamespace(model=Model()), [np.ones((2, 3), np.float32)])
+    assert seen == [1] and nr.backend.kernel_threads() == 2
+    np.testing.assert_array_equal(out[0], np.ones((2, 3), np.float32))
