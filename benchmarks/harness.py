@@ -92,26 +92,19 @@ def blas_info() -> str:
     return "unknown"
 
 
-_kernel_cap = None  # the thread_limit in force for the benchmarking thread (set_threads)
-
-
 def set_threads(n: int) -> None:
-    """Use `n` threads in NumPy's BLAS and in torch. neurona's own kernels keep their setting
-    (NEURONA_NUM_THREADS, default the available CPUs: see `neurona.backend.kernel_threads`),
-    capped at n for the calling thread (so a 1-thread figure is one thread on both sides), so
-    the figures are those of the library as it comes; NEURONA_NUM_THREADS=n gives what
-    `nr.set_num_threads(n)` gives."""
-    global _kernel_cap
+    """Use `n` threads in NumPy's BLAS and in torch. neurona's own kernels keep the library's
+    default (NEURONA_NUM_THREADS, else the available CPUs: see `neurona.backend.kernel_threads`)
+    capped at n (`nr.set_num_threads(min(n, default))`, so a 1-thread figure is one thread on
+    both sides): the figures are those of the library as it comes; NEURONA_NUM_THREADS=n gives
+    what `nr.set_num_threads(n)` gives."""
     import torch  # noqa: PLC0415
 
-    from neurona.backend import kernel_threads, thread_limit  # noqa: PLC0415
+    import neurona  # noqa: PLC0415
 
-    if _kernel_cap is not None:
-        _kernel_cap.__exit__(None, None, None)
-        _kernel_cap = None
-    if n < kernel_threads():
-        _kernel_cap = thread_limit(n)
-        _kernel_cap.__enter__()
+    env = os.environ.get("NEURONA_NUM_THREADS", "").strip()
+    default = int(env) if env.isdigit() and int(env) >= 1 else neurona.backend.available_cpus()
+    neurona.set_num_threads(min(n, default))  # the BLAS too: set to n below
     torch.set_num_threads(n)
     settle_for(n)
     try:
