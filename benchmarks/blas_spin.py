@@ -2,7 +2,9 @@
 neurona's kernel pool, and the rest (OpenBLAS's own threads, which busy-wait for ~0.1 s after
 every GEMM that woke them), for MatMul's rule before issue 11's fix (a GEMM of at least
 MIN_GEMM_THREADS_WORK multiply-adds on the BLAS's threads) and now (split over the kernel pool,
-one BLAS thread each), alternating step by step in one process.
+one BLAS thread each), alternating step by step in one process, each timed step after a 0.2 s
+pause (the other rule's spinners stop) and 0.1 s of untimed steps (as `harness.settle`: a VM's
+idle second CPU wakes slowly for a while after a pause).
 
 `python -m benchmarks.blas_spin [--workload W3] [--threads 2] [--reps 3]`. Per-thread CPU comes
 from /proc/self/task/*/schedstat (Linux): time on a CPU, which other processes' load does not
@@ -29,7 +31,7 @@ import torch  # noqa: E402
 import neurona as nr  # noqa: E402
 from neurona.backend import blas_threads, kernel_threads, kernels  # noqa: E402
 
-from . import workloads  # noqa: E402
+from . import harness, workloads  # noqa: E402
 
 BUILDERS = {"W1": workloads.build_w1, "W2": workloads.build_w2, "W3": workloads.build_w3}
 
@@ -71,7 +73,10 @@ def main(argv=None):
             for name, rule in rules.items():
                 kernels.matmul = rule
                 time.sleep(0.2)  # the other rule's spinning BLAS threads stop (~0.1 s)
-                ours()  # untimed: this rule's threads wake
+                t0 = time.perf_counter()
+                ours()  # untimed for 0.1 s (harness.settle): this rule's threads and CPUs awake
+                while time.perf_counter() - t0 < harness.SETTLE_WARM_S:
+                    ours()
                 c0, t0 = cpu_ms_by_thread(), time.perf_counter()
                 ours()
                 wall = (time.perf_counter() - t0) * 1e3
