@@ -13,7 +13,10 @@ to the kernel pool, plus the longest task of each hand-out (`winograd.run_side_b
 every split goes through): what the step would take on free cores, an estimate that a loaded
 machine does not inflate (CPU time is computing, not waiting for a core); it ignores what the
 threads cost each other in caches and memory bandwidth, and counts OpenBLAS's own threads, if any
-run, as serial work. The "where the time goes" figures of
+run, as serial work. Each op's line gives the same estimate for the op
+(`critical_path_median_ms`), and `--kernel-threads k` runs neurona's kernels at k threads while
+the BLAS keeps `--threads` (thread_limit), so each path's cost at 1 and 2 kernel threads can be
+compared op by op. The "where the time goes" figures of
 docs/performance.md come from it. Like benchmarks.run, it re-runs itself without
 OPENBLAS_CORETYPE/L2_SIZE.
 May import: threadpoolctl, torch, neurona, benchmarks.workloads.
