@@ -93,12 +93,18 @@ def blas_info() -> str:
 
 
 def set_threads(n: int) -> None:
-    """Use `n` threads in NumPy's BLAS and in torch. neurona's own kernels keep their setting
-    (NEURONA_NUM_THREADS, default 1: see `neurona.backend.kernel_threads`), so the figures are
-    those of the library as it comes; NEURONA_NUM_THREADS=n gives what `nr.set_num_threads(n)`
-    gives."""
+    """Use `n` threads in NumPy's BLAS and in torch. neurona's own kernels keep the library's
+    default (NEURONA_NUM_THREADS, else the available CPUs: see `neurona.backend.kernel_threads`)
+    capped at n (`nr.set_num_threads(min(n, default))`, so a 1-thread figure is one thread on
+    both sides): the figures are those of the library as it comes; NEURONA_NUM_THREADS=n gives
+    what `nr.set_num_threads(n)` gives."""
     import torch  # noqa: PLC0415
 
+    import neurona  # noqa: PLC0415
+
+    env = os.environ.get("NEURONA_NUM_THREADS", "").strip()
+    default = int(env) if env.isdigit() and int(env) >= 1 else neurona.backend.available_cpus()
+    neurona.set_num_threads(min(n, default))  # the BLAS too: set to n below
     torch.set_num_threads(n)
     settle_for(n)
     try:

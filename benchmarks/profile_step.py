@@ -13,7 +13,10 @@ to the kernel pool, plus the longest task of each hand-out (`winograd.run_side_b
 every split goes through): what the step would take on free cores, an estimate that a loaded
 machine does not inflate (CPU time is computing, not waiting for a core); it ignores what the
 threads cost each other in caches and memory bandwidth, and counts OpenBLAS's own threads, if any
-run, as serial work. The "where the time goes" figures of
+run, as serial work. Each op's line gives the same estimate for the op
+(`critical_path_median_ms`), and `--kernel-threads k` runs neurona's kernels at k threads while
+the BLAS keeps `--threads` (thread_limit), so each path's cost at 1 and 2 kernel threads can be
+compared op by op. The "where the time goes" figures of
 docs/performance.md come from it. Like benchmarks.run, it re-runs itself without
 OPENBLAS_CORETYPE/L2_SIZE.
 May import: threadpoolctl, torch, neurona, benchmarks.workloads.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import os
 import statistics
@@ -48,6 +52,8 @@ def main(argv=None):
     ap.add_argument("--workload", default="W3", choices=sorted(BUILDERS))
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1, help="nr.set_num_threads(n) (kernels and BLAS)")
+    ap.add_argument("--kernel-threads", type=int, default=None,
+                    help="neurona's kernels at this count instead (thread_limit; the BLAS keeps --threads)")
     ap.add_argument("--keep-blas-env", action="store_true", help="keep OPENBLAS_CORETYPE/L2_SIZE as set")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -57,10 +63,15 @@ def main(argv=None):
     apply = function.Function.apply.__func__
     opt_step = optimizer.Optimizer.step
 
+    paths_by_op: dict = collections.defaultdict(float)  # each op's critical path, as the step's
+
     def timed(cls, *inputs, **params):
-        t0 = time.perf_counter()
+        h0, c0, t0 = len(handouts), time.process_time(), time.perf_counter()
         out = apply(cls, *inputs, **params)
         spent[cls.__name__] += time.perf_counter() - t0
+        mine = handouts[h0:]
+        paths_by_op[cls.__name__] += (time.process_time() - c0 - sum(h[0] for h in mine)
+                                      + sum(h[1] for h in mine))
         return out
 
     def timed_step(self):
@@ -92,21 +103,27 @@ def main(argv=None):
     optimizer.Optimizer.step = timed_step
     winograd.run_side_by_side = traced
     per_step = collections.defaultdict(list)
+    per_step_path = collections.defaultdict(list)
     steps, paths = [], []
+    limit = nr.backend.thread_limit(args.kernel_threads) if args.kernel_threads else contextlib.nullcontext()
     try:
-        ours()
-        ours()
-        for _ in range(args.steps):
-            spent.clear()
-            handouts.clear()
-            t0, c0 = time.perf_counter(), time.process_time()
+        with limit:
             ours()
-            steps.append(time.perf_counter() - t0)
-            cpu = time.process_time() - c0
-            paths.append(cpu - sum(h[0] for h in handouts) + sum(h[1] for h in handouts))
-            spent["(rest)"] = steps[-1] - sum(spent.values())
-            for name, total in spent.items():
-                per_step[name].append(total)
+            ours()
+            for _ in range(args.steps):
+                spent.clear()
+                paths_by_op.clear()
+                handouts.clear()
+                t0, c0 = time.perf_counter(), time.process_time()
+                ours()
+                steps.append(time.perf_counter() - t0)
+                cpu = time.process_time() - c0
+                paths.append(cpu - sum(h[0] for h in handouts) + sum(h[1] for h in handouts))
+                spent["(rest)"] = steps[-1] - sum(spent.values())
+                for name, total in spent.items():
+                    per_step[name].append(total)
+                for name, total in paths_by_op.items():
+                    per_step_path[name].append(total)
     finally:
         function.Function.apply = classmethod(apply)
         optimizer.Optimizer.step = opt_step
@@ -114,7 +131,8 @@ def main(argv=None):
     step = sum(steps) / len(steps)
     with open("/proc/loadavg") if os.path.exists("/proc/loadavg") else open(os.devnull) as f:
         load = f.read().split()[:3]
-    print(json.dumps({"workload": args.workload, "threads": args.threads, "step_ms": round(step * 1e3, 2),
+    print(json.dumps({"workload": args.workload, "threads": args.threads,
+                      "kernel_threads": args.kernel_threads or args.threads, "step_ms": round(step * 1e3, 2),
                       "step_median_ms": round(statistics.median(steps) * 1e3, 2),
                       "step_min_ms": round(min(steps) * 1e3, 2),
                       "step_cpu_or_critical_path_ms": round(statistics.median(paths) * 1e3, 2),
@@ -125,6 +143,8 @@ def main(argv=None):
             line = {"op": name, "ms_per_step": round(ms, 2), "share": round(ms / (step * 1e3), 3)}
             if args.steps >= 3:
                 line["median_ms"] = round(statistics.median(times) * 1e3, 2)
+            if name in per_step_path:
+                line["critical_path_median_ms"] = round(statistics.median(per_step_path[name]) * 1e3, 2)
             print(json.dumps(line))
 
 

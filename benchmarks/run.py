@@ -6,8 +6,9 @@ kernel; that also pins a current NumPy to AVX2 kernels at half the GEMM speed. U
 --keep-blas-env is given, this script re-runs itself once with both unset (for the benchmark
 process only) and the machine line says which kernel the BLAS then picked.
 At each thread count n the BLAS and torch get n threads; neurona's own kernels keep the library's
-default (`neurona.backend.kernel_threads`) unless --neurona-threads is given, which calls
-`nr.set_num_threads(n)` at each count, as `torch.set_num_threads(n)` is called for the peer.
+default (`neurona.backend.kernel_threads`: the available CPUs), capped at n, unless
+--neurona-threads is given, which calls `nr.set_num_threads(n)` at each count, as
+`torch.set_num_threads(n)` is called for the peer.
 """
 from __future__ import annotations
 

@@ -62,10 +62,22 @@ def test_environment_sets_both():
     assert r.stdout.split() == ["1", "1", "[1]"]
 
 
-def test_default_counts_available_cpus(tmp_path, restore):
+def test_default_counts_available_cpus(tmp_path, restore, monkeypatch):
     threads._num_threads = None
-    if "NEURONA_NUM_THREADS" not in os.environ:
-        assert nr.get_num_threads() == nr.backend.kernel_threads() == 1  # measured default (docs/performance.md)
+    monkeypatch.delenv("NEURONA_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "_default_threads", None)
+    assert nr.get_num_threads() == nr.backend.kernel_threads() == threads.available_cpus()
+    real = threads.available_cpus
+    monkeypatch.setattr(threads, "_default_threads", None)
+    monkeypatch.setattr(threads, "available_cpus", lambda: 5)  # counted once, on first use
+    assert nr.get_num_threads() == 5
+    monkeypatch.setattr(threads, "available_cpus", lambda: 7)
+    assert nr.get_num_threads() == 5
+    with nr.backend.thread_limit(1):
+        assert nr.backend.kernel_threads() == 1
+    nr.set_num_threads(2)
+    assert nr.get_num_threads() == 2
+    monkeypatch.setattr(threads, "available_cpus", real)
     assert threads.available_cpus() <= len(os.sched_getaffinity(0))
     f = tmp_path / "cpu.max"
     for text, cpus in [("max 100000\n", None), ("150000 100000\n", 2), ("50000 100000\n", 1),
@@ -188,36 +200,78 @@ def test_every_compiled_kernel_releases_the_gil(module):
     assert held == [], f"{module}: these kernels hold the GIL: {held}"
 
 
-@pytest.mark.parametrize("shape", [(96, 70, 40), (8, 7, 5)])
-def test_small_matmul_on_one_blas_thread(shape, restore, monkeypatch):
-    """At several kernel threads a small 2-D GEMM runs on one BLAS thread (OpenBLAS's threads would
-    spin for ~0.1 s afterwards, on the cores the kernel pool needs) and a large one on the BLAS's
-    threads; the BLAS count is restored after each; gradients through MatMul unchanged."""
+@pytest.mark.parametrize("shape", [(96, 70, 40), (40, 70, 96), (8, 7, 5)])
+def test_matmul_on_one_blas_thread_split_over_the_pool(shape, restore, monkeypatch):
+    """At several kernel threads every 2-D GEMM runs on one BLAS thread (OpenBLAS's threads would
+    spin for ~0.1 s afterwards, on the cores the kernel pool needs), and a large one is split over
+    the kernel pool by rows (more rows than columns) or columns of the result; the BLAS count is
+    restored after each; values and gradients through MatMul as at one thread."""
     from neurona.backend import kernels
     monkeypatch.setattr(kernels, "MIN_GEMM_THREADS_WORK", 1000)
     m, k, n = shape
     rng = np.random.default_rng(3)
     a0, b0 = rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((k, n)).astype(np.float32)
-    seen = []
-    real = kernels.blas_threads
+    seen, handed = [], []
+    real, real_side = kernels.blas_threads, kernels._winograd.run_side_by_side
 
     def spy(count):
         seen.append(count)
         return real(count)
 
+    def spy_side(tasks):
+        handed.append(len(tasks))
+        return real_side(tasks)
+
     monkeypatch.setattr(kernels, "blas_threads", spy)
+    monkeypatch.setattr(kernels._winograd, "run_side_by_side", spy_side)
     out = {}
     for threads_n in (1, 2):
         nr.set_num_threads(threads_n)
         seen.clear()
+        handed.clear()
         a, b = nr.tensor(a0, requires_grad=True), nr.tensor(b0, requires_grad=True)
         y = a @ b
         (y * y).sum().backward()
         out[threads_n] = (y.numpy(), a.grad.numpy(), b.grad.numpy())
         assert _blas_threads() and all(t == threads_n for t in _blas_threads())
-        small = m * k * n < 1000
-        assert seen == ([1, 1, 1] if threads_n > 1 and small else []), (threads_n, seen)  # y, its two gradients
+        large = m * k * n >= 1000
+        assert seen == ([1, 1, 1] if threads_n > 1 else []), (threads_n, seen)  # y, its two gradients
+        assert handed == ([2, 2, 2] if threads_n > 1 and large else []), (threads_n, handed)
     for a, b in zip(out[1], out[2]):
         np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-6 * np.abs(a).max())
     batched = np.ones((2, 3, 4), np.float32)
     assert kernels.matmul(batched, np.ones((4, 5), np.float32)).shape == (2, 3, 5)
+
+
+def test_split_matmul_exact_on_integers_and_views(restore, monkeypatch):
+    """The split GEMM writes every block of the result: integer products (no BLAS, exact) and
+    transposed views (the backward pass's operands) equal NumPy's whole product."""
+    from neurona.backend import kernels
+    monkeypatch.setattr(kernels, "MIN_GEMM_THREADS_WORK", 1000)
+    nr.set_num_threads(3)
+    rng = np.random.default_rng(4)
+    for m, k, n in [(50, 30, 20), (20, 30, 50), (49, 31, 49)]:
+        ai, bi = rng.integers(-9, 9, (m, k)), rng.integers(-9, 9, (k, n))
+        np.testing.assert_array_equal(kernels.matmul(ai, bi), ai @ bi)
+        af, bf = rng.standard_normal((k, m)).astype(np.float32), rng.standard_normal((n, k)).astype(np.float32)
+        np.testing.assert_allclose(kernels.matmul(af.T, bf.T), af.T @ bf.T, rtol=1e-5, atol=1e-5)
+
+
+def test_serving_predictions_use_one_kernel_thread(restore):
+    """The model server's batch threads predict on one kernel thread each (as DataLoader workers):
+    requests give the parallelism; the training thread's count is left alone."""
+    import types
+
+    from neurona.serving.repository import LoadedVersion
+
+    nr.set_num_threads(2)
+    seen = []
+
+    class Model:
+        def predict_step(self, batch):
+            seen.append(nr.backend.kernel_threads())
+            return batch[0]
+
+    out = LoadedVersion.predict(types.SimpleNamespace(model=Model()), [np.ones((2, 3), np.float32)])
+    assert seen == [1] and nr.backend.kernel_threads() == 2
+    np.testing.assert_array_equal(out[0], np.ones((2, 3), np.float32))

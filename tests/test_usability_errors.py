@@ -84,7 +84,7 @@ def test_num_threads_is_validated_and_named(monkeypatch):
     monkeypatch.setenv("NEURONA_NUM_THREADS", "2")
     assert nr.get_num_threads() == 2
     monkeypatch.delenv("NEURONA_NUM_THREADS")
-    assert nr.get_num_threads() == 1
+    assert nr.get_num_threads() == B.threads.available_cpus()  # the default
     for bad in (1.5, 0, "2", True):
         with pytest.raises(ValueError, match=r"set_num_threads: n must be a positive integer"):
             nr.set_num_threads(bad)

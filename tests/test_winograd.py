@@ -204,7 +204,7 @@ def test_threads_give_the_same_numbers(force, monkeypatch, threads):
 def test_set_num_threads(monkeypatch):
     monkeypatch.setattr(nr.backend.threads, "_num_threads", None)
     monkeypatch.delenv("NEURONA_NUM_THREADS", raising=False)
-    assert nr.backend.kernel_threads() == 1  # the default (see kernel_threads: BLAS threads spin)
+    assert nr.backend.kernel_threads() == nr.backend.available_cpus()  # the default
     monkeypatch.setenv("NEURONA_NUM_THREADS", "3")
     assert nr.backend.kernel_threads() == 3 and nr.get_num_threads() == 3
     monkeypatch.setattr(nr.backend.threads, "_num_threads", 1)  # what set_num_threads(1) records

@@ -1,15 +1,19 @@
 """One thread setting for the whole library: neurona's kernels and NumPy's BLAS.
 
 `set_num_threads(n)` works like `torch.set_num_threads(n)`: it sets the threads of neurona's own
-kernels (Winograd's tile transforms, col2im, 2×2 max pooling and its scatter) AND of the BLAS that
+kernels (the batch split of conv2d's ops, MatMul's large GEMMs, Winograd's tile transforms, col2im,
+2×2 max pooling and its scatter, batch norm's passes, the LSTM's rows) AND of the BLAS that
 NumPy calls for every GEMM (through threadpoolctl, process-wide). `available_cpus()` counts the
 CPUs this process may use: its CPU affinity (`os.sched_getaffinity`) capped by the cgroup CPU quota (`/sys/fs/cgroup/cpu.max`),
 not `os.cpu_count()`, which counts the whole machine. The environment variable
 NEURONA_NUM_THREADS sets the count for both when neurona is imported (as set_num_threads would);
 a bad value is refused with a message naming it.
-Until a count is chosen, the BLAS keeps its own default and neurona's kernels run on one thread
-(`get_num_threads() == kernel_threads() == 1`: measured faster beside OpenBLAS's spinning
-threads); `available_cpus()` is the count to pass for "all the CPUs I may use".
+Until a count is chosen, neurona's kernels use `available_cpus()` threads (counted once, on
+first use) and the BLAS keeps its own default; `get_num_threads() == kernel_threads()` says
+which count is in force. With several kernel threads MatMul's 2-D GEMMs and the batch-split
+convolutions run on one BLAS thread each, side by side in the kernel pool (kernels.matmul,
+kernels.over_batch): OpenBLAS's threads, which spin for ~0.1 s after each GEMM they share, are
+not woken to take the cores the pool needs (docs/performance.md, "One thread setting").
 
 Worker threads (DataLoader workers, serving threads) read a thread-local count: inside
 `thread_limit(n)` the calling thread's kernels use n threads without touching the others. The
@@ -25,6 +29,7 @@ import os
 import threading
 
 _num_threads = None  # set by set_num_threads; None: the default (environment or CPUs available)
+_default_threads = None  # available_cpus(), counted on first use (a system call and a file read)
 _local = threading.local()  # .n: a per-thread limit set by thread_limit
 _blas_limiter = None  # threadpoolctl's limiter object, kept so the limit stays in force
 
@@ -132,23 +137,27 @@ def kernel_threads() -> int:
     """The threads neurona's own kernels split their work over in the calling thread.
 
     get_num_threads() once the user chose a count (set_num_threads, NEURONA_NUM_THREADS,
-    thread_limit); 1 while nothing was chosen. Why 1 and not the CPUs: OpenBLAS's threads spin
-    for a while after each GEMM, so kernel threads started right after a GEMM fight them for the
-    cores; W3's step at 2 BLAS threads on 2 cores was slower with 2 kernel threads than with 1
-    (figures in docs/performance.md, "One thread setting"). A user who sets the count gets it.
+    thread_limit); until then `available_cpus()`, counted on the first call (a process whose
+    affinity or quota changes later calls set_num_threads). Each split kernel still runs small
+    work on one thread (kernels/__init__.py: the thresholds per kernel).
     """
+    global _default_threads
     local = getattr(_local, "n", None)
     if local is not None:
         return local
-    if _num_threads is None:
-        env = os.environ.get("NEURONA_NUM_THREADS")
-        return _check_env(env) if env is not None and env.strip() else 1
-    return _num_threads
+    if _num_threads is not None:
+        return _num_threads
+    env = os.environ.get("NEURONA_NUM_THREADS")
+    if env is not None and env.strip():
+        return _check_env(env)
+    if _default_threads is None:
+        _default_threads = available_cpus()
+    return _default_threads
 
 
 def get_num_threads() -> int:
-    """The threads in force for the calling thread (see kernel_threads): 1 until a count is set
-    with set_num_threads or NEURONA_NUM_THREADS; `available_cpus()` is what "all" means.
+    """The threads in force for the calling thread (see kernel_threads): `available_cpus()` until
+    a count is set with set_num_threads or NEURONA_NUM_THREADS.
 
     >>> import neurona as nr
     >>> nr.get_num_threads() >= 1

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from .. import backend as B
 from ..backend import kernels
 from ..autograd.function import Function
+from ..autograd.tracing import is_tracing
 from ._base import ShapeError, as_tensor
 
 
@@ -242,7 +243,10 @@ def conv_weight_grad(x, gy, geo, cols=None):
 class Conv2d(Function):
     def forward(self, x, w, geo):
         self.geo = geo
-        y, self.cols = kernels.conv_by_batch(conv_forward, x, w, geo)
+        y, cols = kernels.conv_by_batch(conv_forward, x, w, geo)
+        # per-range matrices are no array graph mode can hand on to a replay (it would replay the
+        # traced run's): while tracing, the filter gradient recomputes them
+        self.cols = None if isinstance(cols, tuple) and is_tracing() else cols
         return y
 
     def backward(self, gy):

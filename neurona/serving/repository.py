@@ -8,7 +8,7 @@ the policy no longer wants are unloaded after a wanted one is AVAILABLE, so a br
 at AVAILABLE versions; a request naming no version goes to `stable` (else the latest version), or
 with probability `canary_weight` to `canary`. Moving a label is the rollback (admin endpoint or
 the config file, re-read when it changes).
-May import: numpy, neurona (Tensor, no_grad), neurona.models, neurona.serving.config, neurona.serving.batching,
+May import: numpy, neurona (Tensor, no_grad, backend.thread_limit), neurona.models, neurona.serving.config, neurona.serving.batching,
 neurona.serving.protocol, neurona.serving.metrics,
 neurona.serving.schema_check.
 """
@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..autograd import no_grad
+from ..backend import thread_limit
 from ..tensor import Tensor
 from .batching import Batcher
 from .config import BatchingConfig, ModelConfig, load_model_config
@@ -148,9 +149,10 @@ class LoadedVersion:
         """The model's outputs (a list of arrays, in signature order) for inputs `xs` (signature
         order): one `predict_step` on the whole batch, what `model.predict` runs per batch, without
         its data-loader overhead (~0.7 ms a call). Eager only: grad mode is per thread, so batch
-        threads may run side by side."""
+        threads may run side by side. Each on one kernel thread (`thread_limit(1)`, as DataLoader
+        workers): the batch threads and requests give the parallelism, not neurona's kernel pool."""
         ts = [Tensor(np.ascontiguousarray(x)) for x in xs]
-        with no_grad():
+        with no_grad(), thread_limit(1):
             out = self.model.predict_step((ts if len(ts) > 1 else ts[0],))
         return [o.numpy() for o in (out if isinstance(out, (list, tuple)) else [out])]
 

@@ -322,7 +322,9 @@ def _work(n, c, k, geo):
 # The three conv2d ops (ops/conv.py passes its functions in: this package cannot import ops/).
 # The forward pass keeps each range's saved matrix (im2col's, Winograd's V, ...) with the ranges,
 # as (ranges, [saved, ...]); the filter gradient uses them when its ranges are the same, and sums
-# the ranges' parts in order.
+# the ranges' parts in order. An op run whole on one thread keeps its matrix as it is. (Graph
+# mode records only arrays as an op's saved outputs: ops/conv.py drops the (ranges, [...]) form
+# while tracing, so a replay's filter gradient recomputes them instead of reading the traced run's.)
 
 # Each range copies its result into its rows of the whole output, inside its own thread: a
 # concatenation after the ranges would be one serial pass over the output (LeNet's first layer:
@@ -333,9 +335,8 @@ def conv_by_batch(forward, x, w, geo):
     ranges = batch_ranges(x, x.shape[0], _work(x.shape[0], x.shape[1], w.shape[0], geo))
     if ranges is None:
         return forward(x, w, geo)
-    if len(ranges) == 1:
-        y, saved = over_batch(ranges, lambda i, b0, b1: forward(x, w, geo))[0]
-        return y, (ranges, [saved])
+    if len(ranges) == 1:  # the whole op, its saved matrix as without the split (graph mode keeps it)
+        return over_batch(ranges, lambda i, b0, b1: forward(x, w, geo))[0]
     y = numpy.empty((x.shape[0], w.shape[0], geo.oh, geo.ow), dtype=numpy.result_type(x, w))
 
     def one(i, b0, b1):
@@ -369,7 +370,12 @@ def conv_weight_grad_by_batch(weight_grad, x, gy, geo, saved):
     per_range = saved if isinstance(saved, tuple) else (None, None)
     if ranges is None:
         return weight_grad(x, gy, geo, None if isinstance(saved, tuple) else saved)
-    kept = per_range[1] if per_range[0] == ranges else [None] * len(ranges)  # else the threads changed
+    if per_range[0] == ranges:
+        kept = per_range[1]
+    elif len(ranges) == 1 and not isinstance(saved, tuple):  # conv_by_batch's whole op kept its matrix
+        kept = [saved]
+    else:  # the threads changed since the forward pass
+        kept = [None] * len(ranges)
     whole = len(ranges) == 1  # then gy itself: Winograd's input gradient kept its transform
     parts = over_batch(ranges, lambda i, b0, b1: weight_grad(x if whole else x[b0:b1], gy if whole else gy[b0:b1],
                                                              geo, kept[i]))
@@ -382,23 +388,45 @@ def conv_weight_grad_by_batch(weight_grad, x, gy, geo, saved):
 # == GEMMs at several kernel threads (ops/linalg.py's MatMul) =====================================
 # OpenBLAS's threads spin (a busy loop, no yield: measured as user CPU time) for about 0.1 s after
 # each multi-threaded GEMM, and `blas_threads(1)` does not stop them. In a training step that
-# mixes small dense layers with neurona's split kernels (LeNet, W2), the spinning thread takes one
-# of the cores the kernel pool's threads need for the rest of the step. So with several kernel
-# threads a small GEMM runs on one BLAS thread (it gains little from two). A large one still uses
-# the BLAS's threads: splitting it over the kernel pool instead gains nothing, because concurrent
-# GEMMs from two Python threads run one after the other in this OpenBLAS (0.3.31, pthreads build;
-# measured in docs/performance.md).
-MIN_GEMM_THREADS_WORK = 1 << 23  # multiply-adds; below, one BLAS thread (as MIN_SPLIT_WORK for conv2d)
+# mixes dense layers with neurona's split kernels (LeNet, W2; VGG's classifier in W3), the
+# spinning thread takes one of the cores the kernel pool's threads need for the next 0.1 s: W3's
+# backward pass began with its two dense GEMMs, and the conv2d ops after them ran their second
+# batch range at half speed beside the spinner. So with several kernel threads MatMul never wakes
+# the BLAS's threads: every 2-D GEMM runs on one BLAS thread, and one of at least
+# MIN_GEMM_THREADS_WORK multiply-adds is split over the kernel pool, by rows of the result (or by
+# columns when they are more), each range a GEMM on one BLAS thread writing its block of the
+# result in place. GEMMs from two Python threads run side by side in this OpenBLAS (0.3.31,
+# pthreads build: each thread's run-queue and sleep times in docs/performance.md, issue 11).
+MIN_GEMM_THREADS_WORK = 1 << 23  # multiply-adds; below, one BLAS thread on the calling thread
+MIN_GEMM_ROWS_PER_THREAD = 16  # rows (or columns) of the result per range, at least
 
 
 def matmul(a, b):
-    """a @ b; with several kernel threads, a 2-D NumPy product of fewer than MIN_GEMM_THREADS_WORK
-    multiply-adds runs on one BLAS thread, so OpenBLAS's threads do not wake and spin."""
+    """a @ b; with several kernel threads, a 2-D NumPy product on one BLAS thread (OpenBLAS's
+    threads do not wake and spin), split by rows or columns of the result over the kernel threads
+    from MIN_GEMM_THREADS_WORK multiply-adds."""
     if (kernel_threads() <= 1 or type(a) is not numpy.ndarray or type(b) is not numpy.ndarray or a.ndim != 2
-            or b.ndim != 2 or a.shape[0] * a.shape[1] * b.shape[-1] >= MIN_GEMM_THREADS_WORK):
+            or b.ndim != 2 or a.shape[1] != b.shape[0]):
         return a @ b
+    m, n = a.shape[0], b.shape[1]
+    threads = 1
+    if m * a.shape[1] * n >= MIN_GEMM_THREADS_WORK:
+        threads = min(kernel_threads(), max(m, n) // MIN_GEMM_ROWS_PER_THREAD)
     with blas_threads(1):
-        return a @ b
+        if threads <= 1:
+            return a @ b
+        out = numpy.empty((m, n), dtype=numpy.result_type(a, b))
+        by_rows = m >= n
+        bounds = [(m if by_rows else n) * i // threads for i in range(threads + 1)]
+
+        def block(i0, i1):
+            if by_rows:
+                numpy.matmul(a[i0:i1], b, out=out[i0:i1])
+            else:
+                numpy.matmul(a, b[:, i0:i1], out=out[:, i0:i1])
+
+        _winograd.run_side_by_side([lambda i0=bounds[i], i1=bounds[i + 1]: block(i0, i1) for i in range(threads)])
+        return out
 
 
 # NumPy's strided copy is near a plain copy (measured: 1.3× memcpy on VGG-sized inputs), so im2col
