@@ -202,12 +202,14 @@ def test_every_compiled_kernel_releases_the_gil(module):
 
 @pytest.mark.parametrize("shape", [(96, 70, 40), (40, 70, 96), (8, 7, 5)])
 def test_matmul_on_one_blas_thread_split_over_the_pool(shape, restore, monkeypatch):
-    """At several kernel threads every 2-D GEMM runs on one BLAS thread (OpenBLAS's threads would
-    spin for ~0.1 s afterwards, on the cores the kernel pool needs), and a large one is split over
-    the kernel pool by rows (more rows than columns) or columns of the result; the BLAS count is
-    restored after each; values and gradients through MatMul as at one thread."""
+    """With SPLIT_LARGE_GEMMS at several kernel threads every 2-D GEMM runs on one BLAS thread
+    (OpenBLAS's threads would spin for ~0.1 s afterwards, on the cores the kernel pool needs), and
+    a large one is split over the kernel pool by rows (more rows than columns) or columns of the
+    result; the BLAS count is restored after each; values and gradients through MatMul as at one
+    thread."""
     from neurona.backend import kernels
     monkeypatch.setattr(kernels, "MIN_GEMM_THREADS_WORK", 1000)
+    monkeypatch.setattr(kernels, "SPLIT_LARGE_GEMMS", True)
     m, k, n = shape
     rng = np.random.default_rng(3)
     a0, b0 = rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((k, n)).astype(np.float32)
@@ -243,11 +245,32 @@ def test_matmul_on_one_blas_thread_split_over_the_pool(shape, restore, monkeypat
     assert kernels.matmul(batched, np.ones((4, 5), np.float32)).shape == (2, 3, 5)
 
 
+def test_large_gemms_keep_the_blas_threads_by_default(restore, monkeypatch):
+    """Without SPLIT_LARGE_GEMMS (the default) a small GEMM at several kernel threads runs on one
+    BLAS thread and a large one on the BLAS's own threads, not handed to the kernel pool."""
+    from neurona.backend import kernels
+    monkeypatch.setattr(kernels, "MIN_GEMM_THREADS_WORK", 1000)
+    assert kernels.SPLIT_LARGE_GEMMS is False
+    seen, handed = [], []
+    real = kernels.blas_threads
+    monkeypatch.setattr(kernels, "blas_threads", lambda n: seen.append(n) or real(n))
+    monkeypatch.setattr(kernels._winograd, "run_side_by_side", lambda tasks: handed.append(len(tasks)))
+    nr.set_num_threads(2)
+    rng = np.random.default_rng(5)
+    small = rng.standard_normal((8, 7)).astype(np.float32), rng.standard_normal((7, 5)).astype(np.float32)
+    large = rng.standard_normal((96, 70)).astype(np.float32), rng.standard_normal((70, 40)).astype(np.float32)
+    np.testing.assert_allclose(kernels.matmul(*small), small[0] @ small[1], rtol=1e-6)
+    assert seen == [1] and handed == []
+    np.testing.assert_allclose(kernels.matmul(*large), large[0] @ large[1], rtol=1e-6)
+    assert seen == [1] and handed == []
+
+
 def test_split_matmul_exact_on_integers_and_views(restore, monkeypatch):
     """The split GEMM writes every block of the result: integer products (no BLAS, exact) and
     transposed views (the backward pass's operands) equal NumPy's whole product."""
     from neurona.backend import kernels
     monkeypatch.setattr(kernels, "MIN_GEMM_THREADS_WORK", 1000)
+    monkeypatch.setattr(kernels, "SPLIT_LARGE_GEMMS", True)
     nr.set_num_threads(3)
     rng = np.random.default_rng(4)
     for m, k, n in [(50, 30, 20), (20, 30, 50), (49, 31, 49)]:

@@ -1,7 +1,7 @@
 """One thread setting for the whole library: neurona's kernels and NumPy's BLAS.
 
 `set_num_threads(n)` works like `torch.set_num_threads(n)`: it sets the threads of neurona's own
-kernels (the batch split of conv2d's ops, MatMul's large GEMMs, Winograd's tile transforms, col2im,
+kernels (the batch split of conv2d's ops, Winograd's tile transforms, col2im,
 2×2 max pooling and its scatter, batch norm's passes, the LSTM's rows) AND of the BLAS that
 NumPy calls for every GEMM (through threadpoolctl, process-wide). `available_cpus()` counts the
 CPUs this process may use: its CPU affinity (`os.sched_getaffinity`) capped by the cgroup CPU quota (`/sys/fs/cgroup/cpu.max`),
@@ -10,10 +10,11 @@ NEURONA_NUM_THREADS sets the count for both when neurona is imported (as set_num
 a bad value is refused with a message naming it.
 Until a count is chosen, neurona's kernels use `available_cpus()` threads (counted once, on
 first use) and the BLAS keeps its own default; `get_num_threads() == kernel_threads()` says
-which count is in force. With several kernel threads MatMul's 2-D GEMMs and the batch-split
-convolutions run on one BLAS thread each, side by side in the kernel pool (kernels.matmul,
-kernels.over_batch): OpenBLAS's threads, which spin for ~0.1 s after each GEMM they share, are
-not woken to take the cores the pool needs (docs/performance.md, "One thread setting").
+which count is in force. With several kernel threads the batch-split convolutions run their
+GEMMs on one BLAS thread each, side by side in the kernel pool (kernels.over_batch), and MatMul's
+small GEMMs run on one BLAS thread (kernels.matmul): OpenBLAS's threads, which spin for ~0.1 s
+after each GEMM they share, are not woken to take the cores the pool needs; large GEMMs keep the
+BLAS's threads (docs/performance.md, "One thread setting").
 
 Worker threads (DataLoader workers, serving threads) read a thread-local count: inside
 `thread_limit(n)` the calling thread's kernels use n threads without touching the others. The

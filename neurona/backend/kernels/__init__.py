@@ -388,29 +388,35 @@ def conv_weight_grad_by_batch(weight_grad, x, gy, geo, saved):
 # == GEMMs at several kernel threads (ops/linalg.py's MatMul) =====================================
 # OpenBLAS's threads spin (a busy loop, no yield: measured as user CPU time) for about 0.1 s after
 # each multi-threaded GEMM, and `blas_threads(1)` does not stop them. In a training step that
-# mixes dense layers with neurona's split kernels (LeNet, W2; VGG's classifier in W3), the
-# spinning thread takes one of the cores the kernel pool's threads need for the next 0.1 s: W3's
-# backward pass began with its two dense GEMMs, and the conv2d ops after them ran their second
-# batch range at half speed beside the spinner. So with several kernel threads MatMul never wakes
-# the BLAS's threads: every 2-D GEMM runs on one BLAS thread, and one of at least
-# MIN_GEMM_THREADS_WORK multiply-adds is split over the kernel pool, by rows of the result (or by
-# columns when they are more), each range a GEMM on one BLAS thread writing its block of the
-# result in place. GEMMs from two Python threads run side by side in this OpenBLAS (0.3.31,
-# pthreads build: each thread's run-queue and sleep times in docs/performance.md, issue 11).
+# mixes dense layers with neurona's split kernels (LeNet, W2), a spinning thread takes one of the
+# cores the kernel pool's threads need. So with several kernel threads a GEMM of fewer than
+# MIN_GEMM_THREADS_WORK multiply-adds runs on one BLAS thread (it gains little from two).
+# A large one keeps the BLAS's own threads by default: their spinning makes them start each GEMM
+# at once, where neurona's pool must wake a thread per hand-out. Measured on the 2-core machine
+# (docs/performance.md, "One thread setting"): splitting large GEMMs over the kernel pool
+# (SPLIT_LARGE_GEMMS = True: by rows of the result, or columns when they are more, each range on
+# one BLAS thread writing its block in place; OpenBLAS's threads never wake) makes W3 (VGG, big
+# classifier GEMMs followed by split convolutions) 0.83 → 0.64 of PyTorch's time but W1 (an MLP)
+# 1.06 → 1.16–1.24 and W4's char-LSTM step 20 % slower. GEMMs from two Python threads do run side
+# by side in this OpenBLAS (0.3.31, pthreads build).
 MIN_GEMM_THREADS_WORK = 1 << 23  # multiply-adds; below, one BLAS thread on the calling thread
 MIN_GEMM_ROWS_PER_THREAD = 16  # rows (or columns) of the result per range, at least
+SPLIT_LARGE_GEMMS = False  # True: large GEMMs split over the kernel pool instead of the BLAS's threads
 
 
 def matmul(a, b):
-    """a @ b; with several kernel threads, a 2-D NumPy product on one BLAS thread (OpenBLAS's
-    threads do not wake and spin), split by rows or columns of the result over the kernel threads
-    from MIN_GEMM_THREADS_WORK multiply-adds."""
+    """a @ b; with several kernel threads, a 2-D NumPy product of fewer than MIN_GEMM_THREADS_WORK
+    multiply-adds on one BLAS thread (OpenBLAS's threads do not wake and spin); a larger one on the
+    BLAS's threads, or split by rows or columns of the result over the kernel threads with
+    SPLIT_LARGE_GEMMS."""
     if (kernel_threads() <= 1 or type(a) is not numpy.ndarray or type(b) is not numpy.ndarray or a.ndim != 2
             or b.ndim != 2 or a.shape[1] != b.shape[0]):
         return a @ b
     m, n = a.shape[0], b.shape[1]
     threads = 1
     if m * a.shape[1] * n >= MIN_GEMM_THREADS_WORK:
+        if not SPLIT_LARGE_GEMMS:
+            return a @ b
         threads = min(kernel_threads(), max(m, n) // MIN_GEMM_ROWS_PER_THREAD)
     with blas_threads(1):
         if threads <= 1:

@@ -1,0 +1,30 @@
+import time, statistics, sys
+import numpy as np, neurona as nr, torch
+from threadpoolctl import threadpool_limits
+from benchmarks.w4_w6_text import build_w4
+from neurona.backend import kernels
+import numpy
+from neurona.backend.threads import kernel_threads, blas_threads
+def old_rule(a, b):
+    if (kernel_threads() <= 1 or type(a) is not numpy.ndarray or type(b) is not numpy.ndarray or a.ndim != 2
+            or b.ndim != 2 or a.shape[0] * a.shape[1] * b.shape[-1] >= kernels.MIN_GEMM_THREADS_WORK):
+        return a @ b
+    with blas_threads(1):
+        return a @ b
+if len(sys.argv) > 1 and sys.argv[1] == "old":
+    kernels.matmul = old_rule
+if len(sys.argv) > 1 and sys.argv[1] == "blas":
+    kernels.matmul = lambda a, b: a @ b
+nr.set_num_threads(2); torch.set_num_threads(1)
+threadpool_limits(2, user_api="blas")
+model, tm, ours, peer = build_w4()
+for _ in range(3): ours()
+res = {"k1": [], "k2": []}
+for r in range(12):
+    for k in ("k1", "k2"):
+        if k == "k1":
+            with nr.backend.thread_limit(1):
+                t0 = time.perf_counter(); ours(); ours(); res[k].append((time.perf_counter() - t0) / 2)
+        else:
+            t0 = time.perf_counter(); ours(); ours(); res[k].append((time.perf_counter() - t0) / 2)
+for k, v in res.items(): print(k, round(statistics.median(v) * 1e3, 1), round(min(v) * 1e3, 1))
