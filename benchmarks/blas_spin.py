@@ -1,8 +1,9 @@
 """CPU time of each kind of thread in one training step at several threads: the main thread,
 neurona's kernel pool, and the rest (OpenBLAS's own threads, which busy-wait for ~0.1 s after
-every GEMM that woke them), for MatMul's rule before issue 11's fix (a GEMM of at least
-MIN_GEMM_THREADS_WORK multiply-adds on the BLAS's threads) and now (split over the kernel pool,
-one BLAS thread each), alternating step by step in one process, each timed step after a 0.2 s
+every GEMM that woke them), for MatMul's two rules at several kernel threads: "blas" (the
+default: a GEMM of at least MIN_GEMM_THREADS_WORK multiply-adds on the BLAS's threads) and
+"split" (`kernels.SPLIT_LARGE_GEMMS`: split over the kernel pool, one BLAS thread each),
+alternating step by step in one process, each timed step after a 0.2 s
 pause (the other rule's spinners stop) and 0.1 s of untimed steps (as `harness.settle`: a VM's
 idle second CPU wakes slowly for a while after a pause).
 
@@ -25,24 +26,14 @@ from ._blasenv import rerun_unpinned
 
 rerun_unpinned("benchmarks.blas_spin")
 
-import numpy  # noqa: E402
 import torch  # noqa: E402
 
 import neurona as nr  # noqa: E402
-from neurona.backend import blas_threads, kernel_threads, kernels  # noqa: E402
+from neurona.backend import kernels  # noqa: E402
 
 from . import harness, workloads  # noqa: E402
 
 BUILDERS = {"W1": workloads.build_w1, "W2": workloads.build_w2, "W3": workloads.build_w3}
-
-
-def matmul_before(a, b):
-    """kernels.matmul before the fix: small 2-D GEMMs on one BLAS thread, large ones on the BLAS's."""
-    if (kernel_threads() <= 1 or type(a) is not numpy.ndarray or type(b) is not numpy.ndarray or a.ndim != 2
-            or b.ndim != 2 or a.shape[0] * a.shape[1] * b.shape[-1] >= kernels.MIN_GEMM_THREADS_WORK):
-        return a @ b
-    with blas_threads(1):
-        return a @ b
 
 
 def cpu_ms_by_thread():
@@ -65,13 +56,14 @@ def main(argv=None):
     torch.set_num_threads(1)
     nr.set_num_threads(args.threads)
     ours, _ = BUILDERS[args.workload]()
-    rules = {"before": matmul_before, "now": kernels.matmul}
+    rules = {"blas": False, "split": True}  # kernels.SPLIT_LARGE_GEMMS
+    default = kernels.SPLIT_LARGE_GEMMS
     rows = {name: [] for name in rules}
     main_id = threading.main_thread().native_id
     try:
         for _ in range(args.reps):
             for name, rule in rules.items():
-                kernels.matmul = rule
+                kernels.SPLIT_LARGE_GEMMS = rule
                 time.sleep(0.2)  # the other rule's spinning BLAS threads stop (~0.1 s)
                 t0 = time.perf_counter()
                 ours()  # untimed for 0.1 s (harness.settle): this rule's threads and CPUs awake
@@ -87,7 +79,7 @@ def main(argv=None):
                                    sum(v for t, v in d.items() if t in python_ids and t != main_id),
                                    sum(v for t, v in d.items() if t not in python_ids)))
     finally:
-        kernels.matmul = rules["now"]
+        kernels.SPLIT_LARGE_GEMMS = default
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
     for name, got in rows.items():

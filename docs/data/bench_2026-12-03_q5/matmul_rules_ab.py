@@ -5,23 +5,15 @@ import os, sys
 for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
     os.environ.pop(v, None)
 variant = sys.argv[1]
-import numpy
 from neurona.backend import kernels
-from neurona.backend.threads import kernel_threads, blas_threads
-orig = kernels.matmul
-def old_rule(a, b):
-    if (kernel_threads() <= 1 or type(a) is not numpy.ndarray or type(b) is not numpy.ndarray or a.ndim != 2
-            or b.ndim != 2 or a.shape[0] * a.shape[1] * b.shape[-1] >= kernels.MIN_GEMM_THREADS_WORK):
-        return a @ b
-    with blas_threads(1):
-        return a @ b
-if variant == "old":
-    kernels.matmul = old_rule
-elif variant == "split":  # the large-GEMM split over the kernel pool
+if variant in ("old", "asis"):  # the default: large GEMMs on the BLAS's threads, small on one
+    pass
+elif variant == "split":  # the large-GEMM split over the kernel pool (the helper's "new" when it ran)
     kernels.SPLIT_LARGE_GEMMS = True
-elif variant == "blas":
+elif variant == "blas":  # MatMul as a plain a @ b
     kernels.matmul = lambda a, b: a @ b
-elif variant == "nosplit":
+elif variant == "nosplit":  # every GEMM on one BLAS thread
+    kernels.SPLIT_LARGE_GEMMS = True
     kernels.MIN_GEMM_THREADS_WORK = 1 << 60
 import benchmarks.run as r
 r.main(["--only", sys.argv[2], "--threads", "all", "--reps", sys.argv[3]])

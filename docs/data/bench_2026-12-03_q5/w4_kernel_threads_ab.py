@@ -3,16 +3,10 @@ import numpy as np, neurona as nr, torch
 from threadpoolctl import threadpool_limits
 from benchmarks.w4_w6_text import build_w4
 from neurona.backend import kernels
-import numpy
-from neurona.backend.threads import kernel_threads, blas_threads
-def old_rule(a, b):
-    if (kernel_threads() <= 1 or type(a) is not numpy.ndarray or type(b) is not numpy.ndarray or a.ndim != 2
-            or b.ndim != 2 or a.shape[0] * a.shape[1] * b.shape[-1] >= kernels.MIN_GEMM_THREADS_WORK):
-        return a @ b
-    with blas_threads(1):
-        return a @ b
-if len(sys.argv) > 1 and sys.argv[1] == "old":
-    kernels.matmul = old_rule
+# argv[1]: "split" (kernels.SPLIT_LARGE_GEMMS, the rule of the first A/B), "blas" (MatMul as a
+# plain a @ b), else the default (large GEMMs on the BLAS's threads: "old" when it ran)
+if len(sys.argv) > 1 and sys.argv[1] == "split":
+    kernels.SPLIT_LARGE_GEMMS = True
 if len(sys.argv) > 1 and sys.argv[1] == "blas":
     kernels.matmul = lambda a, b: a @ b
 nr.set_num_threads(2); torch.set_num_threads(1)
