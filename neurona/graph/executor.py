@@ -207,13 +207,12 @@ class Program:
         def fresh(v):  # a constant or an input handed out must not be aliased by its taker
             return f"{name(v)}.copy()" if v.kind != "node" else name(v)
 
-        outs = ", ".join(fresh(v) for v in g.outputs)
-        ups = ", ".join(fresh(v) for _, _, v in g.updates if v is not None)
         # what `nr.jit`'s generated replay inlines: the node lines (reading a{i}, s{i}, K, C), the
         # node of each, and the output and update expressions
         self.body = [(ln[4:], self.line_node.get(start + j + 1)) for j, ln in enumerate(lines[start:])]
         self.out_exprs = [fresh(v) for v in g.outputs]
         self.up_exprs = [fresh(v) for _, _, v in g.updates if v is not None]
+        outs, ups = ", ".join(self.out_exprs), ", ".join(self.up_exprs)
         lines.append(f"    return ({outs}{',' if g.outputs else ''}), ({ups}{',' if ups else ''})")
         self.source = "\n".join(lines)
         code = compile(self.source, self.name, "exec")

@@ -187,7 +187,7 @@ class DQN:
         self._logger = None
         self._train_step_fn = None
         self._q_fn = None  # Q(s, ·) as an `nr.jit` graph (CPU), traced on the first call per batch shape
-        self._q_fns: dict = {}  # batch shape -> its concrete function of `_q_fn`
+        self._q_fns: dict = {}  # batch shape -> its array function of `_q_fn`
         self._q_one = None  # the array function of `_q_fn` for one state (CPU, not images), see `predict`
         if env is not None:
             self.env = _as_vec_env(env)
@@ -260,20 +260,17 @@ class DQN:
                 q = self.q_net(self._obs_tensor(obs)).data
             return np.asarray(q.get())
         x = self._obs_tensor(obs)
-        # the forward pass as an `nr.jit` graph traced under no_grad, one concrete function per
-        # batch shape: no signature key, grad-mode switch or autograd bookkeeping per call; the
-        # weights are read live, so training shows at once
+        # the forward pass as an `nr.jit` graph traced under no_grad, one array function per
+        # batch shape: arrays in and out, no signature key, grad-mode switch or autograd
+        # bookkeeping per call; the weights are read live, so training shows at once
         fn = self._q_fns.get(x._data.shape)
         if fn is None:
-            fn = self._q_fns[x._data.shape] = self._q_concrete(x)
+            fn = self._q_fns[x._data.shape] = self._q_array_function(x)
             if x._data.shape == self._one_shape and not self.is_image:
-                # one state of float32 features: `predict` calls the graph on arrays, skipping the
-                # Tensors around the state and the Q-values (a third of the time of one action)
-                with no_grad():
-                    self._q_one = self._q_fn.array_function(x)
-        return fn(x)._data
+                self._q_one = fn  # one state of float32 features: `predict` calls it directly
+        return fn(x._data)
 
-    def _q_concrete(self, x):
+    def _q_array_function(self, x):
         from ..graph import jit
 
         if self._q_fn is None:
@@ -284,7 +281,7 @@ class DQN:
 
             self._q_fn = jit(q_forward)
         with no_grad():
-            return self._q_fn.concrete_function(x)
+            return self._q_fn.array_function(x)
 
     # -- acting -----------------------------------------------------------------------------------
     def predict(self, observation, state=None, episode_start=None, deterministic=False):
