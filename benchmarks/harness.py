@@ -86,10 +86,19 @@ def blas_info() -> str:
         return "unknown (threadpoolctl not installed)"
     import numpy  # noqa: F401,PLC0415 - load the BLAS so threadpoolctl can see it
 
-    for info in threadpool_info():
-        if info.get("user_api") == "blas":
-            return f"{info['internal_api']} {info.get('version')} ({info.get('architecture')})"
-    return "unknown"
+    from neurona.backend.kernels import cblas  # noqa: PLC0415
+
+    second = cblas.name()  # loads MKL when neurona will use it, so threadpoolctl sees it below
+    infos = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    numpy_blas = [i for i in infos if i["internal_api"] != "mkl"] or infos
+    if not numpy_blas:
+        return "unknown"
+    info = numpy_blas[0]
+    text = f"{info['internal_api']} {info.get('version')} ({info.get('architecture')})"
+    if second == "mkl":
+        version = next((i.get("version") for i in infos if i["internal_api"] == "mkl"), "?")
+        text += f"; MKL {version} for one-thread GEMMs (NEURONA_BLAS={cblas.setting()})"
+    return text
 
 
 def set_threads(n: int) -> None:

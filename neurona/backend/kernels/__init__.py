@@ -27,6 +27,7 @@ import numpy
 
 from .. import blas_threads, kernel_threads, thread_limit
 from . import _xp
+from . import cblas as _cblas
 from . import winograd as _winograd
 from .winograd import _split
 
@@ -404,24 +405,31 @@ MIN_GEMM_ROWS_PER_THREAD = 16  # rows (or columns) of the result per range, at l
 SPLIT_LARGE_GEMMS = False  # True: large GEMMs split over the kernel pool instead of the BLAS's threads
 
 
-def matmul(a, b):
-    """a @ b; with several kernel threads, a 2-D NumPy product of fewer than MIN_GEMM_THREADS_WORK
-    multiply-adds on one BLAS thread (OpenBLAS's threads do not wake and spin); a larger one on the
-    BLAS's threads, or split by rows or columns of the result over the kernel threads with
+def gemm(a, b, out=None):
+    """a @ b (into `out` when given). A 2-D float32/float64 NumPy product goes through MKL when
+    `cblas.chosen()` picked it (`NEURONA_BLAS`; cblas.py), on the calling thread, when neurona runs
+    one kernel thread or the product has fewer than MIN_GEMM_THREADS_WORK multiply-adds; every
+    other product through NumPy's BLAS, where with several kernel threads a small 2-D one runs on
+    one BLAS thread (OpenBLAS's threads do not wake and spin) and a large one on the BLAS's
+    threads, or split by rows or columns of the result over the kernel threads with
     SPLIT_LARGE_GEMMS."""
-    if (kernel_threads() <= 1 or type(a) is not numpy.ndarray or type(b) is not numpy.ndarray or a.ndim != 2
-            or b.ndim != 2 or a.shape[1] != b.shape[0]):
-        return a @ b
+    if type(a) is not numpy.ndarray or type(b) is not numpy.ndarray or a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        return a @ b if out is None else numpy.matmul(a, b, out=out)
     m, n = a.shape[0], b.shape[1]
-    threads = 1
-    if m * a.shape[1] * n >= MIN_GEMM_THREADS_WORK:
-        if not SPLIT_LARGE_GEMMS:
-            return a @ b
-        threads = min(kernel_threads(), max(m, n) // MIN_GEMM_ROWS_PER_THREAD)
+    work = m * a.shape[1] * n
+    several = kernel_threads() > 1
+    if not several or work < MIN_GEMM_THREADS_WORK:
+        lib = _cblas.chosen()
+        if lib is not None and lib.takes(a, b, out):
+            return lib.gemm(a, b, out)
+    if not several or (work >= MIN_GEMM_THREADS_WORK and not SPLIT_LARGE_GEMMS):
+        return a @ b if out is None else numpy.matmul(a, b, out=out)
+    threads = 1 if work < MIN_GEMM_THREADS_WORK else min(kernel_threads(), max(m, n) // MIN_GEMM_ROWS_PER_THREAD)
     with blas_threads(1):
         if threads <= 1:
-            return a @ b
-        out = numpy.empty((m, n), dtype=numpy.result_type(a, b))
+            return a @ b if out is None else numpy.matmul(a, b, out=out)
+        if out is None:
+            out = numpy.empty((m, n), dtype=numpy.result_type(a, b))
         by_rows = m >= n
         bounds = [(m if by_rows else n) * i // threads for i in range(threads + 1)]
 
@@ -433,6 +441,11 @@ def matmul(a, b):
 
         _winograd.run_side_by_side([lambda i0=bounds[i], i1=bounds[i + 1]: block(i0, i1) for i in range(threads)])
         return out
+
+
+def matmul(a, b):
+    """a @ b for MatMul: `gemm` without an output buffer."""
+    return gemm(a, b)
 
 
 # NumPy's strided copy is near a plain copy (measured: 1.3× memcpy on VGG-sized inputs), so im2col

@@ -185,6 +185,72 @@ def rules(remeasure=False) -> dict | None:
         return _rules
 
 
+# == which BLAS for kernels.gemm (cblas.py) ======================================================
+# GEMM shapes of the workloads' small nets, (m, k, n): W1's first layer, a recurrent step (batch 32
+# against a 256 × 1024 kernel), W3's classifier, W4's input projection. MKL is chosen when its
+# total time on one thread is below NumPy's BLAS's by more than BLAS_MARGIN.
+BLAS_PROBES = ((128, 784, 512), (32, 256, 1024), (64, 4096, 256), (2048, 64, 1024))
+BLAS_MARGIN = 0.03
+_blas: dict | None = None
+
+
+def blas_path() -> Path:
+    return cache_path().with_name("blas_calibration.json")
+
+
+def measure_blas(lib) -> dict:
+    """Time NumPy's BLAS and `lib` (a cblas.CBlas) on BLAS_PROBES, one thread each, and choose."""
+    from threadpoolctl import threadpool_limits  # noqa: PLC0415
+
+    out = {"key": f"{machine_key()}|{lib.path}", "probes": {}, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "loadavg": list(os.getloadavg())}
+    rng = numpy.random.default_rng(0)
+    total = [0.0, 0.0]
+    with threadpool_limits(1):
+        for m, k, n in BLAS_PROBES:
+            a = rng.standard_normal((m, k), dtype=numpy.float32)
+            b = rng.standard_normal((k, n), dtype=numpy.float32)
+            c = numpy.empty((m, n), numpy.float32)
+            t_np = _best(lambda: numpy.matmul(a, b, out=c))
+            t_lib = _best(lambda: lib.gemm(a, b, c))
+            out["probes"][f"{m}x{k}x{n}"] = [round(t_np * 1e6, 1), round(t_lib * 1e6, 1)]
+            total[0] += t_np
+            total[1] += t_lib
+    out["total_us"] = [round(t * 1e6, 1) for t in total]
+    out["use"] = "mkl" if total[1] < total[0] * (1 - BLAS_MARGIN) else "numpy"
+    return out
+
+
+def blas_rules(lib, remeasure=False) -> dict | None:
+    """{"use": "mkl" | "numpy", "probes": {...}} for `lib` on this machine, measured on first use and
+    cached in blas_calibration.json; None when NEURONA_CONV_CALIBRATION=0 (then NumPy's BLAS)."""
+    global _blas
+    if not enabled():
+        return None
+    with _lock:
+        key = f"{machine_key()}|{lib.path}"
+        if _blas is None or _blas.get("key") != key or remeasure:
+            path = blas_path()
+            entry = None
+            if not remeasure:
+                try:
+                    entry = json.loads(path.read_text()).get(key)
+                except (OSError, ValueError, AttributeError):
+                    entry = None
+            if not isinstance(entry, dict) or entry.get("use") not in ("mkl", "numpy"):
+                entry = measure_blas(lib)
+                _write(path, key, entry)
+            _blas = entry
+        return _blas
+
+
 if __name__ == "__main__":
     print(json.dumps(rules(remeasure=True), indent=1))
     print("cached in", cache_path())
+    from . import cblas  # noqa: PLC0415
+
+    if cblas.mkl() is not None:
+        print(json.dumps(blas_rules(cblas.mkl(), remeasure=True), indent=1))
+        print("cached in", blas_path())
+    else:
+        print("BLAS: NumPy's (MKL not loaded:", cblas.mkl_error(), ")")

@@ -323,7 +323,7 @@ class RecurrentSequence(Function):
                     np.multiply(h, rmask[n0:n1], out=hr)
                 else:
                     hr[...] = h
-                np.matmul(hr, RF, out=a)
+                kernels.gemm(hr, RF, out=a)
                 step(a, t, n0)
                 h = Y[n0:n1, t, :H]
 
@@ -356,7 +356,7 @@ class RecurrentSequence(Function):
                     k.gru_backward(gy, t, dhr, carry, self.zrs, self.ns, self.uhs, Y, h0, m, use_mask, dZ, dU, n0)
                 else:
                     k.simple_backward(gy, t, dhr, self.acts, m, use_mask, dZ, carry, n0)
-                np.matmul(dU[n0:n1, t], Rt, out=dhr)
+                kernels.gemm(dU[n0:n1, t], Rt, out=dhr)
                 if rmask is not None:
                     dhr *= rmask[n0:n1]
                 if use_mask or kind == "gru":
@@ -435,7 +435,7 @@ class RecurrentSequence(Function):
         """The inputs' gradients from BPTT's: dZ, dU (the recurrent product's, = dZ but for the
         GRU), dh and dc (LSTM) for the initial states; bias_grad() the LSTM input bias's."""
         N, T, H = self.hrs.shape
-        dR = self.hrs.reshape(N * T, H).T @ dU.reshape(N * T, -1) if self.needs_grad(1) else None
+        dR = kernels.gemm(self.hrs.reshape(N * T, H).T, dU.reshape(N * T, -1)) if self.needs_grad(1) else None
         out = [const(self._rows_summed(dZ)) if self.needs_grad(0) else None, None if dR is None else const(dR),
                const(dh) if self.needs_grad(2) else None]
         if self.kind == "lstm":
