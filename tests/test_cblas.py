@@ -75,23 +75,24 @@ def test_kernels_gemm_routes_one_thread_products_to_mkl_and_large_threaded_ones_
     monkeypatch.setattr(mkl, "gemm", lambda a, b, out=None: calls.append(a.shape) or real(a, b, out))
     monkeypatch.setattr(cblas, "_chosen", mkl)
     rng = np.random.default_rng(2)
-    small = rng.standard_normal((32, 64)).astype(np.float32), rng.standard_normal((64, 48)).astype(np.float32)
+    small = rng.standard_normal((32, 256)).astype(np.float32), rng.standard_normal((256, 512)).astype(np.float32)
     large = rng.standard_normal((256, 256)).astype(np.float32), rng.standard_normal((256, 256)).astype(np.float32)
-    assert 256 ** 3 >= kernels.MIN_GEMM_THREADS_WORK > 32 * 64 * 48
+    tiny = rng.standard_normal((32, 4)).astype(np.float32), rng.standard_normal((4, 128)).astype(np.float32)
+    assert 256 ** 3 >= kernels.MIN_GEMM_THREADS_WORK > 32 * 256 * 512 >= kernels.MIN_SECOND_BLAS_WORK > 32 * 4 * 128
     with thread_limit(1):
-        for a, b in (small, large):
+        for a, b in (small, large, tiny):
             np.testing.assert_allclose(kernels.matmul(a, b), a @ b, rtol=1e-4, atol=1e-4)
-    assert calls == [(32, 64), (256, 256)]
+    assert calls == [(32, 256), (256, 256)]  # the tiny one stayed on NumPy's BLAS (the call costs more)
     old = nr.get_num_threads()
     nr.set_num_threads(2)
     try:
         calls.clear()
         for a, b in (small, large):
             np.testing.assert_allclose(kernels.matmul(a, b), a @ b, rtol=1e-4, atol=1e-4)
-        assert calls == [(32, 64)]  # the large one ran on NumPy's BLAS threads
+        assert calls == [(32, 256)]  # the large one ran on NumPy's BLAS threads
     finally:
         nr.set_num_threads(old)
-    out = np.empty((32, 48), np.float32)
+    out = np.empty((32, 512), np.float32)
     with thread_limit(1):
         assert kernels.gemm(*small, out=out) is out
     np.testing.assert_allclose(out, small[0] @ small[1], rtol=1e-4, atol=1e-4)

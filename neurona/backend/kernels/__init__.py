@@ -402,13 +402,19 @@ def conv_weight_grad_by_batch(weight_grad, x, gy, geo, saved):
 # by side in this OpenBLAS (0.3.31, pthreads build).
 MIN_GEMM_THREADS_WORK = 1 << 23  # multiply-adds; below, one BLAS thread on the calling thread
 MIN_GEMM_ROWS_PER_THREAD = 16  # rows (or columns) of the result per range, at least
+# A call into the second BLAS (cblas.py, through ctypes) costs ~6 µs more than NumPy's `a @ b`, so
+# products under this many multiply-adds stay on NumPy's BLAS: on the Intel machine where MKL was
+# measured, 32×128×128 took 10 µs with NumPy and 15 with MKL, 32×256×256 42 and 32, 16×256×1024
+# 108 and 65 (one thread; docs/performance.md, "A second BLAS").
+MIN_SECOND_BLAS_WORK = 1 << 21
 SPLIT_LARGE_GEMMS = False  # True: large GEMMs split over the kernel pool instead of the BLAS's threads
 
 
 def gemm(a, b, out=None):
-    """a @ b (into `out` when given). A 2-D float32/float64 NumPy product goes through MKL when
-    `cblas.chosen()` picked it (`NEURONA_BLAS`; cblas.py), on the calling thread, when neurona runs
-    one kernel thread or the product has fewer than MIN_GEMM_THREADS_WORK multiply-adds; every
+    """a @ b (into `out` when given). A 2-D float32/float64 NumPy product of at least
+    MIN_SECOND_BLAS_WORK multiply-adds goes through MKL when `cblas.chosen()` picked it
+    (`NEURONA_BLAS`; cblas.py), on the calling thread, when neurona runs one kernel thread or the
+    product has fewer than MIN_GEMM_THREADS_WORK multiply-adds; every
     other product through NumPy's BLAS, where with several kernel threads a small 2-D one runs on
     one BLAS thread (OpenBLAS's threads do not wake and spin) and a large one on the BLAS's
     threads, or split by rows or columns of the result over the kernel threads with
@@ -418,7 +424,7 @@ def gemm(a, b, out=None):
     m, n = a.shape[0], b.shape[1]
     work = m * a.shape[1] * n
     several = kernel_threads() > 1
-    if not several or work < MIN_GEMM_THREADS_WORK:
+    if work >= MIN_SECOND_BLAS_WORK and (not several or work < MIN_GEMM_THREADS_WORK):
         lib = _cblas.chosen()
         if lib is not None and lib.takes(a, b, out):
             return lib.gemm(a, b, out)
