@@ -107,9 +107,10 @@ def make_geometry(op, x_shape, kernel, stride, padding, dilation, rounding, grou
 # (batched over groups) GEMM. Rows of cols are channel-major, so a group is a block of rows.
 
 def _grouped_matmul(a, b):
-    """(G, p, q) × (G, q, r) → (G, p, r), one plain GEMM when G == 1."""
+    """(G, p, q) × (G, q, r) → (G, p, r), one plain GEMM when G == 1 (through kernels.gemm: MKL
+    where it was chosen, NumPy's BLAS otherwise)."""
     if a.shape[0] == 1:
-        return (a[0] @ b[0])[None]
+        return kernels.gemm(a[0], b[0])[None]
     return a @ b
 
 
