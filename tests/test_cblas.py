@@ -118,7 +118,7 @@ def test_mkl_asked_for_but_missing_says_how_to_get_it(monkeypatch):
     monkeypatch.setattr(cblas, "_mkl_error", None)
     monkeypatch.setattr(cblas, "_chosen", False)
     monkeypatch.setattr(cblas, "find_mkl", lambda: None)
-    with pytest.raises(cblas.BlasError, match=r"NEURONA_BLAS=mkl: the mkl package is not installed \(pip install 'neurona\[mkl\]'\)"):
+    with pytest.raises(cblas.BlasError, match=r"NEURONA_BLAS=mkl: the mkl package is not installed \(pip install -e '\.\[mkl\]'\)"):
         cblas.chosen()
     monkeypatch.setenv("NEURONA_BLAS", "auto")
     monkeypatch.setattr(cblas, "_chosen", False)

@@ -1,5 +1,5 @@
-"""GEMMs through a second BLAS, called with ctypes: Intel MKL from the `mkl` wheel (`pip install
-'neurona[mkl]'`), where it is faster than NumPy's OpenBLAS.
+"""GEMMs through a second BLAS, called with ctypes: Intel MKL from the `mkl` wheel (in a checkout,
+`pip install -e '.[mkl]'`), where it is faster than NumPy's OpenBLAS.
 
 NumPy's wheels bundle OpenBLAS; PyTorch's bundle MKL. On Intel CPUs with AVX-512 MKL's SGEMM is
 1.1–1.6× faster than OpenBLAS's on the shapes of small nets (a batch of 32 rows against a 256 ×
@@ -135,7 +135,7 @@ def mkl() -> CBlas | None:
         if _mkl is None and _mkl_error is None:
             path = find_mkl()
             if path is None:
-                _mkl_error = "the mkl package is not installed (pip install 'neurona[mkl]')"
+                _mkl_error = "the mkl package is not installed (pip install -e '.[mkl]')"
                 return None
             try:
                 lib = CBlas(path)
