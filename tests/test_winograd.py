@@ -111,6 +111,30 @@ def test_shared_output_transform_runs_once_and_changes_nothing(force, monkeypatc
     np.testing.assert_array_equal(shared[2], separate[2])
 
 
+def test_batch_split_shares_each_ranges_transform(force, monkeypatch):
+    """With the batch split (2 kernel threads) each range's input and filter gradients share the
+    range's transform of gy, in whichever thread the range runs: one transform per range, not two;
+    the gradients are those of one thread."""
+    one = _conv_pair((8, 3, 7, 9), 4, 1, np.float64)[0]
+    monkeypatch.setattr(nr.backend.threads, "_num_threads", 2)
+    monkeypatch.setattr(kernels, "MIN_SPLIT_WORK", 0)
+    assert kernels.batch_ranges(np.zeros((8, 3, 7, 9)), 8, 1) == [(0, 4), (4, 8)]
+    mod = kernels._fast(np.zeros(1))
+    name = "winograd43_output_adjoint" if winograd.TILE == 4 else "winograd_output_adjoint"
+    real_kernel = getattr(mod, name)
+    done = []
+    monkeypatch.setattr(mod, name, lambda *a: done.append(1) or real_kernel(*a))
+    split = _conv_pair((8, 3, 7, 9), 4, 1, np.float64)[0]
+    assert len(done) == 2
+    monkeypatch.setattr(kernels, "winograd_sharing", contextlib.nullcontext)
+    separate = _conv_pair((8, 3, 7, 9), 4, 1, np.float64)[0]
+    assert len(done) == 6
+    for a, b, c in zip(one, split, separate):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(b, c)
+    assert winograd.sharing_store() is None  # nothing left open in this thread
+
+
 def test_size_rule(monkeypatch):
     """The constants (NEURONA_CONV_CALIBRATION=0); the calibrated rule is in test_conv_paths.py."""
     monkeypatch.delenv("NEURONA_CONV_ALGO", raising=False)

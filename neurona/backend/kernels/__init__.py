@@ -303,9 +303,12 @@ def batch_ranges(a, n, work=None):
 
 
 def over_batch(ranges, task):
-    """[task(i, b0, b1) for each range i], side by side, each with one kernel and one BLAS thread."""
+    """[task(i, b0, b1) for each range i], side by side, each with one kernel and one BLAS thread
+    (and the caller's store of shared Winograd transforms, if it has one open)."""
+    store = _winograd.sharing_store()
+
     def one(i, b0, b1):
-        with thread_limit(1):
+        with thread_limit(1), _winograd.using_store(store):
             return task(i, b0, b1)
 
     with blas_threads(1):

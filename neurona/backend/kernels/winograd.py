@@ -279,22 +279,46 @@ _shared = threading.local()
 def sharing_output_adjoint():
     """Within this block, the input and filter gradients of one convolution transform their
     common output gradient once (the second call reuses the first's dM). conv2d's backward opens
-    it around its two gradient ops; graph-mode replays run without it and transform twice."""
-    _shared.slot = None
-    _shared.active = True
+    it around its two gradient ops; graph-mode replays run without it and transform twice. With
+    the batch split (kernels.over_batch) each range's gradients share their range's transform: the
+    ranges run in the kernel pool's threads, which take the caller's store (`sharing_store`,
+    `using_store`)."""
+    old = getattr(_shared, "store", None)
+    _shared.store = {}
     try:
         yield
     finally:
-        _shared.active = False
-        _shared.slot = None
+        _shared.store = old
+
+
+def sharing_store():
+    """The calling thread's store of shared transforms (None outside sharing_output_adjoint)."""
+    return getattr(_shared, "store", None)
+
+
+@contextmanager
+def using_store(store):
+    """Run a block of a batch range in a pool thread with the caller's store (None: no sharing)."""
+    old = getattr(_shared, "store", None)
+    _shared.store = store
+    try:
+        yield
+    finally:
+        _shared.store = old
 
 
 def _output_adjoint(mod, gy, geo, m):
-    active = getattr(_shared, "active", False)
-    if active:
-        slot = _shared.slot
-        if slot is not None and slot[0] is gy and slot[1] == (geo, m):
-            return slot[2]
+    # keyed by where gy's elements lie (a batch range's slice of gy is a new array object each
+    # time it is taken, at the same address); gy lives through the block, so no other array can
+    # take its address meanwhile. The second use takes the entry out: the store holds each
+    # transform only until its other gradient has read it.
+    store = getattr(_shared, "store", None)
+    key = None
+    if store is not None:
+        key = (gy.__array_interface__["data"][0], gy.shape, gy.strides, gy.dtype.str, geo, m)
+        dm = store.pop(key, None)
+        if dm is not None:
+            return dm
     th, tw = _tiles(geo, m)
     n, k = gy.shape[:2]
     at = _mats(m, gy.dtype, geo[0])[2]
@@ -308,8 +332,8 @@ def _output_adjoint(mod, gy, geo, m):
         _split(mod.winograd45_output_adjoint, k, gt, th, tw, flat, s)
     else:
         _split(mod.winograd_output_adjoint, k, gt, at, th, tw, flat, s)
-    if active:
-        _shared.slot = (gy, (geo, m), dm)
+    if store is not None:
+        store[key] = dm
     return dm
 
 
