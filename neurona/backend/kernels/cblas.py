@@ -18,11 +18,12 @@ Which BLAS `kernels.gemm` uses is a setting, `NEURONA_BLAS`:
     mkl    always MKL (an error naming the setting if it cannot be loaded)
 
 Threads: MKL runs sequentially (its SEQUENTIAL threading layer: no OpenMP runtime is loaded), on
-the thread that calls it. `kernels.gemm` gives it the products that run on one thread anyway —
-every GEMM at one kernel thread, the small ones (under 8 M multiply-adds) at several — and leaves
-large GEMMs at several threads to NumPy's BLAS and its own threads: on the 2-core VM where this
-was measured, MKL's OpenMP threads and neurona's kernel pool both paid 50–200 µs to wake a
-sleeping core per GEMM, against OpenBLAS's spinning threads (docs/performance.md).
+the thread that calls it. `kernels.gemm` gives it the products of at least 2 M multiply-adds that
+run on one thread anyway — every such GEMM at one kernel thread, those under 8 M at several (and
+inside the batch split's ranges) — and leaves large GEMMs at several threads to NumPy's BLAS and
+its own threads. MKL's OpenMP threads were tried for those on the 2-core VM where this was
+measured: faster for an MLP step alone, but beside PyTorch's threads and neurona's kernel pool
+they made the MLP, LeNet and char-LSTM steps 1.2–2.6× slower (docs/performance.md, "A second BLAS").
 May import: numpy, ctypes, neurona.backend.
 """
 from __future__ import annotations
@@ -34,7 +35,6 @@ import sys
 import threading
 
 import numpy
-
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _THREADING_SEQUENTIAL = 1
