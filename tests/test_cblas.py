@@ -160,3 +160,27 @@ def test_fused_lstm_gradients_are_the_same_through_either_blas(monkeypatch):
         results[name] = [y.numpy(), xt.grad.numpy()] + [w.grad.numpy() for w in layer.trainable_weights]
     for a, b in zip(results["numpy"], results["mkl"]):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
+
+
+@needs_mkl
+def test_graph_mode_sends_large_products_to_the_chosen_blas(monkeypatch):
+    calls = []
+    real = mkl.gemm
+    monkeypatch.setattr(mkl, "gemm", lambda a, b, out=None: calls.append(a.shape) or real(a, b, out))
+    monkeypatch.setattr(cblas, "_chosen", mkl)
+    rng = np.random.default_rng(4)
+    big = nr.tensor(rng.standard_normal((64, 256)).astype(np.float32)), nr.tensor(rng.standard_normal((256, 256)).astype(np.float32))
+    small = nr.tensor(rng.standard_normal((8, 16)).astype(np.float32)), nr.tensor(rng.standard_normal((16, 4)).astype(np.float32))
+
+    @nr.jit
+    def f(a, b, c, d):
+        return (a @ b).sum() + (c @ d).sum()
+
+    with thread_limit(1):
+        want = float((big[0].numpy() @ big[1].numpy()).sum() + (small[0].numpy() @ small[1].numpy()).sum())
+        f(*big, *small)  # the first call traces (and runs eagerly)
+        calls.clear()
+        for _ in range(2):
+            got = float(f(*big, *small).numpy())  # replays of the compiled graph
+    assert abs(got - want) <= 1e-3 * abs(want) + 1e-2
+    assert calls.count((64, 256)) == 2 and (8, 16) not in calls  # the small product kept np.matmul

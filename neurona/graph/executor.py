@@ -5,7 +5,7 @@ right after its last reader (that is what frees memory early), and nodes that ca
 given buffer (fused kernels, and the ops that declare a NumPy `ufunc` equal to their forward:
 matmul, the arithmetic ones) write into the arena the memory planner assigned. When a kernel fails, the error gets a note naming the op and the user's
 source line that recorded it (not the executor's).
-May import: numpy, neurona.graph.ir, neurona.graph.passes.memory.
+May import: numpy, neurona.graph.ir, neurona.graph.passes.memory, neurona.backend.kernels (for MatMul).
 """
 from __future__ import annotations
 
@@ -21,8 +21,18 @@ _program_ids = itertools.count()
 
 
 def ufunc(node):
-    """The NumPy ufunc a single op declares equal to its forward (`Function.ufunc`), or None."""
+    """The NumPy ufunc a single op declares equal to its forward (`Function.ufunc`), or None. A
+    MatMul of two 2-D float operands whose traced product has at least MIN_SECOND_BLAS_WORK
+    multiply-adds gets `kernels.gemm` instead, so that graph mode uses the BLAS eager mode uses for
+    it (MKL where chosen; backend/kernels/cblas.py); smaller ones keep `np.matmul`, whose call
+    costs less (kernels.gemm's checks: +7 µs on a W5 step of five such products)."""
     name = getattr(node.cls, "ufunc", None)
+    if name == "matmul" and len(node.inputs) == 2 and all(len(getattr(v, "shape", ())) == 2 for v in node.inputs):
+        from ..backend import kernels  # noqa: PLC0415 - below graph/; imported when a graph has a MatMul
+
+        (m, k), (_, n) = node.inputs[0].shape, node.inputs[1].shape
+        if m * k * n >= kernels.MIN_SECOND_BLAS_WORK and all(v.dtype in (np.float32, np.float64) for v in node.inputs):
+            return kernels.gemm
     return getattr(np, name) if name else None
 
 
