@@ -20,6 +20,16 @@ mkl = cblas.mkl()
 needs_mkl = pytest.mark.skipif(mkl is None, reason=f"MKL not loadable here: {cblas.mkl_error()}")
 
 
+@pytest.fixture
+def mkl_calls(monkeypatch):
+    """MKL chosen, and the list of the row-operand shapes of the products it computes from now on."""
+    calls = []
+    real = mkl.gemm
+    monkeypatch.setattr(mkl, "gemm", lambda a, b, out=None: calls.append(a.shape) or real(a, b, out))
+    monkeypatch.setattr(cblas, "_chosen", mkl)
+    return calls
+
+
 def _layouts(rng, m, k, dtype):
     """(name, array) pairs of an (m, k) operand in the layouts GEMM callers hand over."""
     base = rng.standard_normal((m + 3, k + 5)).astype(dtype)
@@ -69,11 +79,8 @@ def test_gemm_into_a_strided_out_and_empty_shapes():
 
 
 @needs_mkl
-def test_kernels_gemm_routes_one_thread_products_to_mkl_and_large_threaded_ones_to_numpy(monkeypatch):
-    calls = []
-    real = mkl.gemm
-    monkeypatch.setattr(mkl, "gemm", lambda a, b, out=None: calls.append(a.shape) or real(a, b, out))
-    monkeypatch.setattr(cblas, "_chosen", mkl)
+def test_kernels_gemm_routes_one_thread_products_to_mkl_and_large_threaded_ones_to_numpy(mkl_calls):
+    calls = mkl_calls
     rng = np.random.default_rng(2)
     small = rng.standard_normal((32, 256)).astype(np.float32), rng.standard_normal((256, 512)).astype(np.float32)
     large = rng.standard_normal((256, 256)).astype(np.float32), rng.standard_normal((256, 256)).astype(np.float32)
@@ -163,11 +170,8 @@ def test_fused_lstm_gradients_are_the_same_through_either_blas(monkeypatch):
 
 
 @needs_mkl
-def test_graph_mode_sends_large_products_to_the_chosen_blas(monkeypatch):
-    calls = []
-    real = mkl.gemm
-    monkeypatch.setattr(mkl, "gemm", lambda a, b, out=None: calls.append(a.shape) or real(a, b, out))
-    monkeypatch.setattr(cblas, "_chosen", mkl)
+def test_graph_mode_sends_large_products_to_the_chosen_blas(mkl_calls):
+    calls = mkl_calls
     rng = np.random.default_rng(4)
     big = nr.tensor(rng.standard_normal((64, 256)).astype(np.float32)), nr.tensor(rng.standard_normal((256, 256)).astype(np.float32))
     small = nr.tensor(rng.standard_normal((8, 16)).astype(np.float32)), nr.tensor(rng.standard_normal((16, 4)).astype(np.float32))
