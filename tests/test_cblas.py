@@ -153,18 +153,26 @@ def test_auto_measures_once_and_caches_the_choice(tmp_path):
 
 @needs_mkl
 def test_fused_lstm_gradients_are_the_same_through_either_blas(monkeypatch):
+    # 32 rows × 128 units: each step's recurrent product (32 × 128 × 512) is above the 2 M floor
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((8, 12, 5)).astype(np.float32)
+    x = rng.standard_normal((32, 6, 5)).astype(np.float32)
+    assert 32 * 128 * 512 >= kernels.MIN_SECOND_BLAS_WORK
+    real, calls = mkl.gemm, []
+    monkeypatch.setattr(mkl, "gemm", lambda a, b, out=None: calls.append(a.shape) or real(a, b, out))
     results = {}
     for name, lib in (("numpy", None), ("mkl", mkl)):
         monkeypatch.setattr(cblas, "_chosen", lib)
         nr.manual_seed(0)
-        layer = nr.layers.LSTM(16, return_sequences=True)
+        layer = nr.layers.LSTM(128, return_sequences=True)
         xt = nr.tensor(x, requires_grad=True)
         with thread_limit(1):
             y = layer(xt)
             (y * y).sum().backward()
         results[name] = [y.numpy(), xt.grad.numpy()] + [w.grad.numpy() for w in layer.trainable_weights]
+        if name == "numpy":
+            assert calls == []
+    # every step's product went to MKL: h·R forward (32 × 128 rows) and dU·Rᵀ backward (32 × 512)
+    assert calls.count((32, 128)) == 6 and calls.count((32, 512)) == 6
     for a, b in zip(results["numpy"], results["mkl"]):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
 

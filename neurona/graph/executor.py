@@ -25,7 +25,7 @@ def ufunc(node):
     MatMul of two 2-D float operands whose traced product has at least MIN_SECOND_BLAS_WORK
     multiply-adds gets `kernels.gemm` instead, so that graph mode uses the BLAS eager mode uses for
     it (MKL where chosen; backend/kernels/cblas.py); smaller ones keep `np.matmul`, whose call
-    costs less (kernels.gemm's checks: +7 µs on a W5 step of five such products)."""
+    costs less (docs/performance.md, "A second BLAS")."""
     name = getattr(node.cls, "ufunc", None)
     if name == "matmul" and len(node.inputs) == 2 and all(len(getattr(v, "shape", ())) == 2 for v in node.inputs):
         from ..backend import kernels  # noqa: PLC0415 - below graph/; imported when a graph has a MatMul

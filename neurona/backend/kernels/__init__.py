@@ -413,43 +413,68 @@ MIN_SECOND_BLAS_WORK = 1 << 21
 SPLIT_LARGE_GEMMS = False  # True: large GEMMs split over the kernel pool instead of the BLAS's threads
 
 
-def gemm(a, b, out=None):
-    """a @ b (into `out` when given). A 2-D float32/float64 NumPy product of at least
-    MIN_SECOND_BLAS_WORK multiply-adds goes through MKL when `cblas.chosen()` picked it
-    (`NEURONA_BLAS`; cblas.py), on the calling thread, when neurona runs one kernel thread or the
-    product has fewer than MIN_GEMM_THREADS_WORK multiply-adds; every
-    other product through NumPy's BLAS, where with several kernel threads a small 2-D one runs on
-    one BLAS thread (OpenBLAS's threads do not wake and spin) and a large one on the BLAS's
-    threads, or split by rows or columns of the result over the kernel threads with
-    SPLIT_LARGE_GEMMS."""
-    if type(a) is not numpy.ndarray or type(b) is not numpy.ndarray or a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
-        return a @ b if out is None else numpy.matmul(a, b, out=out)
+def _numpy_gemm(a, b, out=None):
+    return a @ b if out is None else numpy.matmul(a, b, out=out)
+
+
+def _gemm_one_blas_thread(a, b, out=None):
+    with blas_threads(1):
+        return _numpy_gemm(a, b, out)
+
+
+def _gemm_split(a, b, out=None):
+    """a @ b split by rows of the result (or columns, when they are more) over the kernel threads,
+    each block a GEMM on one BLAS thread written in place."""
     m, n = a.shape[0], b.shape[1]
-    work = m * a.shape[1] * n
+    threads = min(kernel_threads(), max(m, n) // MIN_GEMM_ROWS_PER_THREAD)
+    if threads <= 1:
+        return _gemm_one_blas_thread(a, b, out)
+    if out is None:
+        out = numpy.empty((m, n), dtype=numpy.result_type(a, b))
+    by_rows = m >= n
+    bounds = [(m if by_rows else n) * i // threads for i in range(threads + 1)]
+
+    def block(i0, i1):
+        if by_rows:
+            numpy.matmul(a[i0:i1], b, out=out[i0:i1])
+        else:
+            numpy.matmul(a, b[:, i0:i1], out=out[:, i0:i1])
+
+    with blas_threads(1):
+        _winograd.run_side_by_side([lambda i0=bounds[i], i1=bounds[i + 1]: block(i0, i1) for i in range(threads)])
+    return out
+
+
+def gemm_for(a, b, out=None):
+    """The function f(a, b, out=None) that `gemm` uses for operands like these (shapes, dtypes,
+    layouts) at the calling thread's kernel threads: for loops that multiply such operands many
+    times (the recurrent op's steps), decided once instead of per call.
+
+    A 2-D float32/float64 NumPy product of at least MIN_SECOND_BLAS_WORK multiply-adds goes
+    through MKL when `cblas.chosen()` picked it (`NEURONA_BLAS`; cblas.py), on the calling thread,
+    when neurona runs one kernel thread or the product has fewer than MIN_GEMM_THREADS_WORK
+    multiply-adds; every other product through NumPy's BLAS, where with several kernel threads a
+    small 2-D one runs on one BLAS thread (OpenBLAS's threads do not wake and spin) and a large
+    one on the BLAS's threads, or split by rows or columns of the result over the kernel threads
+    with SPLIT_LARGE_GEMMS."""
+    if type(a) is not numpy.ndarray or type(b) is not numpy.ndarray or a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        return _numpy_gemm
+    work = a.shape[0] * a.shape[1] * b.shape[1]
     several = kernel_threads() > 1
     if work >= MIN_SECOND_BLAS_WORK and (not several or work < MIN_GEMM_THREADS_WORK):
         lib = _cblas.chosen()
         if lib is not None and lib.takes(a, b, out):
-            return lib.gemm(a, b, out)
-    if not several or (work >= MIN_GEMM_THREADS_WORK and not SPLIT_LARGE_GEMMS):
-        return a @ b if out is None else numpy.matmul(a, b, out=out)
-    threads = 1 if work < MIN_GEMM_THREADS_WORK else min(kernel_threads(), max(m, n) // MIN_GEMM_ROWS_PER_THREAD)
-    with blas_threads(1):
-        if threads <= 1:
-            return a @ b if out is None else numpy.matmul(a, b, out=out)
-        if out is None:
-            out = numpy.empty((m, n), dtype=numpy.result_type(a, b))
-        by_rows = m >= n
-        bounds = [(m if by_rows else n) * i // threads for i in range(threads + 1)]
+            return lib.gemm
+    if not several:
+        return _numpy_gemm
+    if work < MIN_GEMM_THREADS_WORK:
+        return _gemm_one_blas_thread
+    return _gemm_split if SPLIT_LARGE_GEMMS else _numpy_gemm
 
-        def block(i0, i1):
-            if by_rows:
-                numpy.matmul(a[i0:i1], b, out=out[i0:i1])
-            else:
-                numpy.matmul(a, b[:, i0:i1], out=out[:, i0:i1])
 
-        _winograd.run_side_by_side([lambda i0=bounds[i], i1=bounds[i + 1]: block(i0, i1) for i in range(threads)])
-        return out
+def gemm(a, b, out=None):
+    """a @ b (into `out` when given) through the BLAS and threads `gemm_for` chooses."""
+    return gemm_for(a, b, out)(a, b, out)
 
 
 def matmul(a, b):

@@ -141,13 +141,14 @@ def measure() -> dict:
     return out
 
 
-def _read(path, key):
+def _read(path, key, valid=lambda entry: {"min_work", "max_waste"} <= entry.keys()):
+    """The cached entry `key` of JSON file `path`, or None (no file, no entry, or `valid` says no)."""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
     entry = data.get(key) if isinstance(data, dict) else None
-    if not isinstance(entry, dict) or not {"min_work", "max_waste"} <= entry.keys():
+    if not isinstance(entry, dict) or not valid(entry):
         return None
     return entry
 
@@ -198,11 +199,15 @@ def blas_path() -> Path:
     return cache_path().with_name("blas_calibration.json")
 
 
+def _blas_key(lib) -> str:
+    return f"{machine_key()}|{lib.path}"
+
+
 def measure_blas(lib) -> dict:
     """Time NumPy's BLAS and `lib` (a cblas.CBlas) on BLAS_PROBES, one thread each, and choose."""
     from threadpoolctl import threadpool_limits  # noqa: PLC0415
 
-    out = {"key": f"{machine_key()}|{lib.path}", "probes": {}, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    out = {"key": _blas_key(lib), "probes": {}, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "loadavg": list(os.getloadavg())}
     rng = numpy.random.default_rng(0)
     total = [0.0, 0.0]
@@ -228,16 +233,11 @@ def blas_rules(lib, remeasure=False) -> dict | None:
     if not enabled():
         return None
     with _lock:
-        key = f"{machine_key()}|{lib.path}"
+        key = _blas_key(lib)
         if _blas is None or _blas.get("key") != key or remeasure:
             path = blas_path()
-            entry = None
-            if not remeasure:
-                try:
-                    entry = json.loads(path.read_text()).get(key)
-                except (OSError, ValueError, AttributeError):
-                    entry = None
-            if not isinstance(entry, dict) or entry.get("use") not in ("mkl", "numpy"):
+            entry = None if remeasure else _read(path, key, lambda e: e.get("use") in ("mkl", "numpy"))
+            if entry is None:
                 entry = measure_blas(lib)
                 _write(path, key, entry)
             _blas = entry

@@ -179,12 +179,6 @@ def chosen() -> CBlas | None:
     return _chosen
 
 
-def reset() -> None:
-    """Forget the choice (tests change NEURONA_BLAS)."""
-    global _chosen
-    _chosen = False
-
-
 def name() -> str:
     """'mkl' or 'numpy': the BLAS kernels.gemm uses now."""
     return "numpy" if chosen() is None else "mkl"

@@ -276,6 +276,17 @@ _shared = threading.local()
 
 
 @contextmanager
+def using_store(store):
+    """Within this block the calling thread shares transforms through `store` (a dict; None: no
+    sharing); kernels.over_batch runs each batch range in a pool thread with its caller's store."""
+    old = getattr(_shared, "store", None)
+    _shared.store = store
+    try:
+        yield
+    finally:
+        _shared.store = old
+
+
 def sharing_output_adjoint():
     """Within this block, the input and filter gradients of one convolution transform their
     common output gradient once (the second call reuses the first's dM). conv2d's backward opens
@@ -283,28 +294,12 @@ def sharing_output_adjoint():
     the batch split (kernels.over_batch) each range's gradients share their range's transform: the
     ranges run in the kernel pool's threads, which take the caller's store (`sharing_store`,
     `using_store`)."""
-    old = getattr(_shared, "store", None)
-    _shared.store = {}
-    try:
-        yield
-    finally:
-        _shared.store = old
+    return using_store({})
 
 
 def sharing_store():
     """The calling thread's store of shared transforms (None outside sharing_output_adjoint)."""
     return getattr(_shared, "store", None)
-
-
-@contextmanager
-def using_store(store):
-    """Run a block of a batch range in a pool thread with the caller's store (None: no sharing)."""
-    old = getattr(_shared, "store", None)
-    _shared.store = store
-    try:
-        yield
-    finally:
-        _shared.store = old
 
 
 def _output_adjoint(mod, gy, geo, m):

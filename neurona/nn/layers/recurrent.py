@@ -317,13 +317,14 @@ class RecurrentSequence(Function):
         def rows(n0, n1):
             a = np.empty((n1 - n0, GH), dtype=dt)
             h = h0[n0:n1]
+            gemm = kernels.gemm_for(hrs[n0:n1, 0], RF, a) if T else None  # every step's operands look alike
             for t in range(T):
                 hr = hrs[n0:n1, t]
                 if rmask is not None:
                     np.multiply(h, rmask[n0:n1], out=hr)
                 else:
                     hr[...] = h
-                kernels.gemm(hr, RF, out=a)
+                gemm(hr, RF, a)
                 step(a, t, n0)
                 h = Y[n0:n1, t, :H]
 
@@ -348,6 +349,7 @@ class RecurrentSequence(Function):
             dhr = dh[n0:n1]
             carry = np.empty((n1 - n0, H), dtype=dt)  # what reaches h_{t−1} besides dU·Rᵀ
             db = np.zeros(GH, dtype=np.float64)  # LSTM: the input bias gradient, summed as BPTT goes
+            gemm = kernels.gemm_for(dU[n0:n1, 0], Rt, dhr) if T else None
             for t in range(T - 1, -1, -1):
                 if kind == "lstm":
                     k.lstm_backward(gy, t, dhr, dc[n0:n1], self.gates, self.tc, Y, c0, m, use_mask, dZ, carry,
@@ -356,7 +358,7 @@ class RecurrentSequence(Function):
                     k.gru_backward(gy, t, dhr, carry, self.zrs, self.ns, self.uhs, Y, h0, m, use_mask, dZ, dU, n0)
                 else:
                     k.simple_backward(gy, t, dhr, self.acts, m, use_mask, dZ, carry, n0)
-                kernels.gemm(dU[n0:n1, t], Rt, out=dhr)
+                gemm(dU[n0:n1, t], Rt, dhr)
                 if rmask is not None:
                     dhr *= rmask[n0:n1]
                 if use_mask or kind == "gru":
