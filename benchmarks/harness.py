@@ -111,8 +111,10 @@ def set_threads(n: int) -> None:
 
     import neurona  # noqa: PLC0415
 
-    env = os.environ.get("NEURONA_NUM_THREADS", "").strip()
-    default = int(env) if env.isdigit() and int(env) >= 1 else neurona.backend.available_cpus()
+    from neurona.backend import threads  # noqa: PLC0415
+
+    env = os.environ.get("NEURONA_NUM_THREADS", "").strip()  # checked as `import neurona` checks it
+    default = threads._check_env(env) if env else neurona.backend.available_cpus()
     neurona.set_num_threads(min(n, default))  # the BLAS too: set to n below
     torch.set_num_threads(n)
     settle_for(n)
