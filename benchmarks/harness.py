@@ -115,14 +115,15 @@ def set_threads(n: int) -> None:
 
     env = os.environ.get("NEURONA_NUM_THREADS", "").strip()  # checked as `import neurona` checks it
     default = threads._check_env(env) if env else neurona.backend.available_cpus()
-    neurona.set_num_threads(min(n, default))  # the BLAS too: set to n below
-    torch.set_num_threads(n)
-    settle_for(n)
     try:
         from threadpoolctl import threadpool_limits  # noqa: PLC0415
     except ImportError:
-        return
-    threadpool_limits(limits=n, user_api="blas")  # stays in force until the next call
+        pass
+    else:
+        threadpool_limits(limits=n, user_api="blas")  # stays in force until the next call
+    neurona.set_num_threads(min(n, default))  # after: NumPy's BLAS as neurona sets it
+    torch.set_num_threads(n)
+    settle_for(n)
 
 
 def compare(ours, peer, reps: int, warmup: int = 2, inner: int = 1, scale: float = 1.0):

@@ -153,10 +153,10 @@ def test_auto_measures_once_and_caches_the_choice(tmp_path):
 
 @needs_mkl
 def test_fused_lstm_gradients_are_the_same_through_either_blas(monkeypatch):
-    # 32 rows × 128 units: each step's recurrent product (32 × 128 × 512) is above the 2 M floor
+    # 32 rows × 128 units, 6 steps: the recurrent kernel's gradient (128 × 192 × 512) is above the 2 M floor
     rng = np.random.default_rng(3)
     x = rng.standard_normal((32, 6, 5)).astype(np.float32)
-    assert 32 * 128 * 512 >= kernels.MIN_SECOND_BLAS_WORK
+    assert 128 * 192 * 512 >= kernels.MIN_SECOND_BLAS_WORK
     real, calls = mkl.gemm, []
     monkeypatch.setattr(mkl, "gemm", lambda a, b, out=None: calls.append(a.shape) or real(a, b, out))
     results = {}
@@ -171,8 +171,9 @@ def test_fused_lstm_gradients_are_the_same_through_either_blas(monkeypatch):
         results[name] = [y.numpy(), xt.grad.numpy()] + [w.grad.numpy() for w in layer.trainable_weights]
         if name == "numpy":
             assert calls == []
-    # every step's product went to MKL: h·R forward (32 × 128 rows) and dU·Rᵀ backward (32 × 512)
-    assert calls.count((32, 128)) == 6 and calls.count((32, 512)) == 6
+    # with MKL the steps' products run inside the compiled loops (tests/test_rnn_sequences.py);
+    # the recurrent kernel's gradient hrsᵀ·dU (128 × 192 rows by 192 × 512) is one MKL call
+    assert calls == [(128, 192)]
     for a, b in zip(results["numpy"], results["mkl"]):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
 
@@ -196,3 +197,22 @@ def test_graph_mode_sends_large_products_to_the_chosen_blas(mkl_calls):
             got = float(f(*big, *small).numpy())  # replays of the compiled graph
     assert abs(got - want) <= 1e-3 * abs(want) + 1e-2
     assert calls.count((64, 256)) == 2 and (8, 16) not in calls  # the small product kept np.matmul
+
+
+@needs_mkl
+def test_a_stack_times_a_matrix_is_one_2d_gemm_both_ways(mkl_calls):
+    """(32, 64, 256)·(256, 65), a Dense layer on a sequence: one (2048, 256) product through
+    kernels.gemm forward, and b's gradient one (256, 2048)·(2048, 65) product, not a batched
+    matmul summed over the stack."""
+    calls = mkl_calls
+    rng = np.random.default_rng(5)
+    a = nr.tensor(rng.standard_normal((32, 64, 256)).astype(np.float32), requires_grad=True)
+    b = nr.tensor(rng.standard_normal((256, 65)).astype(np.float32), requires_grad=True)
+    g = rng.standard_normal((32, 64, 65)).astype(np.float32)
+    with thread_limit(1):
+        y = a @ b
+        (y * nr.tensor(g)).sum().backward()
+    np.testing.assert_allclose(y.numpy(), a.numpy() @ b.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(b.grad.numpy(), np.einsum("ntk,ntm->km", a.numpy(), g), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(a.grad.numpy(), g @ b.numpy().T, rtol=1e-4, atol=1e-4)
+    assert (2048, 256) in calls and (256, 2048) in calls and (2048, 65) in calls

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "neurona"
 BUDGETS = {  # part of the core: (code lines when the budget was set, budget)
     "tensor.py": (235, 310),  # +15: the NumPy/PyTorch-named methods std, prod, cumsum, norm, sign, floor, round, unsqueeze
     "autograd": (274, 345),
-    "ops": (981, 1427),  # +2: conv2d drops its per-range saved matrices while graph mode traces (a replay read the traced run's; issue 11); +8: the per-image im2col branches (issue 11); +133: std, norm, prod, cumsum, einsum, sign/floor/round, one_hot, unsqueeze (issue 10); +2: LeakyReLU keeps its slope for the graph pictures; +44: the 1x1 convolution path (batched GEMMs, issue 11); +5: max/min without the tie mask when no gradient can flow, Reshape/Transpose as array methods (issue 13), the embedding backward through kernels.index_add_rows (issue 12)
+    "ops": (981, 1431),  # +4: MatMul's weight gradient for a stack times a matrix is one 2-D GEMM (issue 12); +2: conv2d drops its per-range saved matrices while graph mode traces (a replay read the traced run's; issue 11); +8: the per-image im2col branches (issue 11); +133: std, norm, prod, cumsum, einsum, sign/floor/round, one_hot, unsqueeze (issue 10); +2: LeakyReLU keeps its slope for the graph pictures; +44: the 1x1 convolution path (batched GEMMs, issue 11); +5: max/min without the tie mask when no gradient can flow, Reshape/Transpose as array methods (issue 13), the embedding backward through kernels.index_add_rows (issue 12)
 }
 
 

@@ -81,3 +81,50 @@ def test_generate_draws_what_rng_choice_draws():
         tok = int(rng.choice(7, p=p / p.sum()))
         want.append(tok)
     assert got == want
+
+
+@pytest.mark.parametrize("rnn", [LSTM, GRU, SimpleRNN])
+def test_generate_reads_the_first_layers_inputs_from_the_folded_table(rnn, monkeypatch):
+    """Within generate() the first recurrent layer's input x·K + b is a row of E·K + b, built
+    once; the logits and the drawn tokens are those of the unfolded steps."""
+    nr.manual_seed(1)
+    model = Sequential([Embedding(9, 5), rnn(6, return_sequences=True), Dense(9)])
+    _ = model(np.zeros((1, 2)))
+    s = Sampler(model)
+    s.reset(1)
+    tables = s._fold_tables()
+    assert set(tables) == {1}
+    cell = model.layers[1].cell
+    b = cell.input_bias()
+    want = model.layers[0].embeddings.numpy() @ cell.kernel.numpy() + (0 if b is None else b.numpy())
+    np.testing.assert_allclose(tables[1], want, rtol=1e-6, atol=1e-6)
+    folded = s.generate([3, 1], 60, temperature=0.9, seed=2)
+    assert s._tables is None  # only while generate runs
+    monkeypatch.setattr(Sampler, "MAX_FOLDED_BYTES", 0)  # no table: every step projects its row
+    s2 = Sampler(model)
+    s2.reset(1)
+    assert s2._fold_tables() == {}
+    assert s2.generate([3, 1], 60, temperature=0.9, seed=2) == folded
+
+
+def test_compiled_draw_equals_the_numpy_inverse_cdf_and_refuses_nan_logits():
+    draw = pytest.importorskip("neurona.text._sample_kernels").draw
+    rng = np.random.default_rng(7)
+    work = np.empty(65, np.float64)
+    for k in range(3000):
+        logits = (rng.standard_normal(65) * rng.uniform(0.1, 8)).astype(np.float32 if k % 2 else np.float64)
+        t, u = float(rng.uniform(0.3, 1.5)), float(rng.random())
+        p = np.exp(logits.astype(np.float64) / t - (logits.astype(np.float64) / t).max())
+        cdf = (p / p.sum()).cumsum()
+        assert draw(logits, t, u, work) == int((cdf / cdf[-1]).searchsorted(u, side="right"))
+    bad = np.zeros(65, np.float32)
+    bad[3] = np.nan
+    assert draw(bad, 1.0, 0.5, work) == -1
+    bad[3] = np.inf
+    assert draw(bad, 1.0, 0.5, work) == -1
+    nr.manual_seed(0)
+    model = Sequential([Embedding(7, 5), LSTM(6, return_sequences=True), Dense(7)])
+    _ = model(np.zeros((1, 2)))
+    model.layers[2].bias.data[2] = np.nan
+    with pytest.raises(FloatingPointError, match="logits are not finite"):
+        Sampler(model).generate([1], 5)

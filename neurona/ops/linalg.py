@@ -28,7 +28,12 @@ class MatMul(Function):
     def backward(self, g):
         a, b = self.inputs
         ga = unbroadcast(g @ b.swapaxes(-1, -2), a.shape) if a.requires_grad else None
-        gb = unbroadcast(a.swapaxes(-1, -2) @ g, b.shape) if b.requires_grad else None
+        if not b.requires_grad:
+            gb = None
+        elif b.ndim == 2 and a.ndim > 2:  # a stack times one matrix: b's gradient sums over the stack, one GEMM
+            gb = a.reshape(-1, a.shape[-1]).swapaxes(0, 1) @ g.reshape(-1, g.shape[-1])
+        else:
+            gb = unbroadcast(a.swapaxes(-1, -2) @ g, b.shape)
         return ga, gb
 
 

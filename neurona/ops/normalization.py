@@ -124,6 +124,7 @@ def batch_norm(x, gamma=None, beta=None, running_mean=None, running_var=None, tr
     gamma and beta are (C,) tensors, or None for 1 and 0.
 
     >>> import neurona as nr
+    >>> nr.manual_seed(0)
     >>> x = nr.randn(64, 3) * 5 + 2
     >>> rm, rv = nr.zeros(3), nr.ones(3)
     >>> y = batch_norm(x, running_mean=rm, running_var=rv)

@@ -3,9 +3,11 @@
 carried between steps. Each step runs on raw arrays (one GEMM per layer plus the gate arithmetic,
 in place in buffers allocated once by `RecurrentStep`), with no Tensor or autograd record, which
 is what makes sampling 1,000 characters one by one fast.
-May import: neurona, neurona.nn, numpy.
+May import: os, neurona, neurona.nn, numpy, numba (lazily, through neurona.text._sample_kernels).
 """
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
@@ -13,6 +15,17 @@ import neurona as nr
 from neurona.nn.layers.core import Dense, Embedding
 from neurona.nn.layers.recurrent import RNN, RecurrentStep
 from neurona.nn.layers.regularization import Dropout
+
+
+def _draw_kernel():
+    """`_sample_kernels.draw`, or None without numba (or with NEURONA_NO_NUMBA=1): then NumPy."""
+    if os.environ.get("NEURONA_NO_NUMBA") == "1":
+        return None
+    try:
+        from ._sample_kernels import draw  # noqa: PLC0415 - numba is heavy to import
+    except ImportError:
+        return None
+    return draw
 
 
 class Sampler:
@@ -29,9 +42,33 @@ class Sampler:
     10
     """
 
+    # an embedding's table projected by the next recurrent layer's input kernel, at most this big
+    MAX_FOLDED_BYTES = 16 << 20
+
     def __init__(self, model):
         self.layers = list(getattr(model, "layers", [model]))
         self.states = None
+        self._tables = None  # {layer index: table·kernel + bias} while `generate` runs
+
+    def _fold_tables(self):
+        """{i: E·K + b} for each fused recurrent layer i right after an Embedding (table E, input
+        kernel K, input bias b): a token's projected input is then one row of it, as in the training
+        forward (`_input_projection` folds the same way), instead of a (1, D)·(D, G·H) product per
+        token. Built once per `generate` call (the weights cannot change during it); `step` keeps
+        reading the weights live."""
+        tables = {}
+        for i, la in enumerate(self.layers[:-1]):
+            nxt = self.layers[i + 1]
+            if isinstance(la, Embedding) and (i + 1) in self._steps:
+                E, K = la.embeddings.data, nxt.cell.kernel.data
+                if E.shape[0] * K.shape[1] * K.dtype.itemsize > self.MAX_FOLDED_BYTES or E.dtype != K.dtype:
+                    continue
+                table = E @ K
+                b = nxt.cell.input_bias()
+                if b is not None:
+                    table += b.data
+                tables[i + 1] = table
+        return tables
 
     def reset(self, n=1):
         self.states, self._steps = {}, {}
@@ -48,17 +85,19 @@ class Sampler:
         ids = np.asarray(ids, dtype=np.int64)
         if self.states is None:
             self.reset(len(ids))
-        x, shared = None, False
+        x, shared, tables = None, False, self._tables
         for i, la in enumerate(self.layers):
             if isinstance(la, Embedding):
+                if tables and (i + 1) in tables:
+                    continue  # the next layer reads its projected input from the folded table
                 x, shared = la.embeddings.data[ids], False
             elif i in self._steps:
                 shared, cell = True, la.cell
-                z = x @ cell.kernel.data
-                b = cell.input_bias()
-                if b is not None:
-                    z += b.data
-                x = self._steps[i].step(z)
+                if tables and i in tables:
+                    x = self._steps[i].step(tables[i][ids])
+                else:
+                    b = cell.input_bias()
+                    x = self._steps[i].step(x @ cell.kernel.data, None if b is None else b.data)
             elif isinstance(la, Dense) and la.activation.__name__ in ("linear", "softmax"):
                 x, shared = x @ la.kernel.data, False
                 if la.bias is not None:
@@ -78,16 +117,28 @@ class Sampler:
             raise ValueError("generate: give at least one prompt token")
         rng = np.random.default_rng(seed)
         self.reset(1)
-        for t in prompt[:-1]:
-            self.step([t])
-        tok, out, ids = prompt[-1], [], np.empty(1, dtype=np.int64)
-        for _ in range(n):
-            ids[0] = tok
-            logits = self.step(ids)[0].astype(np.float64) / temperature
-            p = np.exp(logits - logits.max())
-            # what rng.choice(len(p), p=p / p.sum()) does (same draws, same tokens), without its checks
-            cdf = (p / p.sum()).cumsum()
-            cdf /= cdf[-1]
-            tok = int(cdf.searchsorted(rng.random(), side="right"))
-            out.append(tok)
+        self._tables = self._fold_tables()
+        try:
+            for t in prompt[:-1]:
+                self.step([t])
+            tok, out, ids = prompt[-1], [], np.empty(1, dtype=np.int64)
+            draw, work = _draw_kernel(), None
+            for _ in range(n):
+                ids[0] = tok
+                logits = self.step(ids)[0]
+                if draw is not None and type(logits) is np.ndarray and logits.dtype in (np.float32, np.float64):
+                    # what rng.choice(len(p), p=p / p.sum()) does (same draws, same tokens), compiled
+                    if work is None:
+                        work = np.empty(logits.shape[0], dtype=np.float64)
+                    tok = int(draw(logits, float(temperature), rng.random(), work))
+                else:
+                    logits = logits.astype(np.float64) / temperature
+                    p = np.exp(logits - logits.max())
+                    cdf = (p / p.sum()).cumsum()
+                    tok = -1 if not np.isfinite(cdf[-1]) else int((cdf / cdf[-1]).searchsorted(rng.random(), side="right"))
+                if tok < 0:
+                    raise FloatingPointError(f"generate: the model's logits are not finite (NaN or inf) at token {len(out)}")
+                out.append(tok)
+        finally:
+            self._tables = None
         return out

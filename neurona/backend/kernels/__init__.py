@@ -433,12 +433,14 @@ def _gemm_split(a, b, out=None):
         out = numpy.empty((m, n), dtype=numpy.result_type(a, b))
     by_rows = m >= n
     bounds = [(m if by_rows else n) * i // threads for i in range(threads + 1)]
+    lib = _cblas.chosen()
+    product = lib.gemm if lib is not None and lib.takes(a, b, out) else numpy.matmul
 
     def block(i0, i1):
         if by_rows:
-            numpy.matmul(a[i0:i1], b, out=out[i0:i1])
+            product(a[i0:i1], b, out=out[i0:i1])
         else:
-            numpy.matmul(a, b[:, i0:i1], out=out[:, i0:i1])
+            product(a, b[:, i0:i1], out=out[:, i0:i1])
 
     with blas_threads(1):
         _winograd.run_side_by_side([lambda i0=bounds[i], i1=bounds[i + 1]: block(i0, i1) for i in range(threads)])
@@ -478,7 +480,13 @@ def gemm(a, b, out=None):
 
 
 def matmul(a, b):
-    """a @ b for MatMul: `gemm` without an output buffer."""
+    """a @ b for MatMul: `gemm` without an output buffer. A stack of matrices times one matrix,
+    a (..., m, k) C-contiguous NumPy array by a 2-D b (a Dense layer on a sequence), is one 2-D
+    GEMM on a's rows: the BLAS and thread rules of `gemm_for` apply to it, not NumPy's batched
+    matmul (which gave W4's (32, 64, 256)·(256, 65) to OpenBLAS's spinning threads)."""
+    if (type(a) is numpy.ndarray and type(b) is numpy.ndarray and a.ndim > 2 and b.ndim == 2
+            and a.flags.c_contiguous and a.shape[-1] == b.shape[0]):
+        return gemm(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[1],))
     return gemm(a, b)
 
 

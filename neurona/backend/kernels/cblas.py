@@ -37,6 +37,8 @@ import threading
 import numpy
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+_B_MATRIX = 162  # CBLAS_IDENTIFIER of cblas_?gemm_pack: pack the right-hand operand
+_ALIGN = 64
 _THREADING_SEQUENTIAL = 1
 _SETTINGS = ("auto", "numpy", "mkl")
 
@@ -75,6 +77,36 @@ class CBlas:
             f.argtypes = args + [real, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, real,
                                  ctypes.c_void_p, ctypes.c_int]
         self._gemm = {numpy.dtype(numpy.float32): lib.cblas_sgemm, numpy.dtype(numpy.float64): lib.cblas_dgemm}
+        self._pack = None  # cblas_sgemm_pack and its size query, set up on first use (MKL only)
+
+    def address(self, name: str) -> int:
+        """The address of the library's function `name` (for compiled callers: `_rnn_seq.py`)."""
+        return ctypes.cast(getattr(self.lib, name), ctypes.c_void_p).value
+
+    def pack_b(self, b, m: int):
+        """MKL's packed form of the right-hand operand b (k, n), float32, for products with
+        m-row left operands (`cblas_sgemm_pack`): a loop that multiplies by the same b many times
+        (the recurrent kernel, once per step) lays it out once instead of on every call, which
+        took a 32 × 256 × 1024 product from 125 to 92 µs (docs/performance.md). Returns a uint8
+        array, 64-byte aligned, for `cblas_sgemm_compute` with CblasPacked (151) as transb. b in
+        any layout `_operand` reads (a transposed view packs without a copy)."""
+        if self._pack is None:
+            size, pack = self.lib.cblas_sgemm_pack_get_size, self.lib.cblas_sgemm_pack
+            size.restype, size.argtypes = ctypes.c_size_t, [ctypes.c_int] * 4
+            pack.restype = None
+            pack.argtypes = [ctypes.c_int] * 6 + [ctypes.c_float, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+            self._pack = size, pack
+        if b.dtype != numpy.float32 or b.ndim != 2:
+            raise TypeError(f"pack_b: a 2-D float32 operand, got {b.dtype} {b.shape}")
+        size, pack = self._pack
+        k, n = b.shape
+        raw = numpy.empty(size(_B_MATRIX, max(1, m), n, k) + _ALIGN, dtype=numpy.uint8)
+        start = -raw.ctypes.data % _ALIGN
+        dest = raw[start:start + raw.size - _ALIGN]
+        b, tb, ldb = self._operand(b)
+        pack(_ROW_MAJOR, _B_MATRIX, _TRANS if tb else _NO_TRANS, max(1, m), n, k, 1.0, b.ctypes.data, ldb,
+             dest.ctypes.data)
+        return dest
 
     @staticmethod
     def _operand(a):

@@ -35,7 +35,8 @@ import numpy as np
 
 from ... import backend as B, ops
 from ...backend import kernels
-from ...backend.kernels.rnn import rnn_kernels, over_rows
+from ...backend.kernels import cblas as _cblas
+from ...backend.kernels.rnn import rnn_kernels, rnn_sequences, over_rows
 from ...autograd import grad as _grad
 from ...autograd.function import Function
 from ...autograd.grad_mode import enable_grad, is_grad_enabled, no_grad
@@ -286,6 +287,9 @@ class RecurrentSequence(Function):
         self.hrs = hrs = np.empty((N, T, H), dtype=dt)
         self.Y = Y = np.empty((N, T, 2 * H if kind == "lstm" else H), dtype=dt)
         h0 = np.ascontiguousarray(h0, dtype=dt)
+        self.seq = seq = rnn_sequences(Z) if T else None
+        if seq is not None:
+            return self._compiled_forward(seq, Z, zi, np.ascontiguousarray(R), h0, rest, m, use_mask)
         # R column-major: the BLAS takes h·R 6% faster so (N=32, H=256), and its transpose is the
         # C-ordered Rᵀ that BPTT's dh·Rᵀ wants (13% faster than the transposed view): one copy, by
         # tiles (`transpose_into`, faster than `np.asfortranarray`: `python -m benchmarks.rnn_kernels`)
@@ -331,7 +335,73 @@ class RecurrentSequence(Function):
         over_rows(rows, N)
         return Y
 
+    def _compiled_forward(self, seq, Z, zi, R, h0, rest, m, use_mask):
+        """`_fused_forward` through `_rnn_seq.py`: each row block runs all T steps in one compiled
+        call, the GIL released, its products MKL's on R packed once for the block."""
+        kind, hrs, Y, rmask = self.kind, self.hrs, self.Y, self.rmask
+        N, T, H = hrs.shape
+        GH, dt, lib = Z.shape[-1], Z.dtype, _cblas.chosen()
+        self.R = R
+        rm, use_rm = (np.ascontiguousarray(rmask, dtype=dt), True) if rmask is not None else (np.ones((1, 1), dt), False)
+        if kind == "lstm":
+            c0 = np.ascontiguousarray(rest[0], dtype=dt)
+            b = np.ascontiguousarray(rest[1]) if len(rest) > 1 else np.zeros(GH, dtype=dt)
+            self.gates = gates = np.empty((T, N, GH), dtype=dt)
+            self.tc = tc = np.empty((T, N, H), dtype=dt)
+        elif kind == "gru":
+            rb = np.ascontiguousarray(rest[0])
+            self.zrs = zrs = np.empty((N, T, 2 * H), dtype=dt)
+            self.ns = ns = np.empty((N, T, H), dtype=dt)
+            self.uhs = uhs = np.empty((N, T, H), dtype=dt)
+        else:
+            self.acts = acts = np.empty((N, T, H), dtype=dt)
+
+        def rows(n0, n1):
+            packed, a = lib.pack_b(R, n1 - n0), np.empty((n1 - n0, GH), dtype=dt)
+            if kind == "lstm":
+                seq.lstm_sequence(Z, zi, b, packed, h0, c0, m, use_mask, rm, use_rm, gates, tc, Y, hrs, a, n0, n1)
+            elif kind == "gru":
+                seq.gru_sequence(Z, zi, rb, packed, h0, m, use_mask, rm, use_rm, zrs, ns, uhs, Y, hrs, a, n0, n1)
+            else:
+                seq.simple_sequence(Z, zi, packed, h0, m, use_mask, rm, use_rm, acts, Y, hrs, a, n0, n1)
+
+        over_rows(rows, N, compiled=True)
+        return Y
+
+    def _compiled_backward(self, seq, gy):
+        """`_fused_backward` through `_rnn_seq.py` (row blocks as in `_compiled_forward`)."""
+        kind, Y, rmask = self.kind, self.Y, self.rmask
+        (N, T), GH, H, dt = Y.shape[:2], self.inputs[0].shape[-1], self.R.shape[0], Y.dtype
+        m, use_mask = _row_mask(self.mask, dt)
+        rm, use_rm = (np.ascontiguousarray(rmask, dtype=dt), True) if rmask is not None else (np.ones((1, 1), dt), False)
+        dZ = np.empty((N, T, GH), dtype=dt)
+        dU = np.empty((N, T, GH), dtype=dt) if kind == "gru" else dZ
+        dh = np.zeros((N, H), dtype=dt)
+        dc = np.zeros((N, H), dtype=dt) if kind == "lstm" else None
+        h0 = np.ascontiguousarray(self.inputs[2].data, dtype=dt)
+        c0 = np.ascontiguousarray(self.inputs[3].data, dtype=dt) if kind == "lstm" else None
+        lib, Rt = _cblas.chosen(), self.R.T
+
+        def rows(n0, n1):
+            packed, dhr = lib.pack_b(Rt, n1 - n0), dh[n0:n1]
+            carry = np.zeros((n1 - n0, H), dtype=dt)
+            db = np.zeros(GH, dtype=np.float64)
+            if kind == "lstm":
+                seq.lstm_sequence_backward(gy, dhr, dc[n0:n1], self.gates, self.tc, Y, c0, m, use_mask, rm, use_rm, dZ,
+                                           carry, db, packed, n0)
+            elif kind == "gru":
+                seq.gru_sequence_backward(gy, dhr, carry, self.zrs, self.ns, self.uhs, Y, h0, m, use_mask, rm, use_rm,
+                                          dZ, dU, packed, n0)
+            else:
+                seq.simple_sequence_backward(gy, dhr, self.acts, m, use_mask, rm, use_rm, dZ, carry, packed, n0)
+            return db
+
+        db = sum(over_rows(rows, N, compiled=True))
+        return self._gradients(dZ, dU, dh, dc, lambda: db.astype(dt))
+
     def _fused_backward(self, gy):
+        if self.seq is not None:
+            return self._compiled_backward(self.seq, gy)
         k, kind = rnn_kernels(gy), self.kind
         Y = self.Y
         (N, T), GH = Y.shape[:2], self.inputs[0].shape[-1]
@@ -534,10 +604,14 @@ class RecurrentStep:
         xp.add(v, 1.0, out=v)
         xp.multiply(v, 0.5, out=v)
 
-    def step(self, z):
+    def step(self, z, bias=None):
+        """One step from the projected input z (n, G·units), plus `bias` (G·units) when given (the
+        LSTM kernel adds it as it reads z, as the sequence op adds its input bias)."""
         xp, H, a, t1, t2 = self._xp, self.cell.units, self._a, self._t1, self._t2
         R = self.cell.recurrent_kernel.data
         h = self.states[0]
+        if bias is not None and not (self._k is not None and self.kind == "lstm" and z.dtype == a.dtype == bias.dtype):
+            z, bias = z + bias, None
         if self._k is not None and z.dtype == a.dtype:
             k, y1, m1 = self._k, self._y1, self._m1
             xp.matmul(h, R, out=a)
@@ -548,7 +622,8 @@ class RecurrentStep:
                 z1[...] = z
             if self.kind == "lstm":
                 c = self.states[1]
-                k.lstm_forward(z1, self._zi, self._b0, a, 0, h, c, m1, False, self._g1t, self._tc1t, y1, 0)
+                b0 = self._b0 if bias is None else xp.ascontiguousarray(bias)
+                k.lstm_forward(z1, self._zi, b0, a, 0, h, c, m1, False, self._g1t, self._tc1t, y1, 0)
                 c[...] = y1[:, 0, H:]
             elif self.kind == "gru":
                 k.gru_forward(z1, self._zi, a, self.cell.recurrent_bias().data, 0, h, m1, False, self._g1, self._tc1,
