@@ -79,7 +79,7 @@ def test_gemm_into_a_strided_out_and_empty_shapes():
 
 
 @needs_mkl
-def test_kernels_gemm_routes_one_thread_products_to_mkl_and_large_threaded_ones_to_numpy(mkl_calls):
+def test_kernels_gemm_routes_products_to_mkl_and_splits_the_huge_ones_over_the_pool(mkl_calls):
     calls = mkl_calls
     rng = np.random.default_rng(2)
     small = rng.standard_normal((32, 256)).astype(np.float32), rng.standard_normal((256, 512)).astype(np.float32)
@@ -90,13 +90,19 @@ def test_kernels_gemm_routes_one_thread_products_to_mkl_and_large_threaded_ones_
         for a, b in (small, large, tiny):
             np.testing.assert_allclose(kernels.matmul(a, b), a @ b, rtol=1e-4, atol=1e-4)
     assert calls == [(32, 256), (256, 256)]  # the tiny one stayed on NumPy's BLAS (the call costs more)
+    huge = rng.standard_normal((1024, 512)).astype(np.float32), rng.standard_normal((512, 512)).astype(np.float32)
+    assert 1024 * 512 * 512 >= kernels.MIN_MKL_SPLIT_WORK > 256 ** 3
     old = nr.get_num_threads()
     nr.set_num_threads(2)
     try:
         calls.clear()
-        for a, b in (small, large):
-            np.testing.assert_allclose(kernels.matmul(a, b), a @ b, rtol=1e-4, atol=1e-4)
-        assert calls == [(32, 256)]  # the large one ran on NumPy's BLAS threads
+        for a, b in (small, large, huge):
+            np.testing.assert_allclose(kernels.matmul(a, b), a @ b, rtol=1e-4, atol=1e-3)
+        # MKL on the calling thread below the split floor; the huge one in two row blocks on the pool
+        assert calls == [(32, 256), (256, 256), (512, 512), (512, 512)]
+        calls.clear()
+        kernels.matmul(*tiny)
+        assert calls == []  # under the 2 M floor: NumPy's BLAS, one thread
     finally:
         nr.set_num_threads(old)
     out = np.empty((32, 512), np.float32)
@@ -216,3 +222,21 @@ def test_a_stack_times_a_matrix_is_one_2d_gemm_both_ways(mkl_calls):
     np.testing.assert_allclose(b.grad.numpy(), np.einsum("ntk,ntm->km", a.numpy(), g), rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(a.grad.numpy(), g @ b.numpy().T, rtol=1e-4, atol=1e-4)
     assert (2048, 256) in calls and (256, 2048) in calls and (2048, 65) in calls
+
+
+def test_choosing_mkl_holds_numpys_blas_at_one_thread():
+    """Once MKL does neurona's GEMMs, NumPy's OpenBLAS stays at one thread, set_num_threads
+    included (its idle threads would spin on the cores neurona's pool needs); a subprocess, as
+    the hold is process-wide."""
+    if mkl is None:
+        pytest.skip(f"MKL not loadable here: {cblas.mkl_error()}")
+    code = ("import neurona as nr; from threadpoolctl import threadpool_info\n"
+            "from neurona.backend.kernels import cblas\n"
+            "def ob(): return sorted({d['num_threads'] for d in threadpool_info() if d['internal_api'] == 'openblas'})\n"
+            "nr.set_num_threads(2); before = ob(); cblas.chosen(); held = ob()\n"
+            "nr.set_num_threads(2); print(before, held, ob())")
+    r = _run(code, NEURONA_BLAS="mkl")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["[2]", "[1]", "[1]"], r.stdout
+    r = _run(code, NEURONA_BLAS="numpy")
+    assert r.stdout.split() == ["[2]", "[2]", "[2]"], r.stdout

@@ -82,8 +82,24 @@ def _check_env(env):
     return int(text)
 
 
+_numpy_blas_held = False  # True once MKL does neurona's GEMMs: NumPy's BLAS then stays at one thread
+
+
+def hold_numpy_blas() -> None:
+    """Keep NumPy's BLAS (OpenBLAS) at one thread from now on, set_num_threads included: called
+    when MKL becomes the BLAS of neurona's GEMMs (`kernels.cblas.chosen`), which then runs them on
+    neurona's own threads. OpenBLAS's threads, once woken by a threaded call, spin for ~0.1 s and
+    take the cores neurona's kernel pool needs (W4's step at 2 threads: 58–73 ms with them awake,
+    41–44 ms held; docs/performance.md, "Whole sequences compiled")."""
+    global _numpy_blas_held
+    _numpy_blas_held = True
+    _apply_blas(1)
+
+
 def _apply_blas(n: int) -> None:
     global _blas_limiter
+    if _numpy_blas_held:
+        n = 1
     try:
         from threadpoolctl import threadpool_limits  # noqa: PLC0415 - loads the BLAS info lazily
     except ImportError:  # pragma: no cover - a core dependency

@@ -410,6 +410,14 @@ MIN_GEMM_ROWS_PER_THREAD = 16  # rows (or columns) of the result per range, at l
 # measured, 32×128×128 took 10 µs with NumPy and 15 with MKL, 32×256×256 42 and 32, 16×256×1024
 # 108 and 65 (one thread; docs/performance.md, "A second BLAS").
 MIN_SECOND_BLAS_WORK = 1 << 21
+# With MKL as the second BLAS, at several kernel threads NumPy's BLAS is held at one thread
+# (cblas.chosen: its idle threads would spin and take the cores neurona's pool needs) and neurona
+# runs every product of at least MIN_SECOND_BLAS_WORK multiply-adds in MKL: on the calling thread,
+# or split over the kernel pool (`_gemm_split`, an MKL call per block) from MIN_MKL_SPLIT_WORK on.
+# On the 2-core Intel VM of docs/performance.md a pool thread takes 55–200 µs to wake, so the split
+# paid for W4's 2048 × 256 × 1024 products (537 M) and W3's convolutions but not for W1's 33–51 M
+# products (its step 4.2 ms split against 3.4 unsplit): "Whole sequences compiled" there.
+MIN_MKL_SPLIT_WORK = 1 << 27
 SPLIT_LARGE_GEMMS = False  # True: large GEMMs split over the kernel pool instead of the BLAS's threads
 
 
@@ -463,10 +471,10 @@ def gemm_for(a, b, out=None):
         return _numpy_gemm
     work = a.shape[0] * a.shape[1] * b.shape[1]
     several = kernel_threads() > 1
-    if work >= MIN_SECOND_BLAS_WORK and (not several or work < MIN_GEMM_THREADS_WORK):
+    if work >= MIN_SECOND_BLAS_WORK:
         lib = _cblas.chosen()
         if lib is not None and lib.takes(a, b, out):
-            return lib.gemm
+            return _gemm_split if several and work >= MIN_MKL_SPLIT_WORK else lib.gemm
     if not several:
         return _numpy_gemm
     if work < MIN_GEMM_THREADS_WORK:

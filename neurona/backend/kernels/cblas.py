@@ -208,6 +208,10 @@ def chosen() -> CBlas | None:
 
             rules = calibrate.blas_rules(lib)
             _chosen = lib if rules is not None and rules["use"] == "mkl" else None
+    if _chosen is not None:
+        from .. import threads  # noqa: PLC0415 - a sibling module of the backend package
+
+        threads.hold_numpy_blas()
     return _chosen
 
 
