@@ -97,7 +97,7 @@ def blas_info() -> str:
     text = f"{info['internal_api']} {info.get('version')} ({info.get('architecture')})"
     if second == "mkl":
         version = next((i.get("version") for i in infos if i["internal_api"] == "mkl"), "?")
-        text += f"; MKL {version} for one-thread GEMMs (NEURONA_BLAS={cblas.setting()})"
+        text += f"; MKL {version} for GEMMs of >= 2 M multiply-adds, OpenBLAS held at 1 thread (NEURONA_BLAS={cblas.setting()})"
     return text
 
 

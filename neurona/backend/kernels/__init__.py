@@ -458,15 +458,15 @@ def _gemm_split(a, b, out=None):
 def gemm_for(a, b, out=None):
     """The function f(a, b, out=None) that `gemm` uses for operands like these (shapes, dtypes,
     layouts) at the calling thread's kernel threads: for loops that multiply such operands many
-    times (the recurrent op's steps), decided once instead of per call.
+    times, decided once instead of per call.
 
     A 2-D float32/float64 NumPy product of at least MIN_SECOND_BLAS_WORK multiply-adds goes
-    through MKL when `cblas.chosen()` picked it (`NEURONA_BLAS`; cblas.py), on the calling thread,
-    when neurona runs one kernel thread or the product has fewer than MIN_GEMM_THREADS_WORK
-    multiply-adds; every other product through NumPy's BLAS, where with several kernel threads a
-    small 2-D one runs on one BLAS thread (OpenBLAS's threads do not wake and spin) and a large
-    one on the BLAS's threads, or split by rows or columns of the result over the kernel threads
-    with SPLIT_LARGE_GEMMS."""
+    through MKL when `cblas.chosen()` picked it (`NEURONA_BLAS`; cblas.py): on the calling thread,
+    or with several kernel threads and at least MIN_MKL_SPLIT_WORK multiply-adds split over the
+    kernel pool (`_gemm_split`, an MKL call per block). Every other product goes through NumPy's
+    BLAS, where with several kernel threads a small 2-D one runs on one BLAS thread (OpenBLAS's
+    threads do not wake and spin) and a large one on the BLAS's threads, or split by rows or
+    columns of the result over the kernel threads with SPLIT_LARGE_GEMMS."""
     if type(a) is not numpy.ndarray or type(b) is not numpy.ndarray or a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
         return _numpy_gemm
     work = a.shape[0] * a.shape[1] * b.shape[1]

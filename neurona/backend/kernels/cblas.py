@@ -18,12 +18,16 @@ Which BLAS `kernels.gemm` uses is a setting, `NEURONA_BLAS`:
     mkl    always MKL (an error naming the setting if it cannot be loaded)
 
 Threads: MKL runs sequentially (its SEQUENTIAL threading layer: no OpenMP runtime is loaded), on
-the thread that calls it. `kernels.gemm` gives it the products of at least 2 M multiply-adds that
-run on one thread anyway — every such GEMM at one kernel thread, those under 8 M at several (and
-inside the batch split's ranges) — and leaves large GEMMs at several threads to NumPy's BLAS and
-its own threads. MKL's OpenMP threads were tried for those on the 2-core VM where this was
-measured: faster for an MLP step alone, but beside PyTorch's threads and neurona's kernel pool
-they made the MLP, LeNet and char-LSTM steps 1.2–2.6× slower (docs/performance.md, "A second BLAS").
+the thread that calls it. Once `chosen()` picks MKL, `kernels.gemm` gives it every product of at
+least 2 M multiply-adds, on the calling thread or — from 128 M at several kernel threads — split
+over neurona's kernel pool, an MKL call per block; and NumPy's OpenBLAS is held at one thread
+for the process (`threads.hold_numpy_blas`): its idle threads spin after each threaded call and
+took the cores neurona's pool needed (docs/performance.md, "Whole sequences compiled"). MKL's
+OpenMP threads were tried for the large products on the 2-core VM where this was measured:
+faster for an MLP step alone, but beside PyTorch's threads and neurona's kernel pool they made
+the MLP, LeNet and char-LSTM steps 1.2–2.6× slower (docs/performance.md, "A second BLAS").
+`pack_b` lays a right-hand operand out once for MKL's packed products, which the compiled
+recurrent loops (`_rnn_seq.py`) call from numba.
 May import: numpy, ctypes, neurona.backend.
 """
 from __future__ import annotations
