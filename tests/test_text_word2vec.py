@@ -232,3 +232,36 @@ def test_save_load_continue_training_and_map(tmp_path):
     assert KeyedVectors.load(tmp_path / "kv.safetensors").most_similar("cat") == model.wv.most_similar("cat")
     xy = model.wv.plot_map(tmp_path / "map.png", method="pca")
     assert xy.shape == (10, 2) and (tmp_path / "map.png").stat().st_size > 1000
+
+
+def _jobs_word_by_word(model, sentences):
+    """The trainer's job grouping written word by word (the earlier implementation): the oracle."""
+    get, bw = model.wv.key_to_index.get, model.batch_words
+    words, starts, raw = [], [0], 0
+    for sent in sentences:
+        ids = [i for i in map(get, sent) if i is not None]
+        raw += len(sent)
+        for k in range(0, len(ids), bw):
+            words.extend(ids[k:k + bw])
+            starts.append(len(words))
+            if len(words) >= bw:
+                yield np.array(words, dtype=np.int64), np.array(starts, dtype=np.int64), raw
+                words, starts, raw = [], [0], 0
+    if len(starts) > 1 or raw:
+        yield np.array(words, dtype=np.int64), np.array(starts, dtype=np.int64), raw
+
+
+@pytest.mark.parametrize("batch_words, group", [(10000, 4096), (7, 3), (5, 1), (1, 2)])
+def test_jobs_encoded_by_groups_equal_the_word_by_word_grouping(batch_words, group, monkeypatch):
+    rng = np.random.default_rng(0)
+    vocab = [f"w{i}" for i in range(30)]
+    corpus = [[vocab[j] for j in rng.integers(0, 30, rng.integers(0, 12))] for _ in range(200)]
+    corpus += [[], ["unknown", "words", "only"], vocab * 3, [], ["w1", "nope", "w2"] * 9, []]
+    model = Word2Vec(vector_size=4, min_count=1, batch_words=batch_words)
+    model.build_vocab([vocab])
+    monkeypatch.setattr(Word2Vec, "_ENCODE_GROUP", group)
+    for sentences in (corpus, corpus[:1], [[]], [], [["unknown"]], [vocab * 2]):
+        want, got = list(_jobs_word_by_word(model, sentences)), list(model._jobs(iter(sentences)))
+        assert len(got) == len(want)
+        for (w0, s0, r0), (w1, s1, r1) in zip(want, got):
+            assert np.array_equal(w0, w1) and np.array_equal(s0, s1) and r0 == r1 and w1.dtype == np.int64
