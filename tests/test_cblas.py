@@ -79,7 +79,7 @@ def test_gemm_into_a_strided_out_and_empty_shapes():
 
 
 @needs_mkl
-def test_kernels_gemm_routes_products_to_mkl_and_splits_the_huge_ones_over_the_pool(mkl_calls):
+def test_kernels_gemm_routes_products_to_mkl_and_splits_the_large_ones(mkl_calls, monkeypatch):
     calls = mkl_calls
     rng = np.random.default_rng(2)
     small = rng.standard_normal((32, 256)).astype(np.float32), rng.standard_normal((256, 512)).astype(np.float32)
@@ -94,12 +94,23 @@ def test_kernels_gemm_routes_products_to_mkl_and_splits_the_huge_ones_over_the_p
     assert 1024 * 512 * 512 >= kernels.MIN_MKL_SPLIT_WORK > 256 ** 3
     old = nr.get_num_threads()
     nr.set_num_threads(2)
+    par = kernels._parallel_gemm_module()
+    split_calls = []
+    if par is not None:
+        real_split = par.gemm
+        monkeypatch.setattr(par, "gemm", lambda a, b, out, parts: split_calls.append((a.shape, parts))
+                            or real_split(a, b, out, parts))
     try:
         calls.clear()
         for a, b in (small, large, huge):
             np.testing.assert_allclose(kernels.matmul(a, b), a @ b, rtol=1e-4, atol=1e-3)
-        # MKL on the calling thread below the split floor; the huge one in two row blocks on the pool
-        assert calls == [(32, 256), (256, 256), (512, 512), (512, 512)]
+        # under 8 M: MKL on the calling thread; 8–128 M: in two blocks on numba's threads (MKL on
+        # the calling thread where numba's runtime is not thread-safe); the huge one in two row
+        # blocks on neurona's pool
+        if par is not None:
+            assert calls == [(32, 256), (512, 512), (512, 512)] and split_calls == [((256, 256), 2)]
+        else:
+            assert calls == [(32, 256), (256, 256), (512, 512), (512, 512)]
         calls.clear()
         kernels.matmul(*tiny)
         assert calls == []  # under the 2 M floor: NumPy's BLAS, one thread
@@ -240,3 +251,25 @@ def test_choosing_mkl_holds_numpys_blas_at_one_thread():
     assert r.stdout.split() == ["[2]", "[1]", "[1]"], r.stdout
     r = _run(code, NEURONA_BLAS="numpy")
     assert r.stdout.split() == ["[2]", "[2]", "[2]"], r.stdout
+
+
+@needs_mkl
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_split_on_numbas_threads_matches_numpy_for_every_layout(dtype):
+    """`_gemm_par.gemm`: blocks of rows (more rows than columns) or columns, operands in every
+    layout CBLAS reads, into a strided out; the bits of MKL's one-thread product for row blocks."""
+    par = kernels._parallel_gemm_module()
+    if par is None:
+        pytest.skip("numba's parallel runtime here is not OpenMP or TBB")
+    rng = np.random.default_rng(6)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    for m, k, n in ((70, 33, 20), (9, 40, 101), (64, 64, 64)):
+        for name_a, a in _layouts(rng, m, k, dtype)[:4]:
+            for name_b, b in _layouts(rng, k, n, dtype)[:4]:
+                for parts in (2, 3):
+                    big = np.full((m + 2, n + 3), 7.0, dtype=dtype)
+                    out = big[1:m + 1, 1:n + 1]
+                    assert par.gemm(a, b, out, parts) is out
+                    want = a.astype(np.float64) @ b.astype(np.float64)
+                    np.testing.assert_allclose(out, want, rtol=tol, atol=tol * np.sqrt(k), err_msg=f"{name_a} @ {name_b}")
+                    assert (big[0] == 7).all() and (big[:, 0] == 7).all() and (big[:, n + 1:] == 7).all()

@@ -412,11 +412,15 @@ MIN_GEMM_ROWS_PER_THREAD = 16  # rows (or columns) of the result per range, at l
 MIN_SECOND_BLAS_WORK = 1 << 21
 # With MKL as the second BLAS, at several kernel threads NumPy's BLAS is held at one thread
 # (cblas.chosen: its idle threads would spin and take the cores neurona's pool needs) and neurona
-# runs every product of at least MIN_SECOND_BLAS_WORK multiply-adds in MKL: on the calling thread,
-# or split over the kernel pool (`_gemm_split`, an MKL call per block) from MIN_MKL_SPLIT_WORK on.
-# On the 2-core Intel VM of docs/performance.md a pool thread takes 55–200 µs to wake, so the split
-# paid for W4's 2048 × 256 × 1024 products (537 M) and W3's convolutions but not for W1's 33–51 M
-# products (its step 4.2 ms split against 3.4 unsplit): "Whole sequences compiled" there.
+# runs every product of at least MIN_SECOND_BLAS_WORK multiply-adds in MKL: on the calling thread
+# under MIN_GEMM_THREADS_WORK; from there split in blocks over numba's parallel runtime
+# (`_gemm_par.py`: OpenMP threads start at once and spin only briefly), and from
+# MIN_MKL_SPLIT_WORK over neurona's kernel pool (`_gemm_split`, an MKL call per block). On the
+# 2-core Intel VM of docs/performance.md a pool thread takes 55–200 µs to wake: the pool split
+# paid for W4's 2048 × 256 × 1024 products (537 M) and W3's convolutions but not for W1's 33–51
+# M products (its step 4.2 ms split against 3.4 unsplit), which numba's threads take in 0.28 ms
+# against 0.59 on one thread; for W4's large ones numba's threads were slower than the pool
+# (W4 1.17 against 1.08 of PyTorch): "Whole sequences compiled" there.
 MIN_MKL_SPLIT_WORK = 1 << 27
 SPLIT_LARGE_GEMMS = False  # True: large GEMMs split over the kernel pool instead of the BLAS's threads
 
@@ -428,6 +432,32 @@ def _numpy_gemm(a, b, out=None):
 def _gemm_one_blas_thread(a, b, out=None):
     with blas_threads(1):
         return _numpy_gemm(a, b, out)
+
+
+_gemm_par_state: dict = {}  # pid → the _gemm_par module or None, decided on first use
+
+
+def _parallel_gemm_module():
+    """`_gemm_par` (a GEMM split inside numba's parallel runtime) when it loads and that runtime
+    may be entered from several threads; else None. Only in the process that decided it: GNU
+    OpenMP is not fork-safe (numba stops a forked child that enters it), so a child forked
+    after a split keeps its products on one thread."""
+    pid = os.getpid()
+    if pid not in _gemm_par_state:
+        mod = None if _gemm_par_state else _compiled_module(numpy.empty(0, numpy.float32), "_gemm_par")
+        _gemm_par_state[pid] = mod if mod is not None and mod.available() else None
+    return _gemm_par_state[pid]
+
+
+def _gemm_numba_threads(a, b, out=None):
+    """a @ b in MKL, split by rows (or columns, when more) of the result over numba's threads."""
+    m, n = a.shape[0], b.shape[1]
+    if out is None:
+        out = numpy.empty((m, n), dtype=a.dtype)
+    parts = min(kernel_threads(), max(m, n) // MIN_GEMM_ROWS_PER_THREAD)
+    if parts <= 1:
+        return _cblas.chosen().gemm(a, b, out)
+    return _parallel_gemm_module().gemm(a, b, out, parts)
 
 
 def _gemm_split(a, b, out=None):
@@ -474,7 +504,11 @@ def gemm_for(a, b, out=None):
     if work >= MIN_SECOND_BLAS_WORK:
         lib = _cblas.chosen()
         if lib is not None and lib.takes(a, b, out):
-            return _gemm_split if several and work >= MIN_MKL_SPLIT_WORK else lib.gemm
+            if not several or work < MIN_GEMM_THREADS_WORK:
+                return lib.gemm
+            if work >= MIN_MKL_SPLIT_WORK:
+                return _gemm_split
+            return _gemm_numba_threads if _parallel_gemm_module() is not None else lib.gemm
     if not several:
         return _numpy_gemm
     if work < MIN_GEMM_THREADS_WORK:

@@ -19,8 +19,9 @@ Which BLAS `kernels.gemm` uses is a setting, `NEURONA_BLAS`:
 
 Threads: MKL runs sequentially (its SEQUENTIAL threading layer: no OpenMP runtime is loaded), on
 the thread that calls it. Once `chosen()` picks MKL, `kernels.gemm` gives it every product of at
-least 2 M multiply-adds, on the calling thread or — from 128 M at several kernel threads — split
-over neurona's kernel pool, an MKL call per block; and NumPy's OpenBLAS is held at one thread
+least 2 M multiply-adds, on the calling thread or, at several kernel threads, split in blocks
+(an MKL call per block) over numba's parallel runtime from 8 M multiply-adds (`_gemm_par.py`) and
+over neurona's kernel pool from 128 M; and NumPy's OpenBLAS is held at one thread
 for the process (`threads.hold_numpy_blas`): its idle threads spin after each threaded call and
 took the cores neurona's pool needed (docs/performance.md, "Whole sequences compiled"). MKL's
 OpenMP threads were tried for the large products on the 2-core VM where this was measured:
