@@ -77,3 +77,46 @@ def test_traced_step_keeps_the_tensor_ops():
         out.append(m.get_weights())
     for a, b in zip(*out):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("kind", ["sgd", "momentum", "nesterov", "adam", "adamw"])
+def test_large_parameters_split_over_numbas_threads_give_the_bits_of_one_thread(kind, monkeypatch):
+    from neurona.backend import kernels, thread_limit
+    from neurona.backend.kernels import _optim, fused_update as F
+
+    if not kernels.numba_parallel_ok():
+        pytest.skip("numba's parallel runtime here is not OpenMP or TBB")
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba has one thread here")
+    split = []
+    for name in ("sgd_blocks", "sgd_momentum_blocks", "sgd_nesterov_blocks", "adam_blocks"):
+        real = getattr(_optim, name)
+        monkeypatch.setattr(_optim, name, lambda *a, _r=real, _n=name: split.append((_n, a[-1])) or _r(*a))
+    n = F.MIN_PARALLEL_ELEMENTS + 3
+
+    def run(threads):
+        rng = np.random.default_rng(0)
+        p, g, m = (rng.standard_normal(n).astype(np.float32) for _ in range(3))
+        v = np.abs(rng.standard_normal(n)).astype(np.float32)
+        with thread_limit(threads):
+            if kind == "sgd":
+                assert F.sgd(p, g, None, 0.01, 0.0, False)
+            elif kind in ("momentum", "nesterov"):
+                assert F.sgd(p, g, m, 0.01, 0.9, kind == "nesterov")
+            else:
+                assert F.adam(p, g, m, v, 1e-3, 0.9, 0.999, 0.1, 1e-3, 1e-7, 0.01 if kind == "adamw" else 0.0)
+        return p, m, v
+
+    one = run(1)
+    assert split == []
+    two = run(2)
+    assert len(split) == 1 and split[0][1] == 2
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+    split.clear()
+    small = np.zeros(F.MIN_PARALLEL_ELEMENTS - 1, np.float32)
+    with thread_limit(2):
+        assert F.sgd(small, small.copy(), None, 0.1, 0.0, False)
+    assert split == []  # under the floor: one thread

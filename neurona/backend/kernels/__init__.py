@@ -434,18 +434,53 @@ def _gemm_one_blas_thread(a, b, out=None):
         return _numpy_gemm(a, b, out)
 
 
-_gemm_par_state: dict = {}  # pid → the _gemm_par module or None, decided on first use
+_parallel_state: dict = {}  # pid → whether numba's parallel runtime may be used, decided on first use
+_gemm_par_state: dict = {}  # pid → the _gemm_par module or None
+
+
+def numba_parallel_ok() -> bool:
+    """Whether neurona's kernels may enter numba's parallel runtime (`prange`) in this process:
+    numba loads, NEURONA_NO_NUMBA is unset, and its threading layer is one that several Python
+    threads may enter at once (OpenMP or TBB; not workqueue, which aborts on concurrent use).
+    Only in the process that decided it: GNU OpenMP is not fork-safe (numba stops a forked child
+    that enters it), so a child forked after a split keeps its work on one thread."""
+    pid = os.getpid()
+    if pid not in _parallel_state:
+        ok = False
+        if not _parallel_state and os.environ.get("NEURONA_NO_NUMBA") != "1":
+            try:
+                import numba  # noqa: PLC0415 - heavy, imported on first use
+
+                if str(numba.config.THREADING_LAYER).lower() != "workqueue":
+                    for module in ("numba.np.ufunc.omppool", "numba.np.ufunc.tbbpool"):
+                        try:
+                            importlib.import_module(module)
+                            ok = True
+                            break
+                        except ImportError:
+                            continue
+            except ImportError:
+                pass
+        _parallel_state[pid] = ok
+    return _parallel_state[pid]
+
+
+def numba_threads(n: int) -> int:
+    """Set numba's thread count for the calling thread's next parallel call to at most n; the count."""
+    import numba  # noqa: PLC0415 - loaded already when numba_parallel_ok() is True
+
+    n = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(n)
+    return n
 
 
 def _parallel_gemm_module():
-    """`_gemm_par` (a GEMM split inside numba's parallel runtime) when it loads and that runtime
-    may be entered from several threads; else None. Only in the process that decided it: GNU
-    OpenMP is not fork-safe (numba stops a forked child that enters it), so a child forked
-    after a split keeps its products on one thread."""
+    """`_gemm_par` (a GEMM split inside numba's parallel runtime) when it loads and
+    `numba_parallel_ok()`; else None."""
     pid = os.getpid()
     if pid not in _gemm_par_state:
-        mod = None if _gemm_par_state else _compiled_module(numpy.empty(0, numpy.float32), "_gemm_par")
-        _gemm_par_state[pid] = mod if mod is not None and mod.available() else None
+        ok = numba_parallel_ok()
+        _gemm_par_state[pid] = _compiled_module(numpy.empty(0, numpy.float32), "_gemm_par") if ok else None
     return _gemm_par_state[pid]
 
 

@@ -8,7 +8,7 @@ thread) did not pay, and OpenBLAS's threads, which do (0.40 ms), spin for ~0.1 s
 cores the pool needs. numba's OpenMP (or TBB) runtime keeps its workers spinning only briefly
 (GOMP_SPINCOUNT) and starts them at once: the same product in two blocks took 0.28 ms
 (`docs/data/bench_2026-12-03_q7/q7_prange.py`). Used only where that runtime is safe to enter
-from several Python threads (OpenMP or TBB: `available()`); the workqueue layer is not.
+from several Python threads (OpenMP or TBB: `kernels.numba_parallel_ok()`); the workqueue layer is not.
 
 MKL's functions are external symbols of private names registered with LLVM (as in `_rnn_seq.py`),
 so the compiled split is cached on disk. Pointers are passed as integers.
@@ -35,21 +35,6 @@ for _name, _real in (("cblas_sgemm", types.float32), ("cblas_dgemm", types.float
         f"neurona_mkl_{_name}", types.void(_i32, _i32, _i32, _i32, _i32, _i32, _real, _ip, _i32, _ip, _i32, _real, _ip, _i32))
 _sgemm, _dgemm = _SIGNATURES["cblas_sgemm"], _SIGNATURES["cblas_dgemm"]
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
-
-
-def available() -> bool:
-    """Whether numba's parallel runtime here may be entered from several Python threads at once:
-    its threading layer setting is not `workqueue`, and OpenMP or TBB loads."""
-    layer = str(numba.config.THREADING_LAYER).lower()
-    if layer == "workqueue":
-        return False
-    for module in ("numba.np.ufunc.omppool", "numba.np.ufunc.tbbpool"):
-        try:
-            __import__(module)
-            return True
-        except ImportError:
-            continue
-    return False
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -91,7 +76,8 @@ def gemm(a, b, out, parts):
     a, ta, lda = cblas.CBlas._operand(a)
     b, tb, ldb = cblas.CBlas._operand(b)
     ldc = max(1, out.strides[0] // out.itemsize, n)
-    numba.set_num_threads(min(parts, numba.config.NUMBA_NUM_THREADS))
+    parts = min(parts, numba.config.NUMBA_NUM_THREADS)
+    numba.set_num_threads(parts)
     split = split_sgemm if a.dtype == np.float32 else split_dgemm
     split(a, b, out, m, n, k, ta, tb, lda, ldb, ldc, m >= n, parts)
     return out

@@ -11,7 +11,7 @@ May import: numpy, numba.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 
 @njit(cache=True, error_model="numpy")
@@ -58,3 +58,39 @@ def adam(p, g, m, v, lr, b1, one_minus_b1, b2, one_minus_b2, bias_1, bias_2, eps
         m[i] = mi
         v[i] = vi
         p[i] = x - (lr * (mi / bias_1)) / (np.sqrt(vi / bias_2) + eps)
+
+
+# The same updates over `parts` blocks of the arrays on numba's threads (`fused_update.py` uses
+# them for large parameters at several kernel threads): elementwise, so the bits of one thread.
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def sgd_blocks(p, g, lr, parts):
+    n = p.size
+    for b in prange(parts):
+        i0, i1 = n * b // parts, n * (b + 1) // parts
+        sgd(p[i0:i1], g[i0:i1], lr)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def sgd_momentum_blocks(p, g, v, lr, mu, parts):
+    n = p.size
+    for b in prange(parts):
+        i0, i1 = n * b // parts, n * (b + 1) // parts
+        sgd_momentum(p[i0:i1], g[i0:i1], v[i0:i1], lr, mu)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def sgd_nesterov_blocks(p, g, v, lr, mu, parts):
+    n = p.size
+    for b in prange(parts):
+        i0, i1 = n * b // parts, n * (b + 1) // parts
+        sgd_nesterov(p[i0:i1], g[i0:i1], v[i0:i1], lr, mu)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def adam_blocks(p, g, m, v, lr, b1, one_minus_b1, b2, one_minus_b2, bias_1, bias_2, eps, lr_wd, parts):
+    n = p.size
+    for b in prange(parts):
+        i0, i1 = n * b // parts, n * (b + 1) // parts
+        adam(p[i0:i1], g[i0:i1], m[i0:i1], v[i0:i1], lr, b1, one_minus_b1, b2, one_minus_b2, bias_1, bias_2, eps,
+             lr_wd)

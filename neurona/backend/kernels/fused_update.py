@@ -5,13 +5,28 @@ not take (CuPy, float16, non-contiguous, mixed dtypes), or with NEURONA_NO_NUMBA
 (`_optim.py`) do each formula's operations in the same order and dtype, so the result is
 bit-identical to the Tensor ops; what they save is the passes over memory and the temporaries
 (W1 at 1 thread went from 1.025 to 0.999 of PyTorch's step with them: docs/performance.md).
-May import: numpy, neurona.backend.kernels (its loader).
+Large parameters (at least MIN_PARALLEL_ELEMENTS) at several kernel threads are updated in
+blocks on numba's threads where its parallel runtime is usable (`kernels.numba_parallel_ok`):
+the same bits, as each element's arithmetic is unchanged.
+May import: numpy, neurona.backend (threads), neurona.backend.kernels (its loader).
 """
 from __future__ import annotations
 
 import numpy
 
-from . import _compiled_module
+from .. import kernel_threads
+from . import _compiled_module, numba_parallel_ok, numba_threads
+
+# elements of a parameter from which its update splits over numba's threads at several kernel
+# threads: W1's 784 × 512 kernel (401 K, 1.6 MB an array) is memory-bound; docs/performance.md
+MIN_PARALLEL_ELEMENTS = 1 << 18
+
+
+def _parts(p):
+    """Blocks for p's update: 1, or the threads numba will use for a large p."""
+    if p.size < MIN_PARALLEL_ELEMENTS or kernel_threads() <= 1 or not numba_parallel_ok():
+        return 1
+    return numba_threads(kernel_threads())
 
 
 def _flat(arrays, dtype, shape):
@@ -33,13 +48,16 @@ def sgd(p, g, v, lr, momentum, nesterov) -> bool:
     flat = _flat((p, g) if v is None else (p, g, v), p.dtype, p.shape)
     if flat is None:
         return False
-    lr = p.dtype.type(lr)
+    lr, parts = p.dtype.type(lr), _parts(p)
     if v is None:
-        k.sgd(flat[0], flat[1], lr)
-    elif nesterov:
-        k.sgd_nesterov(flat[0], flat[1], flat[2], lr, p.dtype.type(momentum))
+        kernel, args = (k.sgd, k.sgd_blocks), (flat[0], flat[1], lr)
     else:
-        k.sgd_momentum(flat[0], flat[1], flat[2], lr, p.dtype.type(momentum))
+        kernel = (k.sgd_nesterov, k.sgd_nesterov_blocks) if nesterov else (k.sgd_momentum, k.sgd_momentum_blocks)
+        args = (flat[0], flat[1], flat[2], lr, p.dtype.type(momentum))
+    if parts == 1:
+        kernel[0](*args)
+    else:
+        kernel[1](*args, parts)
     return True
 
 
@@ -56,5 +74,10 @@ def adam(p, g, m, v, lr, beta_1, beta_2, bias_1, bias_2, epsilon, weight_decay) 
     lr = t(lr)
     # the Tensor ops take Python floats as scalars of the array's dtype (NumPy's weak scalars)
     lr_wd = lr * t(weight_decay) if weight_decay else t(0)
-    k.adam(*flat, lr, t(beta_1), t(1 - beta_1), t(beta_2), t(1 - beta_2), t(bias_1), t(bias_2), t(epsilon), lr_wd)
+    args = (*flat, lr, t(beta_1), t(1 - beta_1), t(beta_2), t(1 - beta_2), t(bias_1), t(bias_2), t(epsilon), lr_wd)
+    parts = _parts(p)
+    if parts == 1:
+        k.adam(*args)
+    else:
+        k.adam_blocks(*args, parts)
     return True
